@@ -1,0 +1,139 @@
+// Typed errors. Every error elastripe raises on purpose extends ElastripeError and carries a
+// stable `code` that scripts and the CLI can rely on; messages are one clear sentence.
+
+export class ElastripeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A caller passed something that cannot work (bad size, bad name, bad geometry, ...). */
+export class InvalidArgumentError extends ElastripeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** A named thing (file, device, job) does not exist. */
+export class NotFoundError extends ElastripeError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
+/** One I/O operation on one device failed; `errno` is the positive errno value (EIO = 5). */
+export class DeviceIoError extends ElastripeError {
+  readonly device: string;
+  readonly offsetBytes: number;
+  readonly errno: number;
+  readonly operation: string;
+  constructor(device: string, operation: string, offsetBytes: number, errno: number, detail?: string) {
+    super(
+      'DEVICE_IO',
+      `${operation} on ${device} at byte ${offsetBytes} failed: ${errnoName(errno)}${detail ? ` (${detail})` : ''}`,
+    );
+    this.device = device;
+    this.operation = operation;
+    this.offsetBytes = offsetBytes;
+    this.errno = errno;
+  }
+}
+
+/** The device is marked failed or offline; no I/O is attempted on it. */
+export class DeviceFailedError extends ElastripeError {
+  readonly device: string;
+  constructor(device: string, reason: string) {
+    super('DEVICE_FAILED', `device ${device} is failed or offline: ${reason}`);
+    this.device = device;
+  }
+}
+
+/** An I/O request whose buffer address, offset or length is not aligned as O_DIRECT needs. */
+export class MisalignedIoError extends ElastripeError {
+  constructor(message: string) {
+    super('MISALIGNED_IO', message);
+  }
+}
+
+/** A device is smaller than the minimum elastripe can use. */
+export class DeviceTooSmallError extends ElastripeError {
+  constructor(device: string, sizeBytes: number, minimumBytes: number) {
+    super('DEVICE_TOO_SMALL', `device ${device} has ${sizeBytes} bytes; at least ${minimumBytes} are needed`);
+  }
+}
+
+/** The device is already open or claimed (O_EXCL refused, mounted, or opened twice). */
+export class DeviceBusyError extends ElastripeError {
+  constructor(device: string, detail: string) {
+    super('DEVICE_BUSY', `device ${device} is busy: ${detail}`);
+  }
+}
+
+export class NoSpaceError extends ElastripeError {
+  constructor(message: string) {
+    super('NO_SPACE', message);
+  }
+}
+
+export class TooManyErasuresError extends ElastripeError {
+  constructor(message: string) {
+    super('TOO_MANY_ERASURES', message);
+  }
+}
+
+/** A block failed its checksum and could not be repaired. */
+export class CorruptBlockError extends ElastripeError {
+  constructor(message: string) {
+    super('CORRUPT_BLOCK', message);
+  }
+}
+
+/** The array's metadata cannot be trusted (SQLite corruption, schema from the future, ...). */
+export class CorruptMetadataError extends ElastripeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CORRUPT_METADATA', message, options);
+  }
+}
+
+/** The device carries a superblock of another array (or of another device slot). */
+export class ForeignDeviceError extends ElastripeError {
+  readonly device: string;
+  constructor(device: string, detail: string) {
+    super('FOREIGN_DEVICE', `device ${device} belongs to another array (${detail}); use force to overwrite it`);
+    this.device = device;
+  }
+}
+
+export class ArrayLockedError extends ElastripeError {
+  constructor(home: string, holder: string) {
+    super('ARRAY_LOCKED', `array at ${home} is already open by ${holder}`);
+  }
+}
+
+/** The shared arena has no free buffer of the requested size. */
+export class ArenaExhaustedError extends ElastripeError {
+  constructor(message: string) {
+    super('ARENA_EXHAUSTED', message);
+  }
+}
+
+/** The operation was cancelled through an AbortSignal. */
+export class AbortedError extends ElastripeError {
+  constructor(message = 'the operation was aborted') {
+    super('ABORTED', message);
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 5: 'EIO', 6: 'ENXIO', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM',
+  13: 'EACCES', 16: 'EBUSY', 22: 'EINVAL', 27: 'EFBIG', 28: 'ENOSPC', 30: 'EROFS', 32: 'EPIPE',
+  95: 'EOPNOTSUPP', 104: 'ECONNRESET', 107: 'ENOTCONN', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED',
+  125: 'ECANCELED',
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
