@@ -1,0 +1,79 @@
+// Shared plumbing for every benchmark: machine details, result rows, the printed table and
+// the JSON file under bench/results/.
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchMeta {
+  cpu: string;
+  cores: number;
+  kernel: string;
+  node: string;
+  date: string;
+}
+
+/** One measured row. `case` names the geometry (raid6_8+2, seq_write_1MiB_qd16, ...). */
+export interface BenchResult {
+  case: string;
+  impl: string;
+  /** Data bytes per second in GB/s (1e9), where the case moves data. */
+  dataGBps?: number;
+  /** Operations per second, where the case counts operations. */
+  opsPerSec?: number;
+  p50Us?: number;
+  p99Us?: number;
+  /** Why this implementation could not run the case; the row is kept, not hidden. */
+  error?: string;
+  [field: string]: unknown;
+}
+
+export function machineMeta(): BenchMeta {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    kernel: release(),
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+}
+
+/** The repository root, found from this file whether it runs from bench/ or dist/bench/. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'elastripe') return dir;
+    } catch {
+      // keep climbing
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('bench: cannot find the elastripe repository root');
+    dir = parent;
+  }
+}
+
+/** Writes bench/results/<name>.json and returns its path. */
+export function writeResults(name: string, results: BenchResult[], extra: Record<string, unknown> = {}): string {
+  const directory = join(repoRoot(), 'bench', 'results');
+  mkdirSync(directory, { recursive: true });
+  const path = join(directory, `${name}.json`);
+  writeFileSync(path, JSON.stringify({ meta: machineMeta(), ...extra, results }, null, 2) + '\n');
+  return path;
+}
+
+/** Prints rows as an aligned table, with the given columns in order. */
+export function printTable(title: string, rows: BenchResult[], columns: string[]): void {
+  const cell = (value: unknown): string => {
+    if (value === undefined || value === null) return '';
+    if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(3);
+    return String(value);
+  };
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
+  const line = (values: string[]): string => values.map((value, i) => value.padEnd(widths[i]!)).join('  ');
+  console.log(`\n${title}`);
+  console.log(line(columns));
+  console.log(line(widths.map((width) => '-'.repeat(width))));
+  for (const row of rows) console.log(line(columns.map((column) => cell(row[column]))));
+}

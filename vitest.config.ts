@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Two cores: run test files in two forked processes (forks, not threads, because the native
+// addon and loop-device tests own process-wide resources).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    reporters: ['default'],
+  },
+});
