@@ -1,0 +1,130 @@
+// The public shapes of the array layer: options, file and status reports. DiskArray
+// (disk_array.ts) implements the operations; the CLI and embedders use these types.
+import type { BackendName } from '../devices/device.js';
+
+export type ParityCount = 1 | 2 | 3;
+export type BackendChoice = 'auto' | 'uring' | 'fs';
+
+export interface RuntimeOptions {
+  /** Device backend for paths (nbd:// URLs always use NBD). Default 'auto'. */
+  backend?: BackendChoice;
+  /** Size of the shared arena that holds every I/O buffer. */
+  arenaBytes?: number;
+  /** Piscina workers for parity and checksums (0 = all inline). Default: cores. */
+  workerCount?: number;
+}
+
+export interface CreateOptions extends RuntimeOptions {
+  /** The array's home directory: metadata database and lock live here. */
+  home: string;
+  /** Device paths (block devices, image files) or nbd://host:port/export URLs. */
+  devices: string[];
+  /** Parity blocks per group (m). Default 1. */
+  parityCount?: ParityCount;
+  /** Largest k of a group. Default 8. */
+  maxDataWidth?: number;
+  /** Largest extent of a group, in logical blocks. Default EXTENT_LB_MAX_DEFAULT. */
+  extentLbMax?: number;
+  /** Create image files that do not exist yet, with this size. */
+  createSizeBytes?: number;
+  /** Overwrite devices that carry another array's superblock. */
+  force?: boolean;
+}
+
+export type DeviceState = 'online' | 'missing' | 'failed';
+
+export interface DeviceStatus {
+  deviceId: number;
+  path: string;
+  uuid: string;
+  backend: BackendName | 'none';
+  state: DeviceState;
+  capacityBytes: number;
+  usedBytes: number;
+  usedFraction: number;
+}
+
+export interface ArrayStatus {
+  home: string;
+  arrayUuid: string;
+  parityCount: ParityCount;
+  maxDataWidth: number;
+  extentLbMax: number;
+  fileCount: number;
+  /** Bytes of user data stored. */
+  storedBytes: number;
+  /** Bytes of extents allocated on devices (data + parity). */
+  allocatedBytes: number;
+  capacityBytes: number;
+  degraded: boolean;
+  degradedReads: number;
+  repairedBlocks: number;
+  kernelVariant: string;
+  workerCount: number;
+  devices: DeviceStatus[];
+}
+
+export type ExtentRole = 'data' | 'parity';
+
+export interface ExtentInfo {
+  deviceId: number;
+  startLb: number;
+  lengthLb: number;
+  role: ExtentRole;
+  /** Position within its role: data index 0..k-1 or parity row 0..m-1. */
+  index: number;
+}
+
+export interface GroupInfo {
+  /** Order of the group within its file. */
+  sequence: number;
+  dataCount: number;
+  parityCount: number;
+  extentLb: number;
+  /** File bytes this group holds (<= dataCount * extentLb * LB_BYTES). */
+  lengthBytes: number;
+  extents: ExtentInfo[];
+}
+
+export interface FileSummary {
+  name: string;
+  sizeBytes: number;
+  groupCount: number;
+  createdMs: number;
+}
+
+export interface FileStat extends FileSummary {
+  groups: GroupInfo[];
+}
+
+export interface Progress {
+  doneBytes: number;
+  /** Undefined where the total is not known in advance (a stream of unknown length). */
+  totalBytes?: number;
+}
+
+export interface PutOptions {
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+  /** Expected size of a stream, for progress and early NoSpaceError. */
+  sizeBytes?: number;
+}
+
+export interface GetOptions {
+  offset?: number;
+  length?: number;
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FsckOptions {
+  /** Also read every extent and check its checksum and the parity of every group. */
+  deep?: boolean;
+}
+
+export interface FsckReport {
+  ok: boolean;
+  problems: string[];
+  checkedGroups: number;
+  checkedExtents: number;
+}
