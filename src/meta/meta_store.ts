@@ -1,0 +1,249 @@
+// The metadata store: one SQLite database (WAL, synchronous=FULL) in the array's home
+// directory. It is also the array's lock: the connection runs in EXCLUSIVE locking mode, so
+// the kernel's file lock keeps every other opener out (in this process or another) and is
+// released even when the owner is killed.
+import Database from 'better-sqlite3';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import type { DeviceRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
+
+export const DATABASE_FILE = 'elastripe.db';
+const HOLDER_FILE = 'holder';
+
+type Db = Database.Database;
+
+export class MetaStore {
+  private constructor(
+    readonly home: string,
+    private readonly db: Db,
+  ) {}
+
+  /** Opens (or with create, makes) the store, taking the array's lock. */
+  static open(home: string, options: { create: boolean }): MetaStore {
+    if (!existsSync(home) || !statSync(home).isDirectory()) {
+      throw new InvalidArgumentError(`array home ${home} is not a directory`);
+    }
+    const path = join(home, DATABASE_FILE);
+    const exists = existsSync(path);
+    if (options.create && exists) throw new InvalidArgumentError(`an array already exists in ${home}`);
+    if (!options.create && !exists) throw new NotFoundError(`no array in ${home} (no ${DATABASE_FILE})`);
+    let db: Db;
+    try {
+      db = new Database(path, { timeout: 0, fileMustExist: !options.create });
+    } catch (error) {
+      throw new CorruptMetadataError(`cannot open ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      takeLock(db, home);
+      checkIntegrity(db, path);
+      migrate(db, path);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    writeFileSync(join(home, HOLDER_FILE), `pid ${process.pid}\n`);
+    return new MetaStore(home, db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // --- settings ---
+
+  setting(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  putSettings(values: Record<string, string | number>): void {
+    const put = this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)');
+    this.db.transaction(() => {
+      for (const [key, value] of Object.entries(values)) put.run(key, String(value));
+    })();
+  }
+
+  // --- devices ---
+
+  addDevice(row: Omit<DeviceRow, 'deviceId'> & { deviceId?: number }): number {
+    const result = this.db
+      .prepare(
+        `INSERT INTO devices (device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(row.deviceId ?? null, row.uuid, row.path, row.capacityLb, row.dataStartLb, row.dataEndLb, row.state, row.addedMs);
+    return Number(result.lastInsertRowid);
+  }
+
+  devices(): DeviceRow[] {
+    return this.db
+      .prepare(
+        `SELECT device_id AS deviceId, uuid, path, capacity_lb AS capacityLb, data_start_lb AS dataStartLb,
+                data_end_lb AS dataEndLb, state, added_ms AS addedMs FROM devices ORDER BY device_id`,
+      )
+      .all() as DeviceRow[];
+  }
+
+  setDeviceState(deviceId: number, state: DeviceRow['state']): void {
+    this.db.prepare('UPDATE devices SET state = ? WHERE device_id = ?').run(state, deviceId);
+  }
+
+  // --- files, groups, extents ---
+
+  file(name: string): FileRow | undefined {
+    return this.db
+      .prepare('SELECT file_id AS fileId, name, size_bytes AS sizeBytes, created_ms AS createdMs FROM files WHERE name = ?')
+      .get(name) as FileRow | undefined;
+  }
+
+  files(): (FileRow & { groupCount: number })[] {
+    return this.db
+      .prepare(
+        `SELECT f.file_id AS fileId, f.name, f.size_bytes AS sizeBytes, f.created_ms AS createdMs,
+                (SELECT COUNT(*) FROM groups g WHERE g.file_id = f.file_id) AS groupCount
+         FROM files f ORDER BY f.name`,
+      )
+      .all() as (FileRow & { groupCount: number })[];
+  }
+
+  /** The groups of a file in order, each with its extents (data by index, then parity by index). */
+  groupsOf(fileId: number): GroupWithExtents[] {
+    const groups = this.db
+      .prepare(
+        `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
+                parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes
+         FROM groups WHERE file_id = ? ORDER BY sequence`,
+      )
+      .all(fileId) as GroupRow[];
+    const extentsOf = this.db.prepare(
+      `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
+              length_lb AS lengthLb, role, idx AS "index", checksum
+       FROM extents WHERE group_id = ? ORDER BY role = 'parity', idx`,
+    );
+    return groups.map((group) => ({ ...group, extents: extentsOf.all(group.groupId) as ExtentRow[] }));
+  }
+
+  /** Every committed extent (for deriving the allocator and for fsck). */
+  allExtents(): ExtentRow[] {
+    return this.db
+      .prepare(
+        `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
+                length_lb AS lengthLb, role, idx AS "index", checksum FROM extents`,
+      )
+      .all() as ExtentRow[];
+  }
+
+  allGroups(): GroupRow[] {
+    return this.db
+      .prepare(
+        `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
+                parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes FROM groups`,
+      )
+      .all() as GroupRow[];
+  }
+
+  /**
+   * Atomically makes `name` the file described by groups, replacing any previous version.
+   * Returns the extents of the replaced version, which the caller frees once no reader can
+   * still see them.
+   */
+  commitFile(name: string, sizeBytes: number, groups: readonly NewGroup[], nowMs: number): ExtentRow[] {
+    return this.db.transaction(() => {
+      const replaced = this.removeFileRows(name);
+      const fileId = Number(
+        this.db.prepare('INSERT INTO files (name, size_bytes, created_ms) VALUES (?, ?, ?)').run(name, sizeBytes, nowMs)
+          .lastInsertRowid,
+      );
+      const insertGroup = this.db.prepare(
+        `INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      );
+      const insertExtent = this.db.prepare(
+        `INSERT INTO extents (group_id, device_id, start_lb, length_lb, role, idx, checksum)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const group of groups) {
+        const groupId = Number(
+          insertGroup.run(fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes)
+            .lastInsertRowid,
+        );
+        for (const extent of group.extents) {
+          insertExtent.run(groupId, extent.deviceId, extent.startLb, extent.lengthLb, extent.role, extent.index, Buffer.from(extent.checksum));
+        }
+      }
+      return replaced;
+    }).immediate();
+  }
+
+  /** Deletes a file; returns its extents for deferred freeing. NotFoundError if absent. */
+  deleteFile(name: string): ExtentRow[] {
+    return this.db.transaction(() => {
+      if (!this.file(name)) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
+      return this.removeFileRows(name);
+    }).immediate();
+  }
+
+  private removeFileRows(name: string): ExtentRow[] {
+    const existing = this.file(name);
+    if (!existing) return [];
+    const extents = this.db
+      .prepare(
+        `SELECT e.extent_id AS extentId, e.group_id AS groupId, e.device_id AS deviceId, e.start_lb AS startLb,
+                e.length_lb AS lengthLb, e.role, e.idx AS "index", e.checksum
+         FROM extents e JOIN groups g ON g.group_id = e.group_id WHERE g.file_id = ?`,
+      )
+      .all(existing.fileId) as ExtentRow[];
+    this.db.prepare('DELETE FROM files WHERE file_id = ?').run(existing.fileId);
+    return extents;
+  }
+}
+
+function takeLock(db: Db, home: string): void {
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // The first read takes the shared lock and the first write (below, or the journal mode
+    // switch) upgrades it; in EXCLUSIVE mode neither is ever released while we are open.
+    db.prepare('BEGIN IMMEDIATE').run();
+    db.prepare('COMMIT').run();
+  } catch (error) {
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new ArrayLockedError(home, describeHolder(home));
+    throw new CorruptMetadataError(`cannot lock the metadata in ${home}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function describeHolder(home: string): string {
+  try {
+    return `another process (${readFileSync(join(home, HOLDER_FILE), 'utf8').trim()})`;
+  } catch {
+    return 'another process';
+  }
+}
+
+function checkIntegrity(db: Db, path: string): void {
+  let verdict: string;
+  try {
+    verdict = String(db.pragma('quick_check', { simple: true }));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw new CorruptMetadataError(`metadata ${path} is unreadable: ${(error as Error).message}`, { cause: error });
+  }
+  if (verdict !== 'ok') throw new CorruptMetadataError(`metadata ${path} failed its integrity check: ${verdict}`);
+}
+
+function migrate(db: Db, path: string): void {
+  const version = Number(db.pragma('user_version', { simple: true }));
+  if (version > SCHEMA_VERSION) {
+    throw new CorruptMetadataError(`metadata ${path} has schema version ${version}; this elastripe knows up to ${SCHEMA_VERSION}`);
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= version) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    }).immediate();
+  }
+}

@@ -1,0 +1,62 @@
+// Row shapes of the metadata tables, as the store returns and accepts them.
+
+export interface DeviceRow {
+  deviceId: number;
+  uuid: string;
+  path: string;
+  capacityLb: number;
+  dataStartLb: number;
+  dataEndLb: number;
+  state: 'online' | 'failed' | 'removed';
+  addedMs: number;
+}
+
+export interface FileRow {
+  fileId: number;
+  name: string;
+  sizeBytes: number;
+  createdMs: number;
+}
+
+export interface GroupRow {
+  groupId: number;
+  fileId: number;
+  sequence: number;
+  dataCount: number;
+  parityCount: number;
+  extentLb: number;
+  lengthBytes: number;
+}
+
+export interface ExtentRow {
+  extentId: number;
+  groupId: number;
+  deviceId: number;
+  startLb: number;
+  lengthLb: number;
+  role: 'data' | 'parity';
+  index: number;
+  checksum: Buffer;
+}
+
+export interface GroupWithExtents extends GroupRow {
+  extents: ExtentRow[];
+}
+
+export interface NewExtent {
+  deviceId: number;
+  startLb: number;
+  lengthLb: number;
+  role: 'data' | 'parity';
+  index: number;
+  checksum: Uint8Array;
+}
+
+export interface NewGroup {
+  sequence: number;
+  dataCount: number;
+  parityCount: number;
+  extentLb: number;
+  lengthBytes: number;
+  extents: NewExtent[];
+}

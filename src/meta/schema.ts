@@ -1,0 +1,67 @@
+// The metadata schema and its versioned migrations. PRAGMA user_version holds the version;
+// each migration runs in the same transaction as the version bump.
+
+export interface Migration {
+  version: number;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      CREATE TABLE devices (
+        device_id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        capacity_lb INTEGER NOT NULL CHECK (capacity_lb > 0),
+        data_start_lb INTEGER NOT NULL,
+        data_end_lb INTEGER NOT NULL CHECK (data_end_lb > data_start_lb),
+        state TEXT NOT NULL CHECK (state IN ('online', 'failed', 'removed')),
+        added_ms INTEGER NOT NULL
+      );
+      CREATE TABLE files (
+        file_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),
+        created_ms INTEGER NOT NULL
+      );
+      CREATE TABLE groups (
+        group_id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files (file_id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        data_count INTEGER NOT NULL CHECK (data_count BETWEEN 1 AND 255),
+        parity_count INTEGER NOT NULL CHECK (parity_count BETWEEN 1 AND 3),
+        extent_lb INTEGER NOT NULL CHECK (extent_lb > 0),
+        length_bytes INTEGER NOT NULL CHECK (length_bytes > 0),
+        UNIQUE (file_id, sequence)
+      );
+      CREATE TABLE extents (
+        extent_id INTEGER PRIMARY KEY,
+        group_id INTEGER NOT NULL REFERENCES groups (group_id) ON DELETE CASCADE,
+        device_id INTEGER NOT NULL REFERENCES devices (device_id),
+        start_lb INTEGER NOT NULL,
+        length_lb INTEGER NOT NULL CHECK (length_lb > 0),
+        role TEXT NOT NULL CHECK (role IN ('data', 'parity')),
+        idx INTEGER NOT NULL,
+        checksum BLOB NOT NULL,
+        UNIQUE (group_id, role, idx)
+      );
+      CREATE INDEX extents_by_device ON extents (device_id, start_lb);
+      CREATE TABLE jobs (
+        job_id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        cursor TEXT,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
