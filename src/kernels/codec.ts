@@ -1,0 +1,328 @@
+// The Codec: what the array layer calls to compute parity, checksums and reconstructions.
+// It validates every argument on the coordinator, turns arena views into offsets, cuts the
+// work into coarse tasks and runs them inline (small work) or on the worker pool.
+//
+// Task sizing: work below inlineThresholdBytes runs on the calling thread, where a pool round
+// trip (30-90 us here) would cost more than the kernel. Larger work is cut into about
+// max(workerCount, total / taskBytesTarget) tasks, whole groups where checksums are wanted
+// (fletcher-4 covers a whole block), column slices of LB multiples where only parity is.
+// Checksums are written by the kernels into a small arena buffer per call and copied out.
+import {
+  ARENA_COORDINATOR_SLOT,
+  ARENA_TABLES_BYTES,
+  ARENA_TABLES_OFFSET_BYTES,
+  ARENA_TABLES_READY_INDEX,
+  type Arena,
+  type ArenaBuffer,
+} from './arena.js';
+import { instantiateKernels, kernelVariant, loadKernelModule } from './kernel_module.js';
+import { reconstructionPlan } from './gf256.js';
+import { KernelPool, defaultWorkerCount } from './pool.js';
+import { CHECKSUM_BYTES, createTaskContext, executeTask, type EncodeGroupTask, type KernelTask, type TaskContext } from './pool_worker.js';
+import { InvalidArgumentError, TooManyErasuresError } from '../errors.js';
+import { DATA_COUNT_MAX, LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
+
+export { CHECKSUM_BYTES };
+export const INLINE_THRESHOLD_BYTES_DEFAULT = 256 * 1024;
+export const TASK_BYTES_TARGET_DEFAULT = 4 * 1024 * 1024;
+
+export interface CodecOptions {
+  arena: Arena;
+  /** Pool workers; 0 runs everything inline. Default: available cores. */
+  workerCount?: number;
+  /** Work with fewer data bytes than this runs on the calling thread. */
+  inlineThresholdBytes?: number;
+  /** Data bytes one pool task aims for. */
+  taskBytesTarget?: number;
+}
+
+export interface CodecGroup {
+  data: Uint8Array[];
+  parity: Uint8Array[];
+}
+
+type MemoryParameter = Parameters<typeof instantiateKernels>[1];
+
+export class Codec {
+  readonly workerCount: number;
+  readonly kernelVariant: string;
+  private readonly arena: Arena;
+  private readonly pool: KernelPool | undefined;
+  private readonly inline: TaskContext;
+  private readonly inlineThresholdBytes: number;
+  private readonly taskBytesTarget: number;
+  private closed = false;
+
+  private constructor(arena: Arena, inline: TaskContext, pool: KernelPool | undefined, options: CodecOptions) {
+    this.arena = arena;
+    this.inline = inline;
+    this.pool = pool;
+    this.workerCount = pool?.workerCount ?? 0;
+    this.kernelVariant = kernelVariant() ?? 'unknown';
+    this.inlineThresholdBytes = options.inlineThresholdBytes ?? INLINE_THRESHOLD_BYTES_DEFAULT;
+    this.taskBytesTarget = options.taskBytesTarget ?? TASK_BYTES_TARGET_DEFAULT;
+  }
+
+  static async create(options: CodecOptions): Promise<Codec> {
+    const { arena } = options;
+    const workerCount = options.workerCount ?? defaultWorkerCount();
+    for (const [name, value] of Object.entries({ inlineThresholdBytes: options.inlineThresholdBytes, taskBytesTarget: options.taskBytesTarget })) {
+      if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new InvalidArgumentError(`${name} ${value} must be a non-negative integer`);
+    }
+    const module = await loadKernelModule();
+    const kernels = instantiateKernels(module, arena.memory as unknown as MemoryParameter);
+    initTables(arena, kernels.gfTablesBytes(), kernels.gfTablesInit);
+    const inline = createTaskContext(kernels, arena.memory, ARENA_COORDINATOR_SLOT);
+    const pool = workerCount > 0 ? new KernelPool({ arena, module, workerCount }) : undefined;
+    return new Codec(arena, inline, pool, options);
+  }
+
+  /** parity.length = m (1..3); all buffers of equal length; views into the arena. */
+  async encode(data: Uint8Array[], parity: Uint8Array[]): Promise<void> {
+    const group = this.groupTask({ data, parity }, -1);
+    const dataBytes = group.lengthBytes * data.length;
+    const slices = this.runsInline(dataBytes) ? 1 : this.taskCountFor(dataBytes);
+    const tasks = columnSlices(group.lengthBytes, slices).map(([start, end]): KernelTask => ({
+      kind: 'encode',
+      groups: [sliceGroup(group, start, end)],
+    }));
+    await this.dispatch(tasks, dataBytes);
+  }
+
+  /** encode plus fletcher-4 of every block: k+m checksums, data first, then parity. */
+  async encodeWithChecksums(data: Uint8Array[], parity: Uint8Array[]): Promise<Uint8Array[]> {
+    const [checksums] = await this.encodeBatch([{ data, parity }]);
+    return checksums!;
+  }
+
+  /** Many groups in one coarse task, or a few tasks spread over the workers. */
+  async encodeBatch(groups: CodecGroup[]): Promise<Uint8Array[][]> {
+    if (groups.length === 0) return [];
+    const blockCounts = groups.map((group) => group.data.length + group.parity.length);
+    const output = this.arena.alloc(sum(blockCounts) * CHECKSUM_BYTES);
+    try {
+      let checksumsOffset = output.offsetBytes;
+      const tasks = groups.map((group, i) => {
+        const task = this.groupTask(group, checksumsOffset);
+        checksumsOffset += blockCounts[i]! * CHECKSUM_BYTES;
+        return task;
+      });
+      const dataBytes = sum(tasks.map((task) => task.lengthBytes * task.sourceOffsets.length));
+      const chunks = this.runsInline(dataBytes) ? [tasks] : chunkByBytes(tasks, this.taskCountFor(dataBytes));
+      await this.dispatch(chunks.map((chunk): KernelTask => ({ kind: 'encode', groups: chunk })), dataBytes);
+      let cursor = 0;
+      return blockCounts.map((count) => {
+        const checksums = splitChecksums(output, cursor, count);
+        cursor += count;
+        return checksums;
+      });
+    } finally {
+      this.arena.free(output);
+    }
+  }
+
+  /** blocks = k data then m parity; rebuilds the blocks at `missing` in place from the others. */
+  async reconstruct(blocks: Uint8Array[], dataCount: number, missing: number[]): Promise<void> {
+    const parityCount = blocks.length - dataCount;
+    const lengthBytes = this.checkGeometry(blocks.slice(0, dataCount), blocks.slice(dataCount));
+    const unique = new Set(missing);
+    if (unique.size !== missing.length || missing.some((index) => !Number.isInteger(index) || index < 0 || index >= blocks.length)) {
+      throw new InvalidArgumentError(`missing indices [${missing.join(', ')}] must be distinct block indices below ${blocks.length}`);
+    }
+    if (missing.length > parityCount) {
+      throw new TooManyErasuresError(`${missing.length} blocks are missing but a group with ${parityCount} parity blocks can rebuild at most ${parityCount}`);
+    }
+    if (missing.length === 0) return;
+    const plan = reconstructionPlan(dataCount, parityCount, missing);
+    const offsets = blocks.map((block) => this.arena.viewOffset(block));
+    const sourceOffsets = plan.sources.map((index) => offsets[index]!);
+    const targetOffsets = plan.targets.map((index) => offsets[index]!);
+    const coefficients = plan.coefficients.flatMap((row) => Array.from(row));
+    checkDisjoint(blocks, missing);
+    const dataBytes = lengthBytes * sourceOffsets.length;
+    const slices = this.runsInline(dataBytes) ? 1 : this.taskCountFor(dataBytes);
+    const tasks = columnSlices(lengthBytes, slices).map(([start, end]): KernelTask => ({
+      kind: 'dot_prod',
+      sourceOffsets: sourceOffsets.map((offset) => offset + start),
+      targetOffsets: targetOffsets.map((offset) => offset + start),
+      coefficients,
+      lengthBytes: end - start,
+    }));
+    await this.dispatch(tasks, dataBytes);
+  }
+
+  /** Fletcher-4 (32 bytes) of each buffer; buffers may differ in length. */
+  async checksum(buffers: Uint8Array[]): Promise<Uint8Array[]> {
+    if (buffers.length === 0) return [];
+    const offsets = buffers.map((buffer) => this.arena.viewOffset(buffer));
+    const output = this.arena.alloc(buffers.length * CHECKSUM_BYTES);
+    try {
+      const dataBytes = sum(buffers.map((buffer) => buffer.byteLength));
+      const count = this.runsInline(dataBytes) ? 1 : Math.min(buffers.length, this.taskCountFor(dataBytes));
+      const tasks = chunkIndices(buffers.length, count).map(([first, end]): KernelTask => ({
+        kind: 'checksum',
+        offsets: offsets.slice(first, end),
+        lengthsBytes: buffers.slice(first, end).map((buffer) => buffer.byteLength),
+        checksumsOffset: output.offsetBytes + first * CHECKSUM_BYTES,
+      }));
+      await this.dispatch(tasks, dataBytes);
+      return splitChecksums(output, 0, buffers.length);
+    } finally {
+      this.arena.free(output);
+    }
+  }
+
+  /** The indices whose checksum differs from `expected`. */
+  async verify(buffers: Uint8Array[], expected: Uint8Array[]): Promise<number[]> {
+    if (expected.length !== buffers.length || expected.some((checksum) => checksum.byteLength !== CHECKSUM_BYTES)) {
+      throw new InvalidArgumentError(`verify needs one ${CHECKSUM_BYTES}-byte checksum per buffer`);
+    }
+    const actual = await this.checksum(buffers);
+    const mismatched: number[] = [];
+    actual.forEach((checksum, i) => {
+      if (!equalBytes(checksum, expected[i]!)) mismatched.push(i);
+    });
+    return mismatched;
+  }
+
+  /** Waits for in-flight tasks and stops the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool?.close();
+  }
+
+  assertInvariants(): void {
+    this.pool?.assertInvariants();
+    if (this.workerCount !== (this.pool?.workerCount ?? 0)) throw new Error('codec: worker count disagrees with the pool');
+  }
+
+  /** Runs the pool's empty task once: the round trip the benchmark measures. */
+  async noop(): Promise<void> {
+    await this.dispatch([{ kind: 'noop' }], Number.MAX_SAFE_INTEGER);
+  }
+
+  private runsInline(dataBytes: number): boolean {
+    return this.pool === undefined || dataBytes < this.inlineThresholdBytes;
+  }
+
+  private taskCountFor(dataBytes: number): number {
+    return Math.max(this.workerCount, Math.ceil(dataBytes / Math.max(1, this.taskBytesTarget)));
+  }
+
+  private async dispatch(tasks: KernelTask[], dataBytes: number): Promise<void> {
+    if (this.closed) throw new Error('codec: used after close()');
+    if (this.runsInline(dataBytes)) {
+      for (const task of tasks) executeTask(this.inline, task);
+      return;
+    }
+    await Promise.all(tasks.map((task) => this.pool!.run(task)));
+  }
+
+  private groupTask(group: CodecGroup, checksumsOffset: number): EncodeGroupTask {
+    const lengthBytes = this.checkGeometry(group.data, group.parity);
+    checkDisjoint([...group.data, ...group.parity], group.parity.map((_, j) => group.data.length + j));
+    return {
+      sourceOffsets: group.data.map((block) => this.arena.viewOffset(block)),
+      targetOffsets: group.parity.map((block) => this.arena.viewOffset(block)),
+      lengthBytes,
+      checksumsOffset,
+    };
+  }
+
+  /** Checks k, m and equal non-zero lengths; returns the common length. */
+  private checkGeometry(data: Uint8Array[], parity: Uint8Array[]): number {
+    if (data.length < 1 || data.length > DATA_COUNT_MAX) throw new InvalidArgumentError(`data count ${data.length} must be 1..${DATA_COUNT_MAX}`);
+    if (parity.length < 1 || parity.length > PARITY_COUNT_MAX) {
+      throw new InvalidArgumentError(`parity count ${parity.length} must be 1..${PARITY_COUNT_MAX}`);
+    }
+    const lengthBytes = data[0]!.byteLength;
+    if (lengthBytes === 0) throw new InvalidArgumentError('blocks must not be empty');
+    for (const block of [...data, ...parity]) {
+      if (block.byteLength !== lengthBytes) throw new InvalidArgumentError(`block lengths differ (${block.byteLength} vs ${lengthBytes})`);
+      this.arena.viewOffset(block);
+    }
+    return lengthBytes;
+  }
+}
+
+/** Writes the GF tables once per arena; every later instance and worker reads them. */
+function initTables(arena: Arena, tablesBytes: number, gfTablesInit: (offset: number) => void): void {
+  if (tablesBytes > ARENA_TABLES_BYTES) throw new Error(`codec: the kernels need ${tablesBytes} table bytes, the arena reserves ${ARENA_TABLES_BYTES}`);
+  const control = arena.controlWords();
+  if (Atomics.load(control, ARENA_TABLES_READY_INDEX) === 1) return;
+  gfTablesInit(ARENA_TABLES_OFFSET_BYTES);
+  Atomics.store(control, ARENA_TABLES_READY_INDEX, 1);
+}
+
+/** Targets must not overlap any other block: a kernel would read what it is writing. */
+function checkDisjoint(blocks: Uint8Array[], targetIndices: number[]): void {
+  for (const t of targetIndices) {
+    const target = blocks[t]!;
+    blocks.forEach((block, i) => {
+      if (i === t) return;
+      const overlaps = block.byteOffset < target.byteOffset + target.byteLength && target.byteOffset < block.byteOffset + block.byteLength;
+      if (overlaps) throw new InvalidArgumentError(`block ${t} (a target) overlaps block ${i}`);
+    });
+  }
+}
+
+/** [start, end) column ranges cutting lengthBytes into up to `count` LB-aligned slices. */
+export function columnSlices(lengthBytes: number, count: number): [number, number][] {
+  const sliceBytes = Math.max(LB_BYTES, Math.ceil(lengthBytes / count / LB_BYTES) * LB_BYTES);
+  const slices: [number, number][] = [];
+  for (let start = 0; start < lengthBytes; start += sliceBytes) slices.push([start, Math.min(lengthBytes, start + sliceBytes)]);
+  return slices;
+}
+
+function sliceGroup(group: EncodeGroupTask, start: number, end: number): EncodeGroupTask {
+  return {
+    sourceOffsets: group.sourceOffsets.map((offset) => offset + start),
+    targetOffsets: group.targetOffsets.map((offset) => offset + start),
+    lengthBytes: end - start,
+    checksumsOffset: group.checksumsOffset,
+  };
+}
+
+/** Cuts groups, in order, into about `count` runs of similar data bytes. */
+function chunkByBytes(groups: EncodeGroupTask[], count: number): EncodeGroupTask[][] {
+  const bytesOf = (group: EncodeGroupTask): number => group.lengthBytes * group.sourceOffsets.length;
+  const targetBytes = sum(groups.map(bytesOf)) / Math.min(count, groups.length);
+  const chunks: EncodeGroupTask[][] = [];
+  let current: EncodeGroupTask[] = [];
+  let currentBytes = 0;
+  for (const group of groups) {
+    current.push(group);
+    currentBytes += bytesOf(group);
+    if (currentBytes >= targetBytes) {
+      chunks.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function chunkIndices(length: number, count: number): [number, number][] {
+  const size = Math.ceil(length / count);
+  const chunks: [number, number][] = [];
+  for (let first = 0; first < length; first += size) chunks.push([first, Math.min(length, first + size)]);
+  return chunks;
+}
+
+function splitChecksums(output: ArenaBuffer, first: number, count: number): Uint8Array[] {
+  const checksums: Uint8Array[] = [];
+  for (let i = first; i < first + count; i++) checksums.push(output.bytes.slice(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES));
+  return checksums;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
