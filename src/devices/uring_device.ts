@@ -1,0 +1,509 @@
+// The `uring` Device backend: O_DIRECT I/O through this thread's io_uring (native addon).
+//
+// Every request issued during one tick, on any device of this thread, is queued and sent to
+// the kernel with ONE io_uring_enter on the next process.nextTick. The ring is bounded
+// (URING_RING_DEPTH SQEs in flight); excess requests wait in the queue (backpressure).
+// Completions arrive through the addon's eventfd poll and are settled here: short transfers
+// are resubmitted for the rest, EINTR/EAGAIN retried, a read that returns 0 bytes is an error
+// (past the end), everything else becomes a typed error. Buffers inside the registered arena
+// go as READ_FIXED/WRITE_FIXED; the addon decides that per request.
+//
+// Ring invariants (UringRing.assertInvariants):
+//  1. Every slot is either free (in freeSlots) or holds exactly one in-flight request.
+//  2. queueHead <= queue.length; queued requests hold no slot.
+//  3. The addon's in-flight count equals the number of occupied slots.
+import { LB_BYTES } from '../constants.js';
+import {
+  DeviceBusyError,
+  DeviceFailedError,
+  DeviceIoError,
+  InvalidArgumentError,
+  MisalignedIoError,
+} from '../errors.js';
+import type { Device, DeviceDescription, DeviceExtent } from './device.js';
+import { uringAddon, uringAvailable, type UringAddon, type UringInfo } from './uring_native.js';
+
+/** SQEs in flight per thread; more requests wait in the TypeScript queue. */
+export const URING_RING_DEPTH = 256;
+/** One SQE moves at most this much; longer extents are split (the CQE result is an int32). */
+export const URING_REQUEST_BYTES_MAX = 16 * 1024 * 1024;
+/** EINTR/EAGAIN resubmissions before a request fails. */
+const RETRY_ATTEMPTS_MAX = 32;
+const REQUEST_FIELDS = 6;
+const COMPLETION_PAIRS_MAX = 2 * URING_RING_DEPTH;
+/** The queue array is compacted once this many consumed entries sit at its front. */
+const QUEUE_COMPACT_THRESHOLD = 1024;
+
+const OP_READ = 0;
+const OP_WRITE = 1;
+const OP_FSYNC = 2;
+const OP_PUNCH = 3;
+
+const EINTR = 4;
+const EIO = 5;
+const ENXIO = 6;
+const EAGAIN = 11;
+const EBUSY = 16;
+const ENODEV = 19;
+const EINVAL = 22;
+const ENOTTY = 25;
+const ENOSYS = 38;
+const EOPNOTSUPP = 95;
+/** Errors meaning the device itself is gone (detached, removed): it goes offline. */
+const DEVICE_GONE_ERRNOS = new Set([ENXIO, ENODEV]);
+
+assertConstant(URING_REQUEST_BYTES_MAX % LB_BYTES === 0, 'request split size is whole LBs');
+assertConstant(URING_REQUEST_BYTES_MAX < 2 ** 31, 'a CQE result (int32) can report a whole request');
+
+function assertConstant(condition: boolean, message: string): void {
+  if (!condition) throw new Error(`uring_device: ${message}`);
+}
+
+/** One SQE's worth of work; `finish` runs exactly once with errno 0 on success. */
+interface RingRequest {
+  op: number;
+  fd: number;
+  buffer: Uint8Array | undefined;
+  bufferOffsetBytes: number;
+  lengthBytes: number;
+  fileOffsetBytes: number;
+  attempts: number;
+  finish(errno: number, offsetBytes: number, detail?: string): void;
+}
+
+/** This thread's ring: the submission queue, slots for in-flight requests, completions. */
+class UringRing {
+  readonly depth: number;
+  private readonly slots: (RingRequest | undefined)[];
+  private readonly freeSlots: number[];
+  private readonly rows: Float64Array;
+  private readonly rowBuffers: (Uint8Array | undefined)[];
+  private readonly pairs = new Int32Array(2 * COMPLETION_PAIRS_MAX);
+  private queue: RingRequest[] = [];
+  private queueHead = 0;
+  private flushScheduled = false;
+  private registered: { address: number; lengthBytes: number } | undefined;
+  private pendingRegistration: Uint8Array | undefined;
+  registrationError: string | undefined;
+
+  constructor(private readonly addon: UringAddon) {
+    const entries = addon.init(URING_RING_DEPTH, this.pairs, (count) => this.onComplete(count));
+    if (entries < 0) throw new DeviceIoError('io_uring', 'io_uring_setup', 0, -entries);
+    this.depth = Math.min(entries, URING_RING_DEPTH);
+    this.slots = new Array<RingRequest | undefined>(this.depth).fill(undefined);
+    this.freeSlots = Array.from({ length: this.depth }, (_, i) => this.depth - 1 - i);
+    this.rows = new Float64Array(this.depth * REQUEST_FIELDS);
+    this.rowBuffers = new Array<Uint8Array | undefined>(this.depth).fill(undefined);
+  }
+
+  get inflightCount(): number {
+    return this.depth - this.freeSlots.length;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  get fixedBuffersRegistered(): boolean {
+    return this.registered !== undefined;
+  }
+
+  enqueue(request: RingRequest): void {
+    this.queue.push(request);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  /**
+   * Registers the arena as fixed buffers. The same base with the same or a smaller length is
+   * a no-op; a grown arena is re-registered once the ring is idle. Returns false (and keeps
+   * plain READ/WRITE) when the kernel refuses, e.g. RLIMIT_MEMLOCK for non-root users.
+   */
+  registerArena(memory: Uint8Array): boolean {
+    const address = this.addon.addressOf(memory);
+    const current = this.registered;
+    if (current && current.address === address && current.lengthBytes >= memory.byteLength) return true;
+    if (this.inflightCount > 0) {
+      this.pendingRegistration = memory;
+      return current !== undefined;
+    }
+    return this.applyRegistration(memory);
+  }
+
+  private applyRegistration(memory: Uint8Array): boolean {
+    this.pendingRegistration = undefined;
+    const result = this.addon.registerMemory(memory);
+    if (result < 0) {
+      this.registered = undefined;
+      this.registrationError = `IORING_REGISTER_BUFFERS refused: ${new DeviceIoError('arena', 'register', 0, -result).message}`;
+      return false;
+    }
+    this.registered = { address: this.addon.addressOf(memory), lengthBytes: memory.byteLength };
+    this.registrationError = undefined;
+    return true;
+  }
+
+  /** Sends as many queued requests as there are free slots, with one io_uring_enter. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.pendingRegistration && this.inflightCount === 0) this.applyRegistration(this.pendingRegistration);
+    const count = Math.min(this.queuedCount, this.freeSlots.length);
+    if (count === 0) return;
+    const taken = this.queue.slice(this.queueHead, this.queueHead + count);
+    const tags = taken.map((request, i) => this.fillRow(i, request));
+    const submitted = this.addon.submit(this.rows, this.rowBuffers, count);
+    this.rowBuffers.fill(undefined, 0, count);
+    const accepted = Math.max(submitted, 0);
+    this.queueHead += accepted;
+    for (let i = accepted; i < count; i++) this.releaseSlot(tags[i]!);
+    this.compactQueue();
+    if (submitted < 0 && submitted !== -EAGAIN && submitted !== -EBUSY && submitted !== -EINTR) {
+      this.failQueued(count, -submitted);
+    } else if (this.queuedCount > 0 && this.freeSlots.length > 0) {
+      // The kernel took less than offered (transient): try again after I/O events.
+      setImmediate(() => this.enqueueNothing());
+    }
+  };
+
+  private enqueueNothing(): void {
+    if (this.queuedCount > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  private fillRow(row: number, request: RingRequest): number {
+    const tag = this.freeSlots.pop()!;
+    this.slots[tag] = request;
+    const base = row * REQUEST_FIELDS;
+    this.rows[base] = request.op;
+    this.rows[base + 1] = request.fd;
+    this.rows[base + 2] = request.bufferOffsetBytes;
+    this.rows[base + 3] = request.lengthBytes;
+    this.rows[base + 4] = request.fileOffsetBytes;
+    this.rows[base + 5] = tag;
+    this.rowBuffers[row] = request.buffer;
+    return tag;
+  }
+
+  private releaseSlot(tag: number): void {
+    this.slots[tag] = undefined;
+    this.freeSlots.push(tag);
+  }
+
+  private failQueued(count: number, errno: number): void {
+    const failed = this.queue.slice(this.queueHead, this.queueHead + count);
+    this.queueHead += count;
+    this.compactQueue();
+    for (const request of failed) request.finish(errno, request.fileOffsetBytes, 'io_uring_enter failed');
+  }
+
+  private compactQueue(): void {
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > QUEUE_COMPACT_THRESHOLD && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private onComplete(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const tag = this.pairs[2 * i]!;
+      const result = this.pairs[2 * i + 1]!;
+      const request = this.slots[tag];
+      if (!request) throw new Error(`uring_device: completion for free slot ${tag}`);
+      this.releaseSlot(tag);
+      this.settle(request, result);
+    }
+    if (this.queuedCount > 0) this.enqueueNothing();
+  }
+
+  private settle(request: RingRequest, result: number): void {
+    if (result < 0) {
+      const retry = (result === -EINTR || result === -EAGAIN) && ++request.attempts <= RETRY_ATTEMPTS_MAX;
+      if (retry) this.enqueue(request);
+      else request.finish(-result, request.fileOffsetBytes);
+      return;
+    }
+    const transfers = request.op === OP_READ || request.op === OP_WRITE;
+    if (!transfers || result >= request.lengthBytes) {
+      request.finish(0, request.fileOffsetBytes);
+    } else if (result === 0) {
+      const what = request.op === OP_READ ? 'read returned 0 bytes: past the end of the device' : 'write made no progress';
+      request.finish(EIO, request.fileOffsetBytes, what);
+    } else {
+      // Short transfer: resubmit the rest.
+      request.bufferOffsetBytes += result;
+      request.fileOffsetBytes += result;
+      request.lengthBytes -= result;
+      this.enqueue(request);
+    }
+  }
+
+  info(): UringInfo & { queued: number; fixedBuffersRegistered: boolean } {
+    return { ...this.addon.info(), queued: this.queuedCount, fixedBuffersRegistered: this.fixedBuffersRegistered };
+  }
+
+  assertInvariants(): void {
+    const occupied = this.slots.filter((slot) => slot !== undefined).length;
+    check(occupied + this.freeSlots.length === this.depth, 'every slot is free or occupied, once');
+    check(new Set(this.freeSlots).size === this.freeSlots.length, 'no slot is free twice');
+    check(this.queueHead <= this.queue.length, 'queue head within the queue');
+    check(this.addon.info().inflight === occupied, 'addon in-flight count matches occupied slots');
+  }
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new Error(`uring_device invariant violated: ${message}`);
+}
+
+let threadRing: UringRing | undefined;
+
+/** This thread's ring, created on first use (one per thread: module state is per thread). */
+function ring(): UringRing {
+  threadRing ??= new UringRing(uringAddon());
+  return threadRing;
+}
+
+/** This thread's ring counters (tests, status, benchmarks). */
+export function uringRingInfo(): UringInfo & { queued: number; fixedBuffersRegistered: boolean } {
+  return ring().info();
+}
+
+/** Checks the ring's invariants (tests call it after every batch). */
+export function assertUringRingInvariants(): void {
+  ring().assertInvariants();
+}
+
+/** Registers the arena with this thread's ring; false when the kernel refuses. */
+export function registerUringArena(memory: Uint8Array): boolean {
+  return ring().registerArena(memory);
+}
+
+export interface UringOpenOptions {
+  /** The arena (a view over the shared WebAssembly memory) to register as fixed buffers. */
+  registeredMemory?: Uint8Array;
+  /** O_EXCL for block devices, flock for image files; default true. */
+  exclusive?: boolean;
+}
+
+/** Opens a block device or image file on the uring backend. */
+export async function openUringDevice(path: string, options: UringOpenOptions = {}): Promise<Device> {
+  const availability = uringAvailable();
+  if (!availability.available) throw new DeviceIoError(path, 'open', 0, ENOSYS, availability.reason);
+  const shared = ring();
+  const exclusive = options.exclusive ?? true;
+  const opened = uringAddon().open(path, exclusive);
+  if (typeof opened === 'number') {
+    if (-opened === EBUSY) throw new DeviceBusyError(path, 'it is mounted, claimed or already open exclusively (EBUSY)');
+    throw new DeviceIoError(path, 'open', 0, -opened);
+  }
+  const [fd, rawSizeBytes, logicalBlockBytes, isBlock] = opened;
+  if (options.registeredMemory) shared.registerArena(options.registeredMemory);
+  const sizeBytes = Math.floor(rawSizeBytes / LB_BYTES) * LB_BYTES;
+  return new UringDevice(path, fd, sizeBytes, logicalBlockBytes, isBlock ? 'block' : 'file', exclusive, shared);
+}
+
+class UringDevice implements Device {
+  readonly backend = 'uring' as const;
+  private onlineNow = true;
+  private offlineReason = '';
+  private closed = false;
+  private inflightRequests = 0;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+    readonly sizeBytes: number,
+    readonly logicalBlockBytes: number,
+    private readonly kind: 'file' | 'block',
+    private readonly exclusive: boolean,
+    private readonly shared: UringRing,
+  ) {}
+
+  get online(): boolean {
+    return this.onlineNow;
+  }
+
+  read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    return this.transfer(OP_READ, 'read', extents, buffers);
+  }
+
+  write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    return this.transfer(OP_WRITE, 'write', extents, buffers);
+  }
+
+  flush(): Promise<void> {
+    return this.run('flush', [{ op: OP_FSYNC, buffer: undefined, bufferOffsetBytes: 0, lengthBytes: 0, fileOffsetBytes: 0 }]);
+  }
+
+  trim(extents: readonly DeviceExtent[]): Promise<void> {
+    try {
+      for (const extent of extents) this.checkExtent('trim', extent);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const pieces = extents.flatMap((extent) =>
+      splitExtent(extent).map(([offsetBytes, lengthBytes]) => ({
+        op: OP_PUNCH, buffer: undefined, bufferOffsetBytes: 0, lengthBytes, fileOffsetBytes: offsetBytes,
+      })),
+    );
+    // Discard is advisory: a device or file system without it simply keeps the bytes.
+    return this.run('trim', pieces, new Set([EOPNOTSUPP, ENOTTY, EINVAL]));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.inflightRequests > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    const result = uringAddon().close(this.fd);
+    this.onlineNow = false;
+    this.offlineReason = 'closed';
+    if (result < 0) throw new DeviceIoError(this.path, 'close', 0, -result);
+  }
+
+  describe(): DeviceDescription {
+    return {
+      path: this.path,
+      backend: 'uring',
+      sizeBytes: this.sizeBytes,
+      logicalBlockBytes: this.logicalBlockBytes,
+      kind: this.kind,
+      online: this.onlineNow,
+      detail: {
+        ringDepth: this.shared.depth,
+        fixedBuffers: this.shared.fixedBuffersRegistered,
+        ...(this.shared.registrationError ? { fixedBuffersError: this.shared.registrationError } : {}),
+        exclusive: this.exclusive,
+        directIo: true,
+        ...(this.onlineNow ? {} : { offlineReason: this.offlineReason }),
+      },
+    };
+  }
+
+  assertInvariants(): void {
+    check(this.sizeBytes % LB_BYTES === 0, 'size is whole LBs');
+    check(this.inflightRequests >= 0, 'in-flight count is not negative');
+    check(this.inflightRequests > 0 || this.drainWaiters.length === 0, 'nobody waits on an idle device');
+    this.shared.assertInvariants();
+  }
+
+  private transfer(op: number, operation: string, extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    try {
+      this.checkTransfer(operation, extents, buffers);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const pieces = extents.flatMap((extent, i) =>
+      splitExtent(extent).map(([offsetBytes, lengthBytes]) => ({
+        op, buffer: buffers[i], bufferOffsetBytes: offsetBytes - extent.startLb * LB_BYTES, lengthBytes, fileOffsetBytes: offsetBytes,
+      })),
+    );
+    return this.run(operation, pieces);
+  }
+
+  /** Queues every piece; settles when all have finished, rejecting with the first failure. */
+  private run(operation: string, pieces: Omit<RingRequest, 'fd' | 'attempts' | 'finish'>[], ignoredErrnos?: Set<number>): Promise<void> {
+    try {
+      this.checkUsable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (pieces.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let remaining = pieces.length;
+      let failure: Error | undefined;
+      const finish = (errno: number, offsetBytes: number, detail?: string): void => {
+        if (errno !== 0 && !ignoredErrnos?.has(errno)) failure ??= this.failure(operation, offsetBytes, errno, detail);
+        this.requestDone();
+        if (--remaining === 0) {
+          if (failure) reject(failure);
+          else resolve();
+        }
+      };
+      this.inflightRequests += pieces.length;
+      for (const piece of pieces) this.shared.enqueue({ ...piece, fd: this.fd, attempts: 0, finish });
+    });
+  }
+
+  private requestDone(): void {
+    if (--this.inflightRequests > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private failure(operation: string, offsetBytes: number, errno: number, detail?: string): Error {
+    if (errno === EINVAL && (operation === 'read' || operation === 'write')) {
+      return new MisalignedIoError(
+        `${operation} on ${this.path} at byte ${offsetBytes}: the kernel refused it as misaligned for O_DIRECT (EINVAL)`,
+      );
+    }
+    if (DEVICE_GONE_ERRNOS.has(errno)) {
+      this.onlineNow = false;
+      this.offlineReason = `${operation} failed with errno ${errno}: the device is gone`;
+    }
+    return new DeviceIoError(this.path, operation, offsetBytes, errno, detail);
+  }
+
+  private checkUsable(): void {
+    if (this.closed) throw new DeviceFailedError(this.path, 'the device is closed');
+    if (!this.onlineNow) throw new DeviceFailedError(this.path, this.offlineReason);
+  }
+
+  private checkTransfer(operation: string, extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): void {
+    if (extents.length !== buffers.length) {
+      throw new InvalidArgumentError(`${operation} on ${this.path}: ${extents.length} extents but ${buffers.length} buffers`);
+    }
+    for (let i = 0; i < extents.length; i++) {
+      const extent = extents[i]!;
+      const buffer = buffers[i]!;
+      this.checkExtent(operation, extent);
+      if (!(buffer instanceof Uint8Array)) throw new InvalidArgumentError(`${operation} on ${this.path}: buffer ${i} is not a Uint8Array`);
+      this.checkBuffer(operation, extent, buffer);
+    }
+  }
+
+  private checkExtent(operation: string, extent: DeviceExtent): void {
+    const { startLb, lengthLb } = extent;
+    if (!Number.isSafeInteger(startLb) || startLb < 0 || !Number.isSafeInteger(lengthLb) || lengthLb <= 0) {
+      throw new InvalidArgumentError(`${operation} on ${this.path}: extent {startLb: ${startLb}, lengthLb: ${lengthLb}} is not a valid range`);
+    }
+    const endBytes = (startLb + lengthLb) * LB_BYTES;
+    if (endBytes > this.sizeBytes) {
+      throw new InvalidArgumentError(
+        `${operation} on ${this.path}: extent ends at byte ${endBytes}, past the end of the device (${this.sizeBytes} bytes)`,
+      );
+    }
+  }
+
+  private checkBuffer(operation: string, extent: DeviceExtent, buffer: Uint8Array): void {
+    const expectedBytes = extent.lengthLb * LB_BYTES;
+    const where = `${operation} on ${this.path} at LB ${extent.startLb}`;
+    if (buffer.byteLength % this.logicalBlockBytes !== 0) {
+      throw new MisalignedIoError(`${where}: buffer length ${buffer.byteLength} is not a multiple of ${this.logicalBlockBytes}`);
+    }
+    if (buffer.byteLength !== expectedBytes) {
+      throw new InvalidArgumentError(`${where}: buffer holds ${buffer.byteLength} bytes, the extent ${expectedBytes}`);
+    }
+    const address = uringAddon().addressOf(buffer);
+    if (address % this.logicalBlockBytes !== 0) {
+      throw new MisalignedIoError(`${where}: buffer address is ${address % this.logicalBlockBytes} bytes past a ${this.logicalBlockBytes}-byte boundary`);
+    }
+  }
+}
+
+/** [fileOffsetBytes, lengthBytes] pieces of at most URING_REQUEST_BYTES_MAX. */
+function splitExtent(extent: DeviceExtent): [number, number][] {
+  const pieces: [number, number][] = [];
+  const endBytes = (extent.startLb + extent.lengthLb) * LB_BYTES;
+  for (let offsetBytes = extent.startLb * LB_BYTES; offsetBytes < endBytes; offsetBytes += URING_REQUEST_BYTES_MAX) {
+    pieces.push([offsetBytes, Math.min(URING_REQUEST_BYTES_MAX, endBytes - offsetBytes)]);
+  }
+  return pieces;
+}
