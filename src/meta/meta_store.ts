@@ -3,7 +3,7 @@
 // the kernel's file lock keeps every other opener out (in this process or another) and is
 // released even when the owner is killed.
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
@@ -49,6 +49,13 @@ export class MetaStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Removes the metadata of an array whose creation failed (the store must be closed). */
+  static destroy(home: string): void {
+    for (const name of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`, HOLDER_FILE]) {
+      rmSync(join(home, name), { force: true });
+    }
   }
 
   // --- settings ---

@@ -1,0 +1,158 @@
+// Bringing an array up: the runtime (arena + codec), validating and claiming new devices at
+// create, and at open re-opening every recorded device and checking it is the one recorded.
+import { randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { LB_BYTES } from '../constants.js';
+import type { Device } from '../devices/device.js';
+import { createImageFile, openDevice } from '../devices/open_device.js';
+import { claimDevice, readSuperblocks, writeSuperblocks, type Superblock } from '../devices/superblock.js';
+import { DeviceTooSmallError, ElastripeError, InvalidArgumentError } from '../errors.js';
+import { Arena } from '../kernels/arena.js';
+import { Codec } from '../kernels/codec.js';
+import type { DeviceRow } from '../meta/rows.js';
+import { ArrayDevices } from './array_devices.js';
+import { DATA_START_LB, DEVICE_MIN_BYTES, TRAILING_RESERVED_LB } from './layout.js';
+import type { BackendChoice, RuntimeOptions } from './types.js';
+
+export const ARENA_BYTES_DEFAULT = 128 * 1024 * 1024;
+
+export interface Runtime {
+  arena: Arena;
+  codec: Codec;
+  backend: BackendChoice;
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const arena = new Arena({ capacityBytes: options.arenaBytes ?? ARENA_BYTES_DEFAULT });
+  const codec = await Codec.create({ arena, workerCount: options.workerCount });
+  return { arena, codec, backend: options.backend ?? 'auto' };
+}
+
+export async function stopRuntime(runtime: Runtime): Promise<void> {
+  await runtime.codec.close();
+}
+
+async function openOnArena(path: string, runtime: Runtime): Promise<Device> {
+  return openDevice(path, { backend: runtime.backend, registeredMemory: new Uint8Array(runtime.arena.memory.buffer) });
+}
+
+/** Runs `work` with one LB-aligned LB_BYTES arena buffer, as superblock I/O needs. */
+export async function withScratch<T>(runtime: Runtime, work: (scratch: Uint8Array) => Promise<T>): Promise<T> {
+  const buffer = await runtime.arena.acquire(LB_BYTES);
+  try {
+    return await work(buffer.bytes);
+  } finally {
+    runtime.arena.free(buffer);
+  }
+}
+
+/** Refuses the same device named twice: same path, symlinks to it, or hard links. */
+export function assertDistinctPaths(paths: readonly string[]): void {
+  const seen = new Map<string, string>();
+  for (const path of paths) {
+    let identity = path;
+    if (!path.startsWith('nbd://') && existsSync(path)) {
+      const stats = statSync(path);
+      identity = stats.isBlockDevice() ? `block:${stats.rdev}` : `file:${stats.dev}:${stats.ino}`;
+    }
+    const previous = seen.get(identity);
+    if (previous !== undefined) throw new InvalidArgumentError(`device ${path} is the same device as ${previous}`);
+    seen.set(identity, path);
+  }
+}
+
+export interface NewDevice {
+  path: string;
+  device: Device;
+  uuid: string;
+  capacityLb: number;
+}
+
+/** Opens and checks devices for a new array or for addDevice; closes them all on failure. */
+export async function prepareNewDevices(
+  paths: readonly string[],
+  runtime: Runtime,
+  options: { createSizeBytes?: number; force?: boolean; arrayUuid: string },
+): Promise<NewDevice[]> {
+  assertDistinctPaths(paths);
+  const prepared: NewDevice[] = [];
+  try {
+    for (const path of paths) {
+      if (options.createSizeBytes !== undefined && !path.startsWith('nbd://') && !existsSync(path)) {
+        await createImageFile(path, options.createSizeBytes);
+      }
+      const device = await openOnArena(path, runtime);
+      prepared.push({ path, device, uuid: randomUUID(), capacityLb: Math.floor(device.sizeBytes / LB_BYTES) });
+      if (device.sizeBytes < DEVICE_MIN_BYTES) throw new DeviceTooSmallError(path, device.sizeBytes, DEVICE_MIN_BYTES);
+      await withScratch(runtime, (scratch) => claimDevice(device, { arrayUuid: options.arrayUuid }, scratch, options.force ?? false));
+    }
+  } catch (error) {
+    await Promise.allSettled(prepared.map((entry) => entry.device.close()));
+    throw error;
+  }
+  return prepared;
+}
+
+export function deviceRowFor(entry: NewDevice, deviceId: number): DeviceRow {
+  return {
+    deviceId,
+    uuid: entry.uuid,
+    path: entry.path,
+    capacityLb: entry.capacityLb,
+    dataStartLb: DATA_START_LB,
+    dataEndLb: entry.capacityLb - TRAILING_RESERVED_LB,
+    state: 'online',
+    addedMs: Date.now(),
+  };
+}
+
+export function superblockFor(arrayUuid: string, row: DeviceRow): Superblock {
+  return {
+    arrayUuid,
+    deviceUuid: row.uuid,
+    deviceId: row.deviceId,
+    capacityBytes: row.capacityLb * LB_BYTES,
+    createdMs: row.addedMs,
+  } as Superblock;
+}
+
+export async function writeDeviceSuperblock(runtime: Runtime, device: Device, superblock: Superblock): Promise<void> {
+  await withScratch(runtime, (scratch) => writeSuperblocks(device, superblock, scratch));
+}
+
+/**
+ * Opens every recorded device and checks its superblock names this array and this slot.
+ * A device that cannot be opened or is not the recorded one is 'missing' (with the reason).
+ */
+export async function openRecordedDevices(rows: readonly DeviceRow[], arrayUuid: string, runtime: Runtime): Promise<ArrayDevices> {
+  const devices = new ArrayDevices();
+  for (const row of rows) {
+    if (row.state === 'removed') continue;
+    if (row.state === 'failed') {
+      devices.add({ row, device: undefined, state: 'failed', reason: 'marked failed', ioErrors: 0 });
+      continue;
+    }
+    let device: Device | undefined;
+    try {
+      device = await openOnArena(row.path, runtime);
+      const problem = await withScratch(runtime, async (scratch) => identityProblem(await readSuperblocks(device!, scratch), arrayUuid, row));
+      if (problem) throw new InvalidArgumentError(problem);
+      devices.add({ row, device, state: 'online', ioErrors: 0 });
+    } catch (error) {
+      await device?.close().catch(() => undefined);
+      const reason = error instanceof ElastripeError ? error.message : String(error);
+      devices.add({ row, device: undefined, state: 'missing', reason, ioErrors: 0 });
+    }
+  }
+  return devices;
+}
+
+function identityProblem(copies: { primary: unknown; backup: unknown }, arrayUuid: string, row: DeviceRow): string | undefined {
+  const superblock = [copies.primary, copies.backup].find(
+    (copy): copy is Superblock => typeof copy === 'object' && copy !== null && 'arrayUuid' in copy,
+  );
+  if (!superblock) return `${row.path} has no readable elastripe superblock`;
+  if (superblock.arrayUuid !== arrayUuid) return `${row.path} belongs to array ${superblock.arrayUuid}`;
+  if (superblock.deviceUuid !== row.uuid) return `${row.path} is device ${superblock.deviceUuid}, not the recorded ${row.uuid}`;
+  return undefined;
+}

@@ -1,0 +1,396 @@
+// DiskArray: the public API of elastripe. It owns the metadata store (and with it the
+// array's lock), the runtime (arena + worker pool), the open devices and the allocator, and
+// runs put/get/delete over the write and read paths.
+//
+// Invariants (assertInvariants, run after every mutation in tests):
+//  1. Every group has dataCount data and parityCount parity extents, on distinct devices.
+//  2. No two extents overlap, and every extent lies inside its device's data area.
+//  3. The allocator's free space is exactly the data areas minus committed extents, minus the
+//     extents reserved by writes in flight and those waiting for readers before being freed.
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
+import { ElastripeError, InvalidArgumentError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { ExtentAllocator } from '../meta/extent_allocator.js';
+import { MetaStore } from '../meta/meta_store.js';
+import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
+import type { ArrayDevices } from './array_devices.js';
+import * as setup from './array_setup.js';
+import { checkMetadata, deepCheck } from './fsck.js';
+import { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT } from './layout.js';
+import { readRangeSlices } from './range_reader.js';
+import type { ReadContext } from './read_path.js';
+import { ReaderEpochs } from './reader_epochs.js';
+import type {
+  ArrayStatus, CreateOptions, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, ParityCount, PutOptions, RuntimeOptions,
+} from './types.js';
+import { writeFile, type WriteContext } from './write_path.js';
+
+/** Groups in flight per put or get: parity of group n+1 overlaps the I/O of group n. */
+export const GROUPS_IN_FLIGHT_MAX = 4;
+const NAME_BYTES_MAX = 1024;
+
+interface Settings {
+  arrayUuid: string;
+  parityCount: ParityCount;
+  maxDataWidth: number;
+  extentLbMax: number;
+}
+
+export class DiskArray {
+  private closed = false;
+  private rotation = 0;
+  private writesInFlight = 0;
+  private degradedReads = 0;
+  private readonly epochs = new ReaderEpochs();
+
+  private constructor(
+    readonly home: string,
+    private readonly store: MetaStore,
+    private readonly runtime: setup.Runtime,
+    private readonly devices: ArrayDevices,
+    private readonly allocator: ExtentAllocator,
+    private readonly settings: Settings,
+  ) {}
+
+  static async create(options: CreateOptions): Promise<DiskArray> {
+    const settings = validateCreateOptions(options);
+    const store = MetaStore.open(options.home, { create: true });
+    let runtime: setup.Runtime | undefined;
+    try {
+      runtime = await setup.startRuntime(options);
+      const prepared = await setup.prepareNewDevices(options.devices, runtime, { ...options, arrayUuid: settings.arrayUuid });
+      try {
+        const rows = prepared.map((entry, i) => setup.deviceRowFor(entry, i + 1));
+        for (const [i, entry] of prepared.entries()) {
+          await setup.writeDeviceSuperblock(runtime, entry.device, setup.superblockFor(settings.arrayUuid, rows[i]!));
+        }
+        store.putSettings({ ...settings });
+        for (const row of rows) store.addDevice(row);
+      } finally {
+        await Promise.allSettled(prepared.map((entry) => entry.device.close()));
+      }
+      store.close();
+    } catch (error) {
+      store.close();
+      MetaStore.destroy(options.home);
+      if (runtime) await setup.stopRuntime(runtime);
+      throw error;
+    }
+    await setup.stopRuntime(runtime);
+    return DiskArray.open(options.home, options);
+  }
+
+  static async open(home: string, options: RuntimeOptions = {}): Promise<DiskArray> {
+    const store = MetaStore.open(home, { create: false });
+    let runtime: setup.Runtime | undefined;
+    try {
+      const settings = readSettings(store);
+      runtime = await setup.startRuntime(options);
+      const rows = store.devices();
+      const devices = await setup.openRecordedDevices(rows, settings.arrayUuid, runtime);
+      if (devices.unavailableCount() > settings.parityCount) {
+        await devices.closeAll();
+        const lost = devices.all().filter((entry) => entry.state !== 'online');
+        throw new TooManyErasuresError(
+          `${lost.length} devices are missing or failed and parity ${settings.parityCount} tolerates ${settings.parityCount}: ` +
+            lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
+        );
+      }
+      const allocator = deriveAllocator(store);
+      return new DiskArray(home, store, runtime, devices, allocator, settings);
+    } catch (error) {
+      store.close();
+      if (runtime) await setup.stopRuntime(runtime);
+      throw error;
+    }
+  }
+
+  /** Stores `source` under `name`, replacing any previous file atomically. */
+  async put(name: string, source: Uint8Array | NodeJS.ReadableStream, options: PutOptions = {}): Promise<FileStat> {
+    this.assertOpen();
+    validateName(name);
+    const sizeBytes = source instanceof Uint8Array ? source.byteLength : options.sizeBytes;
+    this.writesInFlight++;
+    try {
+      const written = await writeFile(this.writeContext(), toChunks(source), { ...options, sizeBytes });
+      let replaced: ExtentRow[];
+      try {
+        replaced = this.store.commitFile(name, written.sizeBytes, written.groups, Date.now());
+      } catch (error) {
+        written.releaseExtents();
+        throw error;
+      }
+      this.freeWhenUnread(replaced);
+    } finally {
+      this.writesInFlight--;
+    }
+    return this.stat(name);
+  }
+
+  /** Reads a whole file, or the byte range offset..offset+length. */
+  async get(name: string, options: GetOptions = {}): Promise<Buffer> {
+    this.assertOpen();
+    const leave = this.epochs.enter();
+    try {
+      const { groups, offset, length } = this.resolveRange(name, options);
+      const target = Buffer.allocUnsafe(length);
+      const slices = readRangeSlices(this.readContext(), groups, offset, length, { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX });
+      for await (const slice of slices) target.set(slice.bytes, slice.outOffset);
+      return target;
+    } finally {
+      leave();
+    }
+  }
+
+  /** A stream of the file (or range), read group by group with several groups in flight. */
+  createReadStream(name: string, options: GetOptions = {}): Readable {
+    this.assertOpen();
+    const leaveEpoch = this.epochs.enter();
+    let left = false;
+    const leave = () => {
+      if (!left) leaveEpoch();
+      left = true;
+    };
+    let range: ReturnType<DiskArray['resolveRange']>;
+    try {
+      range = this.resolveRange(name, options);
+    } catch (error) {
+      leave();
+      throw error;
+    }
+    const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, {
+      ...options,
+      groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
+    });
+    async function* chunks(): AsyncGenerator<Buffer> {
+      try {
+        // The copy out of the arena is the one copy a stream consumer needs: arena buffers are reused.
+        for await (const slice of slices) yield Buffer.from(slice.bytes);
+      } finally {
+        leave();
+      }
+    }
+    // A stream destroyed before its first read never runs the generator's finally.
+    return Readable.from(chunks(), { objectMode: false }).once('close', leave);
+  }
+
+  async delete(name: string): Promise<void> {
+    this.assertOpen();
+    this.freeWhenUnread(this.store.deleteFile(name));
+  }
+
+  list(): FileSummary[] {
+    this.assertOpen();
+    return this.store.files().map(({ name, sizeBytes, groupCount, createdMs }) => ({ name, sizeBytes, groupCount, createdMs }));
+  }
+
+  stat(name: string): FileStat {
+    this.assertOpen();
+    const file = this.store.file(name);
+    if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
+    const groups = this.store.groupsOf(file.fileId);
+    return {
+      name: file.name,
+      sizeBytes: file.sizeBytes,
+      createdMs: file.createdMs,
+      groupCount: groups.length,
+      groups: groups.map((group) => ({
+        sequence: group.sequence,
+        dataCount: group.dataCount,
+        parityCount: group.parityCount,
+        extentLb: group.extentLb,
+        lengthBytes: group.lengthBytes,
+        extents: group.extents.map(({ deviceId, startLb, lengthLb, role, index }) => ({ deviceId, startLb, lengthLb, role, index })),
+      })),
+    };
+  }
+
+  status(): ArrayStatus {
+    this.assertOpen();
+    const files = this.store.files();
+    const devices = this.devices.all().map((entry) => {
+      const { row } = entry;
+      const dataAreaLb = this.allocator.dataAreaLb(row.deviceId);
+      const usedLb = dataAreaLb - this.allocator.freeLb(row.deviceId);
+      return {
+        deviceId: row.deviceId,
+        path: row.path,
+        uuid: row.uuid,
+        backend: entry.device?.backend ?? ('none' as const),
+        state: this.devices.isOnline(entry) ? ('online' as const) : entry.state === 'online' ? ('failed' as const) : entry.state,
+        capacityBytes: dataAreaLb * LB_BYTES,
+        usedBytes: usedLb * LB_BYTES,
+        usedFraction: usedLb / dataAreaLb,
+      };
+    });
+    return {
+      home: this.home,
+      ...this.settings,
+      fileCount: files.length,
+      storedBytes: files.reduce((sum, file) => sum + file.sizeBytes, 0),
+      allocatedBytes: devices.reduce((sum, device) => sum + device.usedBytes, 0),
+      capacityBytes: devices.reduce((sum, device) => sum + device.capacityBytes, 0),
+      degraded: devices.some((device) => device.state !== 'online'),
+      degradedReads: this.degradedReads,
+      repairedBlocks: 0,
+      kernelVariant: this.runtime.codec.kernelVariant,
+      workerCount: this.runtime.codec.workerCount,
+      devices,
+    };
+  }
+
+  /** Checks metadata against the allocator; with deep, every checksum and every group's parity. */
+  async fsck(options: FsckOptions = {}): Promise<FsckReport> {
+    this.assertOpen();
+    const problems = this.metadataProblems();
+    let checkedExtents = 0;
+    const groups = this.store.allGroups();
+    if (options.deep) {
+      const leave = this.epochs.enter();
+      try {
+        const deep = await deepCheck(this.readContext(), this.runtime, groups.map((group) => this.groupWithExtents(group.groupId, group)));
+        problems.push(...deep.problems);
+        checkedExtents = deep.checkedExtents;
+      } finally {
+        leave();
+      }
+    }
+    return { ok: problems.length === 0, problems, checkedGroups: groups.length, checkedExtents };
+  }
+
+  /** Throws if any invariant of the array is broken (see the top of this file). */
+  assertInvariants(): void {
+    this.allocator.assertInvariants();
+    const problems = this.metadataProblems();
+    if (problems.length > 0) throw new Error(`array invariants broken:\n${problems.join('\n')}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.devices.closeAll();
+    await setup.stopRuntime(this.runtime);
+    this.store.close();
+  }
+
+  // --- internals ---
+
+  private metadataProblems(): string[] {
+    const quiet = this.writesInFlight === 0 && this.epochs.pendingCount === 0;
+    return checkMetadata(this.store, quiet ? this.allocator : undefined, this.settings.parityCount);
+  }
+
+  private groupWithExtents(groupId: number, group: Omit<GroupWithExtents, 'extents'>): GroupWithExtents {
+    const extents = this.store.allExtents().filter((extent) => extent.groupId === groupId);
+    return { ...group, extents };
+  }
+
+  private resolveRange(name: string, options: GetOptions): { groups: GroupWithExtents[]; offset: number; length: number } {
+    const file = this.store.file(name);
+    if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
+    const offset = options.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.sizeBytes) {
+      throw new InvalidArgumentError(`offset ${options.offset} is outside ${name} (${file.sizeBytes} bytes)`);
+    }
+    const length = options.length ?? file.sizeBytes - offset;
+    if (!Number.isSafeInteger(length) || length < 0 || offset + length > file.sizeBytes) {
+      throw new InvalidArgumentError(`range ${offset}+${options.length} is outside ${name} (${file.sizeBytes} bytes)`);
+    }
+    return { groups: this.store.groupsOf(file.fileId), offset, length };
+  }
+
+  private freeWhenUnread(extents: ExtentRow[]): void {
+    if (extents.length === 0) return;
+    this.epochs.deferFree(() => {
+      for (const extent of extents) this.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
+    });
+  }
+
+  private writeContext(): WriteContext {
+    const online = this.devices.online().length;
+    return {
+      arena: this.runtime.arena,
+      codec: this.runtime.codec,
+      allocator: this.allocator,
+      devices: this.devices,
+      parityCount: this.settings.parityCount,
+      maxDataWidth: Math.min(this.settings.maxDataWidth, Math.max(1, online - this.settings.parityCount)),
+      extentLbMax: this.settings.extentLbMax,
+      groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
+      nextRotation: () => this.rotation++,
+    };
+  }
+
+  private readContext(): ReadContext {
+    return {
+      arena: this.runtime.arena,
+      codec: this.runtime.codec,
+      devices: this.devices,
+      onDegradedRead: () => void this.degradedReads++,
+      onDeviceError: (deviceId) => {
+        const entry = this.devices.get(deviceId);
+        entry.ioErrors++;
+        if (entry.device && !entry.device.online) this.devices.markFailed(deviceId, 'the device went offline');
+      },
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ElastripeError('ARRAY_CLOSED', 'the array is closed');
+  }
+}
+
+function validateCreateOptions(options: CreateOptions): Settings {
+  const parityCount = options.parityCount ?? 1;
+  const maxDataWidth = options.maxDataWidth ?? MAX_DATA_WIDTH_DEFAULT;
+  const extentLbMax = options.extentLbMax ?? EXTENT_LB_MAX_DEFAULT;
+  if (!Number.isInteger(parityCount) || parityCount < 1 || parityCount > PARITY_COUNT_MAX) {
+    throw new InvalidArgumentError(`parity must be 1, 2 or 3, not ${options.parityCount}`);
+  }
+  if (!Number.isInteger(maxDataWidth) || maxDataWidth < 1 || maxDataWidth > 255) {
+    throw new InvalidArgumentError(`max data width must be 1..255, not ${options.maxDataWidth}`);
+  }
+  if (!Number.isInteger(extentLbMax) || extentLbMax < 1 || extentLbMax > EXTENT_LB_MAX_LIMIT) {
+    throw new InvalidArgumentError(`extent length must be 1..${EXTENT_LB_MAX_LIMIT} LB, not ${options.extentLbMax}`);
+  }
+  if (!Array.isArray(options.devices) || options.devices.length < parityCount + 1) {
+    throw new InvalidArgumentError(`parity ${parityCount} needs at least ${parityCount + 1} devices, got ${options.devices?.length ?? 0}`);
+  }
+  return { arrayUuid: randomUUID(), parityCount: parityCount as ParityCount, maxDataWidth, extentLbMax };
+}
+
+function readSettings(store: MetaStore): Settings {
+  const arrayUuid = store.setting('arrayUuid');
+  const parityCount = Number(store.setting('parityCount'));
+  const maxDataWidth = Number(store.setting('maxDataWidth'));
+  const extentLbMax = Number(store.setting('extentLbMax'));
+  if (!arrayUuid || !(parityCount >= 1 && parityCount <= 3) || !(maxDataWidth >= 1) || !(extentLbMax >= 1)) {
+    throw new ElastripeError('CORRUPT_METADATA', `metadata in ${store.home} lacks the array settings`);
+  }
+  return { arrayUuid, parityCount: parityCount as ParityCount, maxDataWidth, extentLbMax };
+}
+
+/** Free space is derived, never stored: every data area minus every committed extent. */
+function deriveAllocator(store: MetaStore): ExtentAllocator {
+  const allocator = new ExtentAllocator();
+  for (const row of store.devices()) allocator.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
+  for (const extent of store.allExtents()) allocator.claim(extent.deviceId, extent.startLb, extent.lengthLb);
+  return allocator;
+}
+
+function validateName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('a file name must be a non-empty string');
+  if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw new InvalidArgumentError(`a file name must be at most ${NAME_BYTES_MAX} bytes`);
+  if (name.includes('\0')) throw new InvalidArgumentError('a file name must not contain NUL');
+}
+
+async function* toChunks(source: Uint8Array | NodeJS.ReadableStream): AsyncIterable<Uint8Array> {
+  if (source instanceof Uint8Array) {
+    yield source;
+    return;
+  }
+  for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+    yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  }
+}

@@ -1,0 +1,128 @@
+// The verifier. checkMetadata proves the structural invariants from the metadata alone and
+// compares the live allocator with one derived afresh; deepCheck reads every block of every
+// group, checks its checksum, and recomputes each group's parity.
+import { LB_BYTES } from '../constants.js';
+import { ExtentAllocator } from '../meta/extent_allocator.js';
+import type { MetaStore } from '../meta/meta_store.js';
+import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
+import type { Runtime } from './array_setup.js';
+import { blockIndex, readGroupBlocks, type ReadContext } from './read_path.js';
+
+export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator | undefined, parityCount: number): string[] {
+  const problems: string[] = [];
+  const devices = new Map(store.devices().map((row) => [row.deviceId, row]));
+  const extents = store.allExtents();
+  const extentsByGroup = new Map<number, ExtentRow[]>();
+  for (const extent of extents) {
+    const list = extentsByGroup.get(extent.groupId) ?? [];
+    list.push(extent);
+    extentsByGroup.set(extent.groupId, list);
+  }
+  const groupLengthByFile = new Map<number, number>();
+  for (const group of store.allGroups()) {
+    groupLengthByFile.set(group.fileId, (groupLengthByFile.get(group.fileId) ?? 0) + group.lengthBytes);
+    problems.push(...groupProblems({ ...group, extents: extentsByGroup.get(group.groupId) ?? [] }, parityCount));
+  }
+  for (const file of store.files()) {
+    const stored = groupLengthByFile.get(file.fileId) ?? 0;
+    if (stored !== file.sizeBytes) problems.push(`file ${file.name}: groups hold ${stored} bytes, size is ${file.sizeBytes}`);
+  }
+  // Deriving an allocator checks bounds and overlaps: claim() refuses a range that is not free.
+  const derived = new ExtentAllocator();
+  for (const row of devices.values()) derived.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
+  for (const extent of extents) {
+    if (!devices.has(extent.deviceId)) {
+      problems.push(`extent ${extent.extentId} is on unknown device ${extent.deviceId}`);
+      continue;
+    }
+    try {
+      derived.claim(extent.deviceId, extent.startLb, extent.lengthLb);
+    } catch {
+      problems.push(`extent ${extent.extentId} (device ${extent.deviceId} ${extent.startLb}+${extent.lengthLb}) overlaps another or leaves the data area`);
+    }
+  }
+  if (liveAllocator) problems.push(...compareAllocators(derived, liveAllocator));
+  return problems;
+}
+
+function groupProblems(group: GroupWithExtents, parityCount: number): string[] {
+  const problems: string[] = [];
+  const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
+  const width = group.dataCount + group.parityCount;
+  if (group.parityCount !== parityCount) problems.push(`${name}: parity ${group.parityCount}, the array uses ${parityCount}`);
+  if (group.extents.length !== width) problems.push(`${name}: ${group.extents.length} extents for ${group.dataCount}+${group.parityCount}`);
+  const positions = new Set(group.extents.map((extent) => blockIndex(group, extent)));
+  for (let index = 0; index < width; index++) if (!positions.has(index)) problems.push(`${name}: block ${index} has no extent`);
+  if (new Set(group.extents.map((extent) => extent.deviceId)).size !== group.extents.length) {
+    problems.push(`${name}: two blocks share a device`);
+  }
+  for (const extent of group.extents) {
+    if (extent.lengthLb !== group.extentLb) problems.push(`${name}: extent ${extent.extentId} is ${extent.lengthLb} LB, not ${group.extentLb}`);
+  }
+  if (group.lengthBytes > group.dataCount * group.extentLb * LB_BYTES) problems.push(`${name}: ${group.lengthBytes} bytes exceed its data blocks`);
+  return problems;
+}
+
+function compareAllocators(derived: ExtentAllocator, live: ExtentAllocator): string[] {
+  const problems: string[] = [];
+  for (const deviceId of derived.deviceIds()) {
+    const expected = JSON.stringify(derived.freeRanges(deviceId));
+    const actual = live.hasDevice(deviceId) ? JSON.stringify(live.freeRanges(deviceId)) : 'missing';
+    if (expected !== actual) problems.push(`device ${deviceId}: allocator free space disagrees with metadata (leak or double use)`);
+  }
+  return problems;
+}
+
+/** Reads every block of every group; reports unreadable or corrupt blocks and wrong parity. */
+export async function deepCheck(
+  context: ReadContext,
+  runtime: Runtime,
+  groups: GroupWithExtents[],
+): Promise<{ problems: string[]; checkedExtents: number }> {
+  const problems: string[] = [];
+  let checkedExtents = 0;
+  for (const group of groups) {
+    const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
+    const width = group.dataCount + group.parityCount;
+    const reporting: ReadContext = {
+      ...context,
+      onDegradedRead: (_group, rebuilt) => problems.push(`${name}: blocks ${rebuilt.join(',')} unreadable or corrupt (parity can rebuild them)`),
+    };
+    let blocks;
+    try {
+      blocks = await readGroupBlocks(reporting, group, [...Array(width).keys()]);
+    } catch (error) {
+      problems.push(`${name}: ${(error as Error).message}`);
+      continue;
+    }
+    checkedExtents += width;
+    try {
+      problems.push(...(await parityProblems(runtime, group, blocks.view, blocks.extentBytes, name)));
+    } finally {
+      blocks.release();
+    }
+  }
+  return { problems, checkedExtents };
+}
+
+async function parityProblems(
+  runtime: Runtime,
+  group: GroupWithExtents,
+  view: (index: number) => Uint8Array,
+  extentBytes: number,
+  name: string,
+): Promise<string[]> {
+  const scratch = await runtime.arena.acquire(group.parityCount * extentBytes);
+  try {
+    const data = [...Array(group.dataCount).keys()].map(view);
+    const parity = [...Array(group.parityCount).keys()].map((row) => scratch.bytes.subarray(row * extentBytes, (row + 1) * extentBytes));
+    await runtime.codec.encode(data, parity);
+    const problems: string[] = [];
+    parity.forEach((computed, row) => {
+      if (Buffer.compare(computed, view(group.dataCount + row)) !== 0) problems.push(`${name}: parity row ${row} does not match the data`);
+    });
+    return problems;
+  } finally {
+    runtime.arena.free(scratch);
+  }
+}

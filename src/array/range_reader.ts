@@ -1,0 +1,84 @@
+// Reading a byte range of a file: the groups it overlaps are read with several in flight, and
+// each group's slice is handed to a sink in file order, straight out of the arena buffer.
+import { AbortedError } from '../errors.js';
+import type { GroupWithExtents } from '../meta/rows.js';
+import { LB_BYTES } from '../constants.js';
+import { readGroupBlocks, type GroupBlocks, type ReadContext } from './read_path.js';
+import type { Progress } from './types.js';
+
+export interface RangeReadOptions {
+  groupsInFlightMax: number;
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+interface Slice {
+  group: GroupWithExtents;
+  /** Byte range within the group's data. */
+  fromBytes: number;
+  toBytes: number;
+  outOffset: number;
+}
+
+export function slicesOf(groups: readonly GroupWithExtents[], offset: number, length: number): Slice[] {
+  const slices: Slice[] = [];
+  let groupStart = 0;
+  for (const group of groups) {
+    const groupEnd = groupStart + group.lengthBytes;
+    const from = Math.max(offset, groupStart);
+    const to = Math.min(offset + length, groupEnd);
+    if (from < to) slices.push({ group, fromBytes: from - groupStart, toBytes: to - groupStart, outOffset: from - offset });
+    groupStart = groupEnd;
+  }
+  return slices;
+}
+
+/**
+ * Yields the range's bytes group by group, in file order, with up to groupsInFlightMax groups
+ * being read ahead. Each yielded view points into the arena and is valid until the consumer
+ * asks for the next one (the buffer is released then, or when the consumer stops early).
+ */
+export async function* readRangeSlices(
+  context: ReadContext,
+  groups: readonly GroupWithExtents[],
+  offset: number,
+  length: number,
+  options: RangeReadOptions,
+): AsyncGenerator<{ outOffset: number; bytes: Uint8Array }> {
+  const slices = slicesOf(groups, offset, length);
+  const pending: Promise<GroupBlocks>[] = [];
+  let launched = 0;
+  let doneBytes = 0;
+  const launch = () => {
+    while (pending.length < options.groupsInFlightMax && launched < slices.length) {
+      const slice = slices[launched++]!;
+      const extentBytes = slice.group.extentLb * LB_BYTES;
+      const first = Math.floor(slice.fromBytes / extentBytes);
+      const last = Math.floor((slice.toBytes - 1) / extentBytes);
+      const read = readGroupBlocks(context, slice.group, range(first, last));
+      read.catch(() => undefined); // awaited in order below; this only stops an early unhandled report
+      pending.push(read);
+    }
+  };
+  try {
+    launch();
+    for (const slice of slices) {
+      if (options.signal?.aborted) throw new AbortedError('read was aborted');
+      const blocks = await pending.shift()!;
+      try {
+        yield { outOffset: slice.outOffset, bytes: blocks.buffer.bytes.subarray(slice.fromBytes, slice.toBytes) };
+      } finally {
+        blocks.release();
+      }
+      doneBytes += slice.toBytes - slice.fromBytes;
+      options.onProgress?.({ doneBytes, totalBytes: length });
+      launch();
+    }
+  } finally {
+    for (const read of pending.splice(0)) read.then((blocks) => blocks.release(), () => undefined);
+  }
+}
+
+function range(first: number, last: number): number[] {
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+}

@@ -1,0 +1,126 @@
+// The read path of get(): read the data extents a byte range needs straight into the arena,
+// verify their checksums, and only where a device is missing or failed, a read errs, or a
+// checksum does not match, read the rest of the group and reconstruct (a degraded read).
+import { LB_BYTES } from '../constants.js';
+import { CorruptBlockError, DeviceFailedError, DeviceIoError, TooManyErasuresError } from '../errors.js';
+import type { Arena, ArenaBuffer } from '../kernels/arena.js';
+import type { Codec } from '../kernels/codec.js';
+import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
+import type { ArrayDevices } from './array_devices.js';
+
+export interface ReadContext {
+  arena: Arena;
+  codec: Codec;
+  devices: ArrayDevices;
+  /** Called once per group that needed reconstruction, with the rebuilt block indices. */
+  onDegradedRead: (group: GroupWithExtents, rebuiltIndices: number[]) => void;
+  /** Called when a device failed a read. */
+  onDeviceError: (deviceId: number, error: DeviceIoError | DeviceFailedError) => void;
+}
+
+/** A group's blocks in one arena buffer: block i (data 0..k-1, then parity) at i * extentBytes. */
+export interface GroupBlocks {
+  buffer: ArenaBuffer;
+  extentBytes: number;
+  view: (index: number) => Uint8Array;
+  release: () => void;
+}
+
+/** Position of an extent within its group: data 0..k-1, then parity k..k+m-1. */
+export function blockIndex(group: { dataCount: number }, extent: { role: string; index: number }): number {
+  return extent.role === 'data' ? extent.index : group.dataCount + extent.index;
+}
+
+/** Extents of a group indexed by block position. */
+export function extentsByBlock(group: GroupWithExtents): ExtentRow[] {
+  const byBlock = new Array<ExtentRow>(group.dataCount + group.parityCount);
+  for (const extent of group.extents) byBlock[blockIndex(group, extent)] = extent;
+  return byBlock;
+}
+
+/**
+ * Reads (and where needed reconstructs) the blocks `indices` of a group into one arena
+ * buffer. With `allBlocks`, every block is read and checked (fsck --deep, scrub).
+ */
+export async function readGroupBlocks(context: ReadContext, group: GroupWithExtents, indices: number[]): Promise<GroupBlocks> {
+  const extentBytes = group.extentLb * LB_BYTES;
+  const buffer = await context.arena.acquire((group.dataCount + group.parityCount) * extentBytes);
+  const view = (index: number) => buffer.bytes.subarray(index * extentBytes, (index + 1) * extentBytes);
+  try {
+    const byBlock = extentsByBlock(group);
+    const bad = await readBlocks(context, byBlock, indices, view);
+    if (bad.length > 0) await reconstruct(context, group, byBlock, indices, bad, view);
+  } catch (error) {
+    context.arena.free(buffer);
+    throw error;
+  }
+  return { buffer, extentBytes, view, release: () => context.arena.free(buffer) };
+}
+
+/** Reads the blocks in one batch and verifies them; returns the indices that are unusable. */
+async function readBlocks(
+  context: ReadContext,
+  byBlock: ExtentRow[],
+  indices: number[],
+  view: (index: number) => Uint8Array,
+): Promise<number[]> {
+  const unusable: number[] = [];
+  const attempts: { index: number; extent: ExtentRow; done: Promise<void> }[] = [];
+  for (const index of indices) {
+    const extent = byBlock[index]!;
+    const device = context.devices.usable(extent.deviceId);
+    if (!device) {
+      unusable.push(index);
+      continue;
+    }
+    const done = device.read([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [view(index)]);
+    attempts.push({ index, extent, done });
+  }
+  const outcomes = await Promise.allSettled(attempts.map((attempt) => attempt.done));
+  const readOk: typeof attempts = [];
+  outcomes.forEach((outcome, i) => {
+    const attempt = attempts[i]!;
+    if (outcome.status === 'fulfilled') return void readOk.push(attempt);
+    const reason: unknown = outcome.reason;
+    if (!(reason instanceof DeviceIoError || reason instanceof DeviceFailedError)) throw reason;
+    context.onDeviceError(attempt.extent.deviceId, reason);
+    unusable.push(attempt.index);
+  });
+  if (readOk.length > 0) {
+    const mismatched = await context.codec.verify(
+      readOk.map((attempt) => view(attempt.index)),
+      readOk.map((attempt) => attempt.extent.checksum),
+    );
+    for (const i of mismatched) unusable.push(readOk[i]!.index);
+  }
+  return unusable;
+}
+
+/** Reads every other block of the group and rebuilds the unusable ones from the survivors. */
+async function reconstruct(
+  context: ReadContext,
+  group: GroupWithExtents,
+  byBlock: ExtentRow[],
+  alreadyRead: number[],
+  bad: number[],
+  view: (index: number) => Uint8Array,
+): Promise<void> {
+  const width = group.dataCount + group.parityCount;
+  const rest = [...Array(width).keys()].filter((index) => !alreadyRead.includes(index));
+  const lost = [...bad, ...(await readBlocks(context, byBlock, rest, view))].sort((a, b) => a - b);
+  if (lost.length > group.parityCount) {
+    throw new TooManyErasuresError(
+      `group ${group.sequence} of file ${group.fileId} has ${lost.length} unreadable blocks; parity ${group.parityCount} rebuilds at most ${group.parityCount}`,
+    );
+  }
+  const blocks = [...Array(width).keys()].map(view);
+  await context.codec.reconstruct(blocks, group.dataCount, lost);
+  // Pair assertion: a rebuilt block must carry the checksum recorded when it was written.
+  const mismatched = await context.codec.verify(lost.map(view), lost.map((index) => byBlock[index]!.checksum));
+  if (mismatched.length > 0) {
+    throw new CorruptBlockError(
+      `group ${group.sequence} of file ${group.fileId}: rebuilt block ${lost[mismatched[0]!]} does not match its checksum (more corruption than parity covers)`,
+    );
+  }
+  context.onDegradedRead(group, lost);
+}

@@ -1,0 +1,246 @@
+// The write path of put(): stream the file's bytes into arena buffers one group at a time,
+// compute parity and checksums in the worker pool, write every extent of a group in one
+// batch, and keep several groups in flight. Nothing here touches metadata: the caller commits
+// the returned groups after flush, so a crash before that leaves only free space behind
+// (copy-on-write: there is no write hole).
+import { LB_BYTES } from '../constants.js';
+import { AbortedError, DeviceFailedError, NoSpaceError } from '../errors.js';
+import type { Arena, ArenaBuffer } from '../kernels/arena.js';
+import type { Codec } from '../kernels/codec.js';
+import type { ExtentAllocator } from '../meta/extent_allocator.js';
+import type { NewExtent, NewGroup } from '../meta/rows.js';
+import type { ArrayDevices } from './array_devices.js';
+import { groupShape, type GroupShape } from './layout.js';
+import { placeGroup, type PlacementCandidate } from './placement.js';
+import type { Progress } from './types.js';
+
+export interface WriteContext {
+  arena: Arena;
+  codec: Codec;
+  allocator: ExtentAllocator;
+  devices: ArrayDevices;
+  parityCount: number;
+  maxDataWidth: number;
+  extentLbMax: number;
+  groupsInFlightMax: number;
+  /** A running counter that rotates parity positions across groups. */
+  nextRotation: () => number;
+}
+
+export interface WriteOptions {
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+  sizeBytes?: number;
+}
+
+export interface WrittenFile {
+  sizeBytes: number;
+  groups: NewGroup[];
+  /** Gives the reserved extents back; for a write that will not be committed. */
+  releaseExtents: () => void;
+}
+
+interface FillingGroup {
+  buffer: ArenaBuffer;
+  shape: GroupShape;
+  filledBytes: number;
+}
+
+/** Writes the whole source; on any failure releases what it reserved and rethrows. */
+export async function writeFile(
+  context: WriteContext,
+  chunks: AsyncIterable<Uint8Array>,
+  options: WriteOptions,
+): Promise<WrittenFile> {
+  const writer = new FileWriter(context, options);
+  try {
+    await writer.consume(chunks);
+    await writer.flush();
+  } catch (error) {
+    await writer.settle();
+    writer.releaseExtents();
+    throw error;
+  }
+  return { sizeBytes: writer.totalBytes, groups: writer.sortedGroups(), releaseExtents: () => writer.releaseExtents() };
+}
+
+class FileWriter {
+  totalBytes = 0;
+  private doneBytes = 0;
+  private sequence = 0;
+  private current: FillingGroup | undefined;
+  private firstError: unknown;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly groups: NewGroup[] = [];
+  private readonly reserved: NewExtent[] = [];
+  private readonly touchedDeviceIds = new Set<number>();
+
+  constructor(
+    private readonly context: WriteContext,
+    private readonly options: WriteOptions,
+  ) {
+    if (options.sizeBytes !== undefined) this.checkRoomFor(options.sizeBytes);
+  }
+
+  async consume(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    try {
+      for await (const chunk of chunks) {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          this.throwIfStopped();
+          this.current ??= await this.startGroup();
+          const group = this.current;
+          const capacityBytes = group.shape.dataCount * group.shape.extentLb * LB_BYTES;
+          const takeBytes = Math.min(chunk.byteLength - offset, capacityBytes - group.filledBytes);
+          group.buffer.bytes.set(chunk.subarray(offset, offset + takeBytes), group.filledBytes);
+          group.filledBytes += takeBytes;
+          offset += takeBytes;
+          this.totalBytes += takeBytes;
+          if (group.filledBytes === capacityBytes) this.dispatch();
+        }
+      }
+      this.throwIfStopped();
+      if (this.current && this.current.filledBytes > 0) this.dispatch();
+    } finally {
+      if (this.current) {
+        this.context.arena.free(this.current.buffer);
+        this.current = undefined;
+      }
+    }
+    await this.settle();
+    if (this.firstError !== undefined) throw this.firstError;
+  }
+
+  /** Makes every written extent durable before the caller commits metadata. */
+  async flush(): Promise<void> {
+    await Promise.all(
+      [...this.touchedDeviceIds].map((deviceId) => {
+        const device = this.context.devices.usable(deviceId);
+        if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before its writes were flushed');
+        return device.flush();
+      }),
+    );
+  }
+
+  async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  releaseExtents(): void {
+    for (const extent of this.reserved.splice(0)) {
+      this.context.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
+    }
+  }
+
+  sortedGroups(): NewGroup[] {
+    return [...this.groups].sort((a, b) => a.sequence - b.sequence);
+  }
+
+  private throwIfStopped(): void {
+    if (this.firstError !== undefined) throw this.firstError;
+    if (this.options.signal?.aborted) throw new AbortedError('put was aborted');
+  }
+
+  /** Waits for a pipeline slot, then takes an arena buffer for the largest group that fits now. */
+  private async startGroup(): Promise<FillingGroup> {
+    while (this.inflight.size >= this.context.groupsInFlightMax) await Promise.race(this.inflight);
+    this.throwIfStopped();
+    const shape = this.largestPlaceableShape();
+    const lengthBytes = (shape.dataCount + this.context.parityCount) * shape.extentLb * LB_BYTES;
+    const buffer = await this.context.arena.acquire(lengthBytes, this.options.signal);
+    return { buffer, shape, filledBytes: 0 };
+  }
+
+  private dispatch(): void {
+    const group = this.current!;
+    this.current = undefined;
+    const sequence = this.sequence++;
+    const task = this.writeGroup(group, sequence)
+      .catch((error: unknown) => {
+        this.firstError ??= error;
+      })
+      .finally(() => {
+        this.context.arena.free(group.buffer);
+        this.inflight.delete(task);
+      });
+    this.inflight.add(task);
+  }
+
+  private async writeGroup(group: FillingGroup, sequence: number): Promise<void> {
+    const { context } = this;
+    const shape = groupShape(group.filledBytes, group.shape.dataCount, group.shape.extentLb);
+    const extentBytes = shape.extentLb * LB_BYTES;
+    group.buffer.bytes.fill(0, group.filledBytes, shape.dataCount * extentBytes);
+    const extents = this.reserveExtents(shape);
+    const blocks = extents.map((_, i) => group.buffer.bytes.subarray(i * extentBytes, (i + 1) * extentBytes));
+    const checksums = await context.codec.encodeWithChecksums(blocks.slice(0, shape.dataCount), blocks.slice(shape.dataCount));
+    extents.forEach((extent, i) => (extent.checksum = checksums[i]!));
+    await Promise.all(
+      extents.map((extent, i) => {
+        const device = context.devices.usable(extent.deviceId);
+        if (!device) throw new DeviceFailedError(`#${extent.deviceId}`, 'it went offline during a write');
+        return device.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!]);
+      }),
+    );
+    this.groups.push({ sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.filledBytes, extents });
+    this.doneBytes += group.filledBytes;
+    this.options.onProgress?.({ doneBytes: this.doneBytes, totalBytes: this.options.sizeBytes });
+  }
+
+  /** Chooses devices and takes extents from the allocator; synchronous, so no other put interleaves. */
+  private reserveExtents(shape: GroupShape): NewExtent[] {
+    const { context } = this;
+    const placement = placeGroup(this.candidates(), shape.dataCount, context.parityCount, shape.extentLb, context.nextRotation());
+    const roles = [
+      ...placement.dataDeviceIds.map((deviceId, index) => ({ deviceId, role: 'data' as const, index })),
+      ...placement.parityDeviceIds.map((deviceId, index) => ({ deviceId, role: 'parity' as const, index })),
+    ];
+    return roles.map(({ deviceId, role, index }) => {
+      const startLb = context.allocator.allocate(deviceId, shape.extentLb);
+      if (startLb === undefined) throw new Error(`write path: placement chose device ${deviceId} without room`);
+      const extent: NewExtent = { deviceId, startLb, lengthLb: shape.extentLb, role, index, checksum: new Uint8Array(0) };
+      this.reserved.push(extent);
+      this.touchedDeviceIds.add(deviceId);
+      return extent;
+    });
+  }
+
+  private candidates(): PlacementCandidate[] {
+    const { allocator, devices } = this.context;
+    return devices.online().map(({ row }) => ({
+      deviceId: row.deviceId,
+      usedLb: allocator.dataAreaLb(row.deviceId) - allocator.freeLb(row.deviceId),
+      dataAreaLb: allocator.dataAreaLb(row.deviceId),
+      largestFreeLb: allocator.largestFreeLb(row.deviceId),
+    }));
+  }
+
+  /**
+   * The widest, longest group that can be placed right now: k = min(maxDataWidth, devices with
+   * room - m), and extents no longer than the (k+m)-th largest free run.
+   */
+  private largestPlaceableShape(): GroupShape {
+    const { parityCount, maxDataWidth, extentLbMax } = this.context;
+    const runs = this.candidates()
+      .map((candidate) => candidate.largestFreeLb)
+      .filter((lengthLb) => lengthLb > 0)
+      .sort((a, b) => b - a);
+    const dataCount = Math.min(maxDataWidth, runs.length - parityCount);
+    if (dataCount < 1) {
+      throw new NoSpaceError(`the array is full: ${runs.length} devices have free space, a group needs at least ${parityCount + 1}`);
+    }
+    return { dataCount, extentLb: Math.min(extentLbMax, runs[dataCount + parityCount - 1]!) };
+  }
+
+  /** Refuses at once a write of known size that cannot fit, so nothing is half-written. */
+  private checkRoomFor(sizeBytes: number): void {
+    const { allocator, devices, parityCount, maxDataWidth } = this.context;
+    const online = devices.online();
+    const dataCount = Math.min(maxDataWidth, online.length - parityCount);
+    const freeBytes = online.reduce((sum, { row }) => sum + allocator.freeLb(row.deviceId), 0) * LB_BYTES;
+    const usableBytes = dataCount >= 1 ? (freeBytes * dataCount) / (dataCount + parityCount) : 0;
+    if (sizeBytes > usableBytes) {
+      throw new NoSpaceError(`${sizeBytes} bytes do not fit: about ${Math.floor(usableBytes)} bytes of data space are free`);
+    }
+  }
+}
