@@ -1,0 +1,141 @@
+// The uring backend in worker threads: each thread gets its own ring (one addon instance per
+// thread), both rings work at once over one shared arena, a worker with idle rings exits on its
+// own, and a worker terminated mid-I/O tears its ring down without hanging anybody.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import ts from 'typescript';
+import { LB_BYTES } from '../../src/constants.js';
+import { uringAvailable } from '../../src/devices/uring_native.js';
+import { openUringDevice, uringRingInfo } from '../../src/devices/uring_device.js';
+
+const availability = uringAvailable();
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The backend's sources, transpiled for the worker (plain Node cannot load .ts). */
+const SOURCES = ['src/constants.ts', 'src/errors.ts', 'src/devices/uring_native.ts', 'src/devices/uring_device.ts'];
+const FILE_BYTES = 4 << 20;
+const BLOCKS = 512;
+
+const WORKER_SOURCE = `
+import { parentPort, workerData } from 'node:worker_threads';
+const { openUringDevice, uringRingInfo } = await import(workerData.modulePath);
+const arena = new Uint8Array(workerData.memory.buffer);
+const LB = 4096;
+const device = await openUringDevice(workerData.path, { registeredMemory: arena });
+const source = arena.subarray(workerData.arenaOffset, workerData.arenaOffset + workerData.blocks * LB);
+const target = arena.subarray(workerData.arenaOffset + workerData.blocks * LB, workerData.arenaOffset + 2 * workerData.blocks * LB);
+for (let i = 0; i < source.length; i++) source[i] = (i * 31 + (i >> 12) * 7 + workerData.salt) & 255;
+const blocks = [...Array(workerData.blocks).keys()];
+const one = (i, buffer) => [[{ startLb: i, lengthLb: 1 }], [buffer.subarray(i * LB, (i + 1) * LB)]];
+do {
+  await Promise.all(blocks.map((i) => device.write(...one(i, source))));
+  await device.flush();
+  await Promise.all(blocks.map((i) => device.read(...one(i, target))));
+  if (workerData.endless) parentPort.postMessage({ started: true });
+} while (workerData.endless);
+const same = Buffer.from(source.buffer, source.byteOffset, source.length).equals(Buffer.from(target.buffer, target.byteOffset, target.length));
+parentPort.postMessage({ same, info: uringRingInfo() });
+await device.close();
+`;
+
+function transpileBackend(outDirectory: string): string {
+  for (const relative of SOURCES) {
+    const output = ts.transpileModule(readFileSync(join(repo, relative), 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
+    const path = join(outDirectory, relative.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, output);
+  }
+  writeFileSync(join(outDirectory, 'package.json'), '{"type":"module"}');
+  writeFileSync(join(outDirectory, 'worker.mjs'), WORKER_SOURCE);
+  return join(outDirectory, 'src', 'devices', 'uring_device.js');
+}
+
+interface WorkerReport {
+  same: boolean;
+  info: { fixedSubmitted: number; registeredBytes: number; inflight: number };
+}
+
+describe.skipIf(!availability.available)('uring backend in worker threads', () => {
+  let directory: string;
+  let modulePath: string;
+  const memory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true });
+  const arena = new Uint8Array(memory.buffer);
+
+  function imageFile(name: string): string {
+    const path = join(directory, name);
+    writeFileSync(path, '');
+    truncateSync(path, FILE_BYTES);
+    return path;
+  }
+
+  function startWorker(path: string, options: { endless?: boolean; arenaOffset: number; salt: number }): Worker {
+    return new Worker(join(directory, 'worker.mjs'), {
+      workerData: { modulePath, memory, path, blocks: BLOCKS, ...options },
+      env: { ...process.env, ELASTRIPE_URING_ADDON: join(repo, 'native', 'build', 'Release', 'elastripe_uring.node') },
+    });
+  }
+
+  beforeAll(() => {
+    directory = mkdtempSync('/dev/shm/elastripe-uring-worker-');
+    modulePath = transpileBackend(directory);
+  });
+
+  afterAll(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  test('a worker and the main thread do I/O at once on their own rings over one arena', async () => {
+    const workerPath = imageFile('worker.img');
+    const worker = startWorker(workerPath, { arenaOffset: 0, salt: 3 });
+    const report = new Promise<WorkerReport>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+    // Meanwhile the main thread works on its own file from another part of the arena.
+    const device = await openUringDevice(imageFile('main.img'), { registeredMemory: arena });
+    const mainSlice = arena.subarray(4 << 20, (4 << 20) + 64 * LB_BYTES);
+    mainSlice.fill(0x5a);
+    await Promise.all(Array.from({ length: 64 }, (_, i) =>
+      device.write([{ startLb: i, lengthLb: 1 }], [mainSlice.subarray(i * LB_BYTES, (i + 1) * LB_BYTES)])));
+    const { same, info } = await report;
+    expect(same).toBe(true);
+    expect(info.fixedSubmitted).toBeGreaterThanOrEqual(2 * BLOCKS);
+    expect(info.inflight).toBe(0);
+    // The worker exits by itself: its idle poll handle does not keep its loop alive.
+    expect(await exited).toBe(0);
+    // The worker's bytes reached its file, and the main ring is untouched by its counters.
+    const written = readFileSync(workerPath).subarray(0, BLOCKS * LB_BYTES);
+    expect(written.equals(Buffer.from(arena.subarray(0, BLOCKS * LB_BYTES)))).toBe(true);
+    expect(uringRingInfo().inflight).toBe(0);
+    await device.close();
+  });
+
+  test('terminating a worker in the middle of I/O neither hangs nor breaks the main ring', async () => {
+    const worker = startWorker(imageFile('endless.img'), { endless: true, arenaOffset: 8 << 20, salt: 5 });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+    const started = Date.now();
+    await worker.terminate();
+    expect(Date.now() - started).toBeLessThan(5000);
+    const device = await openUringDevice(imageFile('after.img'), { registeredMemory: arena });
+    const block = arena.subarray(12 << 20, (12 << 20) + LB_BYTES);
+    block.fill(9);
+    await device.write([{ startLb: 1, lengthLb: 1 }], [block]);
+    block.fill(0);
+    await device.read([{ startLb: 1, lengthLb: 1 }], [block]);
+    expect(block.every((byte) => byte === 9)).toBe(true);
+    await device.close();
+  });
+});
+
+test.runIf(!availability.available)('uring backend unavailable here', () => {
+  console.log(`uring worker tests skipped: ${availability.reason}`);
+  expect(availability.reason).toBeTruthy();
+});
