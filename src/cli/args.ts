@@ -1,0 +1,172 @@
+// Parses and validates an elastripe command line: the verb, its positional arguments and its
+// options, against the table in verbs.ts. Everything a user can get wrong on the command line
+// becomes a UsageError here, before any device or array is touched.
+import { parseArgs } from 'node:util';
+import { ElastripeError } from '../errors.js';
+import type { BackendChoice, ParityCount } from '../array/types.js';
+import { COMMON_OPTIONS, findVerbSpec, GENERAL_USAGE, optionSpec, usageLine, VERB_OPTIONS, type OptionSpec, type Verb, type VerbSpec } from './verbs.js';
+
+/** The command line is wrong; main prints the message and a usage line and exits with 2. */
+export class UsageError extends ElastripeError {
+  readonly usage: string;
+  constructor(message: string, usage: string = GENERAL_USAGE) {
+    super('USAGE', message);
+    this.usage = usage;
+  }
+}
+
+export interface CommandLine {
+  verb: Verb | 'version';
+  arguments: string[];
+  /** Resolved from --home or ELASTRIPE_HOME; present whenever the verb needs it. */
+  home?: string;
+  json: boolean;
+  debug: boolean;
+  /** --help given: show the verb's help instead of running it. */
+  help: boolean;
+  backend: BackendChoice;
+  workerCount?: number;
+  parityCount?: ParityCount;
+  maxDataWidth?: number;
+  extentLbMax?: number;
+  createSizeBytes?: number;
+  force: boolean;
+  offsetBytes?: number;
+  lengthBytes?: number;
+  deep: boolean;
+  keep: boolean;
+  demoSizeMib?: number;
+}
+
+type RawValues = Record<string, string | boolean | undefined>;
+
+export function parseCommandLine(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CommandLine {
+  const { values, positionals, optionNames } = tokenize(argv);
+  if (values['version'] === true && positionals.length === 0) return defaults('version', []);
+  const verbName = positionals[0];
+  if (verbName === undefined) {
+    if (values['help'] === true) return defaults('help', []);
+    throw new UsageError('no verb given');
+  }
+  const spec = findVerbSpec(verbName);
+  if (spec === undefined) throw new UsageError(`unknown verb '${verbName}'`);
+  const usage = usageLine(spec);
+  if (values['version'] === true) throw new UsageError(`--version takes no verb`, usage);
+  for (const name of optionNames) {
+    if (!(name in COMMON_OPTIONS) && !spec.options.includes(name)) {
+      throw new UsageError(`option --${name} does not apply to '${spec.verb}'`, usage);
+    }
+  }
+  const commandLine = readOptions(spec, values, positionals.slice(1), usage);
+  if (commandLine.help) return commandLine;
+  checkArgumentCount(spec, commandLine.arguments, usage);
+  if (spec.needsHome) commandLine.home = resolveHome(commandLine.home, env, usage);
+  return commandLine;
+}
+
+/** Splits argv with node's strict parser over every option any verb knows. */
+function tokenize(argv: readonly string[]): { values: RawValues; positionals: string[]; optionNames: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { version: { type: 'boolean', short: 'V' } };
+  for (const [name, spec] of Object.entries({ ...COMMON_OPTIONS, ...VERB_OPTIONS })) {
+    options[name] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' };
+  }
+  options['help']!.short = 'h';
+  try {
+    const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
+    const optionNames = parsed.tokens.flatMap((token) => (token.kind === 'option' ? [token.name] : []));
+    return { values: parsed.values as RawValues, positionals: parsed.positionals, optionNames };
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    throw new UsageError(message.replace(/\.$/, ''));
+  }
+}
+
+function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], usage: string): CommandLine {
+  const line = defaults(spec.verb, positionals);
+  const read = (name: string): number | undefined => readNumber(name, values[name], usage);
+  line.home = typeof values['home'] === 'string' ? values['home'] : undefined;
+  line.json = values['json'] === true;
+  line.debug = values['debug'] === true;
+  line.help = values['help'] === true;
+  line.backend = readBackend(values['backend'], usage);
+  line.workerCount = read('workers');
+  line.parityCount = read('parity') as ParityCount | undefined;
+  line.maxDataWidth = read('max-data-width');
+  line.extentLbMax = read('extent-lb-max');
+  line.createSizeBytes = read('size');
+  line.force = values['force'] === true;
+  line.offsetBytes = read('offset');
+  line.lengthBytes = read('length');
+  line.deep = values['deep'] === true;
+  line.keep = values['keep'] === true;
+  line.demoSizeMib = read('size-mib');
+  return line;
+}
+
+function defaults(verb: Verb | 'version', positionals: string[]): CommandLine {
+  return { verb, arguments: positionals, json: false, debug: false, help: false, backend: 'auto', force: false, deep: false, keep: false };
+}
+
+function readNumber(name: string, raw: string | boolean | undefined, usage: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const spec = optionSpec(name) as OptionSpec;
+  const text = String(raw);
+  const value = spec.kind === 'size' ? parseSizeBytes(text) : parseInteger(text);
+  if (value === undefined) {
+    const expected = spec.kind === 'size' ? 'a size such as 4096, 512M or 1.5GiB' : 'a whole number';
+    throw new UsageError(`--${name} must be ${expected}, not '${text}'`, usage);
+  }
+  if ((spec.minimum !== undefined && value < spec.minimum) || (spec.maximum !== undefined && value > spec.maximum)) {
+    throw new UsageError(`--${name} must be between ${spec.minimum ?? 0} and ${spec.maximum ?? Number.MAX_SAFE_INTEGER}, not ${text}`, usage);
+  }
+  return value;
+}
+
+function readBackend(raw: string | boolean | undefined, usage: string): BackendChoice {
+  if (raw === undefined) return 'auto';
+  if (raw === 'auto' || raw === 'uring' || raw === 'fs') return raw;
+  throw new UsageError(`--backend must be auto, uring or fs, not '${String(raw)}'`, usage);
+}
+
+function checkArgumentCount(spec: VerbSpec, positionals: string[], usage: string): void {
+  if (positionals.length < spec.minimumArguments) {
+    const missing = spec.argumentsUsage.split(' ')[positionals.length] ?? 'an argument';
+    throw new UsageError(`'${spec.verb}' needs ${missing.replace(/[[\].]/g, '')}`, usage);
+  }
+  if (positionals.length > spec.maximumArguments) {
+    throw new UsageError(`'${spec.verb}' takes at most ${spec.maximumArguments} argument(s), got ${positionals.length}`, usage);
+  }
+  if (positionals.some((value) => value === '')) throw new UsageError('arguments must not be empty', usage);
+}
+
+function resolveHome(home: string | undefined, env: Readonly<Record<string, string | undefined>>, usage: string): string {
+  const resolved = home ?? env['ELASTRIPE_HOME'];
+  if (resolved === undefined || resolved === '') {
+    throw new UsageError('no array home: pass --home DIR or set ELASTRIPE_HOME', usage);
+  }
+  return resolved;
+}
+
+/** A whole, non-negative decimal number within the safe integer range, or undefined. */
+export function parseInteger(text: string): number | undefined {
+  if (!/^\d+$/.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+// Suffixes as coreutils reads them: K, KiB = 1024; KB = 1000 (and so on up to P).
+const SIZE_PATTERN = /^(\d+(?:\.\d+)?|\.\d+)\s*(?:([kmgtp])(i?b)?|b)?$/i;
+const SIZE_EXPONENTS: Record<string, number> = { k: 1, m: 2, g: 3, t: 4, p: 5 };
+
+/** "4096" → 4096, "512M" → 512 MiB, "1.5GiB" → 1.5 GiB, "10MB" → 10^7; undefined if malformed. */
+export function parseSizeBytes(text: string): number | undefined {
+  const match = SIZE_PATTERN.exec(text.trim());
+  if (match === null) return undefined;
+  const [, numberText, prefix, unitTail] = match;
+  const exponent = prefix === undefined ? 0 : SIZE_EXPONENTS[prefix.toLowerCase()]!;
+  const decimal = unitTail !== undefined && unitTail.toLowerCase() === 'b';
+  const base = decimal ? 1000 : 1024;
+  const value = Number(numberText) * base ** exponent;
+  if (!Number.isSafeInteger(value)) return undefined;
+  return value;
+}

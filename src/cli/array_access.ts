@@ -1,0 +1,59 @@
+// The one place the CLI reaches into the array layer: opening or creating a DiskArray from the
+// command line's options, and making sure it is closed (lock released, workers stopped) however
+// the command ends.
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { DiskArray } from '../array/disk_array.js';
+import type { CreateOptions, RuntimeOptions } from '../array/types.js';
+import type { CommandLine } from './args.js';
+
+export type ArrayHandle = DiskArray;
+
+export function runtimeOptions(line: CommandLine): RuntimeOptions {
+  const options: RuntimeOptions = { backend: line.backend };
+  if (line.workerCount !== undefined) options.workerCount = line.workerCount;
+  return options;
+}
+
+/** Device paths become absolute, so the array opens from any working directory later. */
+export function resolveDevicePath(device: string): string {
+  return /^nbd:\/\//i.test(device) ? device : resolve(device);
+}
+
+export function createOptionsFrom(line: CommandLine, home: string, devices: readonly string[]): CreateOptions {
+  const options: CreateOptions = { ...runtimeOptions(line), home: resolve(home), devices: devices.map(resolveDevicePath), force: line.force };
+  if (line.parityCount !== undefined) options.parityCount = line.parityCount;
+  if (line.maxDataWidth !== undefined) options.maxDataWidth = line.maxDataWidth;
+  if (line.extentLbMax !== undefined) options.extentLbMax = line.extentLbMax;
+  if (line.createSizeBytes !== undefined) options.createSizeBytes = line.createSizeBytes;
+  return options;
+}
+
+export async function createArray(options: CreateOptions): Promise<ArrayHandle> {
+  await mkdir(options.home, { recursive: true });
+  return DiskArray.create(options);
+}
+
+export function openArray(home: string, options: RuntimeOptions): Promise<ArrayHandle> {
+  return DiskArray.open(resolve(home), options);
+}
+
+/** Opens the array of the command line, runs `work` on it and always closes it. */
+export async function withArray<T>(line: CommandLine, work: (array: ArrayHandle) => Promise<T>): Promise<T> {
+  const array = await openArray(requireHome(line), runtimeOptions(line));
+  let result: T;
+  try {
+    result = await work(array);
+  } catch (error) {
+    // The command's own error is the one to report; a failing close must not hide it.
+    await array.close().catch(() => undefined);
+    throw error;
+  }
+  await array.close();
+  return result;
+}
+
+export function requireHome(line: CommandLine): string {
+  if (line.home === undefined) throw new Error('array_access: the parser guarantees a home for verbs that need one');
+  return line.home;
+}

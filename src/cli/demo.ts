@@ -1,0 +1,212 @@
+// `elastripe demo` (and `npm start`): a tour of the array on image files in a temporary home,
+// with no root needed. The tour is a list of named steps sharing one DemoState; later stages
+// (add a larger device, rebalance, restripe, fail a device, degraded read, rebuild) are appended
+// to DEMO_STEPS as further steps. The home is removed at the end unless --keep.
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { ElastripeError } from '../errors.js';
+import type { FsckReport } from '../array/types.js';
+import { createArray, runtimeOptions, type ArrayHandle } from './array_access.js';
+import { printJson, printText, startProgress, type CommandContext } from './context.js';
+import { generateContent, hashing, planFiles, type DemoFilePlan } from './demo_data.js';
+import { formatBytes, formatDuration, formatRate } from './format.js';
+import { renderFsckReport, renderStatus } from './render_status.js';
+
+const MIB_BYTES = 1024 * 1024;
+const DEMO_SEED = 0x5eed2025;
+const DEMO_SIZE_MIB_DEFAULT = 320;
+const DEMO_DEVICE_COUNT = 4;
+const DEMO_PARITY_COUNT = 1;
+const DEVICE_MIB_MIN = 32;
+const DEVICE_MIB_STEP = 16;
+/** Devices hold 4/5 of the data size each: with 4 devices and parity 1 that is 2.4x the data in
+ * usable space, room for parity (m/k = 1/3), short tail groups and later stages' moves. */
+const DEVICE_PER_DATA_FRACTION = 0.8;
+
+export interface DemoFile extends DemoFilePlan {
+  sha256?: string;
+}
+
+export interface PhaseTiming {
+  bytes: number;
+  elapsedMs: number;
+}
+
+export interface DemoState {
+  context: CommandContext;
+  /** The temporary directory: home/ and images/ live inside it. */
+  rootDir: string;
+  home: string;
+  imagePaths: string[];
+  deviceBytes: number;
+  array?: ArrayHandle;
+  files: DemoFile[];
+  timings: Record<string, PhaseTiming>;
+  fsck?: FsckReport;
+}
+
+export interface DemoStep {
+  name: string;
+  run(state: DemoState): Promise<void>;
+}
+
+function requireArray(state: DemoState): ArrayHandle {
+  if (state.array === undefined) throw new Error('demo: a step needs the array before create ran');
+  return state.array;
+}
+
+export function imagePath(state: DemoState, index: number): string {
+  return join(state.rootDir, 'images', `device${index}.img`);
+}
+
+function heading(state: DemoState, index: number, name: string): void {
+  if (!state.context.line.json) printText(state.context, `\n== ${index + 1}. ${name} ==`);
+}
+
+const createStep: DemoStep = {
+  name: `create an array of ${DEMO_DEVICE_COUNT} image files, parity ${DEMO_PARITY_COUNT}`,
+  async run(state) {
+    state.imagePaths = Array.from({ length: DEMO_DEVICE_COUNT }, (_, index) => imagePath(state, index));
+    state.array = await createArray({
+      ...runtimeOptions(state.context.line),
+      home: state.home,
+      devices: state.imagePaths,
+      parityCount: DEMO_PARITY_COUNT,
+      createSizeBytes: state.deviceBytes,
+    });
+    if (!state.context.line.json) printText(state.context, `${DEMO_DEVICE_COUNT} devices of ${formatBytes(state.deviceBytes)} in ${state.rootDir}`);
+  },
+};
+
+const writeStep: DemoStep = {
+  name: 'write files (1 byte to 64 MiB; random, zeros, text, mixed)',
+  async run(state) {
+    const array = requireArray(state);
+    const totalBytes = state.files.reduce((sum, file) => sum + file.sizeBytes, 0);
+    const bar = startProgress(state.context, 'write', totalBytes, true);
+    const startMs = performance.now();
+    let doneBytes = 0;
+    for (const file of state.files) {
+      const hash = createHash('sha256');
+      const chunks = hashing(generateContent(file), hash, (lengthBytes) => bar?.update((doneBytes += lengthBytes)));
+      await array.put(file.name, Readable.from(chunks), { sizeBytes: file.sizeBytes, signal: state.context.signal });
+      file.sha256 = hash.digest('hex');
+    }
+    bar?.finish();
+    state.timings['write'] = { bytes: totalBytes, elapsedMs: performance.now() - startMs };
+    if (!state.context.line.json) printText(state.context, `${state.files.length} files, ${formatBytes(totalBytes)}`);
+  },
+};
+
+const statusStep: DemoStep = {
+  name: 'status',
+  async run(state) {
+    if (!state.context.line.json) printText(state.context, renderStatus(requireArray(state).status()));
+  },
+};
+
+const verifyStep: DemoStep = {
+  name: 'read every file back and verify its SHA-256',
+  async run(state) {
+    const array = requireArray(state);
+    const totalBytes = state.files.reduce((sum, file) => sum + file.sizeBytes, 0);
+    const bar = startProgress(state.context, 'read', totalBytes, true);
+    const startMs = performance.now();
+    let doneBytes = 0;
+    const mismatches: string[] = [];
+    for (const file of state.files) {
+      const hash = createHash('sha256');
+      let fileBytes = 0;
+      for await (const chunk of array.createReadStream(file.name, { signal: state.context.signal }) as AsyncIterable<Uint8Array>) {
+        hash.update(chunk);
+        fileBytes += chunk.byteLength;
+        bar?.update((doneBytes += chunk.byteLength));
+      }
+      const sha256 = hash.digest('hex');
+      if (fileBytes !== file.sizeBytes || sha256 !== file.sha256) mismatches.push(`${file.name} (${fileBytes} of ${file.sizeBytes} bytes)`);
+    }
+    bar?.finish();
+    state.timings['read'] = { bytes: totalBytes, elapsedMs: performance.now() - startMs };
+    if (mismatches.length > 0) {
+      throw new ElastripeError('DEMO_VERIFY_FAILED', `${mismatches.length} file(s) read back differently from what was written: ${mismatches.slice(0, 5).join(', ')}`);
+    }
+    if (!state.context.line.json) printText(state.context, `all ${state.files.length} files match`);
+  },
+};
+
+const fsckStep: DemoStep = {
+  name: 'deep fsck',
+  async run(state) {
+    state.fsck = await requireArray(state).fsck({ deep: true });
+    if (!state.context.line.json) printText(state.context, renderFsckReport(state.fsck, true));
+    if (!state.fsck.ok) throw new ElastripeError('DEMO_FSCK_FAILED', `fsck found ${state.fsck.problems.length} problem(s)`);
+  },
+};
+
+const summaryStep: DemoStep = {
+  name: 'summary',
+  async run(state) {
+    const status = requireArray(state).status();
+    const summary = {
+      files: state.files.length,
+      storedBytes: status.storedBytes,
+      allocatedBytes: status.allocatedBytes,
+      phases: Object.fromEntries(Object.entries(state.timings).map(([phase, timing]) => [phase, { ...timing, bytesPerSecond: rate(timing) }])),
+      fsckOk: state.fsck?.ok ?? null,
+      home: state.context.line.keep ? state.rootDir : null,
+    };
+    if (state.context.line.json) return printJson(state.context, summary);
+    const lines = Object.entries(state.timings).map(
+      ([phase, timing]) => `${phase.padEnd(8)} ${formatBytes(timing.bytes)} in ${formatDuration(timing.elapsedMs)}, ${formatRate(rate(timing))}`,
+    );
+    const overhead = status.storedBytes > 0 ? (status.allocatedBytes / status.storedBytes - 1) * 100 : 0;
+    lines.push(`space    ${formatBytes(status.storedBytes)} stored in ${formatBytes(status.allocatedBytes)} (${overhead.toFixed(1)}% overhead)`);
+    printText(state.context, lines.join('\n'));
+  },
+};
+
+function rate(timing: PhaseTiming): number {
+  return timing.elapsedMs > 0 ? (timing.bytes * 1000) / timing.elapsedMs : 0;
+}
+
+/** The tour, in order; append later stages before `summaryStep`. */
+export const DEMO_STEPS: DemoStep[] = [createStep, writeStep, statusStep, verifyStep, fsckStep, summaryStep];
+
+export function deviceBytesFor(sizeMib: number): number {
+  const deviceMib = Math.max(DEVICE_MIB_MIN, Math.ceil((sizeMib * DEVICE_PER_DATA_FRACTION) / DEVICE_MIB_STEP) * DEVICE_MIB_STEP);
+  return deviceMib * MIB_BYTES;
+}
+
+/** Closes the array; a close failure is reported only if no step failed before it. */
+async function closeQuietlyOnFailure(state: DemoState): Promise<void> {
+  const array = state.array;
+  state.array = undefined;
+  try {
+    await array?.close();
+  } catch (error) {
+    state.context.io.stderr.write(`elastripe: closing the demo array failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+}
+
+export async function runDemo(context: CommandContext): Promise<void> {
+  const sizeMib = context.line.demoSizeMib ?? DEMO_SIZE_MIB_DEFAULT;
+  const rootDir = await mkdtemp(join(tmpdir(), 'elastripe-demo-'));
+  const state: DemoState = {
+    context, rootDir, home: join(rootDir, 'home'), imagePaths: [], deviceBytes: deviceBytesFor(sizeMib),
+    files: planFiles(DEMO_SEED, sizeMib * MIB_BYTES), timings: {},
+  };
+  await mkdir(join(rootDir, 'images'));
+  try {
+    for (const [index, step] of DEMO_STEPS.entries()) {
+      heading(state, index, step.name);
+      await step.run(state);
+    }
+  } finally {
+    await closeQuietlyOnFailure(state);
+    if (context.line.keep) context.io.stderr.write(`demo home kept at ${rootDir}\n`);
+    else await rm(rootDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,102 @@
+// Entry of the elastripe command-line tool: parses the command line, runs the verb, and turns
+// every outcome into an exit code and at most one line on stderr:
+//   `elastripe: CODE: one clear sentence` (stack traces only with --debug).
+import { ElastripeError, AbortedError } from '../errors.js';
+import { parseCommandLine, UsageError, type CommandLine } from './args.js';
+import { runCreate } from './commands/create.js';
+import { runGet, runPut, runRemove } from './commands/files.js';
+import { runHelp, runVersion } from './commands/help.js';
+import { runFsck, runList, runStat, runStatus } from './commands/inspect.js';
+import { flushStream, type CliIo, type CommandContext } from './context.js';
+import { runDemo } from './demo.js';
+import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit_codes.js';
+import type { Verb } from './verbs.js';
+
+type Handler = (context: CommandContext) => Promise<ExitCode | void> | ExitCode | void;
+
+const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
+  create: runCreate,
+  put: runPut,
+  get: runGet,
+  ls: runList,
+  rm: runRemove,
+  stat: runStat,
+  status: runStatus,
+  fsck: runFsck,
+  demo: runDemo,
+  help: runHelp,
+  version: runVersion,
+};
+
+/** Runs one command line; never throws, returns the exit code. */
+export async function main(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<ExitCode> {
+  let line: CommandLine | undefined;
+  try {
+    line = parseCommandLine(argv, io.env);
+    const context: CommandContext = { line, io, signal };
+    const handler = line.help ? runHelp : HANDLERS[line.verb];
+    return (await handler(context)) ?? EXIT_OK;
+  } catch (error) {
+    const json = line?.json ?? argv.includes('--json');
+    const debug = line?.debug ?? argv.includes('--debug');
+    return reportError(error, io, { json, debug });
+  }
+}
+
+interface ReportOptions {
+  json: boolean;
+  debug: boolean;
+}
+
+function reportError(error: unknown, io: CliIo, options: ReportOptions): ExitCode {
+  const { code, message, exitCode } = classify(error);
+  io.stderr.write(`elastripe: ${code}: ${message}\n`);
+  if (error instanceof UsageError) io.stderr.write(`${error.usage}\n`);
+  if (options.debug && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
+  // Scripts reading --json output get the failure as a document too, not just an empty stdout.
+  if (options.json) io.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
+  return exitCode;
+}
+
+/** Node's own system errors (ENOENT opening an input file, EACCES, ...) are the user's to fix,
+ * like ElastripeErrors; anything else thrown is a bug in elastripe. */
+function classify(error: unknown): { code: string; message: string; exitCode: ExitCode } {
+  if (error instanceof UsageError) return { code: error.code, message: error.message, exitCode: EXIT_USAGE };
+  if (error instanceof ElastripeError) return { code: error.code, message: error.message, exitCode: EXIT_FAILURE };
+  if (isSystemError(error)) {
+    return { code: error.code, message: error.message.replace(`${error.code}: `, ''), exitCode: EXIT_FAILURE };
+  }
+  if (error instanceof Error && error.name === 'AbortError') {
+    return { code: 'ABORTED', message: 'the operation was aborted', exitCode: EXIT_FAILURE };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'INTERNAL', message: `${message} (a bug in elastripe; rerun with --debug for the stack)`, exitCode: EXIT_INTERNAL };
+}
+
+function isSystemError(error: unknown): error is Error & { code: string; syscall: string } {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && typeof (error as { syscall?: unknown }).syscall === 'string';
+}
+
+/** What bin/elastripe.js runs: the real process streams, Ctrl-C as an abort, then exit. */
+export async function runAsProcess(): Promise<never> {
+  const controller = new AbortController();
+  const io: CliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  let interruptCount = 0;
+  const onInterrupt = (): void => {
+    interruptCount += 1;
+    if (interruptCount > 1) process.exit(130);
+    process.stderr.write('\nelastripe: interrupted; stopping (press Ctrl-C again to quit at once)\n');
+    controller.abort(new AbortedError('interrupted by the user'));
+  };
+  // A reader that closes the pipe early (`elastripe get x - | head`) stops the work.
+  const onStdoutError = (error: NodeJS.ErrnoException): void => {
+    controller.abort(new AbortedError(`stdout closed (${error.code ?? error.message})`));
+  };
+  process.on('SIGINT', onInterrupt);
+  process.stdout.on('error', onStdoutError);
+  const exitCode = await main(process.argv.slice(2), io, controller.signal);
+  process.off('SIGINT', onInterrupt);
+  await Promise.all([flushStream(process.stdout), flushStream(process.stderr)]);
+  // Exit explicitly: a worker pool or timer someone forgot to unref must not hang the shell.
+  process.exit(exitCode);
+}

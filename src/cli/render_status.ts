@@ -1,0 +1,85 @@
+// Text pictures of the array for people: `status` (devices with usage bars and array totals),
+// `stat NAME` (a file's groups and extents), `ls` and `fsck`. Pure functions from the array's
+// public report types to strings, so they are tested against fixed reports.
+import { LB_BYTES } from '../constants.js';
+import type { ArrayStatus, ExtentInfo, FileStat, FileSummary, FsckReport } from '../array/types.js';
+import { formatBar, formatBytes, formatPercent, formatTable } from './format.js';
+
+const USAGE_BAR_CELLS = 20;
+
+export function renderStatus(status: ArrayStatus): string {
+  const header = ['id', 'path', 'backend', 'state', 'capacity', 'used', 'used%', 'usage'];
+  const rows = [...status.devices]
+    .sort((a, b) => a.deviceId - b.deviceId)
+    .map((device) => [
+      String(device.deviceId),
+      device.path,
+      device.backend,
+      device.state,
+      formatBytes(device.capacityBytes),
+      formatBytes(device.usedBytes),
+      formatPercent(device.usedFraction),
+      formatBar(device.usedFraction, USAGE_BAR_CELLS),
+    ]);
+  const table = formatTable(header, rows, ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'left']);
+  return [`array ${status.arrayUuid} at ${status.home}`, '', table, '', ...renderTotals(status)].join('\n');
+}
+
+function renderTotals(status: ArrayStatus): string[] {
+  const overheadBytes = status.allocatedBytes - status.storedBytes;
+  const overheadFraction = status.storedBytes > 0 ? overheadBytes / status.storedBytes : 0;
+  const usedFraction = status.capacityBytes > 0 ? status.allocatedBytes / status.capacityBytes : 0;
+  const onlineCount = status.devices.filter((device) => device.state === 'online').length;
+  const health = status.degraded ? 'DEGRADED' : 'healthy';
+  return [
+    `geometry   parity ${status.parityCount}, data width up to ${status.maxDataWidth}, extents up to ${status.extentLbMax} LB (${formatBytes(status.extentLbMax * LB_BYTES)})`,
+    `devices    ${status.devices.length} (${onlineCount} online), ${health}`,
+    `files      ${status.fileCount}`,
+    `stored     ${formatBytes(status.storedBytes)}`,
+    `allocated  ${formatBytes(status.allocatedBytes)} of ${formatBytes(status.capacityBytes)} ${formatBar(usedFraction, USAGE_BAR_CELLS)} ${formatPercent(usedFraction)}`,
+    `overhead   ${formatBytes(overheadBytes)} (${formatPercent(overheadFraction)} of stored)`,
+    `degraded   ${status.degradedReads} reads reconstructed, ${status.repairedBlocks} blocks repaired`,
+    `kernels    ${status.kernelVariant}, ${status.workerCount} workers`,
+  ];
+}
+
+export function renderFileList(files: readonly FileSummary[]): string {
+  if (files.length === 0) return '(no files)';
+  const rows = files.map((file) => [file.name, String(file.sizeBytes), formatBytes(file.sizeBytes), String(file.groupCount)]);
+  const totalBytes = files.reduce((sum, file) => sum + file.sizeBytes, 0);
+  const table = formatTable(['name', 'bytes', 'size', 'groups'], rows, ['left', 'right', 'right', 'right']);
+  return `${table}\n${files.length} files, ${formatBytes(totalBytes)}`;
+}
+
+/** "3:1024+16 data 0" — where an extent lives and what it is within its group. */
+export function formatExtent(extent: ExtentInfo): string {
+  return `${extent.deviceId}:${extent.startLb}+${extent.lengthLb} ${extent.role} ${extent.index}`;
+}
+
+export function renderFileStat(file: FileStat): string {
+  const lines = [
+    `name     ${file.name}`,
+    `size     ${file.sizeBytes} bytes (${formatBytes(file.sizeBytes)})`,
+    `created  ${new Date(file.createdMs).toISOString()}`,
+    `groups   ${file.groupCount}`,
+  ];
+  const rows = file.groups.map((group) => [
+    String(group.sequence),
+    `${group.dataCount}+${group.parityCount}`,
+    String(group.extentLb),
+    String(group.lengthBytes),
+    group.extents.map(formatExtent).join(', '),
+  ]);
+  if (rows.length > 0) {
+    lines.push('', formatTable(['group', 'k+m', 'extent LB', 'bytes', 'extents (device:startLb+lengthLb role index)'], rows, ['right', 'right', 'right', 'right', 'left']));
+  }
+  return lines.join('\n');
+}
+
+export function renderFsckReport(report: FsckReport, deep: boolean): string {
+  const kind = deep ? 'deep fsck' : 'fsck';
+  const verdict = report.ok ? 'ok' : `${report.problems.length} problem(s)`;
+  const lines = [`${kind}: ${verdict}; checked ${report.checkedGroups} groups, ${report.checkedExtents} extents`];
+  for (const problem of report.problems) lines.push(`  ${problem}`);
+  return lines.join('\n');
+}

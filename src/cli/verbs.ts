@@ -1,0 +1,93 @@
+// The verbs of the command line: their arguments, their options and one line of help each.
+// args.ts validates a command line against this table and help.ts prints it, so a new verb
+// (add, remove, rebalance, ...) is one entry here plus one module under commands/.
+
+export type Verb = 'create' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+
+export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
+
+export interface OptionSpec {
+  kind: OptionKind;
+  /** Shown in help after the option name, e.g. "M" for --parity M. */
+  valueName?: string;
+  help: string;
+  /** Inclusive bounds for integer and size options. */
+  minimum?: number;
+  maximum?: number;
+}
+
+export interface VerbSpec {
+  verb: Verb;
+  /** Positional arguments, e.g. "NAME [FILE|-]". */
+  argumentsUsage: string;
+  minimumArguments: number;
+  /** Infinity for DEVICE... */
+  maximumArguments: number;
+  /** Whether the verb works on an existing or new array and so needs --home. */
+  needsHome: boolean;
+  summary: string;
+  options: readonly string[];
+}
+
+/** Options every verb accepts. */
+export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  home: { kind: 'string', valueName: 'DIR', help: 'array home directory (default: $ELASTRIPE_HOME)' },
+  json: { kind: 'boolean', help: 'print one JSON document on stdout instead of text' },
+  debug: { kind: 'boolean', help: 'print stack traces with errors' },
+  backend: { kind: 'backend', valueName: 'auto|uring|fs', help: 'device backend (default auto)' },
+  workers: { kind: 'integer', valueName: 'N', help: 'parity worker threads (0 = inline)', minimum: 0, maximum: 256 },
+  help: { kind: 'boolean', help: 'show help for the verb' },
+};
+
+/** Options only some verbs accept. */
+export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  parity: { kind: 'integer', valueName: 'M', help: 'parity blocks per group, 1..3 (default 1)', minimum: 1, maximum: 3 },
+  'max-data-width': { kind: 'integer', valueName: 'K', help: 'largest data blocks per group, 1..255', minimum: 1, maximum: 255 },
+  'extent-lb-max': { kind: 'integer', valueName: 'N', help: 'largest extent, in 4 KiB blocks', minimum: 1, maximum: 2 ** 31 },
+  size: { kind: 'size', valueName: 'SIZE', help: 'create missing image files of SIZE (512M, 4G, 1.5GiB)', minimum: 1 },
+  force: { kind: 'boolean', help: 'overwrite devices that belong to another array' },
+  offset: { kind: 'size', valueName: 'BYTES', help: 'first byte to read (default 0)', minimum: 0 },
+  length: { kind: 'size', valueName: 'BYTES', help: 'bytes to read (default: to the end)', minimum: 0 },
+  deep: { kind: 'boolean', help: 'also read every block and check checksums and parity' },
+  keep: { kind: 'boolean', help: 'keep the temporary home and images afterwards' },
+  'size-mib': { kind: 'integer', valueName: 'N', help: 'MiB of file data the demo writes (default 320)', minimum: 1, maximum: 65536 },
+};
+
+export const VERB_SPECS: readonly VerbSpec[] = [
+  { verb: 'create', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
+    summary: 'create an array on devices or image files', options: ['parity', 'max-data-width', 'extent-lb-max', 'size', 'force'] },
+  { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
+    summary: 'store FILE (default: NAME; - = stdin) as NAME', options: [] },
+  { verb: 'get', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
+    summary: 'read NAME into FILE (default: NAME; - = stdout)', options: ['offset', 'length'] },
+  { verb: 'ls', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'list files', options: [] },
+  { verb: 'rm', argumentsUsage: 'NAME', minimumArguments: 1, maximumArguments: 1, needsHome: true,
+    summary: 'delete a file', options: [] },
+  { verb: 'stat', argumentsUsage: 'NAME', minimumArguments: 1, maximumArguments: 1, needsHome: true,
+    summary: "show a file's groups and extents", options: [] },
+  { verb: 'status', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'show devices, usage and array totals', options: [] },
+  { verb: 'fsck', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'check metadata (and with --deep every block)', options: ['deep'] },
+  { verb: 'demo', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: false,
+    summary: 'run the demo on image files in a temporary home', options: ['keep', 'size-mib'] },
+  { verb: 'help', argumentsUsage: '[VERB]', minimumArguments: 0, maximumArguments: 1, needsHome: false,
+    summary: 'show this help or the help of one verb', options: [] },
+];
+
+export function findVerbSpec(name: string): VerbSpec | undefined {
+  return VERB_SPECS.find((spec) => spec.verb === name);
+}
+
+export function optionSpec(name: string): OptionSpec | undefined {
+  return COMMON_OPTIONS[name] ?? VERB_OPTIONS[name];
+}
+
+/** "elastripe put NAME [FILE|-] [options]" */
+export function usageLine(spec: VerbSpec): string {
+  const argumentsPart = spec.argumentsUsage ? ` ${spec.argumentsUsage}` : '';
+  return `usage: elastripe ${spec.verb}${argumentsPart} [options]`;
+}
+
+export const GENERAL_USAGE = 'usage: elastripe <verb> [arguments] [options]   (elastripe help for the list of verbs)';

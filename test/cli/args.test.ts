@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine, parseInteger, parseSizeBytes, UsageError } from '../../src/cli/args.js';
+
+const ENV = { ELASTRIPE_HOME: '/tmp/elastripe-home-from-env' };
+
+function usageErrorOf(argv: string[], env: Record<string, string | undefined> = ENV): UsageError {
+  try {
+    parseCommandLine(argv, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return error as UsageError;
+  }
+  throw new Error(`expected a usage error for ${argv.join(' ')}`);
+}
+
+describe('parseSizeBytes', () => {
+  it.each([
+    ['0', 0],
+    ['4096', 4096],
+    ['4096B', 4096],
+    ['1K', 1024],
+    ['1k', 1024],
+    ['512M', 512 * 2 ** 20],
+    ['4G', 4 * 2 ** 30],
+    ['1.5GiB', 1.5 * 2 ** 30],
+    ['10MB', 10_000_000],
+    ['2T', 2 * 2 ** 40],
+    ['.5M', 2 ** 19],
+  ])('%s is %d bytes', (text, bytes) => {
+    expect(parseSizeBytes(text)).toBe(bytes);
+  });
+
+  it.each(['', 'M', '-1', '1.5', '0.1K', '12Q', '1e3', '1 2M', 'abc', '9999999999P', '0x10'])('rejects %j', (text) => {
+    expect(parseSizeBytes(text)).toBeUndefined();
+  });
+});
+
+describe('parseInteger', () => {
+  it('accepts plain decimals only', () => {
+    expect(parseInteger('0')).toBe(0);
+    expect(parseInteger('255')).toBe(255);
+    for (const bad of ['', '-1', '1.0', '+3', '1e2', ' 1', '0x1', '99999999999999999999']) expect(parseInteger(bad)).toBeUndefined();
+  });
+});
+
+describe('parseCommandLine', () => {
+  it('parses create with every option, before and after the verb', () => {
+    const line = parseCommandLine(
+      ['--home', '/h', 'create', 'a.img', 'b.img', 'c.img', '--parity', '2', '--max-data-width', '6', '--extent-lb-max=64', '--size', '512M', '--force', '--backend', 'fs', '--workers', '0', '--json'],
+      {},
+    );
+    expect(line).toMatchObject({
+      verb: 'create', arguments: ['a.img', 'b.img', 'c.img'], home: '/h', parityCount: 2, maxDataWidth: 6, extentLbMax: 64,
+      createSizeBytes: 512 * 2 ** 20, force: true, backend: 'fs', workerCount: 0, json: true, debug: false,
+    });
+  });
+
+  it('takes the home from ELASTRIPE_HOME, and --home over it', () => {
+    expect(parseCommandLine(['ls'], ENV).home).toBe(ENV.ELASTRIPE_HOME);
+    expect(parseCommandLine(['ls', '--home', '/other'], ENV).home).toBe('/other');
+  });
+
+  it('keeps - as a positional and reads ranges as sizes', () => {
+    const line = parseCommandLine(['get', 'name', '-', '--offset', '4K', '--length', '100'], ENV);
+    expect(line).toMatchObject({ verb: 'get', arguments: ['name', '-'], offsetBytes: 4096, lengthBytes: 100 });
+  });
+
+  it('accepts names starting with a dash after --', () => {
+    expect(parseCommandLine(['put', '--', '-odd-name'], ENV).arguments).toEqual(['-odd-name']);
+  });
+
+  it('knows --version, --help and help VERB without a home', () => {
+    expect(parseCommandLine(['--version'], {}).verb).toBe('version');
+    expect(parseCommandLine(['--help'], {}).verb).toBe('help');
+    expect(parseCommandLine(['help', 'put'], {})).toMatchObject({ verb: 'help', arguments: ['put'] });
+    expect(parseCommandLine(['put', '--help'], {})).toMatchObject({ verb: 'put', help: true });
+    expect(parseCommandLine(['demo', '--size-mib', '8', '--keep'], {})).toMatchObject({ verb: 'demo', demoSizeMib: 8, keep: true });
+  });
+
+  it.each([
+    [[], /no verb/],
+    [['frobnicate'], /unknown verb 'frobnicate'/],
+    [['ls', '--bogus'], /Unknown option '--bogus'/],
+    [['ls', '-x'], /Unknown option '-x'/],
+    [['put'], /'put' needs NAME/],
+    [['rm'], /'rm' needs NAME/],
+    [['create'], /'create' needs DEVICE/],
+    [['rm', 'a', 'b'], /at most 1/],
+    [['ls', 'extra'], /at most 0/],
+    [['create', 'a', '--parity', '4'], /--parity must be between 1 and 3/],
+    [['create', 'a', '--parity', '0'], /--parity must be between 1 and 3/],
+    [['create', 'a', '--parity', 'two'], /--parity must be a whole number/],
+    [['create', 'a', '--parity'], /argument missing/],
+    [['create', 'a', '--parity', '--json'], /ambiguous/],
+    [['create', 'a', '--size', '12Q'], /--size must be a size/],
+    [['create', 'a', '--size', '0'], /--size must be between 1/],
+    [['get', 'a', '--offset', '-5'], /ambiguous|--offset must be a size/],
+    [['ls', '--backend', 'nvme'], /--backend must be auto, uring or fs/],
+    [['ls', '--workers', '1.5'], /--workers must be a whole number/],
+    [['put', 'a', '--deep'], /option --deep does not apply to 'put'/],
+    [['status', '--parity', '2'], /option --parity does not apply to 'status'/],
+    [['ls', '--version'], /--version takes no verb/],
+    [['put', ''], /must not be empty/],
+  ])('%j is a usage error (%s)', (argv, pattern) => {
+    expect(usageErrorOf(argv).message).toMatch(pattern);
+  });
+
+  it('asks for a home when neither --home nor ELASTRIPE_HOME is set', () => {
+    const error = usageErrorOf(['status'], {});
+    expect(error.message).toMatch(/--home DIR or set ELASTRIPE_HOME/);
+    expect(error.usage).toBe('usage: elastripe status [options]');
+    expect(usageErrorOf(['ls'], { ELASTRIPE_HOME: '' }).message).toMatch(/no array home/);
+  });
+
+  it('gives the verb usage line with verb errors', () => {
+    expect(usageErrorOf(['get']).usage).toBe('usage: elastripe get NAME [FILE|-] [options]');
+    expect(usageErrorOf(['nope']).usage).toMatch(/usage: elastripe <verb>/);
+  });
+});
