@@ -22,6 +22,8 @@ const FS_IO_BYTES_MAX = 1 << 30;
 export interface FsDeviceOptions {
   /** Open block devices with O_EXCL (default true). Files are guarded per process only. */
   readonly exclusive?: boolean;
+  /** Why the factory fell back to this backend; shown in describe(). */
+  readonly fallbackReason?: string;
 }
 
 /** Identities of devices this process has open, so a second open is refused (invariant 2). */
@@ -46,7 +48,7 @@ export async function openFsDevice(path: string, options: FsDeviceOptions = {}):
   openIdentities.add(identity);
   try {
     const geometry = isBlock ? await blockGeometry(path, info) : { sizeBytes: Number(info.size), logicalBlockBytes: LB_BYTES };
-    return new FsDevice(path, handle, identity, isBlock, geometry.sizeBytes, geometry.logicalBlockBytes, exclusive);
+    return new FsDevice(path, handle, identity, isBlock, geometry.sizeBytes, geometry.logicalBlockBytes, exclusive, options.fallbackReason ?? '');
   } catch (error) {
     openIdentities.delete(identity);
     await handle.close();
@@ -105,6 +107,7 @@ export class FsDevice implements Device {
     rawSizeBytes: number,
     readonly logicalBlockBytes: number,
     private readonly exclusive: boolean,
+    private readonly fallbackReason: string,
   ) {
     this.sizeBytes = rawSizeBytes - (rawSizeBytes % LB_BYTES);
     this.assertInvariants();
@@ -158,7 +161,13 @@ export class FsDevice implements Device {
       logicalBlockBytes: this.logicalBlockBytes,
       kind: this.isBlock ? 'block' : 'file',
       online: this.online,
-      detail: { directIo: false, trim: 'unsupported (no-op)', exclusive: this.isBlock && this.exclusive, flush: 'fdatasync' },
+      detail: {
+        directIo: false,
+        trim: 'unsupported (no-op)',
+        exclusive: this.isBlock && this.exclusive,
+        flush: 'fdatasync',
+        ...(this.fallbackReason ? { fallbackReason: this.fallbackReason } : {}),
+      },
     };
   }
 

@@ -1,0 +1,102 @@
+// The device factory: picks a backend for a path or URL, reports which backends this process
+// can use and why not, and creates sparse image files.
+//
+// Choice: nbd://... -> the NBD client. Otherwise 'auto' takes io_uring when the addon loads
+// and the path opens with O_DIRECT, and node:fs when not (with the reason in describe()).
+import { constants as fsConstants } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
+import { LB_BYTES } from '../constants.js';
+import { DeviceIoError, InvalidArgumentError } from '../errors.js';
+import type { Device } from './device.js';
+import { errnoOf } from './device_batch.js';
+import { openFsDevice } from './fs_device.js';
+import { openNbdDevice, type NbdDeviceOptions } from './nbd_device.js';
+import { openUringDevice } from './uring_device.js';
+import { uringAvailable } from './uring_native.js';
+
+export type BackendChoice = 'auto' | 'uring' | 'fs';
+
+export interface OpenDeviceOptions {
+  readonly backend?: BackendChoice;
+  /** The arena view the uring backend registers as fixed buffers. */
+  readonly registeredMemory?: Uint8Array;
+  /** O_EXCL for block devices (default true). */
+  readonly exclusive?: boolean;
+  /** Timeouts and queue depth for nbd:// devices. */
+  readonly nbd?: NbdDeviceOptions;
+}
+
+export interface BackendAvailability {
+  readonly available: boolean;
+  readonly reason?: string;
+}
+
+export interface BackendReport {
+  readonly uring: BackendAvailability;
+  readonly fs: BackendAvailability;
+  readonly nbd: BackendAvailability;
+  /** What 'auto' picks for local paths. */
+  readonly auto: 'uring' | 'fs';
+}
+
+/** errno values from the uring open that mean "this path cannot do O_DIRECT here". */
+const URING_FALLBACK_ERRNOS = new Set([22 /* EINVAL: no O_DIRECT on this filesystem */, 38 /* ENOSYS */, 95 /* EOPNOTSUPP */]);
+
+export function isNbdUrl(path: string): boolean {
+  return path.startsWith('nbd://');
+}
+
+export async function openDevice(path: string, options: OpenDeviceOptions = {}): Promise<Device> {
+  const backend = options.backend ?? 'auto';
+  if (isNbdUrl(path)) {
+    if (backend !== 'auto') throw new InvalidArgumentError(`${path} is an NBD URL; backend '${backend}' applies to local paths only`);
+    return openNbdDevice(path, options.nbd);
+  }
+  const exclusive = options.exclusive ?? true;
+  if (backend === 'fs') return openFsDevice(path, { exclusive });
+  if (backend === 'uring') return openUringDevice(path, { registeredMemory: options.registeredMemory, exclusive });
+  const uring = uringAvailable();
+  if (!uring.available) return openFsDevice(path, { exclusive, fallbackReason: `uring unavailable: ${uring.reason}` });
+  try {
+    return await openUringDevice(path, { registeredMemory: options.registeredMemory, exclusive });
+  } catch (error) {
+    if (!(error instanceof DeviceIoError) || error.operation !== 'open' || !URING_FALLBACK_ERRNOS.has(error.errno)) throw error;
+    return openFsDevice(path, { exclusive, fallbackReason: `uring could not open it: ${error.message}` });
+  }
+}
+
+export function backendReport(): BackendReport {
+  const uring = uringAvailable();
+  return {
+    uring: uring.available ? { available: true } : { available: false, reason: uring.reason ?? 'unknown' },
+    fs: { available: true },
+    nbd: { available: true },
+    auto: uring.available ? 'uring' : 'fs',
+  };
+}
+
+/**
+ * Creates a sparse image file of sizeBytes (a whole number of logical blocks). An existing
+ * file is refused unless overwrite is set, so a typo cannot clobber someone's data.
+ */
+export async function createImageFile(path: string, sizeBytes: number, options: { overwrite?: boolean } = {}): Promise<void> {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % LB_BYTES !== 0) {
+    throw new InvalidArgumentError(`image size ${sizeBytes} must be a positive multiple of ${LB_BYTES} bytes`);
+  }
+  const flags = fsConstants.O_RDWR | fsConstants.O_CREAT | (options.overwrite ? fsConstants.O_TRUNC : fsConstants.O_EXCL);
+  let handle;
+  try {
+    handle = await open(path, flags, 0o644);
+  } catch (error) {
+    if (errnoOf(error) === 17) throw new InvalidArgumentError(`${path} already exists; pass overwrite to replace it`);
+    throw new DeviceIoError(path, 'create', 0, errnoOf(error));
+  }
+  try {
+    await handle.truncate(sizeBytes);
+  } catch (error) {
+    await handle.close();
+    await unlink(path).catch(() => undefined);
+    throw new DeviceIoError(path, 'truncate', 0, errnoOf(error));
+  }
+  await handle.close();
+}
