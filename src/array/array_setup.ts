@@ -5,7 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
 import { createImageFile, openDevice } from '../devices/open_device.js';
-import { claimDevice, readSuperblocks, writeSuperblocks, type Superblock } from '../devices/superblock.js';
+import { chooseSuperblock, claimDevice, newSuperblock, readSuperblocks, writeSuperblocks, type Superblock, type SuperblockCopies } from '../devices/superblock.js';
 import { DeviceTooSmallError, ElastripeError, InvalidArgumentError } from '../errors.js';
 import { Arena } from '../kernels/arena.js';
 import { Codec } from '../kernels/codec.js';
@@ -107,13 +107,13 @@ export function deviceRowFor(entry: NewDevice, deviceId: number): DeviceRow {
 }
 
 export function superblockFor(arrayUuid: string, row: DeviceRow): Superblock {
-  return {
+  return newSuperblock({
     arrayUuid,
     deviceUuid: row.uuid,
     deviceId: row.deviceId,
     capacityBytes: row.capacityLb * LB_BYTES,
-    createdMs: row.addedMs,
-  } as Superblock;
+    createdTimeMs: row.addedMs,
+  });
 }
 
 export async function writeDeviceSuperblock(runtime: Runtime, device: Device, superblock: Superblock): Promise<void> {
@@ -147,11 +147,9 @@ export async function openRecordedDevices(rows: readonly DeviceRow[], arrayUuid:
   return devices;
 }
 
-function identityProblem(copies: { primary: unknown; backup: unknown }, arrayUuid: string, row: DeviceRow): string | undefined {
-  const superblock = [copies.primary, copies.backup].find(
-    (copy): copy is Superblock => typeof copy === 'object' && copy !== null && 'arrayUuid' in copy,
-  );
-  if (!superblock) return `${row.path} has no readable elastripe superblock`;
+function identityProblem(copies: SuperblockCopies, arrayUuid: string, row: DeviceRow): string | undefined {
+  const superblock = chooseSuperblock(copies);
+  if (!superblock) return `${row.path} has no elastripe superblock`;
   if (superblock.arrayUuid !== arrayUuid) return `${row.path} belongs to array ${superblock.arrayUuid}`;
   if (superblock.deviceUuid !== row.uuid) return `${row.path} is device ${superblock.deviceUuid}, not the recorded ${row.uuid}`;
   return undefined;

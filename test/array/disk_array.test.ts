@@ -1,0 +1,253 @@
+import { openSync, writeSync, closeSync, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DiskArray } from '../../src/array/disk_array.js';
+import { LB_BYTES } from '../../src/constants.js';
+import { createTempArray, MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
+
+let dir: TempDir;
+let array: DiskArray | undefined;
+
+beforeEach(() => {
+  dir = new TempDir();
+});
+afterEach(async () => {
+  await array?.close();
+  array = undefined;
+  dir.remove();
+});
+
+async function expectClean(target: DiskArray): Promise<void> {
+  target.assertInvariants();
+  const report = await target.fsck({ deep: true });
+  expect(report.problems).toEqual([]);
+}
+
+/** Overwrites bytes of one extent directly in its image file, as bit rot would. */
+function corruptExtent(devicePath: string, startLb: number, offsetInExtent = 100): void {
+  const fd = openSync(devicePath, 'r+');
+  try {
+    writeSync(fd, Buffer.from('rot!rot!'), 0, 8, startLb * LB_BYTES + offsetInExtent);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('DiskArray put/get', () => {
+  it('round-trips files of awkward sizes and keeps every invariant', async () => {
+    ({ array } = await createTempArray(dir));
+    const sizes = [0, 1, 4095, 4096, 4097, 3 * MIB + 3, 9 * MIB + 1];
+    for (const [i, size] of sizes.entries()) {
+      const content = patternBytes(size, 1000 + i);
+      const stat = await array.put(`file-${size}`, content);
+      expect(stat.sizeBytes).toBe(size);
+      array.assertInvariants();
+      expect((await array.get(`file-${size}`)).equals(content)).toBe(true);
+    }
+    expect(array.list().map((file) => file.name).sort()).toEqual(sizes.map((size) => `file-${size}`).sort());
+    await expectClean(array);
+  });
+
+  it('gives a 1-byte file one group of 1+m blocks of one LB, and an empty file no groups', async () => {
+    ({ array } = await createTempArray(dir, { parityCount: 2 }));
+    const tiny = await array.put('tiny', Buffer.from([42]));
+    expect(tiny.groups).toHaveLength(1);
+    expect(tiny.groups[0]).toMatchObject({ dataCount: 1, parityCount: 2, extentLb: 1, lengthBytes: 1 });
+    expect(tiny.groups[0]!.extents).toHaveLength(3);
+    expect(new Set(tiny.groups[0]!.extents.map((extent) => extent.deviceId)).size).toBe(3);
+    const empty = await array.put('empty', Buffer.alloc(0));
+    expect(empty.groups).toHaveLength(0);
+    expect((await array.get('empty')).length).toBe(0);
+  });
+
+  it('uses k = min(maxDataWidth, devices - m) and rotates parity over the devices', async () => {
+    ({ array } = await createTempArray(dir, { deviceCount: 5, parityCount: 1, extentLbMax: 16 }));
+    const stat = await array.put('wide', patternBytes(40 * 16 * LB_BYTES, 7));
+    expect(stat.groups.every((group) => group.dataCount === 4 && group.extentLb === 16)).toBe(true);
+    const parityDevices = new Set(stat.groups.map((group) => group.extents.find((extent) => extent.role === 'parity')!.deviceId));
+    expect(parityDevices.size).toBe(5);
+  });
+
+  it('reads byte ranges and streams in both directions', async () => {
+    ({ array } = await createTempArray(dir, { extentLbMax: 8 }));
+    const content = patternBytes(5 * MIB + 77, 3);
+    await array.put('streamed', Readable.from(chunksOf(content, 100_000)));
+    for (const [offset, length] of [[0, 1], [4095, 2], [32767, 70000], [5 * MIB, 77], [123, 5 * MIB - 123]] as const) {
+      expect((await array.get('streamed', { offset, length })).equals(content.subarray(offset, offset + length))).toBe(true);
+    }
+    const parts: Buffer[] = [];
+    for await (const part of array.createReadStream('streamed', { offset: 10, length: content.length - 20 })) parts.push(part as Buffer);
+    expect(Buffer.concat(parts).equals(content.subarray(10, content.length - 10))).toBe(true);
+    await expect(array.get('streamed', { offset: content.length + 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(array.get('streamed', { offset: 0, length: content.length + 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('replaces a file atomically and frees the old extents, leaking nothing', async () => {
+    ({ array } = await createTempArray(dir));
+    await array.put('doc', patternBytes(2 * MIB, 1));
+    const second = patternBytes(MIB + 5, 2);
+    await array.put('doc', second);
+    expect((await array.get('doc')).equals(second)).toBe(true);
+    await array.delete('doc');
+    array.assertInvariants();
+    expect(array.status().allocatedBytes).toBe(0);
+    await expect(array.get('doc')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(array.delete('doc')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(() => array!.stat('doc')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+  });
+
+  it('keeps extents a running reader sees until it finishes', async () => {
+    ({ array } = await createTempArray(dir, { extentLbMax: 4 }));
+    const first = patternBytes(3 * MIB, 11);
+    await array.put('live', first);
+    const stream = array.createReadStream('live');
+    const iterator = stream[Symbol.asyncIterator]();
+    const parts: Buffer[] = [(await iterator.next()).value as Buffer];
+    await array.put('live', patternBytes(3 * MIB, 12));
+    await array.put('other', patternBytes(3 * MIB, 13)); // would reuse freed extents if they were released early
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      parts.push(next.value as Buffer);
+    }
+    expect(Buffer.concat(parts).equals(first)).toBe(true);
+    array.assertInvariants();
+  });
+
+  it('fills mixed-size devices in proportion to their capacity', async () => {
+    // Groups narrower than the device count leave placement a choice (a full-width group has none).
+    const deviceBytes = [48 * MIB, 48 * MIB, 48 * MIB, 96 * MIB, 96 * MIB, 96 * MIB];
+    ({ array } = await createTempArray(dir, { deviceBytes, maxDataWidth: 2, extentLbMax: 16 }));
+    for (let i = 0; i < 6; i++) await array.put(`f${i}`, patternBytes(8 * MIB, i));
+    const fractions = array.status().devices.map((device) => device.usedFraction);
+    expect(Math.max(...fractions) - Math.min(...fractions)).toBeLessThan(0.1);
+  });
+});
+
+describe('DiskArray degraded reads', () => {
+  it('reconstructs a block with a bad checksum from the survivors', async () => {
+    let devices: string[];
+    ({ array, devices } = await createTempArray(dir, { parityCount: 1 }));
+    const content = patternBytes(3 * MIB, 21);
+    const stat = await array.put('rotting', content);
+    const victim = stat.groups[0]!.extents.find((extent) => extent.role === 'data')!;
+    corruptExtent(devices[victim.deviceId - 1]!, victim.startLb);
+    expect((await array.get('rotting')).equals(content)).toBe(true);
+    expect(array.status().degradedReads).toBeGreaterThan(0);
+    const report = await array.fsck({ deep: true });
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(/unreadable or corrupt/);
+  });
+
+  it('rebuilds two lost blocks with parity 2 and refuses three', async () => {
+    let devices: string[];
+    ({ array, devices } = await createTempArray(dir, { deviceCount: 6, parityCount: 2 }));
+    const content = patternBytes(2 * MIB, 22);
+    const stat = await array.put('double', content);
+    const group = stat.groups[0]!;
+    const [a, b, c] = group.extents;
+    corruptExtent(devices[a!.deviceId - 1]!, a!.startLb);
+    corruptExtent(devices[b!.deviceId - 1]!, b!.startLb);
+    expect((await array.get('double')).equals(content)).toBe(true);
+    corruptExtent(devices[c!.deviceId - 1]!, c!.startLb);
+    await expect(array.get('double')).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
+  });
+
+  it('opens degraded with a device missing and refuses more than m missing', async () => {
+    let devices: string[];
+    let home: string;
+    ({ array, devices, home } = await createTempArray(dir, { parityCount: 1 }));
+    const content = patternBytes(4 * MIB + 9, 23);
+    await array.put('survivor', content);
+    await array.close();
+    const { renameSync } = await import('node:fs');
+    renameSync(devices[1]!, `${devices[1]}.gone`);
+    array = await DiskArray.open(home, TEST_RUNTIME);
+    expect(array.status().degraded).toBe(true);
+    expect(array.status().devices[1]!.state).toBe('missing');
+    expect((await array.get('survivor')).equals(content)).toBe(true);
+    await array.close();
+    array = undefined;
+    renameSync(devices[2]!, `${devices[2]}.gone`);
+    await expect(DiskArray.open(home, TEST_RUNTIME)).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
+  });
+});
+
+describe('DiskArray bad input', () => {
+  it('refuses a second opener with ARRAY_LOCKED', async () => {
+    let home: string;
+    ({ array, home } = await createTempArray(dir));
+    await expect(DiskArray.open(home, TEST_RUNTIME)).rejects.toMatchObject({ code: 'ARRAY_LOCKED' });
+  });
+
+  it('refuses a full array with NO_SPACE and leaves nothing half-written', async () => {
+    ({ array } = await createTempArray(dir, { deviceBytes: 24 * MIB }));
+    await array.put('keep', patternBytes(MIB, 31));
+    const before = array.status().allocatedBytes;
+    await expect(array.put('huge', patternBytes(80 * MIB, 32))).rejects.toMatchObject({ code: 'NO_SPACE' });
+    // A stream of unknown size only finds out part-way through.
+    await expect(array.put('huge', Readable.from(chunksOf(patternBytes(80 * MIB, 33), MIB)))).rejects.toMatchObject({ code: 'NO_SPACE' });
+    expect(array.status().allocatedBytes).toBe(before);
+    expect(array.list().map((file) => file.name)).toEqual(['keep']);
+    await expectClean(array);
+  });
+
+  it('rejects bad names, the same device twice and devices that are too small', async () => {
+    ({ array } = await createTempArray(dir));
+    await expect(array.put('', Buffer.from('x'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(array.put('a\0b', Buffer.from('x'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const { mkdirSync, symlinkSync } = await import('node:fs');
+    const { createImageFile } = await import('../../src/devices/open_device.js');
+    const home2 = dir.file('home2');
+    mkdirSync(home2);
+    await createImageFile(dir.file('x.img'), 64 * MIB);
+    symlinkSync(dir.file('x.img'), dir.file('x-link.img'));
+    await expect(
+      DiskArray.create({ ...TEST_RUNTIME, home: home2, devices: [dir.file('x.img'), dir.file('x-link.img')] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      DiskArray.create({ ...TEST_RUNTIME, home: home2, devices: [dir.file('s1.img'), dir.file('s2.img')], createSizeBytes: MIB }),
+    ).rejects.toMatchObject({ code: 'DEVICE_TOO_SMALL' });
+    await expect(DiskArray.create({ ...TEST_RUNTIME, home: home2, devices: [dir.file('x.img')] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(
+      DiskArray.create({ ...TEST_RUNTIME, home: home2, devices: [dir.file('y1.img'), dir.file('y2.img')], createSizeBytes: 64 * MIB, parityCount: 4 as 1 }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('refuses a device of another array unless forced', async () => {
+    let devices: string[];
+    ({ array, devices } = await createTempArray(dir));
+    await array.close();
+    array = undefined;
+    const { mkdirSync } = await import('node:fs');
+    const home2 = dir.file('home2');
+    mkdirSync(home2);
+    const extra = dir.file('extra.img');
+    const options = { ...TEST_RUNTIME, home: home2, devices: [devices[0]!, extra], createSizeBytes: 64 * MIB };
+    await expect(DiskArray.create(options)).rejects.toMatchObject({ code: 'FOREIGN_DEVICE' });
+    array = await DiskArray.create({ ...options, force: true });
+    await array.put('mine', Buffer.from('now mine'));
+    expect((await array.get('mine')).toString()).toBe('now mine');
+  });
+
+  it('reports corrupt metadata clearly and does not modify it', async () => {
+    let home: string;
+    ({ array, home } = await createTempArray(dir));
+    await array.put('a', Buffer.from('hello'));
+    await array.close();
+    array = undefined;
+    const path = `${home}/elastripe.db`;
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, 0);
+    closeSync(fd);
+    const before = readFileSync(path);
+    await expect(DiskArray.open(home, TEST_RUNTIME)).rejects.toMatchObject({ code: 'CORRUPT_METADATA' });
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+});
+
+function* chunksOf(content: Buffer, size: number): Generator<Buffer> {
+  for (let offset = 0; offset < content.length; offset += size) yield content.subarray(offset, offset + size);
+}
