@@ -24,7 +24,7 @@ import { DATA_COUNT_MAX, LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
 
 export { CHECKSUM_BYTES };
 export const INLINE_THRESHOLD_BYTES_DEFAULT = 256 * 1024;
-export const TASK_BYTES_TARGET_DEFAULT = 4 * 1024 * 1024;
+export const TASK_BYTES_TARGET_DEFAULT = 16 * 1024 * 1024;
 
 export interface CodecOptions {
   arena: Arena;

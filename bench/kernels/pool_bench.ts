@@ -1,0 +1,162 @@
+// Pool scaling: encode with checksums of 64 MiB batches of 8+2 groups on the calling thread
+// (inline), on 1 worker and on 2 workers, and the pool's per-task round trip against the kernel
+// time of one task. Targets: pool2 >= 1.8x pool1; round trip < 5% of a task's kernel time.
+// Run: npm run build && node dist/bench/kernels/pool_bench.js
+import { pathToFileURL } from 'node:url';
+import { printTable, writeResults, type BenchResult } from '../common.js';
+import { Arena, type ArenaBuffer } from '../../src/kernels/arena.js';
+import { Codec, TASK_BYTES_TARGET_DEFAULT, type CodecGroup } from '../../src/kernels/codec.js';
+
+const MiB = 1024 * 1024;
+const DATA_COUNT = 8;
+const PARITY_COUNT = 2;
+const BLOCK_BYTES = 128 * 1024;
+const BATCH_DATA_BYTES = 64 * MiB;
+const GROUP_COUNT = BATCH_DATA_BYTES / (DATA_COUNT * BLOCK_BYTES);
+const WARMUP_ROUNDS = 2;
+const MEASURED_ROUNDS = 15;
+const NOOP_WARMUP = 200;
+const NOOP_ROUNDS = 2000;
+const SEED = 0x5eed;
+const CASE = `pool_encode_${DATA_COUNT}+${PARITY_COUNT}`;
+const TASK_SIZE_SWEEP_BYTES = [1 * MiB, 4 * MiB, 16 * MiB, 32 * MiB];
+
+interface Batch {
+  groups: CodecGroup[];
+  buffers: ArenaBuffer[];
+}
+
+function makeBatch(arena: Arena): Batch {
+  const buffers: ArenaBuffer[] = [];
+  let state = SEED;
+  const groups = Array.from({ length: GROUP_COUNT }, () => {
+    const block = (fill: boolean): Uint8Array => {
+      const buffer = arena.alloc(BLOCK_BYTES);
+      buffers.push(buffer);
+      if (fill) {
+        const words = new Uint32Array(buffer.bytes.buffer, buffer.offsetBytes, BLOCK_BYTES / 4);
+        for (let i = 0; i < words.length; i++) {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          words[i] = state >>> 0;
+        }
+      }
+      return buffer.bytes;
+    };
+    return { data: Array.from({ length: DATA_COUNT }, () => block(true)), parity: Array.from({ length: PARITY_COUNT }, () => block(false)) };
+  });
+  return { groups, buffers };
+}
+
+function percentile(sorted: number[], fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+interface EncodeVariant {
+  impl: string;
+  workerCount: number;
+  taskBytes: number;
+  codec?: Codec;
+  timesMs: number[];
+}
+
+/**
+ * Rounds are interleaved over the variants (inline, pool1, pool2, ...) so that load from other
+ * processes on this shared 2-core machine hits every variant alike; medians are reported.
+ */
+async function timeVariants(arena: Arena, batch: Batch, variants: EncodeVariant[]): Promise<void> {
+  for (const variant of variants) {
+    variant.codec = await Codec.create({ arena, workerCount: variant.workerCount, inlineThresholdBytes: 0, taskBytesTarget: variant.taskBytes });
+  }
+  try {
+    for (let round = 0; round < WARMUP_ROUNDS + MEASURED_ROUNDS; round++) {
+      for (const variant of variants) {
+        const start = performance.now();
+        await variant.codec!.encodeBatch(batch.groups);
+        if (round >= WARMUP_ROUNDS) variant.timesMs.push(performance.now() - start);
+      }
+    }
+  } finally {
+    for (const variant of variants) await variant.codec?.close();
+  }
+}
+
+function encodeRow(caseName: string, variant: EncodeVariant): BenchResult {
+  const timesMs = [...variant.timesMs].sort((a, b) => a - b);
+  const p50Ms = percentile(timesMs, 0.5);
+  return {
+    case: caseName,
+    impl: variant.impl,
+    workers: variant.workerCount,
+    dataGBps: BATCH_DATA_BYTES / (p50Ms / 1000) / 1e9,
+    p50Us: p50Ms * 1000,
+    p99Us: percentile(timesMs, 0.99) * 1000,
+    taskBytes: variant.workerCount === 0 ? BATCH_DATA_BYTES : variant.taskBytes,
+    kernelVariant: variant.codec!.kernelVariant,
+  };
+}
+
+/** Round trip of an empty task on one worker, one at a time, against one task's kernel time. */
+async function overheadRow(arena: Arena, inlineGBps: number): Promise<BenchResult> {
+  const codec = await Codec.create({ arena, workerCount: 1 });
+  try {
+    for (let i = 0; i < NOOP_WARMUP; i++) await codec.noop();
+    const timesUs: number[] = [];
+    for (let i = 0; i < NOOP_ROUNDS; i++) {
+      const start = performance.now();
+      await codec.noop();
+      timesUs.push((performance.now() - start) * 1000);
+    }
+    timesUs.sort((a, b) => a - b);
+    const meanUs = timesUs.reduce((total, time) => total + time, 0) / timesUs.length;
+    const kernelUsPerTask = (TASK_BYTES_TARGET_DEFAULT / (inlineGBps * 1e9)) * 1e6;
+    return {
+      case: 'pool_task_overhead',
+      impl: 'pool1',
+      overheadUs: meanUs,
+      p50Us: percentile(timesUs, 0.5),
+      p99Us: percentile(timesUs, 0.99),
+      opsPerSec: 1e6 / meanUs,
+      taskBytes: TASK_BYTES_TARGET_DEFAULT,
+      kernelUsPerTask,
+      overheadPctOfKernel: (100 * meanUs) / kernelUsPerTask,
+    };
+  } finally {
+    await codec.close();
+  }
+}
+
+export async function runPoolBench(): Promise<BenchResult[]> {
+  const arena = new Arena({ capacityBytes: 128 * MiB });
+  const batch = makeBatch(arena);
+  try {
+    const variant = (impl: string, workerCount: number, taskBytes = TASK_BYTES_TARGET_DEFAULT): EncodeVariant => ({ impl, workerCount, taskBytes, timesMs: [] });
+    const scaling = [variant('inline', 0), variant('pool1', 1), variant('pool2', 2)];
+    await timeVariants(arena, batch, scaling);
+    const [inline, pool1, pool2] = scaling.map((entry) => encodeRow(CASE, entry)) as [BenchResult, BenchResult, BenchResult];
+    pool1.vsInline = pool1.dataGBps! / inline.dataGBps!;
+    pool2.vsInline = pool2.dataGBps! / inline.dataGBps!;
+    pool2.speedupVsPool1 = pool2.dataGBps! / pool1.dataGBps!;
+    // Why the task size: one worker against inline, per task size.
+    const sizes = TASK_SIZE_SWEEP_BYTES.map((taskBytes) => variant(`pool1_task${taskBytes / MiB}MiB`, 1, taskBytes));
+    const sweepInline = variant('inline', 0);
+    await timeVariants(arena, batch, [sweepInline, ...sizes]);
+    const sweepInlineGBps = encodeRow(CASE, sweepInline).dataGBps!;
+    const sweep = sizes.map((entry) => encodeRow(`${CASE}_task_size`, entry));
+    for (const row of sweep) row.vsInline = row.dataGBps! / sweepInlineGBps;
+    const overhead = await overheadRow(arena, inline.dataGBps!);
+    return [inline, pool1, pool2, ...sweep, overhead];
+  } finally {
+    for (const buffer of batch.buffers) arena.free(buffer);
+    arena.assertInvariants();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const rows = await runPoolBench();
+  printTable(`pool scaling: ${GROUP_COUNT} groups of ${DATA_COUNT}+${PARITY_COUNT} x ${BLOCK_BYTES / 1024} KiB per batch (encode + fletcher-4)`, rows, [
+    'case', 'impl', 'workers', 'taskBytes', 'dataGBps', 'p50Us', 'p99Us', 'vsInline', 'speedupVsPool1', 'overheadUs', 'kernelUsPerTask', 'overheadPctOfKernel',
+  ]);
+  console.log(`results: ${writeResults('pool_bench', rows)}`);
+}
