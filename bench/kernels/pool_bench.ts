@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { printTable, writeResults, type BenchResult } from '../common.js';
 import { Arena, type ArenaBuffer } from '../../src/kernels/arena.js';
 import { Codec, TASK_BYTES_TARGET_DEFAULT, type CodecGroup } from '../../src/kernels/codec.js';
+import { POOL_TASKS_PER_WORKER_DEFAULT } from '../../src/kernels/pool.js';
 
 const MiB = 1024 * 1024;
 const DATA_COUNT = 8;
@@ -57,6 +58,7 @@ interface EncodeVariant {
   impl: string;
   workerCount: number;
   taskBytes: number;
+  tasksPerWorker?: number;
   codec?: Codec;
   timesMs: number[];
 }
@@ -67,7 +69,9 @@ interface EncodeVariant {
  */
 async function timeVariants(arena: Arena, batch: Batch, variants: EncodeVariant[]): Promise<void> {
   for (const variant of variants) {
-    variant.codec = await Codec.create({ arena, workerCount: variant.workerCount, inlineThresholdBytes: 0, taskBytesTarget: variant.taskBytes });
+    variant.codec = await Codec.create({ arena, workerCount: variant.workerCount, inlineThresholdBytes: 0, taskBytesTarget: variant.taskBytes,
+      tasksPerWorker: variant.tasksPerWorker,
+    });
   }
   try {
     for (let round = 0; round < WARMUP_ROUNDS + MEASURED_ROUNDS; round++) {
@@ -93,6 +97,7 @@ function encodeRow(caseName: string, variant: EncodeVariant): BenchResult {
     p50Us: p50Ms * 1000,
     p99Us: percentile(timesMs, 0.99) * 1000,
     taskBytes: variant.workerCount === 0 ? BATCH_DATA_BYTES : variant.taskBytes,
+    tasksPerWorker: variant.workerCount === 0 ? undefined : (variant.tasksPerWorker ?? POOL_TASKS_PER_WORKER_DEFAULT),
     kernelVariant: variant.codec!.kernelVariant,
   };
 }
@@ -140,6 +145,10 @@ export async function runPoolBench(): Promise<BenchResult[]> {
     pool2.speedupVsPool1 = pool2.dataGBps! / pool1.dataGBps!;
     // Why the task size: one worker against inline, per task size.
     const sizes = TASK_SIZE_SWEEP_BYTES.map((taskBytes) => variant(`pool1_task${taskBytes / MiB}MiB`, 1, taskBytes));
+    // And why a worker holds more than one task: no idle round trip between its tasks.
+    for (const taskBytes of [1 * MiB, 4 * MiB]) {
+      sizes.push({ ...variant(`pool1_task${taskBytes / MiB}MiB_tpw1`, 1, taskBytes), tasksPerWorker: 1 });
+    }
     const sweepInline = variant('inline', 0);
     await timeVariants(arena, batch, [sweepInline, ...sizes]);
     const sweepInlineGBps = encodeRow(CASE, sweepInline).dataGBps!;
@@ -156,7 +165,7 @@ export async function runPoolBench(): Promise<BenchResult[]> {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rows = await runPoolBench();
   printTable(`pool scaling: ${GROUP_COUNT} groups of ${DATA_COUNT}+${PARITY_COUNT} x ${BLOCK_BYTES / 1024} KiB per batch (encode + fletcher-4)`, rows, [
-    'case', 'impl', 'workers', 'taskBytes', 'dataGBps', 'p50Us', 'p99Us', 'vsInline', 'speedupVsPool1', 'overheadUs', 'kernelUsPerTask', 'overheadPctOfKernel',
+    'case', 'impl', 'workers', 'taskBytes', 'tasksPerWorker', 'dataGBps', 'p50Us', 'p99Us', 'vsInline', 'speedupVsPool1', 'overheadUs', 'kernelUsPerTask', 'overheadPctOfKernel',
   ]);
   console.log(`results: ${writeResults('pool_bench', rows)}`);
 }

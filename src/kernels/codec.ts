@@ -34,6 +34,8 @@ export interface CodecOptions {
   inlineThresholdBytes?: number;
   /** Data bytes one pool task aims for. */
   taskBytesTarget?: number;
+  /** Tasks queued per worker at once (see KernelPoolOptions.tasksPerWorker). */
+  tasksPerWorker?: number;
 }
 
 export interface CodecGroup {
@@ -73,7 +75,7 @@ export class Codec {
     const kernels = instantiateKernels(module, arena.memory as unknown as MemoryParameter);
     initTables(arena, kernels.gfTablesBytes(), kernels.gfTablesInit);
     const inline = createTaskContext(kernels, arena.memory, ARENA_COORDINATOR_SLOT);
-    const pool = workerCount > 0 ? new KernelPool({ arena, module, workerCount }) : undefined;
+    const pool = workerCount > 0 ? new KernelPool({ arena, module, workerCount, tasksPerWorker: options.tasksPerWorker }) : undefined;
     return new Codec(arena, inline, pool, options);
   }
 

@@ -23,7 +23,15 @@ export interface KernelPoolOptions {
   module: KernelModule;
   /** Default: the machine's available parallelism. */
   workerCount?: number;
+  /**
+   * Tasks handed to one worker before it reports back (Piscina's concurrentTasksPerWorker).
+   * Above 1, a worker finds its next task already queued on its port when one finishes, so it
+   * does not sit idle for a round trip between tasks; the tasks still run one at a time.
+   */
+  tasksPerWorker?: number;
 }
+
+export const POOL_TASKS_PER_WORKER_DEFAULT = 2;
 
 /**
  * The compiled worker file. Worker threads on Node 20 cannot load src/*.ts, so both vitest and
@@ -61,6 +69,8 @@ export class KernelPool {
     if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > POOL_WORKER_COUNT_MAX) {
       throw new InvalidArgumentError(`worker count ${workerCount} must be 1..${POOL_WORKER_COUNT_MAX}`);
     }
+    const tasksPerWorker = options.tasksPerWorker ?? POOL_TASKS_PER_WORKER_DEFAULT;
+    if (!Number.isInteger(tasksPerWorker) || tasksPerWorker < 1) throw new InvalidArgumentError(`tasks per worker ${tasksPerWorker} must be >= 1`);
     this.workerCount = workerCount;
     this.arena = options.arena;
     this.poolId = Atomics.add(this.arena.controlWords(), ARENA_POOL_ID_INDEX, 1) + 1;
@@ -71,6 +81,7 @@ export class KernelPool {
       maxThreads: workerCount,
       // Workers hold a scratch slot and an instance; keep them for the pool's life.
       idleTimeout: Infinity,
+      concurrentTasksPerWorker: tasksPerWorker,
       workerData,
     });
   }
