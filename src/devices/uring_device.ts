@@ -51,6 +51,8 @@ const ENOSYS = 38;
 const EOPNOTSUPP = 95;
 /** Errors meaning the device itself is gone (detached, removed): it goes offline. */
 const DEVICE_GONE_ERRNOS = new Set([ENXIO, ENODEV]);
+/** Trim is advisory: these mean "not supported here" and are not failures. */
+const TRIM_IGNORED_ERRNOS: ReadonlySet<number> = new Set([EOPNOTSUPP, ENOTTY, EINVAL]);
 
 assertConstant(URING_REQUEST_BYTES_MAX % LB_BYTES === 0, 'request split size is whole LBs');
 assertConstant(URING_REQUEST_BYTES_MAX < 2 ** 31, 'a CQE result (int32) can report a whole request');
@@ -59,16 +61,27 @@ function assertConstant(condition: boolean, message: string): void {
   if (!condition) throw new Error(`uring_device: ${message}`);
 }
 
-/** One SQE's worth of work; `finish` runs exactly once with errno 0 on success. */
-interface RingRequest {
-  op: number;
-  fd: number;
-  buffer: Uint8Array | undefined;
-  bufferOffsetBytes: number;
-  lengthBytes: number;
-  fileOffsetBytes: number;
-  attempts: number;
+/** Completion target of a group of requests (one read/write/flush/trim call). */
+interface RequestSink {
   finish(errno: number, offsetBytes: number, detail?: string): void;
+}
+
+/** One SQE's worth of work; its sink hears exactly once, with errno 0 on success. */
+class RingRequest {
+  attempts = 0;
+  constructor(
+    readonly op: number,
+    readonly fd: number,
+    readonly buffer: Uint8Array | undefined,
+    public bufferOffsetBytes: number,
+    public lengthBytes: number,
+    public fileOffsetBytes: number,
+    readonly sink: RequestSink,
+  ) {}
+
+  finish(errno: number, detail?: string): void {
+    this.sink.finish(errno, this.fileOffsetBytes, detail);
+  }
 }
 
 /** This thread's ring: the submission queue, slots for in-flight requests, completions. */
@@ -151,13 +164,12 @@ class UringRing {
     if (this.pendingRegistration && this.inflightCount === 0) this.applyRegistration(this.pendingRegistration);
     const count = Math.min(this.queuedCount, this.freeSlots.length);
     if (count === 0) return;
-    const taken = this.queue.slice(this.queueHead, this.queueHead + count);
-    const tags = taken.map((request, i) => this.fillRow(i, request));
+    for (let i = 0; i < count; i++) this.fillRow(i, this.queue[this.queueHead + i]!);
     const submitted = this.addon.submit(this.rows, this.rowBuffers, count);
     this.rowBuffers.fill(undefined, 0, count);
     const accepted = Math.max(submitted, 0);
     this.queueHead += accepted;
-    for (let i = accepted; i < count; i++) this.releaseSlot(tags[i]!);
+    for (let i = accepted; i < count; i++) this.releaseSlot(this.rows[i * REQUEST_FIELDS + 5]!);
     this.compactQueue();
     if (submitted < 0 && submitted !== -EAGAIN && submitted !== -EBUSY && submitted !== -EINTR) {
       this.failQueued(count, -submitted);
@@ -174,7 +186,7 @@ class UringRing {
     }
   }
 
-  private fillRow(row: number, request: RingRequest): number {
+  private fillRow(row: number, request: RingRequest): void {
     const tag = this.freeSlots.pop()!;
     this.slots[tag] = request;
     const base = row * REQUEST_FIELDS;
@@ -185,7 +197,6 @@ class UringRing {
     this.rows[base + 4] = request.fileOffsetBytes;
     this.rows[base + 5] = tag;
     this.rowBuffers[row] = request.buffer;
-    return tag;
   }
 
   private releaseSlot(tag: number): void {
@@ -197,7 +208,7 @@ class UringRing {
     const failed = this.queue.slice(this.queueHead, this.queueHead + count);
     this.queueHead += count;
     this.compactQueue();
-    for (const request of failed) request.finish(errno, request.fileOffsetBytes, 'io_uring_enter failed');
+    for (const request of failed) request.finish(errno, 'io_uring_enter failed');
   }
 
   private compactQueue(): void {
@@ -226,15 +237,15 @@ class UringRing {
     if (result < 0) {
       const retry = (result === -EINTR || result === -EAGAIN) && ++request.attempts <= RETRY_ATTEMPTS_MAX;
       if (retry) this.enqueue(request);
-      else request.finish(-result, request.fileOffsetBytes);
+      else request.finish(-result);
       return;
     }
     const transfers = request.op === OP_READ || request.op === OP_WRITE;
     if (!transfers || result >= request.lengthBytes) {
-      request.finish(0, request.fileOffsetBytes);
+      request.finish(0);
     } else if (result === 0) {
       const what = request.op === OP_READ ? 'read returned 0 bytes: past the end of the device' : 'write made no progress';
-      request.finish(EIO, request.fileOffsetBytes, what);
+      request.finish(EIO, what);
     } else {
       // Short transfer: resubmit the rest.
       request.bufferOffsetBytes += result;
@@ -259,6 +270,35 @@ class UringRing {
 
 function check(condition: boolean, message: string): void {
   if (!condition) throw new Error(`uring_device invariant violated: ${message}`);
+}
+
+/** The requests of one read/write/flush/trim call: settles once all have finished. */
+class RequestBatch implements RequestSink {
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (error: Error) => void;
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly device: UringDevice,
+    private readonly operation: string,
+    private remaining: number,
+    private readonly ignoredErrnos: ReadonlySet<number> | undefined,
+  ) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  finish(errno: number, offsetBytes: number, detail?: string): void {
+    const counted = errno !== 0 && this.ignoredErrnos?.has(errno) ? 0 : errno;
+    const error = this.device.requestFinished(this.operation, offsetBytes, counted, detail);
+    this.failure ??= error;
+    if (--this.remaining > 0) return;
+    if (this.failure) this.reject(this.failure);
+    else this.resolve();
+  }
 }
 
 let threadRing: UringRing | undefined;
@@ -339,7 +379,10 @@ class UringDevice implements Device {
   }
 
   flush(): Promise<void> {
-    return this.run('flush', [{ op: OP_FSYNC, buffer: undefined, bufferOffsetBytes: 0, lengthBytes: 0, fileOffsetBytes: 0 }]);
+    const batch = this.startBatch('flush', 1);
+    if (batch instanceof Promise) return batch;
+    this.shared.enqueue(new RingRequest(OP_FSYNC, this.fd, undefined, 0, 0, 0, batch));
+    return batch.promise;
   }
 
   trim(extents: readonly DeviceExtent[]): Promise<void> {
@@ -348,13 +391,8 @@ class UringDevice implements Device {
     } catch (error) {
       return Promise.reject(error);
     }
-    const pieces = extents.flatMap((extent) =>
-      splitExtent(extent).map(([offsetBytes, lengthBytes]) => ({
-        op: OP_PUNCH, buffer: undefined, bufferOffsetBytes: 0, lengthBytes, fileOffsetBytes: offsetBytes,
-      })),
-    );
     // Discard is advisory: a device or file system without it simply keeps the bytes.
-    return this.run('trim', pieces, new Set([EOPNOTSUPP, ENOTTY, EINVAL]));
+    return this.submitExtents(OP_PUNCH, 'trim', extents, undefined, TRIM_IGNORED_ERRNOS);
   }
 
   async close(): Promise<void> {
@@ -399,36 +437,46 @@ class UringDevice implements Device {
     } catch (error) {
       return Promise.reject(error);
     }
-    const pieces = extents.flatMap((extent, i) =>
-      splitExtent(extent).map(([offsetBytes, lengthBytes]) => ({
-        op, buffer: buffers[i], bufferOffsetBytes: offsetBytes - extent.startLb * LB_BYTES, lengthBytes, fileOffsetBytes: offsetBytes,
-      })),
-    );
-    return this.run(operation, pieces);
+    return this.submitExtents(op, operation, extents, buffers);
   }
 
-  /** Queues every piece; settles when all have finished, rejecting with the first failure. */
-  private run(operation: string, pieces: Omit<RingRequest, 'fd' | 'attempts' | 'finish'>[], ignoredErrnos?: Set<number>): Promise<void> {
+  /** One request per extent (split above URING_REQUEST_BYTES_MAX), all in one batch. */
+  private submitExtents(
+    op: number, operation: string, extents: readonly DeviceExtent[], buffers: readonly Uint8Array[] | undefined, ignoredErrnos?: ReadonlySet<number>,
+  ): Promise<void> {
+    let pieceCount = 0;
+    for (const extent of extents) pieceCount += Math.ceil((extent.lengthLb * LB_BYTES) / URING_REQUEST_BYTES_MAX);
+    const batch = this.startBatch(operation, pieceCount, ignoredErrnos);
+    if (batch instanceof Promise) return batch;
+    for (let i = 0; i < extents.length; i++) {
+      const extent = extents[i]!;
+      const startBytes = extent.startLb * LB_BYTES;
+      const totalBytes = extent.lengthLb * LB_BYTES;
+      for (let doneBytes = 0; doneBytes < totalBytes; doneBytes += URING_REQUEST_BYTES_MAX) {
+        const lengthBytes = Math.min(URING_REQUEST_BYTES_MAX, totalBytes - doneBytes);
+        this.shared.enqueue(new RingRequest(op, this.fd, buffers?.[i], doneBytes, lengthBytes, startBytes + doneBytes, batch));
+      }
+    }
+    return batch.promise;
+  }
+
+  /** A batch of `count` requests, or a settled promise when there is nothing to do. */
+  private startBatch(operation: string, count: number, ignoredErrnos?: ReadonlySet<number>): RequestBatch | Promise<void> {
     try {
       this.checkUsable();
     } catch (error) {
       return Promise.reject(error);
     }
-    if (pieces.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let remaining = pieces.length;
-      let failure: Error | undefined;
-      const finish = (errno: number, offsetBytes: number, detail?: string): void => {
-        if (errno !== 0 && !ignoredErrnos?.has(errno)) failure ??= this.failure(operation, offsetBytes, errno, detail);
-        this.requestDone();
-        if (--remaining === 0) {
-          if (failure) reject(failure);
-          else resolve();
-        }
-      };
-      this.inflightRequests += pieces.length;
-      for (const piece of pieces) this.shared.enqueue({ ...piece, fd: this.fd, attempts: 0, finish });
-    });
+    if (count === 0) return Promise.resolve();
+    this.inflightRequests += count;
+    return new RequestBatch(this, operation, count, ignoredErrnos);
+  }
+
+  /** Called by a batch for each finished request. */
+  requestFinished(operation: string, offsetBytes: number, errno: number, detail?: string): Error | undefined {
+    const error = errno === 0 ? undefined : this.failure(operation, offsetBytes, errno, detail);
+    this.requestDone();
+    return error;
   }
 
   private requestDone(): void {
@@ -496,14 +544,4 @@ class UringDevice implements Device {
       throw new MisalignedIoError(`${where}: buffer address is ${address % this.logicalBlockBytes} bytes past a ${this.logicalBlockBytes}-byte boundary`);
     }
   }
-}
-
-/** [fileOffsetBytes, lengthBytes] pieces of at most URING_REQUEST_BYTES_MAX. */
-function splitExtent(extent: DeviceExtent): [number, number][] {
-  const pieces: [number, number][] = [];
-  const endBytes = (extent.startLb + extent.lengthLb) * LB_BYTES;
-  for (let offsetBytes = extent.startLb * LB_BYTES; offsetBytes < endBytes; offsetBytes += URING_REQUEST_BYTES_MAX) {
-    pieces.push([offsetBytes, Math.min(URING_REQUEST_BYTES_MAX, endBytes - offsetBytes)]);
-  }
-  return pieces;
 }
