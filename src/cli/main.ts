@@ -3,27 +3,25 @@
 //   `elastripe: CODE: one clear sentence` (stack traces only with --debug).
 import { ElastripeError, AbortedError } from '../errors.js';
 import { parseCommandLine, UsageError, type CommandLine } from './args.js';
-import { runCreate } from './commands/create.js';
-import { runGet, runPut, runRemove } from './commands/files.js';
 import { runHelp, runVersion } from './commands/help.js';
-import { runFsck, runList, runStat, runStatus } from './commands/inspect.js';
 import { flushStream, type CliIo, type CommandContext } from './context.js';
-import { runDemo } from './demo.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit_codes.js';
 import type { Verb } from './verbs.js';
 
 type Handler = (context: CommandContext) => Promise<ExitCode | void> | ExitCode | void;
 
+// Verbs that touch an array load it (SQLite, workers, the native addon) only when they run, so
+// help, --version and usage errors answer at once.
 const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
-  create: runCreate,
-  put: runPut,
-  get: runGet,
-  ls: runList,
-  rm: runRemove,
-  stat: runStat,
-  status: runStatus,
-  fsck: runFsck,
-  demo: runDemo,
+  create: async (context) => (await import('./commands/create.js')).runCreate(context),
+  put: async (context) => (await import('./commands/files.js')).runPut(context),
+  get: async (context) => (await import('./commands/files.js')).runGet(context),
+  rm: async (context) => (await import('./commands/files.js')).runRemove(context),
+  ls: async (context) => (await import('./commands/inspect.js')).runList(context),
+  stat: async (context) => (await import('./commands/inspect.js')).runStat(context),
+  status: async (context) => (await import('./commands/inspect.js')).runStatus(context),
+  fsck: async (context) => (await import('./commands/inspect.js')).runFsck(context),
+  demo: async (context) => (await import('./demo.js')).runDemo(context),
   help: runHelp,
   version: runVersion,
 };

@@ -1,0 +1,49 @@
+// Runs the real, built CLI (node bin/elastripe.js) as a child process, as a user would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
+const BIN_PATH = fileURLToPath(new URL('../../bin/elastripe.js', import.meta.url));
+const MAIN_PATH = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+export interface CliResult {
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface CliOptions {
+  stdin?: Buffer;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export function assertBuilt(): void {
+  if (!existsSync(MAIN_PATH)) throw new Error(`${MAIN_PATH} is missing: run \`npm run build\` (or npx tsc -p tsconfig.json) first`);
+}
+
+/** Starts the CLI; the caller owns the child (stdin stays open unless `stdin` is given). */
+export function startCli(args: readonly string[], options: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
+  // ELASTRIPE_HOME from the developer's shell must not leak into the tests.
+  const env: Record<string, string | undefined> = { ...process.env, ELASTRIPE_HOME: undefined, ...options.env };
+  const child = spawn(process.execPath, [BIN_PATH, ...args], { cwd: options.cwd ?? REPO_DIR, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
+  });
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
+  return { child, done };
+}
+
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, { stdin: Buffer.alloc(0), ...options }).done;
+}
+
+export function parseJson(result: CliResult): unknown {
+  return JSON.parse(result.stdout.toString('utf8'));
+}
