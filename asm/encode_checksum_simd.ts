@@ -8,7 +8,7 @@ import { xorRange, xorTail } from './xor_simd';
 import { NO_TARGET, pqRange, pqrRange, pqrTail } from './pq_simd';
 import { fletcher4Clear, fletcher4Into } from './fletcher4_simd';
 
-const CHUNK_BYTES: usize = 1024;
+const CHUNK_BYTES: usize = 4096;
 
 /** Parity of [start, end) for m = 1, 2 or 3 (bulk when the range is a multiple of 32). */
 function parityRange(sourcesOffset: usize, k: u32, targetsOffset: usize, m: u32, start: usize, end: usize, bulk: bool): void {

@@ -15,12 +15,14 @@
   const a0 = load<u64>(stateOffset), b0 = load<u64>(stateOffset, 8);
   const c0 = load<u64>(stateOffset, 16), d0 = load<u64>(stateOffset, 24);
   // Triangular and tetrahedral numbers of n mod 2^64, dividing before multiplying so the
-  // product cannot lose the factors it is divided by.
-  const triangle = (n & 1) == 0 ? (n >> 1) * (n + 1) : n * ((n + 1) >> 1);
-  let x = n, y = n + 1, z = n + 2;
+  // product cannot lose the factors it is divided by. n < 2^30 (a u32 byte length in words),
+  // so the divisions run in u32, where the engine turns them into multiplications.
+  const n32 = <u32>n;
+  let x = n32, y = n32 + 1, z = n32 + 2;
   if (x % 3 == 0) x /= 3; else if (y % 3 == 0) y /= 3; else z /= 3;
   if ((x & 1) == 0) x >>= 1; else y >>= 1; // one of n, n+1 is even, and stays so after /3
-  const tetrahedral = x * y * z;
+  const tetrahedral = (x as u64) * (y as u64) * (z as u64);
+  const triangle = (n32 & 1) == 0 ? ((n32 >> 1) as u64) * (n + 1) : n * (((n32 + 1) >> 1) as u64);
   store<u64>(stateOffset, a0 + a);
   store<u64>(stateOffset, b0 + n * a0 + b, 8);
   store<u64>(stateOffset, c0 + n * b0 + triangle * a0 + c, 16);

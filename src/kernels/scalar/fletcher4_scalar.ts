@@ -4,27 +4,21 @@
 // JavaScript has no u64 number, so each accumulator is a (high, low) pair of u32 halves.
 import { readU32, writeU32 } from './memory_words.js';
 
-const TWO_POW_32 = 2 ** 32;
-
 export function fletcher4Scalar(memory: Uint8Array, offset: number, lengthBytes: number, outOffset: number): void {
   let aLow = 0, aHigh = 0, bLow = 0, bHigh = 0, cLow = 0, cHigh = 0, dLow = 0, dHigh = 0;
   const wordCount = Math.ceil(lengthBytes / 4);
   for (let word = 0; word < wordCount; word++) {
     const at = offset + 4 * word;
     const w = lengthBytes - 4 * word >= 4 ? readU32(memory, at) : paddedWord(memory, at, lengthBytes - 4 * word);
-    // Each sum of two halves is < 2^33: split the carry off the low half, wrap the high half.
-    aLow += w;
-    aHigh = (aHigh + Math.floor(aLow / TWO_POW_32)) >>> 0;
-    aLow %= TWO_POW_32;
-    bLow += aLow;
-    bHigh = (bHigh + aHigh + Math.floor(bLow / TWO_POW_32)) >>> 0;
-    bLow %= TWO_POW_32;
-    cLow += bLow;
-    cHigh = (cHigh + bHigh + Math.floor(cLow / TWO_POW_32)) >>> 0;
-    cLow %= TWO_POW_32;
-    dLow += cLow;
-    dHigh = (dHigh + cHigh + Math.floor(dLow / TWO_POW_32)) >>> 0;
-    dLow %= TWO_POW_32;
+    // 64-bit adds on u32 halves: the low sum wrapped below the addend exactly when it carried.
+    aLow = (aLow + w) >>> 0;
+    aHigh = (aHigh + (aLow < w ? 1 : 0)) >>> 0;
+    bLow = (bLow + aLow) >>> 0;
+    bHigh = (bHigh + aHigh + (bLow < aLow ? 1 : 0)) >>> 0;
+    cLow = (cLow + bLow) >>> 0;
+    cHigh = (cHigh + bHigh + (cLow < bLow ? 1 : 0)) >>> 0;
+    dLow = (dLow + cLow) >>> 0;
+    dHigh = (dHigh + cHigh + (dLow < cLow ? 1 : 0)) >>> 0;
   }
   const halves = [aLow, aHigh, bLow, bHigh, cLow, cHigh, dLow, dHigh];
   halves.forEach((half, i) => writeU32(memory, outOffset + 4 * i, half));
