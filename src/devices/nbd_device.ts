@@ -1,10 +1,12 @@
 // The NBD backend: a network block device client over node:net, speaking the protocol itself
 // (fixed newstyle handshake with NBD_OPT_GO, simple replies; see nbd_protocol.ts).
 //
-// Data path: many requests in flight on one connection, matched by handle. Read payloads are
-// copied straight from the socket's receive buffer into the caller's view (one copy, no
-// concatenation); write payloads are handed to the socket as views after their 28-byte header
-// (corked into one writev, never copied by us).
+// Data path: many requests in flight on one connection, matched by handle. While a large read
+// payload is arriving, the socket reads straight into the caller's view (onread with a buffer
+// function: the kernel copies into the target, we copy nothing); headers and small payload
+// tails go through one reused receive buffer and are copied from there. Write payloads are
+// handed to the socket as views after their 28-byte header (corked into one writev, never
+// copied by us).
 //
 // States: connecting -> open -> (failed | closing) -> closed.
 //  - handshake() performs connecting -> open.
@@ -30,7 +32,9 @@ export const NBD_CONNECT_TIMEOUT_MS_DEFAULT = 10_000;
 export const NBD_REQUEST_TIMEOUT_MS_DEFAULT = 30_000;
 export const NBD_INFLIGHT_MAX_DEFAULT = 64;
 /** Size of the socket receive buffer we read into (onread), reused for every chunk. */
-const NBD_RECEIVE_BUFFER_BYTES = 1 << 20;
+const NBD_RECEIVE_BUFFER_BYTES = 64 * 1024;
+/** A payload remainder at least this long is received directly into the caller's view. */
+const NBD_DIRECT_RECEIVE_BYTES_MIN = 32 * 1024;
 /** Trim lengths are 32-bit on the wire; split longer trims at this aligned size. */
 const NBD_TRIM_BYTES_MAX = 1 << 30;
 /** How long close() waits for the server to hang up after NBD_CMD_DISC. */
@@ -110,6 +114,9 @@ export class NbdDevice implements Device {
   private replyHeaderFilled = 0;
   private arriving: NbdRequest | null = null;
   private arrivingFilled = 0;
+  private readonly receiveScratch = Buffer.allocUnsafe(NBD_RECEIVE_BUFFER_BYTES);
+  /** The caller's view the next socket read lands in, or null for receiveScratch. */
+  private directView: Uint8Array | null = null;
   // Handshake reader: bytes are copied (the handshake is tiny) until someone takes them.
   private handshakeChunks: Buffer[] = [];
   private handshakeWaiter: { lengthBytes: number; resolve: (bytes: Buffer) => void; reject: (error: Error) => void } | null = null;
@@ -130,8 +137,12 @@ export class NbdDevice implements Device {
       host: address.host,
       port: address.port,
       noDelay: true,
-      onread: { buffer: Buffer.allocUnsafe(NBD_RECEIVE_BUFFER_BYTES), callback: (lengthBytes, buffer) => {
-          this.onBytes(buffer.subarray(0, lengthBytes));
+      onread: {
+        // Node asks for the next buffer after each callback, so the parser state is current.
+        buffer: () => this.nextReceiveBuffer(),
+        callback: (lengthBytes, buffer) => {
+          if (buffer === this.directView) this.onDirectBytes(lengthBytes);
+          else this.onBytes(buffer.subarray(0, lengthBytes));
           return true;
         },
       },
@@ -398,6 +409,30 @@ export class NbdDevice implements Device {
     if (this.waitingHead === this.waiting.length) {
       this.waiting.length = 0;
       this.waitingHead = 0;
+    }
+  }
+
+  private nextReceiveBuffer(): Uint8Array {
+    const arriving = this.arriving;
+    const remainingBytes = arriving ? arriving.lengthBytes - this.arrivingFilled : 0;
+    if (arriving && remainingBytes >= NBD_DIRECT_RECEIVE_BYTES_MIN && (this.state === 'open' || this.state === 'closing')) {
+      this.directView = arriving.data!.subarray(this.arrivingFilled, arriving.lengthBytes);
+      return this.directView;
+    }
+    this.directView = null;
+    return this.receiveScratch;
+  }
+
+  /** The socket wrote lengthBytes of the arriving payload into the caller's view itself. */
+  private onDirectBytes(lengthBytes: number): void {
+    this.directView = null;
+    const arriving = this.arriving;
+    if (!arriving || this.state === 'failed' || this.state === 'closed') return;
+    this.arrivingFilled += lengthBytes;
+    if (this.arrivingFilled === arriving.lengthBytes) {
+      this.arriving = null;
+      arriving.resolve();
+      this.pump();
     }
   }
 
