@@ -1,8 +1,8 @@
 // The one place the CLI reaches into the array layer: opening or creating a DiskArray from the
 // command line's options, and making sure it is closed (lock released, workers stopped) however
 // the command ends.
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, rmdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { DiskArray } from '../array/disk_array.js';
 import type { CreateOptions, RuntimeOptions } from '../array/types.js';
 import type { CommandLine } from './args.js';
@@ -29,9 +29,26 @@ export function createOptionsFrom(line: CommandLine, home: string, devices: read
   return options;
 }
 
+/** Creates the home directory if needed; a failed create removes it again if it made it. */
 export async function createArray(options: CreateOptions): Promise<ArrayHandle> {
-  await mkdir(options.home, { recursive: true });
-  return DiskArray.create(options);
+  const firstCreated = await mkdir(options.home, { recursive: true });
+  try {
+    return await DiskArray.create(options);
+  } catch (error) {
+    if (firstCreated !== undefined) await removeEmptyDirectories(options.home, firstCreated);
+    throw error;
+  }
+}
+
+/** rmdir from `deepest` up to `topmost`; stops quietly at the first that is not empty. */
+async function removeEmptyDirectories(deepest: string, topmost: string): Promise<void> {
+  for (let directory = deepest; directory.startsWith(topmost); directory = dirname(directory)) {
+    try {
+      await rmdir(directory);
+    } catch {
+      return;
+    }
+  }
 }
 
 export function openArray(home: string, options: RuntimeOptions): Promise<ArrayHandle> {
