@@ -32,8 +32,30 @@ export async function stopRuntime(runtime: Runtime): Promise<void> {
   await runtime.codec.close();
 }
 
+/** How long open() waits for a busy device to be let go (see openRecordedDevice). */
+export const BUSY_DEVICE_WAIT_MS = 5000;
+const BUSY_DEVICE_RETRY_MS = 25;
+
 async function openOnArena(path: string, runtime: Runtime): Promise<Device> {
   return openDevice(path, { backend: runtime.backend, registeredMemory: new Uint8Array(runtime.arena.memory.buffer) });
+}
+
+/**
+ * Opens a device this array already owns. The array's lock is held, so no live elastripe
+ * process owns the device; a busy device is most often one whose previous owner was killed
+ * and whose io_uring ring the kernel is still tearing down (it keeps the file, and the file
+ * lock, until in-flight requests finish). Wait a bounded time for that before giving up.
+ */
+async function openRecordedDevice(path: string, runtime: Runtime): Promise<Device> {
+  const deadlineMs = Date.now() + BUSY_DEVICE_WAIT_MS;
+  for (;;) {
+    try {
+      return await openOnArena(path, runtime);
+    } catch (error) {
+      if (!(error instanceof ElastripeError && error.code === 'DEVICE_BUSY') || Date.now() >= deadlineMs) throw error;
+      await new Promise((resolve) => setTimeout(resolve, BUSY_DEVICE_RETRY_MS));
+    }
+  }
 }
 
 /** Runs `work` with one LB-aligned LB_BYTES arena buffer, as superblock I/O needs. */
@@ -134,7 +156,7 @@ export async function openRecordedDevices(rows: readonly DeviceRow[], arrayUuid:
     }
     let device: Device | undefined;
     try {
-      device = await openOnArena(row.path, runtime);
+      device = await openRecordedDevice(row.path, runtime);
       const problem = await withScratch(runtime, async (scratch) => identityProblem(await readSuperblocks(device!, scratch), arrayUuid, row));
       if (problem) throw new InvalidArgumentError(problem);
       devices.add({ row, device, state: 'online', ioErrors: 0 });

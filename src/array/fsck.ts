@@ -84,9 +84,16 @@ export async function deepCheck(
   for (const group of groups) {
     const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
     const width = group.dataCount + group.parityCount;
+    const offline = group.extents
+      .filter((extent) => !context.devices.usable(extent.deviceId))
+      .map((extent) => blockIndex(group, extent));
+    if (offline.length > 0) problems.push(`${name}: blocks ${offline.join(',')} are on missing or failed devices`);
     const reporting: ReadContext = {
       ...context,
-      onDegradedRead: (_group, rebuilt) => problems.push(`${name}: blocks ${rebuilt.join(',')} unreadable or corrupt (parity can rebuild them)`),
+      onDegradedRead: (_group, rebuilt) => {
+        const corrupt = rebuilt.filter((index) => !offline.includes(index));
+        if (corrupt.length > 0) problems.push(`${name}: blocks ${corrupt.join(',')} unreadable or corrupt (parity can rebuild them)`);
+      },
     };
     let blocks;
     try {
