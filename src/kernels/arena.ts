@@ -18,7 +18,7 @@
 // Invariants (checked by assertInvariants()):
 //   1. Free extents are sorted, non-empty, pairwise non-adjacent and inside the heap.
 //   2. Live buffers and free extents are disjoint and together cover the heap exactly.
-//   3. usedPages equals the sum of live buffer lengths.
+//   3. The allocator's used pages equal the sum of live buffer lengths.
 //   4. A waiter is queued only while it cannot be served in FIFO order.
 //
 // The memory is created at its full size and never grows, so `memory.buffer` and every view
@@ -99,9 +99,109 @@ export interface ArenaStats {
   waiters: number;
 }
 
-interface FreeExtent {
-  startPage: number;
-  pageCount: number;
+interface FreeRun {
+  start: number;
+  count: number;
+}
+
+/**
+ * First-fit allocation of runs of units in [firstUnit, endUnit), over a free list kept sorted
+ * and coalesced. The arena uses it for 4 KiB pages; the codec for 32-byte checksum slots.
+ */
+export class RunAllocator {
+  readonly firstUnit: number;
+  readonly endUnit: number;
+  /** Sorted by start; no two runs touch. */
+  private readonly runs: FreeRun[] = [];
+  private usedUnits = 0;
+
+  constructor(firstUnit: number, endUnit: number) {
+    check(Number.isInteger(firstUnit) && Number.isInteger(endUnit) && firstUnit < endUnit, 'a run allocator needs a non-empty range');
+    this.firstUnit = firstUnit;
+    this.endUnit = endUnit;
+    this.runs.push({ start: firstUnit, count: endUnit - firstUnit });
+  }
+
+  get used(): number {
+    return this.usedUnits;
+  }
+
+  get free(): number {
+    return this.endUnit - this.firstUnit - this.usedUnits;
+  }
+
+  get freeRunCount(): number {
+    return this.runs.length;
+  }
+
+  largestFreeRun(): number {
+    let largest = 0;
+    for (const run of this.runs) largest = Math.max(largest, run.count);
+    return largest;
+  }
+
+  freeRuns(): readonly Readonly<FreeRun>[] {
+    return this.runs;
+  }
+
+  fits(count: number): boolean {
+    return this.runs.some((run) => run.count >= count);
+  }
+
+  /** The start of a run of `count` units taken from the first free run that holds it. */
+  take(count: number): number | undefined {
+    const index = this.runs.findIndex((run) => run.count >= count);
+    if (index === -1) return undefined;
+    const run = this.runs[index]!;
+    const start = run.start;
+    if (run.count === count) this.runs.splice(index, 1);
+    else {
+      run.start += count;
+      run.count -= count;
+    }
+    this.usedUnits += count;
+    return start;
+  }
+
+  /** Returns a run, merging it with the free neighbours it touches. */
+  release(start: number, count: number): void {
+    check(start >= this.firstUnit && start + count <= this.endUnit && count > 0, `release of [${start}, ${start + count}) outside the range`);
+    let low = 0;
+    let high = this.runs.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.runs[middle]!.start < start) low = middle + 1;
+      else high = middle;
+    }
+    const before = this.runs[low - 1];
+    const after = this.runs[low];
+    check(before === undefined || before.start + before.count <= start, `release of [${start}, ${start + count}) overlaps a free run`);
+    check(after === undefined || start + count <= after.start, `release of [${start}, ${start + count}) overlaps a free run`);
+    const touchesBefore = before !== undefined && before.start + before.count === start;
+    const touchesAfter = after !== undefined && start + count === after.start;
+    if (touchesBefore && touchesAfter) {
+      before.count += count + after.count;
+      this.runs.splice(low, 1);
+    } else if (touchesBefore) before.count += count;
+    else if (touchesAfter) {
+      after.start = start;
+      after.count += count;
+    } else this.runs.splice(low, 0, { start, count });
+    this.usedUnits -= count;
+  }
+
+  assertInvariants(): void {
+    let previousEnd = this.firstUnit - 1;
+    let freeUnits = 0;
+    for (const run of this.runs) {
+      check(run.count > 0, 'free runs are not empty');
+      check(run.start > previousEnd, 'free runs are sorted and coalesced (no touching neighbours)');
+      previousEnd = run.start + run.count;
+      freeUnits += run.count;
+    }
+    check(previousEnd <= this.endUnit, 'free runs end inside the range');
+    check(freeUnits === this.free, 'free units add up');
+  }
 }
 
 interface Waiter {
@@ -116,11 +216,9 @@ export class Arena {
   readonly capacityBytes: number;
   private readonly heapFirstPage: number;
   private readonly heapEndPage: number;
-  /** Sorted by startPage, coalesced. */
-  private readonly freeExtents: FreeExtent[] = [];
+  private readonly pages: RunAllocator;
   /** offsetBytes -> pageCount of every live buffer. */
   private readonly liveBuffers = new Map<number, number>();
-  private usedPages = 0;
   private readonly waiters: Waiter[] = [];
 
   constructor(options: ArenaOptions = {}) {
@@ -137,7 +235,7 @@ export class Arena {
     this.capacityBytes = capacityBytes;
     this.heapFirstPage = ARENA_RESERVED_BYTES / ARENA_PAGE_BYTES;
     this.heapEndPage = capacityBytes / ARENA_PAGE_BYTES;
-    this.freeExtents.push({ startPage: this.heapFirstPage, pageCount: this.heapEndPage - this.heapFirstPage });
+    this.pages = new RunAllocator(this.heapFirstPage, this.heapEndPage);
   }
 
   /** Bytes the allocator can hand out in total (capacity minus the reserved head). */
@@ -160,7 +258,7 @@ export class Arena {
     const buffer = this.take(pageCount);
     if (buffer === undefined) {
       throw new ArenaExhaustedError(
-        `arena has no free run of ${pageCount * ARENA_PAGE_BYTES} bytes (${this.stats().freeBytes} bytes free in ${this.freeExtents.length} runs)`,
+        `arena has no free run of ${pageCount * ARENA_PAGE_BYTES} bytes (${this.stats().freeBytes} bytes free in ${this.pages.freeRunCount} runs)`,
       );
     }
     return buffer;
@@ -191,8 +289,7 @@ export class Arena {
     check(pageCount !== undefined, `free of a buffer that is not live (offset ${buffer.offsetBytes}): double free?`);
     check(pageCount * ARENA_PAGE_BYTES === buffer.lengthBytes, `free with a wrong length at offset ${buffer.offsetBytes}`);
     this.liveBuffers.delete(buffer.offsetBytes);
-    this.usedPages -= pageCount;
-    this.insertFree(buffer.offsetBytes / ARENA_PAGE_BYTES, pageCount);
+    this.pages.release(buffer.offsetBytes / ARENA_PAGE_BYTES, pageCount);
     this.serveWaiters();
   }
 
@@ -209,46 +306,38 @@ export class Arena {
   }
 
   stats(): ArenaStats {
-    let largestPages = 0;
-    for (const extent of this.freeExtents) largestPages = Math.max(largestPages, extent.pageCount);
-    const heapPages = this.heapEndPage - this.heapFirstPage;
     return {
       capacityBytes: this.capacityBytes,
-      heapBytes: heapPages * ARENA_PAGE_BYTES,
-      usedBytes: this.usedPages * ARENA_PAGE_BYTES,
-      freeBytes: (heapPages - this.usedPages) * ARENA_PAGE_BYTES,
-      largestFreeBytes: largestPages * ARENA_PAGE_BYTES,
+      heapBytes: this.heapBytes,
+      usedBytes: this.pages.used * ARENA_PAGE_BYTES,
+      freeBytes: this.pages.free * ARENA_PAGE_BYTES,
+      largestFreeBytes: this.pages.largestFreeRun() * ARENA_PAGE_BYTES,
       liveBuffers: this.liveBuffers.size,
-      freeExtents: this.freeExtents.length,
+      freeExtents: this.pages.freeRunCount,
       waiters: this.waiters.length,
     };
   }
 
   assertInvariants(): void {
     check(this.memory.buffer.byteLength === this.capacityBytes, 'the memory never grows');
-    const spans: FreeExtent[] = [...this.freeExtents];
-    let previousEnd = -1;
-    for (const extent of this.freeExtents) {
-      check(extent.pageCount > 0, 'free extents are not empty');
-      check(extent.startPage > previousEnd, 'free extents are sorted and coalesced (no touching neighbours)');
-      previousEnd = extent.startPage + extent.pageCount;
-    }
+    this.pages.assertInvariants();
+    const spans: FreeRun[] = this.pages.freeRuns().map((run) => ({ ...run }));
     let livePages = 0;
     for (const [offsetBytes, pageCount] of this.liveBuffers) {
       check(offsetBytes % ARENA_PAGE_BYTES === 0 && pageCount > 0, 'live buffers are page aligned and non-empty');
-      spans.push({ startPage: offsetBytes / ARENA_PAGE_BYTES, pageCount });
+      spans.push({ start: offsetBytes / ARENA_PAGE_BYTES, count: pageCount });
       livePages += pageCount;
     }
-    check(livePages === this.usedPages, 'usedPages equals the sum of live buffers');
-    spans.sort((a, b) => a.startPage - b.startPage);
+    check(livePages === this.pages.used, 'used pages equal the sum of live buffers');
+    spans.sort((a, b) => a.start - b.start);
     let cursor = this.heapFirstPage;
     for (const span of spans) {
-      check(span.startPage === cursor, `heap covered exactly once (gap or overlap at page ${cursor})`);
-      cursor += span.pageCount;
+      check(span.start === cursor, `heap covered exactly once (gap or overlap at page ${cursor})`);
+      cursor += span.count;
     }
     check(cursor === this.heapEndPage, 'live and free spans end at the heap end');
     if (this.waiters.length > 0) {
-      check(this.findFirstFit(this.waiters[0]!.pageCount) === -1, 'the head waiter is queued only while it cannot fit');
+      check(!this.pages.fits(this.waiters[0]!.pageCount), 'the head waiter is queued only while it cannot fit');
     }
   }
 
@@ -263,48 +352,13 @@ export class Arena {
     return pageCount;
   }
 
-  private findFirstFit(pageCount: number): number {
-    return this.freeExtents.findIndex((extent) => extent.pageCount >= pageCount);
-  }
-
   private take(pageCount: number): ArenaBuffer | undefined {
-    const index = this.findFirstFit(pageCount);
-    if (index === -1) return undefined;
-    const extent = this.freeExtents[index]!;
-    const startPage = extent.startPage;
-    if (extent.pageCount === pageCount) this.freeExtents.splice(index, 1);
-    else {
-      extent.startPage += pageCount;
-      extent.pageCount -= pageCount;
-    }
+    const startPage = this.pages.take(pageCount);
+    if (startPage === undefined) return undefined;
     const offsetBytes = startPage * ARENA_PAGE_BYTES;
     const lengthBytes = pageCount * ARENA_PAGE_BYTES;
     this.liveBuffers.set(offsetBytes, pageCount);
-    this.usedPages += pageCount;
     return { offsetBytes, lengthBytes, bytes: new Uint8Array(this.memory.buffer, offsetBytes, lengthBytes) };
-  }
-
-  /** Inserts a freed run, merging with the neighbours it touches. */
-  private insertFree(startPage: number, pageCount: number): void {
-    let low = 0;
-    let high = this.freeExtents.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.freeExtents[middle]!.startPage < startPage) low = middle + 1;
-      else high = middle;
-    }
-    const before = this.freeExtents[low - 1];
-    const after = this.freeExtents[low];
-    const touchesBefore = before !== undefined && before.startPage + before.pageCount === startPage;
-    const touchesAfter = after !== undefined && startPage + pageCount === after.startPage;
-    if (touchesBefore && touchesAfter) {
-      before.pageCount += pageCount + after.pageCount;
-      this.freeExtents.splice(low, 1);
-    } else if (touchesBefore) before.pageCount += pageCount;
-    else if (touchesAfter) {
-      after.startPage = startPage;
-      after.pageCount += pageCount;
-    } else this.freeExtents.splice(low, 0, { startPage, pageCount });
   }
 
   private enqueue(

@@ -6,12 +6,15 @@
 // trip (30-90 us here) would cost more than the kernel. Larger work is cut into about
 // max(workerCount, total / taskBytesTarget) tasks, whole groups where checksums are wanted
 // (fletcher-4 covers a whole block), column slices of LB multiples where only parity is.
-// Checksums are written by the kernels into a small arena buffer per call and copied out.
+// Checksums are written by the kernels into the codec's own checksum area (an arena buffer
+// taken at create) and copied out; the area exists because the write path may hold every
+// other arena page while it waits, and a checksum must not fail for want of 4 KiB then.
 import {
   ARENA_COORDINATOR_SLOT,
   ARENA_TABLES_BYTES,
   ARENA_TABLES_OFFSET_BYTES,
   ARENA_TABLES_READY_INDEX,
+  RunAllocator,
   type Arena,
   type ArenaBuffer,
 } from './arena.js';
@@ -25,6 +28,14 @@ import { DATA_COUNT_MAX, LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
 export { CHECKSUM_BYTES };
 export const INLINE_THRESHOLD_BYTES_DEFAULT = 256 * 1024;
 export const TASK_BYTES_TARGET_DEFAULT = 16 * 1024 * 1024;
+/** Room for 8192 checksums in flight (over 800 groups of 8+2); beyond it, plain arena buffers. */
+export const CODEC_CHECKSUM_AREA_BYTES = 256 * 1024;
+
+/** Where one call's checksums land, and how to give the room back. */
+interface ChecksumOutput {
+  offsetBytes: number;
+  release: () => void;
+}
 
 export interface CodecOptions {
   arena: Arena;
@@ -53,10 +64,13 @@ export class Codec {
   private readonly inline: TaskContext;
   private readonly inlineThresholdBytes: number;
   private readonly taskBytesTarget: number;
+  private readonly checksumArea: ArenaBuffer;
+  private readonly checksumSlots = new RunAllocator(0, CODEC_CHECKSUM_AREA_BYTES / CHECKSUM_BYTES);
   private closed = false;
 
-  private constructor(arena: Arena, inline: TaskContext, pool: KernelPool | undefined, options: CodecOptions) {
+  private constructor(arena: Arena, checksumArea: ArenaBuffer, inline: TaskContext, pool: KernelPool | undefined, options: CodecOptions) {
     this.arena = arena;
+    this.checksumArea = checksumArea;
     this.inline = inline;
     this.pool = pool;
     this.workerCount = pool?.workerCount ?? 0;
@@ -75,8 +89,14 @@ export class Codec {
     const kernels = instantiateKernels(module, arena.memory as unknown as MemoryParameter);
     initTables(arena, kernels.gfTablesBytes(), kernels.gfTablesInit);
     const inline = createTaskContext(kernels, arena.memory, ARENA_COORDINATOR_SLOT);
-    const pool = workerCount > 0 ? new KernelPool({ arena, module, workerCount, tasksPerWorker: options.tasksPerWorker }) : undefined;
-    return new Codec(arena, inline, pool, options);
+    const checksumArea = arena.alloc(CODEC_CHECKSUM_AREA_BYTES);
+    try {
+      const pool = workerCount > 0 ? new KernelPool({ arena, module, workerCount, tasksPerWorker: options.tasksPerWorker }) : undefined;
+      return new Codec(arena, checksumArea, inline, pool, options);
+    } catch (error) {
+      arena.free(checksumArea);
+      throw error;
+    }
   }
 
   /** parity.length = m (1..3); all buffers of equal length; views into the arena. */
@@ -101,7 +121,7 @@ export class Codec {
   async encodeBatch(groups: CodecGroup[]): Promise<Uint8Array[][]> {
     if (groups.length === 0) return [];
     const blockCounts = groups.map((group) => group.data.length + group.parity.length);
-    const output = this.arena.alloc(sum(blockCounts) * CHECKSUM_BYTES);
+    const output = this.takeChecksumOutput(sum(blockCounts));
     try {
       let checksumsOffset = output.offsetBytes;
       const tasks = groups.map((group, i) => {
@@ -114,12 +134,12 @@ export class Codec {
       await this.dispatch(chunks.map((chunk): KernelTask => ({ kind: 'encode', groups: chunk })), dataBytes);
       let cursor = 0;
       return blockCounts.map((count) => {
-        const checksums = splitChecksums(output, cursor, count);
+        const checksums = this.copyChecksums(output, cursor, count);
         cursor += count;
         return checksums;
       });
     } finally {
-      this.arena.free(output);
+      output.release();
     }
   }
 
@@ -157,7 +177,7 @@ export class Codec {
   async checksum(buffers: Uint8Array[]): Promise<Uint8Array[]> {
     if (buffers.length === 0) return [];
     const offsets = buffers.map((buffer) => this.arena.viewOffset(buffer));
-    const output = this.arena.alloc(buffers.length * CHECKSUM_BYTES);
+    const output = this.takeChecksumOutput(buffers.length);
     try {
       const dataBytes = sum(buffers.map((buffer) => buffer.byteLength));
       const count = this.runsInline(dataBytes) ? 1 : Math.min(buffers.length, this.taskCountFor(dataBytes));
@@ -168,9 +188,9 @@ export class Codec {
         checksumsOffset: output.offsetBytes + first * CHECKSUM_BYTES,
       }));
       await this.dispatch(tasks, dataBytes);
-      return splitChecksums(output, 0, buffers.length);
+      return this.copyChecksums(output, 0, buffers.length);
     } finally {
-      this.arena.free(output);
+      output.release();
     }
   }
 
@@ -192,16 +212,38 @@ export class Codec {
     if (this.closed) return;
     this.closed = true;
     await this.pool?.close();
+    this.arena.free(this.checksumArea);
   }
 
   assertInvariants(): void {
     this.pool?.assertInvariants();
+    this.checksumSlots.assertInvariants();
     if (this.workerCount !== (this.pool?.workerCount ?? 0)) throw new Error('codec: worker count disagrees with the pool');
   }
 
   /** Runs the pool's empty task once: the round trip the benchmark measures. */
   async noop(): Promise<void> {
     await this.dispatch([{ kind: 'noop' }], Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Room for `count` checksums: from the codec's area, else (rarely) a plain arena buffer. */
+  private takeChecksumOutput(count: number): ChecksumOutput {
+    const start = this.checksumSlots.take(count);
+    if (start !== undefined) {
+      return { offsetBytes: this.checksumArea.offsetBytes + start * CHECKSUM_BYTES, release: () => this.checksumSlots.release(start, count) };
+    }
+    const buffer = this.arena.alloc(count * CHECKSUM_BYTES);
+    return { offsetBytes: buffer.offsetBytes, release: () => this.arena.free(buffer) };
+  }
+
+  private copyChecksums(output: ChecksumOutput, first: number, count: number): Uint8Array[] {
+    const memory = new Uint8Array(this.arena.memory.buffer);
+    const checksums: Uint8Array[] = [];
+    for (let i = first; i < first + count; i++) {
+      const at = output.offsetBytes + i * CHECKSUM_BYTES;
+      checksums.push(memory.slice(at, at + CHECKSUM_BYTES));
+    }
+    return checksums;
   }
 
   private runsInline(dataBytes: number): boolean {
@@ -311,12 +353,6 @@ function chunkIndices(length: number, count: number): [number, number][] {
   const chunks: [number, number][] = [];
   for (let first = 0; first < length; first += size) chunks.push([first, Math.min(length, first + size)]);
   return chunks;
-}
-
-function splitChecksums(output: ArenaBuffer, first: number, count: number): Uint8Array[] {
-  const checksums: Uint8Array[] = [];
-  for (let i = first; i < first + count; i++) checksums.push(output.bytes.slice(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES));
-  return checksums;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -3,9 +3,9 @@
 // small groups, hundreds of calls in flight, and the argument checks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Arena, type ArenaBuffer } from '../../src/kernels/arena.js';
-import { CHECKSUM_BYTES, Codec } from '../../src/kernels/codec.js';
+import { CHECKSUM_BYTES, CODEC_CHECKSUM_AREA_BYTES, Codec } from '../../src/kernels/codec.js';
 import { encodeChecksumScalar } from '../../src/kernels/scalar/encode_checksum_scalar.js';
-import { InvalidArgumentError, TooManyErasuresError } from '../../src/errors.js';
+import { ArenaExhaustedError, InvalidArgumentError, TooManyErasuresError } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
 const GUARD_BYTES = 64;
@@ -242,3 +242,49 @@ describe('codec argument checks', () => {
     expect(['simd', 'relaxed-simd']).toContain(pooled.kernelVariant);
   });
 });
+
+describe('codec checksum room', () => {
+  it('still checksums when every other arena page is taken, as under write backpressure', async () => {
+    const data = blocks(4, 8192, true);
+    const parity = blocks(2, 8192, false);
+    const reference = scalarEncode(data, 2);
+    const filler: ArenaBuffer[] = [];
+    try {
+      for (;;) filler.push(arena.alloc(arena.stats().largestFreeBytes || 1));
+    } catch (error) {
+      expect(error).toBeInstanceOf(ArenaExhaustedError);
+    }
+    try {
+      expect(arena.stats().freeBytes).toBe(0);
+      for (const codec of [inline, pooled]) {
+        const checksums = await codec.encodeWithChecksums(data, parity);
+        expect(checksums.map(hex)).toEqual(reference.checksums.map(hex));
+      }
+    } finally {
+      for (const buffer of filler) arena.free(buffer);
+    }
+    releaseAll();
+  });
+
+  it('falls back to arena buffers past its own area, and gives everything back on close', async () => {
+    const usedBefore = arena.stats().usedBytes;
+    const codec = await Codec.create({ arena, workerCount: 1, inlineThresholdBytes: 0 });
+    expect(arena.stats().usedBytes).toBe(usedBefore + CODEC_CHECKSUM_AREA_BYTES);
+    const count = CODEC_CHECKSUM_AREA_BYTES / CHECKSUM_BYTES + 100;
+    const slab = arena.alloc(count * 16);
+    try {
+      const buffers = Array.from({ length: count }, (_, i) => slab.bytes.subarray(i * 16, i * 16 + 16).fill(i & 0xff));
+      const [first, second] = await Promise.all([codec.checksum(buffers), codec.checksum(buffers.slice(0, 50))]);
+      expect(first.length).toBe(count);
+      expect(first.slice(0, 50).map(hex)).toEqual(second!.map(hex));
+      expect(hex(first[300]!)).toBe(hex(scalarEncode([buffers[300]!], 1).checksums[0]!));
+      codec.assertInvariants();
+    } finally {
+      arena.free(slab);
+      await codec.close();
+    }
+    releaseAll();
+    expect(arena.stats().usedBytes).toBe(usedBefore);
+  });
+});
+

@@ -78,6 +78,7 @@ describe('kernel pool', () => {
   it('refuses worker counts it has no scratch slots for', () => {
     expect(() => new KernelPool({ arena, module, workerCount: 0 })).toThrow(InvalidArgumentError);
     expect(() => new KernelPool({ arena, module, workerCount: POOL_WORKER_COUNT_MAX + 1 })).toThrow(InvalidArgumentError);
+    expect(() => new KernelPool({ arena, module, workerCount: 1, tasksPerWorker: 0 })).toThrow(InvalidArgumentError);
   });
 
   it('computes through workers what the same task computes inline, and releases its slots', async () => {
