@@ -35,10 +35,25 @@ export async function main(argv: readonly string[], io: CliIo, signal: AbortSign
     const handler = line.help ? runHelp : HANDLERS[line.verb];
     return (await handler(context)) ?? EXIT_OK;
   } catch (error) {
+    // Nobody is left to read a message when our own stdout reader went away.
+    if (signal.aborted && signal.reason instanceof StdoutClosedError) return EXIT_FAILURE;
+    // An abort surfaces as whatever the interrupted call threw; the reason says why.
+    const reported = signal.aborted && isAbortError(error) ? signal.reason : error;
     const json = line?.json ?? argv.includes('--json');
     const debug = line?.debug ?? argv.includes('--debug');
-    return reportError(error, io, { json, debug });
+    return reportError(reported, io, { json, debug });
   }
+}
+
+/** The reader of our stdout closed the pipe (`elastripe get x - | head`). */
+class StdoutClosedError extends AbortedError {
+  constructor(detail: string) {
+    super(`stdout closed (${detail})`);
+  }
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof AbortedError || (error instanceof Error && error.name === 'AbortError');
 }
 
 interface ReportOptions {
@@ -88,7 +103,7 @@ export async function runAsProcess(): Promise<never> {
   };
   // A reader that closes the pipe early (`elastripe get x - | head`) stops the work.
   const onStdoutError = (error: NodeJS.ErrnoException): void => {
-    controller.abort(new AbortedError(`stdout closed (${error.code ?? error.message})`));
+    controller.abort(new StdoutClosedError(error.code ?? error.message));
   };
   process.on('SIGINT', onInterrupt);
   process.stdout.on('error', onStdoutError);
