@@ -9,9 +9,12 @@ import type { CommandLine } from './args.js';
 
 export type ArrayHandle = DiskArray;
 
-export function runtimeOptions(line: CommandLine): RuntimeOptions {
+/** `computes`: whether the verb encodes or verifies data; verbs that only read metadata run
+ * without a worker pool (unless --workers asks for one), which saves its start-up time. */
+export function runtimeOptions(line: CommandLine, computes = true): RuntimeOptions {
   const options: RuntimeOptions = { backend: line.backend };
   if (line.workerCount !== undefined) options.workerCount = line.workerCount;
+  else if (!computes) options.workerCount = 0;
   return options;
 }
 
@@ -56,8 +59,8 @@ export function openArray(home: string, options: RuntimeOptions): Promise<ArrayH
 }
 
 /** Opens the array of the command line, runs `work` on it and always closes it. */
-export async function withArray<T>(line: CommandLine, work: (array: ArrayHandle) => Promise<T>): Promise<T> {
-  const array = await openArray(requireHome(line), runtimeOptions(line));
+export async function withArray<T>(line: CommandLine, work: (array: ArrayHandle) => Promise<T>, computes = true): Promise<T> {
+  const array = await openArray(requireHome(line), runtimeOptions(line, computes));
   let result: T;
   try {
     result = await work(array);

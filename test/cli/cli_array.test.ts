@@ -75,6 +75,10 @@ describe('elastripe on an array of image files', () => {
     }
     const tail = await inHome(['get', 'payload', '-', '--offset', '3M']);
     expect(tail.stdout.equals(payload.subarray(3 * MIB))).toBe(true);
+    const outside = await inHome(['get', 'payload', '-', '--offset', String(payload.length - 1), '--length', '2']);
+    expect(outside.exitCode).toBe(1);
+    expect(outside.stderr).toMatch(/^elastripe: INVALID_ARGUMENT: /);
+    expect(outside.stdout.length).toBe(0);
   });
 
   it('draws the status picture and checks the array', async () => {

@@ -133,7 +133,7 @@ export async function runGet(context: CommandContext): Promise<void> {
 
 export async function runRemove(context: CommandContext): Promise<void> {
   const name = context.line.arguments[0]!;
-  await withArray(context.line, (array) => array.delete(name));
+  await withArray(context.line, (array) => array.delete(name), false);
   if (context.line.json) printJson(context, { deleted: name });
   else context.io.stdout.write(`deleted ${name}\n`);
 }

@@ -5,14 +5,14 @@ import { printJson, printText, type CommandContext } from '../context.js';
 import { renderFileList, renderFileStat, renderFsckReport, renderStatus } from '../render_status.js';
 
 export async function runList(context: CommandContext): Promise<void> {
-  const files = await withArray(context.line, async (array) => array.list());
+  const files = await withArray(context.line, async (array) => array.list(), false);
   if (context.line.json) printJson(context, files);
   else printText(context, renderFileList(files));
 }
 
 export async function runStat(context: CommandContext): Promise<void> {
   const name = context.line.arguments[0]!;
-  const file = await withArray(context.line, async (array) => array.stat(name));
+  const file = await withArray(context.line, async (array) => array.stat(name), false);
   if (context.line.json) printJson(context, file);
   else printText(context, renderFileStat(file));
 }
