@@ -194,3 +194,70 @@ describe('arena property: random alloc/free sequences', () => {
     );
   });
 });
+
+describe('arena property: random acquire/abort/free sequences', () => {
+  it('serves waiters strictly in order and keeps its invariants', async () => {
+    const seed = Number(process.env.ELASTRIPE_SEED ?? (Date.now() + 1) % 2 ** 31);
+    console.log(`arena acquire property seed=${seed} (rerun with ELASTRIPE_SEED=${seed})`);
+    let queuedMaxOverRuns = 0;
+    // Acquires outnumber frees so the heap fills and requests queue.
+    const step = fc.oneof(
+      { weight: 5, arbitrary: fc.record({ kind: fc.constant('acquire' as const), lengthBytes: fc.integer({ min: 1, max: 384 * 1024 }) }) },
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }) },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 120 }), async (steps) => {
+        const arena = new Arena({ capacityBytes: 1 * MiB });
+        const live: ArenaBuffer[] = [];
+        const waiting: { sequence: number; controller: AbortController }[] = [];
+        const resolvedOrder: number[] = [];
+        const violations: string[] = [];
+        let sequence = 0;
+        let queuedMax = 0;
+        const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+        for (const action of steps) {
+          if (action.kind === 'acquire') {
+            const entry = { sequence: sequence++, controller: new AbortController() };
+            waiting.push(entry);
+            arena.acquire(action.lengthBytes, entry.controller.signal).then(
+              (buffer) => {
+                // Every earlier request still waiting would have been served first.
+                const index = waiting.indexOf(entry);
+                if (index > 0) violations.push(`${entry.sequence} served before ${waiting[0]!.sequence}`);
+                if (index >= 0) waiting.splice(index, 1);
+                resolvedOrder.push(entry.sequence);
+                live.push(buffer);
+              },
+              (error: unknown) => {
+                if (!(error instanceof AbortedError)) violations.push(`request ${entry.sequence} failed: ${String(error)}`);
+              },
+            );
+          } else if (action.kind === 'free' && live.length > 0) {
+            arena.free(live.splice(action.pick % live.length, 1)[0]!);
+          } else if (action.kind === 'abort' && waiting.length > 0) {
+            const [entry] = waiting.splice(action.pick % waiting.length, 1);
+            entry!.controller.abort();
+          }
+          await flush();
+          expect(violations).toEqual([]);
+          arena.assertInvariants();
+          expect(arena.stats().waiters).toBe(waiting.length);
+          queuedMax = Math.max(queuedMax, waiting.length);
+        }
+        // From the back: aborting the head first would (rightly) serve the requests behind it.
+        for (const entry of waiting.splice(0).reverse()) entry.controller.abort();
+        await flush();
+        for (const buffer of live.splice(0)) arena.free(buffer);
+        arena.assertInvariants();
+        expect(arena.stats()).toMatchObject({ usedBytes: 0, waiters: 0 });
+        expect([...resolvedOrder].sort((a, b) => a - b)).toEqual(resolvedOrder);
+        queuedMaxOverRuns = Math.max(queuedMaxOverRuns, queuedMax);
+      }),
+      { seed, numRuns: 100 },
+    );
+    // The generator must reach the interesting states, or this test proves nothing.
+    expect(queuedMaxOverRuns).toBeGreaterThanOrEqual(2);
+  });
+});
+
