@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
-import { createImageFile, openDevice } from '../devices/open_device.js';
+import { createImageFile, isNbdUrl, openDevice } from '../devices/open_device.js';
 import { chooseSuperblock, claimDevice, newSuperblock, readSuperblocks, writeSuperblocks, type Superblock, type SuperblockCopies } from '../devices/superblock.js';
 import { DeviceTooSmallError, ElastripeError, InvalidArgumentError } from '../errors.js';
 import { Arena } from '../kernels/arena.js';
@@ -20,12 +20,13 @@ export interface Runtime {
   arena: Arena;
   codec: Codec;
   backend: BackendChoice;
+  openDevice: NonNullable<RuntimeOptions['openDevice']>;
 }
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const arena = new Arena({ capacityBytes: options.arenaBytes ?? ARENA_BYTES_DEFAULT });
   const codec = await Codec.create({ arena, workerCount: options.workerCount });
-  return { arena, codec, backend: options.backend ?? 'auto' };
+  return { arena, codec, backend: options.backend ?? 'auto', openDevice: options.openDevice ?? openDevice };
 }
 
 export async function stopRuntime(runtime: Runtime): Promise<void> {
@@ -37,7 +38,9 @@ export const BUSY_DEVICE_WAIT_MS = 5000;
 const BUSY_DEVICE_RETRY_MS = 25;
 
 async function openOnArena(path: string, runtime: Runtime): Promise<Device> {
-  return openDevice(path, { backend: runtime.backend, registeredMemory: new Uint8Array(runtime.arena.memory.buffer) });
+  // The backend choice is for local paths; nbd:// URLs always speak NBD.
+  const backend = isNbdUrl(path) ? 'auto' : runtime.backend;
+  return runtime.openDevice(path, { backend, registeredMemory: new Uint8Array(runtime.arena.memory.buffer) });
 }
 
 /**
@@ -73,7 +76,7 @@ export function assertDistinctPaths(paths: readonly string[]): void {
   const seen = new Map<string, string>();
   for (const path of paths) {
     let identity = path;
-    if (!path.startsWith('nbd://') && existsSync(path)) {
+    if (!isNbdUrl(path) && existsSync(path)) {
       const stats = statSync(path);
       identity = stats.isBlockDevice() ? `block:${stats.rdev}` : `file:${stats.dev}:${stats.ino}`;
     }
@@ -100,7 +103,7 @@ export async function prepareNewDevices(
   const prepared: NewDevice[] = [];
   try {
     for (const path of paths) {
-      if (options.createSizeBytes !== undefined && !path.startsWith('nbd://') && !existsSync(path)) {
+      if (options.createSizeBytes !== undefined && !isNbdUrl(path) && !existsSync(path)) {
         await createImageFile(path, options.createSizeBytes);
       }
       const device = await openOnArena(path, runtime);

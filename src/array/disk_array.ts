@@ -319,6 +319,7 @@ export class DiskArray {
       extentLbMax: this.settings.extentLbMax,
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
       nextRotation: () => this.rotation++,
+      onWriteError: (deviceId, error) => this.devices.markFailed(deviceId, `a write failed: ${error.message}`),
     };
   }
 

@@ -1,6 +1,7 @@
 // The public shapes of the array layer: options, file and status reports. DiskArray
 // (disk_array.ts) implements the operations; the CLI and embedders use these types.
-import type { BackendName } from '../devices/device.js';
+import type { BackendName, Device } from '../devices/device.js';
+import type { OpenDeviceOptions } from '../devices/open_device.js';
 
 export type ParityCount = 1 | 2 | 3;
 export type BackendChoice = 'auto' | 'uring' | 'fs';
@@ -12,6 +13,11 @@ export interface RuntimeOptions {
   arenaBytes?: number;
   /** Piscina workers for parity and checksums (0 = all inline). Default: cores. */
   workerCount?: number;
+  /**
+   * Opens a device by path; the default is the devices layer's openDevice. Embedders can
+   * supply their own Device implementations here (tests wrap real devices with fault injection).
+   */
+  openDevice?: (path: string, options: OpenDeviceOptions) => Promise<Device>;
 }
 
 export interface CreateOptions extends RuntimeOptions {

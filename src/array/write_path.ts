@@ -4,13 +4,13 @@
 // the returned groups after flush, so a crash before that leaves only free space behind
 // (copy-on-write: there is no write hole).
 import { LB_BYTES } from '../constants.js';
-import { AbortedError, DeviceFailedError, NoSpaceError } from '../errors.js';
+import { AbortedError, DeviceFailedError, DeviceIoError, NoSpaceError } from '../errors.js';
 import type { Arena, ArenaBuffer } from '../kernels/arena.js';
 import type { Codec } from '../kernels/codec.js';
 import type { ExtentAllocator } from '../meta/extent_allocator.js';
 import type { NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevices } from './array_devices.js';
-import { groupShape, type GroupShape } from './layout.js';
+import { EXTENT_LB_MAX_LIMIT, groupShape, type GroupShape } from './layout.js';
 import { placeGroup, type PlacementCandidate } from './placement.js';
 import type { Progress } from './types.js';
 
@@ -25,7 +25,12 @@ export interface WriteContext {
   groupsInFlightMax: number;
   /** A running counter that rotates parity positions across groups. */
   nextRotation: () => number;
+  /** A device failed a write: the array marks it failed so placement stops choosing it. */
+  onWriteError: (deviceId: number, error: DeviceIoError | DeviceFailedError) => void;
 }
+
+/** Placements tried for one group before the put fails: each failed write removes a device. */
+const GROUP_WRITE_ATTEMPTS_MAX = 4;
 
 export interface WriteOptions {
   onProgress?: (progress: Progress) => void;
@@ -168,23 +173,90 @@ class FileWriter {
 
   private async writeGroup(group: FillingGroup, sequence: number): Promise<void> {
     const { context } = this;
-    const shape = groupShape(group.filledBytes, group.shape.dataCount, group.shape.extentLb);
+    let shape = groupShape(group.filledBytes, group.shape.dataCount, group.shape.extentLb);
+    let encoded = await this.encode(group.buffer, group.filledBytes, shape);
+    let reshaped: ArenaBuffer | undefined;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (!this.placeable(shape)) {
+          // Devices failed since the group was sized: re-cut the same bytes into a narrower
+          // group (longer extents, new parity) in a buffer of its own.
+          shape = this.narrowerShape(group.filledBytes);
+          const buffer = await context.arena.acquire((shape.dataCount + context.parityCount) * shape.extentLb * LB_BYTES);
+          buffer.bytes.set(group.buffer.bytes.subarray(0, group.filledBytes));
+          if (reshaped) context.arena.free(reshaped);
+          reshaped = buffer;
+          encoded = await this.encode(buffer, group.filledBytes, shape);
+        }
+        const extents = this.reserveExtents(shape);
+        extents.forEach((extent, i) => (extent.checksum = encoded.checksums[i]!));
+        const failure = await this.writeExtents(extents, encoded.blocks);
+        if (failure === undefined) {
+          for (const extent of extents) this.touchedDeviceIds.add(extent.deviceId);
+          this.groups.push({ sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.filledBytes, extents });
+          this.doneBytes += group.filledBytes;
+          this.options.onProgress?.({ doneBytes: this.doneBytes, totalBytes: this.options.sizeBytes });
+          return;
+        }
+        // The failed devices are marked failed now, so the next placement avoids them.
+        this.unreserve(extents);
+        if (attempt >= GROUP_WRITE_ATTEMPTS_MAX) throw failure;
+      }
+    } finally {
+      if (reshaped) context.arena.free(reshaped);
+    }
+  }
+
+  /** Zero-pads the data blocks and computes parity and every block's checksum. */
+  private async encode(buffer: ArenaBuffer, filledBytes: number, shape: GroupShape): Promise<{ blocks: Uint8Array[]; checksums: Uint8Array[] }> {
     const extentBytes = shape.extentLb * LB_BYTES;
-    group.buffer.bytes.fill(0, group.filledBytes, shape.dataCount * extentBytes);
-    const extents = this.reserveExtents(shape);
-    const blocks = extents.map((_, i) => group.buffer.bytes.subarray(i * extentBytes, (i + 1) * extentBytes));
-    const checksums = await context.codec.encodeWithChecksums(blocks.slice(0, shape.dataCount), blocks.slice(shape.dataCount));
-    extents.forEach((extent, i) => (extent.checksum = checksums[i]!));
-    await Promise.all(
-      extents.map((extent, i) => {
-        const device = context.devices.usable(extent.deviceId);
+    buffer.bytes.fill(0, filledBytes, shape.dataCount * extentBytes);
+    const width = shape.dataCount + this.context.parityCount;
+    const blocks = Array.from({ length: width }, (_, i) => buffer.bytes.subarray(i * extentBytes, (i + 1) * extentBytes));
+    const checksums = await this.context.codec.encodeWithChecksums(blocks.slice(0, shape.dataCount), blocks.slice(shape.dataCount));
+    return { blocks, checksums };
+  }
+
+  private placeable(shape: GroupShape): boolean {
+    const roomy = this.candidates().filter((candidate) => candidate.largestFreeLb >= shape.extentLb);
+    return roomy.length >= shape.dataCount + this.context.parityCount;
+  }
+
+  /** The widest shape for these bytes that the devices left can hold (NoSpaceError if none). */
+  private narrowerShape(lengthBytes: number): GroupShape {
+    const widest = this.largestPlaceableShape();
+    for (let dataCount = widest.dataCount; dataCount >= 1; dataCount--) {
+      const shape = groupShape(lengthBytes, dataCount, EXTENT_LB_MAX_LIMIT);
+      if (this.placeable(shape)) return shape;
+    }
+    throw new NoSpaceError(`no ${this.context.parityCount + 1} devices are left with room for a group of ${lengthBytes} bytes`);
+  }
+
+  /** Writes every extent of a group in one batch; returns the first device error, if any. */
+  private async writeExtents(extents: NewExtent[], blocks: Uint8Array[]): Promise<Error | undefined> {
+    const outcomes = await Promise.allSettled(
+      extents.map(async (extent, i) => {
+        const device = this.context.devices.usable(extent.deviceId);
         if (!device) throw new DeviceFailedError(`#${extent.deviceId}`, 'it went offline during a write');
-        return device.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!]);
+        await device.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!]);
       }),
     );
-    this.groups.push({ sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.filledBytes, extents });
-    this.doneBytes += group.filledBytes;
-    this.options.onProgress?.({ doneBytes: this.doneBytes, totalBytes: this.options.sizeBytes });
+    let failure: Error | undefined;
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'fulfilled') return;
+      const reason: unknown = outcome.reason;
+      if (!(reason instanceof DeviceIoError || reason instanceof DeviceFailedError)) throw reason;
+      this.context.onWriteError(extents[i]!.deviceId, reason);
+      failure ??= reason;
+    });
+    return failure;
+  }
+
+  private unreserve(extents: NewExtent[]): void {
+    for (const extent of extents) {
+      this.reserved.splice(this.reserved.indexOf(extent), 1);
+      this.context.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
+    }
   }
 
   /** Chooses devices and takes extents from the allocator; synchronous, so no other put interleaves. */
@@ -200,7 +272,6 @@ class FileWriter {
       if (startLb === undefined) throw new Error(`write path: placement chose device ${deviceId} without room`);
       const extent: NewExtent = { deviceId, startLb, lengthLb: shape.extentLb, role, index, checksum: new Uint8Array(0) };
       this.reserved.push(extent);
-      this.touchedDeviceIds.add(deviceId);
       return extent;
     });
   }

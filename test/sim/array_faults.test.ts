@@ -1,0 +1,117 @@
+// The array under injected faults from the in-process FaultyDevice: write and flush errors,
+// read errors, bit flips on the wire, a device pulled mid-read. Seeds are printed.
+import { mkdirSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DiskArray } from '../../src/array/disk_array.js';
+import type { CreateOptions } from '../../src/array/types.js';
+import { createImageFile, openDevice } from '../../src/devices/open_device.js';
+import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
+import { FaultyDevice } from './faulty_device.js';
+
+const SEED = Number(process.env.ELASTRIPE_FAULT_SEED ?? Date.now() % 100_000);
+console.log(`array fault tests: seed ${SEED} (ELASTRIPE_FAULT_SEED to replay)`);
+
+let dir: TempDir;
+let array: DiskArray | undefined;
+let faulty: FaultyDevice[];
+
+beforeEach(() => {
+  dir = new TempDir();
+  faulty = [];
+});
+afterEach(async () => {
+  await array?.close();
+  array = undefined;
+  dir.remove();
+});
+
+async function createFaulty(deviceCount: number, options: Partial<CreateOptions> = {}): Promise<DiskArray> {
+  const home = dir.file('home');
+  mkdirSync(home);
+  const devices = Array.from({ length: deviceCount }, (_, i) => dir.file(`dev${i}.img`));
+  for (const path of devices) await createImageFile(path, 64 * MIB);
+  return DiskArray.create({
+    ...TEST_RUNTIME,
+    home,
+    devices,
+    ...options,
+    openDevice: async (path, openOptions) => {
+      const device = new FaultyDevice(await openDevice(path, openOptions), { seed: SEED + faulty.length });
+      faulty.push(device);
+      return device;
+    },
+  });
+}
+
+/** The wrapper of device deviceId in the open array (create opens every device once more before). */
+function device(deviceId: number, deviceCount: number): FaultyDevice {
+  return faulty.slice(-deviceCount)[deviceId - 1]!;
+}
+
+describe('writes under faults', () => {
+  it('moves a group off a device whose writes fail, and later groups avoid it', async () => {
+    array = await createFaulty(5, { parityCount: 1, extentLbMax: 16 });
+    const bad = device(2, 5);
+    bad.plan.writeErrorRate = 1;
+    const content = patternBytes(6 * MIB, SEED);
+    const stat = await array.put('rerouted', content);
+    expect(bad.injected.writeErrors).toBeGreaterThan(0);
+    expect(stat.groups.flatMap((group) => group.extents).some((extent) => extent.deviceId === 2)).toBe(false);
+    expect(array.status().devices[1]!.state).toBe('failed');
+    expect((await array.get('rerouted')).equals(content)).toBe(true);
+    array.assertInvariants();
+  });
+
+  it('fails a put whose flush fails, keeps the old version and leaks nothing', async () => {
+    array = await createFaulty(4);
+    const original = patternBytes(2 * MIB, SEED + 1);
+    await array.put('precious', original);
+    const allocated = array.status().allocatedBytes;
+    for (const entry of faulty.slice(-4)) entry.plan.flushFails = true;
+    await expect(array.put('precious', patternBytes(3 * MIB, SEED + 2))).rejects.toMatchObject({ code: 'DEVICE_IO' });
+    for (const entry of faulty.slice(-4)) entry.plan.flushFails = false;
+    expect(array.status().allocatedBytes).toBe(allocated);
+    expect((await array.get('precious')).equals(original)).toBe(true);
+    array.assertInvariants();
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
+  it('fails a put cleanly when too few devices are left to place a group', async () => {
+    array = await createFaulty(3, { parityCount: 1 });
+    for (const entry of faulty.slice(-3)) entry.plan.writeErrorRate = 1;
+    await expect(array.put('doomed', patternBytes(MIB, SEED + 3))).rejects.toMatchObject({ code: expect.stringMatching(/NO_SPACE|DEVICE_IO/) });
+    expect(array.status().allocatedBytes).toBe(0);
+    expect(array.list()).toEqual([]);
+    array.assertInvariants();
+  });
+});
+
+describe('reads under faults', () => {
+  it('returns correct data through random read errors and bit flips on one device per group', async () => {
+    array = await createFaulty(6, { parityCount: 2, extentLbMax: 8 });
+    const files = [0, 1, 2].map((i) => patternBytes(3 * MIB + i * 1000, SEED + 10 + i));
+    for (const [i, content] of files.entries()) await array.put(`f${i}`, content);
+    const live = faulty.slice(-6);
+    live[1]!.plan.readErrorRate = 0.5;
+    live[4]!.plan.readCorruptRate = 0.5;
+    for (let round = 0; round < 3; round++) {
+      for (const [i, content] of files.entries()) expect((await array.get(`f${i}`)).equals(content)).toBe(true);
+    }
+    expect(live[1]!.injected.readErrors + live[4]!.injected.readCorruptions).toBeGreaterThan(0);
+    expect(array.status().degradedReads).toBeGreaterThan(0);
+  });
+
+  it('keeps streaming when a device is pulled mid-read', async () => {
+    array = await createFaulty(4, { parityCount: 1, extentLbMax: 4 });
+    const content = patternBytes(4 * MIB, SEED + 20);
+    await array.put('pulled', content);
+    const parts: Buffer[] = [];
+    let count = 0;
+    for await (const part of array.createReadStream('pulled')) {
+      parts.push(part as Buffer);
+      if (++count === 3) faulty.at(-2)!.pull();
+    }
+    expect(Buffer.concat(parts).equals(content)).toBe(true);
+    expect(array.status().devices[2]!.state).toBe('failed');
+  });
+});
