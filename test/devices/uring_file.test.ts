@@ -183,6 +183,17 @@ describe.skipIf(!availability.available)('uring backend on image files', () => {
     expect((error as DeviceIoError).message).toMatch(/past the end/);
   });
 
+  test('a short read is resubmitted for the rest (and the rest, at the new end, fails typed)', async () => {
+    const path = imageFile('short.img');
+    const device = await open(path);
+    truncateSync(path, FILE_BYTES - 2 * LB_BYTES);
+    const target = arena.subarray(0, 4 * LB_BYTES);
+    const error = await device.read([{ startLb: FILE_BYTES / LB_BYTES - 4, lengthLb: 4 }], [target]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeviceIoError);
+    // The first SQE moved 2 LBs; the resubmission for the other 2 found the end of the file.
+    expect((error as DeviceIoError).offsetBytes).toBe(FILE_BYTES - 2 * LB_BYTES);
+  });
+
   test('an image file open exclusively is refused to a second opener', async () => {
     const path = imageFile('busy.img');
     await open(path);

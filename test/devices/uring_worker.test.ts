@@ -1,11 +1,15 @@
 // The uring backend in worker threads: each thread gets its own ring (one addon instance per
 // thread), both rings work at once over one shared arena, a worker with idle rings exits on its
-// own, and a worker terminated mid-I/O tears its ring down without hanging anybody.
+// own, and a worker terminated mid-I/O tears its ring down without hanging anybody. Also, in a
+// child process as an unprivileged user under a small RLIMIT_MEMLOCK: registering the arena
+// fails and the backend falls back to plain READ/WRITE, with the same bytes.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { chmodSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import ts from 'typescript';
 import { LB_BYTES } from '../../src/constants.js';
 import { uringAvailable } from '../../src/devices/uring_native.js';
@@ -40,6 +44,22 @@ parentPort.postMessage({ same, info: uringRingInfo() });
 await device.close();
 `;
 
+/** Run as nobody with 1 MiB of memlock: a 64 MiB arena cannot be registered. */
+const UNPRIVILEGED_SOURCE = `
+const { openUringDevice, uringRingInfo } = await import(process.argv[2]);
+const memory = new WebAssembly.Memory({ initial: 1024, maximum: 1024, shared: true });
+const arena = new Uint8Array(memory.buffer);
+const device = await openUringDevice(process.argv[3], { registeredMemory: arena });
+const source = arena.subarray(0, 64 * 4096);
+const target = arena.subarray(1 << 20, (1 << 20) + 64 * 4096);
+for (let i = 0; i < source.length; i++) source[i] = (i * 13 + 1) & 255;
+await device.write([{ startLb: 0, lengthLb: 64 }], [source]);
+await device.read([{ startLb: 0, lengthLb: 64 }], [target]);
+const same = Buffer.from(source).equals(Buffer.from(target));
+console.log(JSON.stringify({ same, detail: device.describe().detail, info: uringRingInfo() }));
+await device.close();
+`;
+
 function transpileBackend(outDirectory: string): string {
   for (const relative of SOURCES) {
     const output = ts.transpileModule(readFileSync(join(repo, relative), 'utf8'), {
@@ -51,6 +71,7 @@ function transpileBackend(outDirectory: string): string {
   }
   writeFileSync(join(outDirectory, 'package.json'), '{"type":"module"}');
   writeFileSync(join(outDirectory, 'worker.mjs'), WORKER_SOURCE);
+  writeFileSync(join(outDirectory, 'unprivileged.mjs'), UNPRIVILEGED_SOURCE);
   return join(outDirectory, 'src', 'devices', 'uring_device.js');
 }
 
@@ -132,6 +153,29 @@ describe.skipIf(!availability.available)('uring backend in worker threads', () =
     await device.read([{ startLb: 1, lengthLb: 1 }], [block]);
     expect(block.every((byte) => byte === 9)).toBe(true);
     await device.close();
+  });
+
+  test('unprivileged with a small RLIMIT_MEMLOCK: registration fails, plain I/O carries on', (context) => {
+    if (process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') || !existsSync('/usr/bin/prlimit')) {
+      context.skip('needs root, setpriv and prlimit to run a child as nobody');
+    }
+    const path = imageFile('nobody.img');
+    chmodSync(directory, 0o755);
+    chmodSync(path, 0o666);
+    const child = spawnSync('prlimit', ['--memlock=1048576:1048576', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+      process.execPath, join(directory, 'unprivileged.mjs'), modulePath, path], {
+      encoding: 'utf8',
+      env: { ...process.env, ELASTRIPE_URING_ADDON: join(repo, 'native', 'build', 'Release', 'elastripe_uring.node') },
+      timeout: 30_000,
+    });
+    if (/refuses io_uring_setup|EPERM/.test(child.stderr)) context.skip(`io_uring refused to nobody here: ${child.stderr.split('\n')[0]}`);
+    expect(child.status, child.stderr).toBe(0);
+    const report = JSON.parse(child.stdout) as { same: boolean; detail: Record<string, unknown>; info: { fixedSubmitted: number; plainSubmitted: number } };
+    expect(report.same).toBe(true);
+    expect(report.detail.fixedBuffers).toBe(false);
+    expect(String(report.detail.fixedBuffersError)).toMatch(/ENOMEM|EPERM|errno/);
+    expect(report.info.fixedSubmitted).toBe(0);
+    expect(report.info.plainSubmitted).toBe(2);
   });
 });
 
