@@ -111,6 +111,23 @@ static void on_poll_closed(uv_handle_t *handle) {
   napi_remove_async_cleanup_hook(cleanup);
 }
 
+// Requests still in flight at teardown may target memory the dying thread frees next (plain,
+// unregistered buffers): wait for them, bounded, before the ring goes away.
+#define TEARDOWN_WAIT_MS_MAX 10000
+#define TEARDOWN_WAIT_STEP_MS 100
+
+static void drain_inflight(addon_t *addon) {
+  int32_t scratch[64];
+  for (unsigned waited_ms = 0; addon->inflight > 0 && waited_ms < TEARDOWN_WAIT_MS_MAX;) {
+    unsigned count = ring_reap(&addon->ring, scratch, sizeof(scratch) / sizeof(scratch[0]) / 2);
+    addon->inflight -= count;
+    if (count > 0 || addon->inflight == 0) continue;
+    int result = ring_wait(&addon->ring, 1, TEARDOWN_WAIT_STEP_MS);
+    if (result == -ETIME || result == -EINTR) waited_ms += TEARDOWN_WAIT_STEP_MS;
+    else if (result < 0) break;
+  }
+}
+
 // Env teardown (process exit or worker termination): stop polling, close the ring.
 static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *data) {
   addon_t *addon = data;
@@ -124,6 +141,7 @@ static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *data) {
     napi_remove_async_cleanup_hook(handle);
     return;
   }
+  drain_inflight(addon);
   uv_poll_stop(&addon->poll);
   uv_close((uv_handle_t *)&addon->poll, on_poll_closed);
 }

@@ -203,6 +203,17 @@ unsigned ring_reap(ring_t *ring, int32_t *pairs, unsigned capacity) {
   return count;
 }
 
+int ring_wait(ring_t *ring, unsigned min_complete, unsigned timeout_ms) {
+  struct __kernel_timespec timeout = {
+      .tv_sec = timeout_ms / 1000,
+      .tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+  };
+  struct io_uring_getevents_arg arg = {.sigmask = 0, .sigmask_sz = 0, .ts = (uint64_t)(uintptr_t)&timeout};
+  int result = (int)syscall(__NR_io_uring_enter, ring->ring_fd, 0, min_complete,
+                            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+  return result < 0 ? -errno : 0;
+}
+
 int ring_register_eventfd(ring_t *ring, int event_fd) {
   return sys_register(ring->ring_fd, IORING_REGISTER_EVENTFD, &event_fd, 1) < 0 ? -errno : 0;
 }

@@ -69,6 +69,9 @@ int ring_submit(ring_t *ring, unsigned prepared_count);
 // Copies up to `capacity` completions as (tag, result) pairs and advances the CQ head.
 unsigned ring_reap(ring_t *ring, int32_t *pairs, unsigned capacity);
 
+// Waits up to timeout_ms for at least min_complete CQEs (IORING_ENTER_EXT_ARG). 0 or -errno.
+int ring_wait(ring_t *ring, unsigned min_complete, unsigned timeout_ms);
+
 int ring_register_eventfd(ring_t *ring, int event_fd);
 // Registers [base, base+length) as fixed buffers, replacing any earlier registration.
 int ring_register_memory(ring_t *ring, void *base, size_t length_bytes);
