@@ -1,0 +1,21 @@
+// `npm run bench`: every benchmark, one after another in its own process (so one's arena,
+// workers and devices never disturb the next), each printing its table and writing its JSON
+// under bench/results/.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCHES = ['kernels/kernels_bench.js', 'kernels/pool_bench.js', 'io/io_bench.js', 'array/array_bench.js'];
+
+const here = dirname(fileURLToPath(import.meta.url));
+const failed: string[] = [];
+for (const bench of BENCHES) {
+  console.log(`\n=== ${bench} ===`);
+  const result = spawnSync(process.execPath, [join(here, bench)], { stdio: 'inherit' });
+  if (result.status !== 0) failed.push(`${bench} (exit ${result.status ?? result.signal})`);
+}
+if (failed.length > 0) {
+  console.error(`\nbenchmarks that failed: ${failed.join(', ')}`);
+  process.exit(1);
+}
+console.log('\nall benchmarks done; results in bench/results/*.json');
