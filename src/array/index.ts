@@ -1,0 +1,4 @@
+// The array layer: DiskArray (the public API) and its report types.
+export { DiskArray, GROUPS_IN_FLIGHT_MAX } from './disk_array.js';
+export { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT, DEVICE_MIN_BYTES } from './layout.js';
+export type * from './types.js';
