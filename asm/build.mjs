@@ -43,6 +43,7 @@ function sectionIds(bytes) {
   return ids;
 }
 
+const START_SECTION_ID = 8;
 const DATA_SECTION_ID = 11;
 
 async function buildVariant({ file, features }) {
@@ -55,8 +56,12 @@ async function buildVariant({ file, features }) {
     throw new Error(`asm: building ${file} failed: ${error.message}`);
   }
   const bytes = readFileSync(outFile);
-  if (sectionIds(bytes).includes(DATA_SECTION_ID)) {
+  const ids = sectionIds(bytes);
+  if (ids.includes(DATA_SECTION_ID)) {
     throw new Error(`asm: ${file} has a data segment; kernels must own no static data`);
+  }
+  if (ids.includes(START_SECTION_ID)) {
+    throw new Error(`asm: ${file} has a start function (a computed global?); every instantiation would run it`);
   }
   console.log(`asm: built ${file} (${bytes.length} bytes)`);
 }

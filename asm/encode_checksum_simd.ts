@@ -9,8 +9,10 @@ import { NO_TARGET, pqRange, pqrRange, pqrTail } from './pq_simd';
 import { fletcher4Clear, fletcher4Into } from './fletcher4_simd';
 
 const CHUNK_BYTES: usize = 4096;
+/** A multiple of both parity kernels' bulk step (a literal: a computed global would need a start function). */
+const BULK_STEP_BYTES: usize = 64;
 
-/** Parity of [start, end) for m = 1, 2 or 3 (bulk when the range is a multiple of 32). */
+/** Parity of [start, end) for m = 1, 2 or 3 (bulk: the range is a multiple of BULK_STEP_BYTES). */
 function parityRange(sourcesOffset: usize, k: u32, targetsOffset: usize, m: u32, start: usize, end: usize, bulk: bool): void {
   const p = offsetAt(targetsOffset, 0);
   if (m == 1) {
@@ -41,7 +43,7 @@ export function encode_checksum(
 ): void {
   // P, Q and R need no tables (multiply-by-2 steps); tablesOffset keeps the ABI open for more rows.
   for (let b: u32 = 0; b < k + m; b++) fletcher4Clear(checksumsOffset + ((b as usize) << 5));
-  const bulkEnd = k > 0 && m > 0 ? lengthBytes & ~(31 as usize) : 0;
+  const bulkEnd = k > 0 && m > 0 ? lengthBytes & ~(BULK_STEP_BYTES - 1) : 0;
   for (let chunkStart: usize = 0; chunkStart < bulkEnd; chunkStart += CHUNK_BYTES) {
     const chunkEnd = min(chunkStart + CHUNK_BYTES, bulkEnd);
     parityRange(sourcesOffset, k, targetsOffset, m, chunkStart, chunkEnd, true);

@@ -3,11 +3,12 @@
 // output 32 bytes: a, b, c, d as little-endian u64. A byte length that is not a multiple of 4
 // is treated as zero-padded to the next whole word.
 //
-// SIMD: four interleaved streams (stream s takes words 4t+s), two per i64x2 register, each
-// running its own a/b/c/d from zero; the streams are then combined with ZFS's
-// fletcher_4_superscalar4 formulas. A state already in the output (a0..d0) is advanced over
-// the n new words by linearity (combineInto), which lets the fused encode checksum a group
-// chunk by chunk without keeping per-block vector state anywhere in memory.
+// SIMD: four interleaved streams (stream s takes words 4t+s), each running its own a/b/c/d
+// from zero, two streams per i64x2 lane pair without any widening (see fletcher4VectorInto);
+// the streams are then combined with ZFS's fletcher_4_superscalar4 formulas. A state already
+// in the output (a0..d0) is advanced over the n new words by linearity (combineInto), which
+// lets the fused encode checksum a group chunk by chunk without keeping per-block vector
+// state anywhere in memory.
 
 /** Advances the state at stateOffset over n words whose from-zero sums are (a, b, c, d). */
 // @ts-ignore: decorator
@@ -32,28 +33,56 @@
 /** Vector part: [offset, offset + bytes), bytes a multiple of 16, folded into the state. */
 export function fletcher4VectorInto(stateOffset: usize, offset: usize, bytes: usize): void {
   if (bytes == 0) return;
-  let a01 = i64x2.splat(0), b01 = a01, c01 = a01, d01 = a01; // streams 0 and 1
-  let a23 = a01, b23 = a01, c23 = a01, d23 = a01; // streams 2 and 3
+  // Each i64x2 lane holds two words (w_even + 2^32 w_odd). "raw" accumulators add the lanes as
+  // they are; "odd" ones add the odd words alone (lane >> 32). By linearity every raw sum is
+  // even-stream sum + 2^32 * odd-stream sum (mod 2^64), so the even streams come out exactly
+  // as raw - (odd << 32): four streams for 8 adds and a shift per 16 bytes, no widening.
+  let rawA = i64x2.splat(0), rawB = rawA, rawC = rawA, rawD = rawA;
+  let oddA = rawA, oddB = rawA, oddC = rawA, oddD = rawA;
   const end = offset + bytes;
-  for (let pos = offset; pos < end; pos += 16) {
-    const words = v128.load(pos);
-    a01 = i64x2.add(a01, i64x2.extend_low_i32x4_u(words));
-    a23 = i64x2.add(a23, i64x2.extend_high_i32x4_u(words));
-    b01 = i64x2.add(b01, a01);
-    b23 = i64x2.add(b23, a23);
-    c01 = i64x2.add(c01, b01);
-    c23 = i64x2.add(c23, b23);
-    d01 = i64x2.add(d01, c01);
-    d23 = i64x2.add(d23, c23);
+  let pos = offset;
+  for (; end - pos >= 32; pos += 32) {
+    const first = v128.load(pos);
+    const second = v128.load(pos, 16);
+    rawA = i64x2.add(rawA, first);
+    oddA = i64x2.add(oddA, i64x2.shr_u(first, 32));
+    rawB = i64x2.add(rawB, rawA);
+    oddB = i64x2.add(oddB, oddA);
+    rawC = i64x2.add(rawC, rawB);
+    oddC = i64x2.add(oddC, oddB);
+    rawD = i64x2.add(rawD, rawC);
+    oddD = i64x2.add(oddD, oddC);
+    rawA = i64x2.add(rawA, second);
+    oddA = i64x2.add(oddA, i64x2.shr_u(second, 32));
+    rawB = i64x2.add(rawB, rawA);
+    oddB = i64x2.add(oddB, oddA);
+    rawC = i64x2.add(rawC, rawB);
+    oddC = i64x2.add(oddC, oddB);
+    rawD = i64x2.add(rawD, rawC);
+    oddD = i64x2.add(oddD, oddC);
   }
-  const A0 = i64x2.extract_lane(a01, 0), A1 = i64x2.extract_lane(a01, 1);
-  const A2 = i64x2.extract_lane(a23, 0), A3 = i64x2.extract_lane(a23, 1);
-  const B0 = i64x2.extract_lane(b01, 0), B1 = i64x2.extract_lane(b01, 1);
-  const B2 = i64x2.extract_lane(b23, 0), B3 = i64x2.extract_lane(b23, 1);
-  const C0 = i64x2.extract_lane(c01, 0), C1 = i64x2.extract_lane(c01, 1);
-  const C2 = i64x2.extract_lane(c23, 0), C3 = i64x2.extract_lane(c23, 1);
-  const D0 = i64x2.extract_lane(d01, 0), D1 = i64x2.extract_lane(d01, 1);
-  const D2 = i64x2.extract_lane(d23, 0), D3 = i64x2.extract_lane(d23, 1);
+  if (pos < end) {
+    const words = v128.load(pos);
+    rawA = i64x2.add(rawA, words);
+    oddA = i64x2.add(oddA, i64x2.shr_u(words, 32));
+    rawB = i64x2.add(rawB, rawA);
+    oddB = i64x2.add(oddB, oddA);
+    rawC = i64x2.add(rawC, rawB);
+    oddC = i64x2.add(oddC, oddB);
+    rawD = i64x2.add(rawD, rawC);
+    oddD = i64x2.add(oddD, oddC);
+  }
+  const evenA = i64x2.sub(rawA, i64x2.shl(oddA, 32)), evenB = i64x2.sub(rawB, i64x2.shl(oddB, 32));
+  const evenC = i64x2.sub(rawC, i64x2.shl(oddC, 32)), evenD = i64x2.sub(rawD, i64x2.shl(oddD, 32));
+  // stream s takes words 4t + s: streams 0 and 2 are the even lanes, 1 and 3 the odd ones
+  const A0 = i64x2.extract_lane(evenA, 0), A1 = i64x2.extract_lane(oddA, 0);
+  const A2 = i64x2.extract_lane(evenA, 1), A3 = i64x2.extract_lane(oddA, 1);
+  const B0 = i64x2.extract_lane(evenB, 0), B1 = i64x2.extract_lane(oddB, 0);
+  const B2 = i64x2.extract_lane(evenB, 1), B3 = i64x2.extract_lane(oddB, 1);
+  const C0 = i64x2.extract_lane(evenC, 0), C1 = i64x2.extract_lane(oddC, 0);
+  const C2 = i64x2.extract_lane(evenC, 1), C3 = i64x2.extract_lane(oddC, 1);
+  const D0 = i64x2.extract_lane(evenD, 0), D1 = i64x2.extract_lane(oddD, 0);
+  const D2 = i64x2.extract_lane(evenD, 1), D3 = i64x2.extract_lane(oddD, 1);
   const a = A0 + A1 + A2 + A3;
   const b = 4 * (B0 + B1 + B2 + B3) - A1 - 2 * A2 - 3 * A3;
   const c = 16 * (C0 + C1 + C2 + C3) - 6 * B0 - 10 * B1 - 14 * B2 - 18 * B3 + A2 + 3 * A3;

@@ -3,56 +3,86 @@
 // tables (mul2); R multiplies by 4 as two multiply-by-2 steps. Byte-identical to Linux RAID-6.
 import { mul2, mul2Byte, offsetAt } from './gf_simd';
 
-/** Bulk P+Q over [start, end), end - start a multiple of 32, k >= 1. */
+/** The bulk loops step this many bytes: four vectors per source offset load. */
+export const PQ_STEP_BYTES: usize = 64;
+
+/** Bulk P+Q over [start, end), end - start a multiple of PQ_STEP_BYTES, k >= 1. */
 export function pqRange(sourcesOffset: usize, k: u32, pOffset: usize, qOffset: usize, start: usize, end: usize): void {
-  for (let pos = start; pos < end; pos += 32) {
+  for (let pos = start; pos < end; pos += PQ_STEP_BYTES) {
     let source = offsetAt(sourcesOffset, k - 1) + pos;
     let p0 = v128.load(source);
     let p1 = v128.load(source, 16);
-    let q0 = p0;
-    let q1 = p1;
+    let p2 = v128.load(source, 32);
+    let p3 = v128.load(source, 48);
+    let q0 = p0, q1 = p1, q2 = p2, q3 = p3;
     for (let i = (k as i32) - 2; i >= 0; i--) {
       source = offsetAt(sourcesOffset, i as u32) + pos;
       const d0 = v128.load(source);
       const d1 = v128.load(source, 16);
+      const d2 = v128.load(source, 32);
+      const d3 = v128.load(source, 48);
       p0 = v128.xor(p0, d0);
       p1 = v128.xor(p1, d1);
+      p2 = v128.xor(p2, d2);
+      p3 = v128.xor(p3, d3);
       q0 = v128.xor(mul2(q0), d0);
       q1 = v128.xor(mul2(q1), d1);
+      q2 = v128.xor(mul2(q2), d2);
+      q3 = v128.xor(mul2(q3), d3);
     }
     v128.store(pOffset + pos, p0);
     v128.store(pOffset + pos, p1, 16);
+    v128.store(pOffset + pos, p2, 32);
+    v128.store(pOffset + pos, p3, 48);
     v128.store(qOffset + pos, q0);
     v128.store(qOffset + pos, q1, 16);
+    v128.store(qOffset + pos, q2, 32);
+    v128.store(qOffset + pos, q3, 48);
   }
 }
 
-/** Bulk P+Q+R over [start, end), end - start a multiple of 32, k >= 1. */
+/** Bulk P+Q+R over [start, end), end - start a multiple of PQ_STEP_BYTES, k >= 1. */
 export function pqrRange(
   sourcesOffset: usize, k: u32, pOffset: usize, qOffset: usize, rOffset: usize, start: usize, end: usize,
 ): void {
-  for (let pos = start; pos < end; pos += 32) {
+  for (let pos = start; pos < end; pos += PQ_STEP_BYTES) {
     let source = offsetAt(sourcesOffset, k - 1) + pos;
     let p0 = v128.load(source);
     let p1 = v128.load(source, 16);
-    let q0 = p0, q1 = p1, r0 = p0, r1 = p1;
+    let p2 = v128.load(source, 32);
+    let p3 = v128.load(source, 48);
+    let q0 = p0, q1 = p1, q2 = p2, q3 = p3, r0 = p0, r1 = p1, r2 = p2, r3 = p3;
     for (let i = (k as i32) - 2; i >= 0; i--) {
       source = offsetAt(sourcesOffset, i as u32) + pos;
       const d0 = v128.load(source);
       const d1 = v128.load(source, 16);
+      const d2 = v128.load(source, 32);
+      const d3 = v128.load(source, 48);
       p0 = v128.xor(p0, d0);
       p1 = v128.xor(p1, d1);
+      p2 = v128.xor(p2, d2);
+      p3 = v128.xor(p3, d3);
       q0 = v128.xor(mul2(q0), d0);
       q1 = v128.xor(mul2(q1), d1);
+      q2 = v128.xor(mul2(q2), d2);
+      q3 = v128.xor(mul2(q3), d3);
       r0 = v128.xor(mul2(mul2(r0)), d0);
       r1 = v128.xor(mul2(mul2(r1)), d1);
+      r2 = v128.xor(mul2(mul2(r2)), d2);
+      r3 = v128.xor(mul2(mul2(r3)), d3);
     }
     v128.store(pOffset + pos, p0);
     v128.store(pOffset + pos, p1, 16);
+    v128.store(pOffset + pos, p2, 32);
+    v128.store(pOffset + pos, p3, 48);
     v128.store(qOffset + pos, q0);
     v128.store(qOffset + pos, q1, 16);
+    v128.store(qOffset + pos, q2, 32);
+    v128.store(qOffset + pos, q3, 48);
     v128.store(rOffset + pos, r0);
     v128.store(rOffset + pos, r1, 16);
+    v128.store(rOffset + pos, r2, 32);
+    v128.store(rOffset + pos, r3, 48);
   }
 }
 
@@ -78,7 +108,7 @@ export function pqrTail(
 export const NO_TARGET: usize = <usize>0xffffffff;
 
 export function pq_gen(sourcesOffset: usize, k: u32, pOffset: usize, qOffset: usize, lengthBytes: usize): void {
-  const bulkEnd = k > 0 ? lengthBytes & ~(31 as usize) : 0;
+  const bulkEnd = k > 0 ? lengthBytes & ~(PQ_STEP_BYTES - 1) : 0;
   pqRange(sourcesOffset, k, pOffset, qOffset, 0, bulkEnd);
   pqrTail(sourcesOffset, k, pOffset, qOffset, NO_TARGET, bulkEnd, lengthBytes);
 }
@@ -87,9 +117,10 @@ export function pqr_gen(
   sourcesOffset: usize, k: u32, pOffset: usize, qOffset: usize, rOffset: usize, lengthBytes: usize,
   tablesOffset: usize,
 ): void {
-  // tablesOffset is part of the ABI for a table-driven R; multiply-by-4 as two mul2 measured
-  // at least as fast, so the tables are not read here.
-  const bulkEnd = k > 0 ? lengthBytes & ~(31 as usize) : 0;
+  // tablesOffset is part of the ABI for a table-driven R. Measured on the 2.45 GHz EPYC: R by
+  // nibble tables ran no faster than two mul2 steps (13.4 GB/s of data either way at 8+3),
+  // and four vectors per step with mul2 a little faster (13.9), so the tables are not read.
+  const bulkEnd = k > 0 ? lengthBytes & ~(PQ_STEP_BYTES - 1) : 0;
   pqrRange(sourcesOffset, k, pOffset, qOffset, rOffset, 0, bulkEnd);
   pqrTail(sourcesOffset, k, pOffset, qOffset, rOffset, bulkEnd, lengthBytes);
 }

@@ -1,20 +1,29 @@
-// target = source_0 ^ source_1 ^ ... (RAID-5 P). Column order: each 32-byte slice of the
+// target = source_0 ^ source_1 ^ ... (RAID-5 P). Column order: each 64-byte slice of the
 // target is formed in registers from every source and stored once.
 import { offsetAt } from './gf_simd';
 
-/** Bulk: bytes [start, end) with end - start a multiple of 32. */
+/** The bulk loops step this many bytes: four vectors, so each source offset load serves 64 bytes. */
+export const XOR_STEP_BYTES: usize = 64;
+
+/** Bulk: bytes [start, end) with end - start a multiple of XOR_STEP_BYTES. */
 export function xorRange(sourcesOffset: usize, sourceCount: u32, targetOffset: usize, start: usize, end: usize): void {
-  for (let pos = start; pos < end; pos += 32) {
+  for (let pos = start; pos < end; pos += XOR_STEP_BYTES) {
     let source = offsetAt(sourcesOffset, 0) + pos;
     let a = v128.load(source);
     let b = v128.load(source, 16);
+    let c = v128.load(source, 32);
+    let d = v128.load(source, 48);
     for (let i: u32 = 1; i < sourceCount; i++) {
       source = offsetAt(sourcesOffset, i) + pos;
       a = v128.xor(a, v128.load(source));
       b = v128.xor(b, v128.load(source, 16));
+      c = v128.xor(c, v128.load(source, 32));
+      d = v128.xor(d, v128.load(source, 48));
     }
     v128.store(targetOffset + pos, a);
     v128.store(targetOffset + pos, b, 16);
+    v128.store(targetOffset + pos, c, 32);
+    v128.store(targetOffset + pos, d, 48);
   }
 }
 
@@ -28,7 +37,7 @@ export function xorTail(sourcesOffset: usize, sourceCount: u32, targetOffset: us
 }
 
 export function xor_gen(sourcesOffset: usize, sourceCount: u32, targetOffset: usize, lengthBytes: usize): void {
-  const bulkEnd = lengthBytes & ~(31 as usize);
+  const bulkEnd = lengthBytes & ~(XOR_STEP_BYTES - 1);
   if (sourceCount > 0) xorRange(sourcesOffset, sourceCount, targetOffset, 0, bulkEnd);
   else xorTail(sourcesOffset, 0, targetOffset, 0, bulkEnd);
   xorTail(sourcesOffset, sourceCount, targetOffset, bulkEnd, lengthBytes);

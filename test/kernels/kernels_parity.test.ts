@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, it } from 'vitest';
 import fc from 'fast-check';
 import { compareEncode, createKernelEnv, loggedSeed, type KernelEnv } from './kernels_harness.js';
 
-const HARD_LENGTHS = [0, 1, 15, 16, 17, 31, 32, 33, 4095, 4096, 65537];
+const HARD_LENGTHS = [0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 4095, 4096, 65537]; // around the 16-, 32- and 64-byte steps
 
 let env: KernelEnv;
 beforeAll(async () => {
