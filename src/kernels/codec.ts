@@ -11,6 +11,7 @@
 // other arena page while it waits, and a checksum must not fail for want of 4 KiB then.
 import {
   ARENA_COORDINATOR_SLOT,
+  ARENA_MAXIMUM_PAGES_DEFAULT,
   ARENA_TABLES_BYTES,
   ARENA_TABLES_OFFSET_BYTES,
   ARENA_TABLES_READY_INDEX,
@@ -18,7 +19,14 @@ import {
   type Arena,
   type ArenaBuffer,
 } from './arena.js';
-import { instantiateKernels, kernelVariant, loadKernelModule } from './kernel_module.js';
+import {
+  FLETCHER4_BYTES,
+  GF_TABLES_BYTES_MAX,
+  KERNEL_MEMORY_PAGES_MAX,
+  instantiateKernels,
+  kernelVariant,
+  loadKernelModule,
+} from './kernel_module.js';
 import { reconstructionPlan } from './gf256.js';
 import { KernelPool, defaultWorkerCount } from './pool.js';
 import { CHECKSUM_BYTES, createTaskContext, executeTask, type EncodeGroupTask, type KernelTask, type TaskContext } from './pool_worker.js';
@@ -30,6 +38,12 @@ export const INLINE_THRESHOLD_BYTES_DEFAULT = 256 * 1024;
 export const TASK_BYTES_TARGET_DEFAULT = 16 * 1024 * 1024;
 /** Room for 8192 checksums in flight (over 800 groups of 8+2); beyond it, plain arena buffers. */
 export const CODEC_CHECKSUM_AREA_BYTES = 256 * 1024;
+
+// How the arena's layout and the kernel module's ABI must relate.
+if (ARENA_MAXIMUM_PAGES_DEFAULT > KERNEL_MEMORY_PAGES_MAX) throw new Error('codec: the arena may outgrow the kernels\' memory import');
+if (ARENA_TABLES_BYTES < GF_TABLES_BYTES_MAX) throw new Error('codec: the arena reserves too little room for the GF tables');
+if (CHECKSUM_BYTES !== FLETCHER4_BYTES) throw new Error('codec: checksum size disagrees with the fletcher-4 kernel');
+if (CODEC_CHECKSUM_AREA_BYTES % CHECKSUM_BYTES !== 0) throw new Error('codec: the checksum area holds whole checksums');
 
 /** Where one call's checksums land, and how to give the room back. */
 interface ChecksumOutput {
