@@ -2,6 +2,7 @@
 // (inline), on 1 worker and on 2 workers, and the pool's per-task round trip against the kernel
 // time of one task. Targets: pool2 >= 1.8x pool1; round trip < 5% of a task's kernel time.
 // Run: npm run build && node dist/bench/kernels/pool_bench.js
+import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { printTable, writeResults, type BenchResult } from '../common.js';
 import { Arena, type ArenaBuffer } from '../../src/kernels/arena.js';
@@ -163,9 +164,16 @@ export async function runPoolBench(): Promise<BenchResult[]> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // This machine's 2 cores are shared with other work: the load around the run goes with it.
+  const loadBefore = loadavg()[0]!;
   const rows = await runPoolBench();
+  const loadAfter = loadavg()[0]!;
   printTable(`pool scaling: ${GROUP_COUNT} groups of ${DATA_COUNT}+${PARITY_COUNT} x ${BLOCK_BYTES / 1024} KiB per batch (encode + fletcher-4)`, rows, [
     'case', 'impl', 'workers', 'taskBytes', 'tasksPerWorker', 'dataGBps', 'p50Us', 'p99Us', 'vsInline', 'speedupVsPool1', 'overheadUs', 'kernelUsPerTask', 'overheadPctOfKernel',
   ]);
-  console.log(`results: ${writeResults('pool_bench', rows)}`);
+  const speedup = rows.find((row) => row.impl === 'pool2')?.speedupVsPool1 as number;
+  const overheadPct = rows.find((row) => row.case === 'pool_task_overhead')?.overheadPctOfKernel as number;
+  console.log(`targets: pool2/pool1 ${speedup.toFixed(2)}x (want >= 1.8), round trip ${overheadPct.toFixed(1)}% of a task's kernel time (want < 5)`);
+  console.log(`load average (1 min) before ${loadBefore.toFixed(2)}, after ${loadAfter.toFixed(2)} on ${rows.length} rows`);
+  console.log(`results: ${writeResults('pool_bench', rows, { loadAverage1m: { before: loadBefore, after: loadAfter } })}`);
 }
