@@ -1,14 +1,15 @@
 // The write path's one pass: the m parity blocks of a group and the fletcher-4 of all k + m
-// blocks. The group is walked in chunks small enough that the k data chunks and m parity
-// chunks stay in L1: parity is computed from the data (read from memory once), then every
-// block's chunk is checksummed from cache and folded into its running state, which lives in
-// the caller's checksum output itself (32 bytes per block).
+// blocks. The group is walked in chunks: parity is computed from the data (read from memory
+// once), then every block's chunk is checksummed again from cache and folded into its running
+// state, which lives in the caller's checksum output itself (32 bytes per block).
+// CHUNK_BYTES trades cache residence against the per-chunk fold of each block's state (about
+// 100 cycles): 16 KiB x (k + m) stays in L2 for k + m <= 24 and measured 6% faster than 4 KiB.
 import { offsetAt } from './gf_simd';
 import { xorRange, xorTail } from './xor_simd';
 import { NO_TARGET, pqRange, pqrRange, pqrTail } from './pq_simd';
 import { fletcher4Clear, fletcher4Into } from './fletcher4_simd';
 
-const CHUNK_BYTES: usize = 4096;
+const CHUNK_BYTES: usize = 16384;
 /** A multiple of both parity kernels' bulk step (a literal: a computed global would need a start function). */
 const BULK_STEP_BYTES: usize = 64;
 
