@@ -3,6 +3,7 @@
 // each other's writes, and "test the test": deliberately broken kernels are caught by the
 // same comparison helpers the other kernel tests use.
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   GF_TABLES_BYTES_MAX, instantiateKernels, kernelVariant, kernelWasmPath, loadKernelModule, compileKernelVariant,
@@ -70,6 +71,26 @@ describe('kernel module', () => {
     env.kernels.fletcher4(1 << 21, 64, viaFirst);
     expect(Buffer.from(env.bytes.subarray((1 << 21) + 128, (1 << 21) + 160)).equals(Buffer.from(env.bytes.subarray(viaFirst, viaFirst + 32)))).toBe(true);
     expect(env.bytes[(1 << 21) + 128]).toBe((7 * 0x01010101 * 16) % 256); // a = 16 words of 0x07070707
+  });
+  it('an instance in a worker thread, on the same memory and module, writes what the main thread reads', async () => {
+    const source = (1 << 21) + 4096, out = source + 8192;
+    env.bytes.fill(3, source, source + 4000);
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { module, memory, source, out } = workerData;
+       const instance = new WebAssembly.Instance(module, { env: { memory } });
+       instance.exports.fletcher4(source, 4000, out);
+       parentPort.postMessage('done');`,
+      { eval: true, workerData: { module: await loadKernelModule(), memory: env.memory, source, out } },
+    );
+    await new Promise((done, fail) => {
+      worker.once('message', done);
+      worker.once('error', fail);
+    });
+    await worker.terminate();
+    env.kernels.fletcher4(source, 4000, out + 64);
+    expect(Buffer.from(env.bytes.subarray(out, out + 32)).toString('hex')).toBe(Buffer.from(env.bytes.subarray(out + 64, out + 96)).toString('hex'));
+    expect(env.bytes[out]).toBe((1000 * 3 * 0x01010101) & 0xff); // a = 1000 words of 0x03030303
   });
 });
 
