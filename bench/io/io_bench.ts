@@ -100,15 +100,19 @@ async function drive(devices: Device[], ioCase: IoCase, arena: Uint8Array, secon
         const extent = [{ startLb: block * blockLb, lengthLb: blockLb }];
         const t0 = performance.now();
         await (ioCase.mode === 'write' ? device.write(extent, [buffer]) : device.read(extent, [buffer]));
-        if (record) latenciesUs.push((performance.now() - t0) * 1000);
+        const t1 = performance.now();
+        // Like fio, count what completed inside the window; the drain after it is not timed.
+        if (t1 > deadline) break;
+        if (record) latenciesUs.push((t1 - t0) * 1000);
         ops++;
       }
     });
   });
   await Promise.all(streams);
   // Writes count once durable: the buffered fs backend must flush what it cached.
+  const flushStarted = performance.now();
   if (ioCase.mode === 'write') await Promise.all(devices.map((device) => device.flush()));
-  const elapsed = (performance.now() - started) / 1000;
+  const elapsed = (deadline - started + (performance.now() - flushStarted)) / 1000;
   const sorted = Float64Array.from(latenciesUs).sort();
   return { bytes: ops * ioCase.blockBytes, ops, seconds: elapsed, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99) };
 }

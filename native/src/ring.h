@@ -49,7 +49,7 @@ void ring_close(ring_t *ring);
 // Free SQE slots right now.
 unsigned ring_sq_space(const ring_t *ring);
 
-// One request as the addon hands it over. `op` is an ELASTRIPE_OP_* value.
+// One request as the addon hands it over; `op` is a RING_OP_* value.
 enum { RING_OP_READ = 0, RING_OP_WRITE = 1, RING_OP_FSYNC = 2, RING_OP_PUNCH = 3 };
 typedef struct {
   int op;
