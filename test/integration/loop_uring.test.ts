@@ -97,6 +97,20 @@ describe.skipIf(!loops.available)('uring backend on loop devices', () => {
     await expect(device.read([{ startLb: 0, lengthLb: 1 }], [arena.subarray(0, 2048)])).rejects.toBeInstanceOf(MisalignedIoError);
   });
 
+  test('trim discards on a loop device (fallocate punch hole): the range reads back as zeros', async () => {
+    const loop = set.create(DEVICE_BYTES);
+    const device = await open(loop.path);
+    const block = arena.subarray(0, 8 * LB_BYTES);
+    fillPattern(block, 5);
+    await device.write([{ startLb: 16, lengthLb: 8 }], [block]);
+    await device.trim([{ startLb: 18, lengthLb: 4 }]);
+    await device.read([{ startLb: 16, lengthLb: 8 }], [block]);
+    const expected = new Uint8Array(8 * LB_BYTES);
+    fillPattern(expected, 5);
+    expected.fill(0, 2 * LB_BYTES, 6 * LB_BYTES);
+    expect(Buffer.from(block).equals(Buffer.from(expected))).toBe(true);
+  });
+
   test('reads past the end are refused, typed', async () => {
     const loop = set.create(DEVICE_BYTES);
     const device = await open(loop.path);
