@@ -42,6 +42,7 @@ export class DiskArray {
   private rotation = 0;
   private writesInFlight = 0;
   private degradedReads = 0;
+  private repairedBlocks = 0;
   private readonly epochs = new ReaderEpochs();
 
   private constructor(
@@ -233,7 +234,7 @@ export class DiskArray {
       capacityBytes: devices.reduce((sum, device) => sum + device.capacityBytes, 0),
       degraded: devices.some((device) => device.state !== 'online'),
       degradedReads: this.degradedReads,
-      repairedBlocks: 0,
+      repairedBlocks: this.repairedBlocks,
       kernelVariant: this.runtime.codec.kernelVariant,
       workerCount: this.runtime.codec.workerCount,
       devices,
@@ -329,6 +330,7 @@ export class DiskArray {
       codec: this.runtime.codec,
       devices: this.devices,
       onDegradedRead: () => void this.degradedReads++,
+      onRepaired: () => void this.repairedBlocks++,
       onDeviceError: (deviceId) => {
         const entry = this.devices.get(deviceId);
         entry.ioErrors++;

@@ -90,6 +90,7 @@ export async function deepCheck(
     if (offline.length > 0) problems.push(`${name}: blocks ${offline.join(',')} are on missing or failed devices`);
     const reporting: ReadContext = {
       ...context,
+      repair: false, // fsck reports; it does not change the array
       onDegradedRead: (_group, rebuilt) => {
         const corrupt = rebuilt.filter((index) => !offline.includes(index));
         if (corrupt.length > 0) problems.push(`${name}: blocks ${corrupt.join(',')} unreadable or corrupt (parity can rebuild them)`);

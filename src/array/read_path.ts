@@ -16,6 +16,10 @@ export interface ReadContext {
   onDegradedRead: (group: GroupWithExtents, rebuiltIndices: number[]) => void;
   /** Called when a device failed a read. */
   onDeviceError: (deviceId: number, error: DeviceIoError | DeviceFailedError) => void;
+  /** Rewrite rebuilt blocks whose device is still online (bit rot, a bad sector). Default true. */
+  repair?: boolean;
+  /** Called once per block rewritten in place with its rebuilt content. */
+  onRepaired?: (deviceId: number) => void;
 }
 
 /** A group's blocks in one arena buffer: block i (data 0..k-1, then parity) at i * extentBytes. */
@@ -123,4 +127,29 @@ async function reconstruct(
     );
   }
   context.onDegradedRead(group, lost);
+  if (context.repair ?? true) await repairInPlace(context, byBlock, lost, view);
+}
+
+/**
+ * Writes rebuilt blocks back to their own extents where the device is still online, so bit
+ * rot or a bad sector is healed by the read that found it. Safe under copy-on-write: the block
+ * is committed and rewritten with exactly its committed content, and the reader's epoch keeps
+ * the extent from being freed and reused meanwhile. A failed repair only loses the repair.
+ */
+async function repairInPlace(context: ReadContext, byBlock: ExtentRow[], lost: number[], view: (index: number) => Uint8Array): Promise<void> {
+  await Promise.all(
+    lost.map(async (index) => {
+      const extent = byBlock[index]!;
+      const device = context.devices.usable(extent.deviceId);
+      if (!device) return;
+      try {
+        await device.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [view(index)]);
+        await device.flush();
+        context.onRepaired?.(extent.deviceId);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError || error instanceof DeviceFailedError)) throw error;
+        context.onDeviceError(extent.deviceId, error);
+      }
+    }),
+  );
 }
