@@ -231,3 +231,16 @@ export function compareFletcher(env: KernelEnv, actual: KernelImpl, expected: Ke
   assertSameBytes(env.bytes, label, actualOut, expectedOut, 32);
   env.allocator.checkGuards(label);
 }
+
+/** gf_dot_prod of random sources with the given coefficients, both implementations compared. */
+export function compareDotProd(env: KernelEnv, actual: KernelImpl, expected: KernelImpl, coefficients: number[], lengthBytes: number, seed: number): void {
+  const label = `${actual.name} vs ${expected.name} gf_dot_prod [${coefficients}] length=${lengthBytes} seed=${seed}`;
+  const sources = allocateData(env, { k: coefficients.length, m: 0, lengthBytes, seed });
+  writeOffsetList(env.bytes, SOURCES_LIST_OFFSET, sources);
+  env.bytes.set(coefficients, COEFFICIENTS_OFFSET);
+  const targets = allocateBlocks(env, 2, lengthBytes, seed + 606);
+  actual.gfDotProd(SOURCES_LIST_OFFSET, COEFFICIENTS_OFFSET, coefficients.length, targets[0]!, lengthBytes, TABLES_OFFSET);
+  expected.gfDotProd(SOURCES_LIST_OFFSET, COEFFICIENTS_OFFSET, coefficients.length, targets[1]!, lengthBytes, TABLES_OFFSET);
+  assertSameBytes(env.bytes, label, targets[0]!, targets[1]!, lengthBytes);
+  env.allocator.checkGuards(label);
+}

@@ -7,7 +7,7 @@ import {
   gfInverse, gfInvertMatrix, gfMul, gfMulRow, parityCoefficient, reconstructionPlan,
 } from '../../src/kernels/gf256.js';
 import { TooManyErasuresError, InvalidArgumentError } from '../../src/errors.js';
-import { compareReconstruct, createKernelEnv, loggedSeed, type KernelEnv } from './kernels_harness.js';
+import { compareDotProd, compareReconstruct, createKernelEnv, loggedSeed, type KernelEnv } from './kernels_harness.js';
 
 /** Shift-and-reduce product, the definition the tables must agree with. */
 function slowMul(a: number, b: number): number {
@@ -105,6 +105,25 @@ describe('reconstruction: SIMD and scalar gf_dot_prod rebuild the lost blocks', 
       compareReconstruct(env, env.simd, env.scalar, { k: 6, m: 3, lengthBytes, seed: lengthBytes }, [0, 5, 8]);
       env.allocator.reset();
     }
+  });
+
+  it('gf_dot_prod with any coefficients: all ones (the XOR path), zeros, ones first, mixed', () => {
+    const rows = [[1], [0], [1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0], [1, 0, 1], [0, 1, 7], [1, 2, 1, 255], [255, 1, 1, 1]];
+    for (const coefficients of rows) {
+      for (const lengthBytes of [0, 1, 31, 32, 33, 63, 64, 65, 2047, 2048, 2049, 5000]) {
+        compareDotProd(env, env.simd, env.scalar, coefficients, lengthBytes, lengthBytes + coefficients.length);
+        env.allocator.reset();
+      }
+    }
+    const seed = loggedSeed('dot product random coefficients');
+    const coefficient = fc.oneof(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 255 }));
+    fc.assert(
+      fc.property(fc.array(coefficient, { minLength: 0, maxLength: 40 }), fc.integer({ min: 0, max: 9000 }), fc.integer({ min: 0, max: 0x7fffffff }), (coefficients, lengthBytes, dataSeed) => {
+        env.allocator.reset();
+        compareDotProd(env, env.simd, env.scalar, coefficients, lengthBytes, dataSeed);
+      }),
+      { seed, numRuns: 100 },
+    );
   });
 
   it('random wide groups and random erasures', () => {
