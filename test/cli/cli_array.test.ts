@@ -123,18 +123,38 @@ describe('elastripe on an array of image files', () => {
     expect(parseJson(await inHome(['rm', 'payload', '--json']))).toEqual({ deleted: 'payload' });
   });
 
+  it('stops a put on Ctrl-C and stores nothing', async () => {
+    const putter = startCli(['put', 'interrupted', '-'], { env: { ELASTRIPE_HOME: home } });
+    try {
+      expect(await feedUntilProgress(putter), 'the put showed progress').toBe(true);
+      putter.child.kill('SIGINT');
+      const result = await putter.done;
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(/\nelastripe: ABORTED: interrupted by the user\n$/);
+    } finally {
+      putter.child.stdin!.destroy();
+      if (putter.child.exitCode === null) putter.child.kill('SIGKILL');
+      await putter.done;
+    }
+    expect((await inHome(['stat', 'interrupted'])).exitCode).toBe(1);
+    expect((await inHome(['fsck', '--deep'])).exitCode).toBe(0);
+  });
+
+  it('exits quietly when the reader of stdout goes away', async () => {
+    await inHome(['put', 'long', '-'], { stdin: randomBytes(8 * MIB) });
+    const getter = startCli(['get', 'long', '-'], { env: { ELASTRIPE_HOME: home } });
+    getter.child.stdout!.once('data', () => getter.child.stdout!.destroy());
+    const result = await getter.done;
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe('');
+  });
+
   it('refuses a second process while one holds the array', async () => {
     // A put from stdin keeps the array open until its input ends.
     const holder = startCli(['put', 'held', '-'], { env: { ELASTRIPE_HOME: home } });
     try {
-      holder.child.stdin!.write(Buffer.alloc(4096, 1));
-      let second = await inHome(['ls']);
-      // The holder may still be opening the array; it never exits before its input ends.
-      for (let attempt = 0; attempt < 20 && second.exitCode === 0 && holder.child.exitCode === null; attempt += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        second = await inHome(['ls']);
-      }
-      expect(holder.child.exitCode, 'the holder ended early').toBeNull();
+      expect(await feedUntilProgress(holder), 'the holder showed progress').toBe(true);
+      const second = await inHome(['ls']);
       expect(second.exitCode).toBe(1);
       expect(second.stderr).toMatch(/^elastripe: ARRAY_LOCKED: /);
     } finally {
@@ -145,3 +165,15 @@ describe('elastripe on an array of image files', () => {
     expect((await inHome(['ls'])).exitCode).toBe(0);
   });
 });
+
+/** Feeds a put from stdin until its progress line appears (after a second of work): by then it
+ * holds the array and its Ctrl-C handler is in place. False if it never appeared. */
+async function feedUntilProgress(putter: ReturnType<typeof startCli>): Promise<boolean> {
+  let drawn = false;
+  putter.child.stderr!.once('data', () => (drawn = true));
+  for (let round = 0; round < 200 && !drawn && putter.child.exitCode === null; round += 1) {
+    putter.child.stdin!.write(randomBytes(256 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return drawn;
+}

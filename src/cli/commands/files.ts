@@ -3,6 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
+import { addAbortSignal, Readable } from 'node:stream';
 import { dirname, basename, join } from 'node:path';
 import type { FileStat } from '../../array/types.js';
 import { UsageError } from '../args.js';
@@ -21,11 +22,17 @@ interface Source {
 
 /** Opens the input before the array, so a missing file fails without touching the array. */
 async function openSource(context: CommandContext, file: string): Promise<Source> {
-  if (file === STDIO_ARGUMENT) return { stream: context.io.stdin, close: async () => undefined };
+  if (file === STDIO_ARGUMENT) return { stream: abortable(context, context.io.stdin), close: async () => undefined };
   const handle = await open(file, 'r');
   const info = await handle.stat();
   const stream = handle.createReadStream({ autoClose: false });
-  return { stream, sizeBytes: info.isFile() ? info.size : undefined, close: () => handle.close() };
+  return { stream: abortable(context, stream), sizeBytes: info.isFile() ? info.size : undefined, close: () => handle.close() };
+}
+
+/** Ctrl-C must end a put that is waiting for input (an idle pipe, a slow FIFO), not only one
+ * that is busy writing: the abort destroys the source, which ends the put's read of it. */
+function abortable(context: CommandContext, stream: NodeJS.ReadableStream): NodeJS.ReadableStream {
+  return stream instanceof Readable ? addAbortSignal(context.signal, stream) : stream;
 }
 
 export async function runPut(context: CommandContext): Promise<void> {
