@@ -62,6 +62,8 @@ interface EncodeVariant {
   tasksPerWorker?: number;
   codec?: Codec;
   timesMs: number[];
+  /** Worker compute time over the measured rounds, in microseconds. */
+  busyUs: number;
 }
 
 /**
@@ -77,9 +79,12 @@ async function timeVariants(arena: Arena, batch: Batch, variants: EncodeVariant[
   try {
     for (let round = 0; round < WARMUP_ROUNDS + MEASURED_ROUNDS; round++) {
       for (const variant of variants) {
+        const busyBeforeUs = variant.codec!.stats().pool?.workerBusyUs ?? 0;
         const start = performance.now();
         await variant.codec!.encodeBatch(batch.groups);
-        if (round >= WARMUP_ROUNDS) variant.timesMs.push(performance.now() - start);
+        if (round < WARMUP_ROUNDS) continue;
+        variant.timesMs.push(performance.now() - start);
+        variant.busyUs += (variant.codec!.stats().pool?.workerBusyUs ?? 0) - busyBeforeUs;
       }
     }
   } finally {
@@ -100,6 +105,21 @@ function encodeRow(caseName: string, variant: EncodeVariant): BenchResult {
     taskBytes: variant.workerCount === 0 ? BATCH_DATA_BYTES : variant.taskBytes,
     tasksPerWorker: variant.workerCount === 0 ? undefined : (variant.tasksPerWorker ?? POOL_TASKS_PER_WORKER_DEFAULT),
     kernelVariant: variant.codec!.kernelVariant,
+    ...workerColumns(variant),
+  };
+}
+
+/**
+ * Compute time measured inside the workers: their own kernel rate, and the share of the
+ * workers' wall time spent not computing (messaging, waiting for a task, being descheduled).
+ */
+function workerColumns(variant: EncodeVariant): Record<string, number> {
+  if (variant.workerCount === 0 || variant.busyUs === 0) return {};
+  const rounds = variant.timesMs.length;
+  const wallUs = variant.timesMs.reduce((total, time) => total + time, 0) * 1000;
+  return {
+    workerKernelGBps: (BATCH_DATA_BYTES * rounds) / (variant.busyUs / 1e6) / 1e9,
+    workerIdlePct: 100 * (1 - variant.busyUs / (wallUs * variant.workerCount)),
   };
 }
 
@@ -137,7 +157,7 @@ export async function runPoolBench(): Promise<BenchResult[]> {
   const arena = new Arena({ capacityBytes: 128 * MiB });
   const batch = makeBatch(arena);
   try {
-    const variant = (impl: string, workerCount: number, taskBytes = TASK_BYTES_TARGET_DEFAULT): EncodeVariant => ({ impl, workerCount, taskBytes, timesMs: [] });
+    const variant = (impl: string, workerCount: number, taskBytes = TASK_BYTES_TARGET_DEFAULT): EncodeVariant => ({ impl, workerCount, taskBytes, timesMs: [], busyUs: 0 });
     const scaling = [variant('inline', 0), variant('pool1', 1), variant('pool2', 2)];
     await timeVariants(arena, batch, scaling);
     const [inline, pool1, pool2] = scaling.map((entry) => encodeRow(CASE, entry)) as [BenchResult, BenchResult, BenchResult];
@@ -169,7 +189,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const rows = await runPoolBench();
   const loadAfter = loadavg()[0]!;
   printTable(`pool scaling: ${GROUP_COUNT} groups of ${DATA_COUNT}+${PARITY_COUNT} x ${BLOCK_BYTES / 1024} KiB per batch (encode + fletcher-4)`, rows, [
-    'case', 'impl', 'workers', 'taskBytes', 'tasksPerWorker', 'dataGBps', 'p50Us', 'p99Us', 'vsInline', 'speedupVsPool1', 'overheadUs', 'kernelUsPerTask', 'overheadPctOfKernel',
+    'case', 'impl', 'workers', 'taskBytes', 'tasksPerWorker', 'dataGBps', 'p50Us', 'p99Us', 'vsInline', 'speedupVsPool1', 'workerKernelGBps', 'workerIdlePct', 'overheadUs', 'kernelUsPerTask', 'overheadPctOfKernel',
   ]);
   const speedup = rows.find((row) => row.impl === 'pool2')?.speedupVsPool1 as number;
   const overheadPct = rows.find((row) => row.case === 'pool_task_overhead')?.overheadPctOfKernel as number;

@@ -28,7 +28,7 @@ import {
   loadKernelModule,
 } from './kernel_module.js';
 import { reconstructionPlan } from './gf256.js';
-import { KernelPool, defaultWorkerCount } from './pool.js';
+import { KernelPool, defaultWorkerCount, type KernelPoolStats } from './pool.js';
 import { CHECKSUM_BYTES, createTaskContext, executeTask, type EncodeGroupTask, type KernelTask, type TaskContext } from './pool_worker.js';
 import { InvalidArgumentError, TooManyErasuresError } from '../errors.js';
 import { DATA_COUNT_MAX, LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
@@ -44,6 +44,12 @@ if (ARENA_MAXIMUM_PAGES_DEFAULT > KERNEL_MEMORY_PAGES_MAX) throw new Error('code
 if (ARENA_TABLES_BYTES < GF_TABLES_BYTES_MAX) throw new Error('codec: the arena reserves too little room for the GF tables');
 if (CHECKSUM_BYTES !== FLETCHER4_BYTES) throw new Error('codec: checksum size disagrees with the fletcher-4 kernel');
 if (CODEC_CHECKSUM_AREA_BYTES % CHECKSUM_BYTES !== 0) throw new Error('codec: the checksum area holds whole checksums');
+
+export interface CodecStats {
+  inlineTasks: number;
+  /** Absent when the codec has no workers. */
+  pool: KernelPoolStats | undefined;
+}
 
 /** Where one call's checksums land, and how to give the room back. */
 interface ChecksumOutput {
@@ -81,6 +87,7 @@ export class Codec {
   private readonly checksumArea: ArenaBuffer;
   private readonly checksumSlots = new RunAllocator(0, CODEC_CHECKSUM_AREA_BYTES / CHECKSUM_BYTES);
   private closed = false;
+  private inlineTasks = 0;
 
   private constructor(arena: Arena, checksumArea: ArenaBuffer, inline: TaskContext, pool: KernelPool | undefined, options: CodecOptions) {
     this.arena = arena;
@@ -235,6 +242,11 @@ export class Codec {
     if (this.workerCount !== (this.pool?.workerCount ?? 0)) throw new Error('codec: worker count disagrees with the pool');
   }
 
+  /** Work done so far: tasks run inline and through the pool, and the workers' compute time. */
+  stats(): CodecStats {
+    return { inlineTasks: this.inlineTasks, pool: this.pool?.stats() };
+  }
+
   /** Runs the pool's empty task once: the round trip the benchmark measures. */
   async noop(): Promise<void> {
     await this.dispatch([{ kind: 'noop' }], Number.MAX_SAFE_INTEGER);
@@ -272,6 +284,7 @@ export class Codec {
     if (this.closed) throw new Error('codec: used after close()');
     if (this.runsInline(dataBytes)) {
       for (const task of tasks) executeTask(this.inline, task);
+      this.inlineTasks += tasks.length;
       return;
     }
     await Promise.all(tasks.map((task) => this.pool!.run(task)));

@@ -8,6 +8,7 @@ export {
   TASK_BYTES_TARGET_DEFAULT,
   type CodecGroup,
   type CodecOptions,
+  type CodecStats,
 } from './codec.js';
 export {
   KernelPool,
@@ -16,5 +17,6 @@ export {
   defaultWorkerCount,
   poolWorkerPath,
   type KernelPoolOptions,
+  type KernelPoolStats,
 } from './pool.js';
 export type { KernelTask, EncodeGroupTask } from './pool_worker.js';

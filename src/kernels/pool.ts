@@ -33,6 +33,13 @@ export interface KernelPoolOptions {
 
 export const POOL_TASKS_PER_WORKER_DEFAULT = 2;
 
+export interface KernelPoolStats {
+  tasksCompleted: number;
+  /** Sum over tasks of the time a worker spent computing them, in microseconds. */
+  workerBusyUs: number;
+  pendingTasks: number;
+}
+
 /**
  * The compiled worker file. Worker threads on Node 20 cannot load src/*.ts, so both vitest and
  * dist/ use the build output, found from the package root named `elastripe`.
@@ -60,8 +67,10 @@ export class KernelPool {
   readonly workerCount: number;
   private readonly arena: Arena;
   private readonly poolId: number;
-  private readonly piscina: Piscina<KernelTask, void>;
+  private readonly piscina: Piscina<KernelTask, number>;
   private readonly inFlight = new Set<Promise<void>>();
+  private tasksCompleted = 0;
+  private workerBusyUs = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
 
   constructor(options: KernelPoolOptions) {
@@ -75,7 +84,7 @@ export class KernelPool {
     this.arena = options.arena;
     this.poolId = Atomics.add(this.arena.controlWords(), ARENA_POOL_ID_INDEX, 1) + 1;
     const workerData: PoolWorkerData = { memory: this.arena.memory, module: options.module, poolId: this.poolId };
-    this.piscina = new Piscina<KernelTask, void>({
+    this.piscina = new Piscina<KernelTask, number>({
       filename: poolWorkerPath(),
       minThreads: workerCount,
       maxThreads: workerCount,
@@ -90,11 +99,22 @@ export class KernelPool {
     return this.inFlight.size;
   }
 
+  /** Tasks completed and the compute time the workers spent in them (not queueing or messaging). */
+  stats(): KernelPoolStats {
+    return { tasksCompleted: this.tasksCompleted, workerBusyUs: this.workerBusyUs, pendingTasks: this.inFlight.size };
+  }
+
   run(task: KernelTask): Promise<void> {
     if (this.state !== 'open') return Promise.reject(new Error(`pool: run() after close()`));
-    const promise = this.piscina.run(task).finally(() => {
-      this.inFlight.delete(promise);
-    });
+    const promise = this.piscina
+      .run(task)
+      .then((busyUs) => {
+        this.tasksCompleted++;
+        this.workerBusyUs += busyUs;
+      })
+      .finally(() => {
+        this.inFlight.delete(promise);
+      });
     this.inFlight.add(promise);
     return promise;
   }

@@ -153,9 +153,11 @@ function initWorker(): TaskContext {
   return createTaskContext(kernels, data.memory, claimSlot(data.memory, data.poolId));
 }
 
-/** Piscina's entry point. */
-export default function runTask(task: KernelTask): void {
+/** Piscina's entry point. Returns the task's compute time in microseconds, for pool statistics. */
+export default function runTask(task: KernelTask): number {
   if (!isWorkerThread) throw new Error('pool_worker: the default export runs in pool workers only');
   workerContext ??= initWorker();
+  const start = performance.now();
   executeTask(workerContext, task);
+  return (performance.now() - start) * 1000;
 }
