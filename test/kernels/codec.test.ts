@@ -236,10 +236,21 @@ describe('codec argument checks', () => {
     releaseAll();
   });
 
-  it('reports its worker count and kernel variant', () => {
+  it('reports its worker count, kernel variant and the work it did where', async () => {
     expect(inline.workerCount).toBe(0);
     expect(pooled.workerCount).toBe(2);
     expect(['simd', 'relaxed-simd']).toContain(pooled.kernelVariant);
+    const inlineBefore = inline.stats().inlineTasks;
+    const poolBefore = pooled.stats().pool!;
+    const data = blocks(4, 65536, true);
+    await inline.encode(data, blocks(1, 65536, false));
+    await pooled.encode(data, blocks(1, 65536, false));
+    expect(inline.stats()).toEqual({ inlineTasks: inlineBefore + 1, pool: undefined });
+    const poolAfter = pooled.stats().pool!;
+    expect(poolAfter.tasksCompleted).toBeGreaterThan(poolBefore.tasksCompleted);
+    expect(poolAfter.workerBusyUs).toBeGreaterThan(poolBefore.workerBusyUs);
+    expect(poolAfter.pendingTasks).toBe(0);
+    releaseAll();
   });
 });
 
