@@ -29,11 +29,13 @@ export interface KernelBenchOptions {
 
 const DATA_COUNT = 8;
 const SHARD_SIZES_BYTES = [4096, 65536, 1 << 20];
-const CASES = ['xor_8+1', 'raid6_8+2', 'triple_8+3', 'reconstruct2_8+2', 'checksum', 'encode_checksum_8+2'];
+const CASES = ['xor_8+1', 'raid6_8+2', 'triple_8+3', 'reconstruct1_8+2', 'reconstruct2_8+2', 'checksum', 'encode_checksum_8+2'];
 const IMPLS = ['simd', 'simd-plain', 'scalar', 'ronomon', 'digitaldefiance'];
 const PARITY_BY_CASE: Record<string, number> = {
-  'xor_8+1': 1, 'raid6_8+2': 2, 'triple_8+3': 3, 'reconstruct2_8+2': 2, checksum: 0, 'encode_checksum_8+2': 2,
+  'xor_8+1': 1, 'raid6_8+2': 2, 'triple_8+3': 3, 'reconstruct1_8+2': 2, 'reconstruct2_8+2': 2, checksum: 0, 'encode_checksum_8+2': 2,
 };
+/** Lost data blocks (bit flags) in the reconstruct cases, for ronomon. */
+const RECONSTRUCT_TARGETS: Record<string, number> = { 'reconstruct1_8+2': 0b1, 'reconstruct2_8+2': 0b11 };
 /** Arena layout: tables, offset lists and coefficient rows in the first 64 KiB, buffers after. */
 const TABLES_OFFSET = 0;
 const SOURCES_LIST_OFFSET = 16384;
@@ -105,8 +107,10 @@ function ownOperation(arena: Arena, caseName: string, impl: string, shardBytes: 
       return simd
         ? () => kernels.pqrGen(SOURCES_LIST_OFFSET, 8, p, q, r, n, TABLES_OFFSET)
         : () => pqrGenScalar(bytes, SOURCES_LIST_OFFSET, 8, p, q, r, n, TABLES_OFFSET);
+    case 'reconstruct1_8+2':
+      return reconstructOperation(arena, kernels, simd, n, [0]);
     case 'reconstruct2_8+2':
-      return reconstructOperation(arena, kernels, simd, n);
+      return reconstructOperation(arena, kernels, simd, n, [0, 1]);
     case 'checksum':
       return () => {
         for (let i = 0; i < DATA_COUNT; i++) {
@@ -124,17 +128,17 @@ function ownOperation(arena: Arena, caseName: string, impl: string, shardBytes: 
   }
 }
 
-/** Data blocks 0 and 1 lost from an 8+2 group: two dot products over the 8 survivors. */
-function reconstructOperation(arena: Arena, kernels: Kernels, simd: boolean, shardBytes: number): Operation {
+/** Data blocks lost from an 8+2 group: one dot product over the 8 survivors per lost block. */
+function reconstructOperation(arena: Arena, kernels: Kernels, simd: boolean, shardBytes: number, missing: number[]): Operation {
   const { bytes, blocks } = arena;
-  const plan = reconstructionPlan(DATA_COUNT, 2, [0, 1]);
+  const plan = reconstructionPlan(DATA_COUNT, 2, missing);
   const rebuilt = blocks.slice(DATA_COUNT + 3, DATA_COUNT + 5);
   const listOffset = SOURCES_LIST_OFFSET + 512;
   writeList(bytes, listOffset, plan.sources.map((block) => blocks[block]!));
   plan.coefficients.forEach((row, t) => bytes.set(row, COEFFICIENTS_OFFSET + 256 * t));
   kernels.pqGen(SOURCES_LIST_OFFSET, DATA_COUNT, blocks[DATA_COUNT]!, blocks[DATA_COUNT + 1]!, shardBytes);
   return () => {
-    for (let t = 0; t < 2; t++) {
+    for (let t = 0; t < missing.length; t++) {
       const args = [listOffset, COEFFICIENTS_OFFSET + 256 * t, plan.sources.length, rebuilt[t]!, shardBytes, TABLES_OFFSET] as const;
       if (simd) kernels.gfDotProd(...args);
       else gfDotProdScalar(bytes, ...args);
@@ -164,7 +168,7 @@ function ronomonOperation(caseName: string, shardBytes: number): Operation | str
   const buffer = Buffer.alloc(shardBytes * DATA_COUNT, 0x5a);
   const parity = Buffer.alloc(shardBytes * m);
   const all = (1 << (DATA_COUNT + m)) - 1;
-  const targets = caseName.startsWith('reconstruct') ? 0b11 : all & ~((1 << DATA_COUNT) - 1);
+  const targets = caseName.startsWith('reconstruct') ? RECONSTRUCT_TARGETS[caseName]! : all & ~((1 << DATA_COUNT) - 1);
   const sources = all & ~targets;
   return () =>
     new Promise<void>((done, fail) =>
@@ -190,7 +194,8 @@ async function erasureOperation(caseName: string, shardBytes: number): Promise<O
   };
   check(rs.encode(shards, DATA_COUNT, m));
   if (!caseName.startsWith('reconstruct')) return () => check(rs.encode(shards, DATA_COUNT, m));
-  const available = Array.from({ length: DATA_COUNT + m }, (_, i) => i >= 2);
+  const lost = caseName === 'reconstruct1_8+2' ? 1 : 2;
+  const available = Array.from({ length: DATA_COUNT + m }, (_, i) => i >= lost);
   return () => check(rs.reconstruct(shards, DATA_COUNT, m, available));
 }
 
@@ -281,7 +286,7 @@ export async function runKernelBench(options: KernelBenchOptions = {}): Promise<
     const arena = await createArena(shardBytes);
     for (const caseName of cases) {
       for (const impl of impls) {
-        if (impl === 'simd-plain' && caseName !== 'reconstruct2_8+2') continue; // only dot products use swizzle
+        if (impl === 'simd-plain' && caseName !== 'reconstruct2_8+2') continue; // only general dot products use swizzle
         const row = await benchRow(arena, caseName, impl, shardBytes, measureMs);
         if (impl === 'simd') row['variant'] = kernelVariant();
         rows.push(row);
