@@ -53,7 +53,7 @@ export interface DemoStep {
   run(state: DemoState): Promise<void>;
 }
 
-function requireArray(state: DemoState): ArrayHandle {
+export function requireArray(state: DemoState): ArrayHandle {
   if (state.array === undefined) throw new Error('demo: a step needs the array before create ran');
   return state.array;
 }
@@ -66,7 +66,7 @@ function heading(state: DemoState, index: number, name: string): void {
   if (!state.context.line.json) printText(state.context, `\n== ${index + 1}. ${name} ==`);
 }
 
-const createStep: DemoStep = {
+export const createStep: DemoStep = {
   name: `create an array of ${DEMO_DEVICE_COUNT} image files, parity ${DEMO_PARITY_COUNT}`,
   async run(state) {
     state.imagePaths = Array.from({ length: DEMO_DEVICE_COUNT }, (_, index) => imagePath(state, index));
@@ -81,7 +81,7 @@ const createStep: DemoStep = {
   },
 };
 
-const writeStep: DemoStep = {
+export const writeStep: DemoStep = {
   name: 'write files (1 byte to 64 MiB; random, zeros, text, mixed)',
   async run(state) {
     const array = requireArray(state);
@@ -101,43 +101,46 @@ const writeStep: DemoStep = {
   },
 };
 
-const statusStep: DemoStep = {
+export const statusStep: DemoStep = {
   name: 'status',
   async run(state) {
     if (!state.context.line.json) printText(state.context, renderStatus(requireArray(state).status()));
   },
 };
 
-const verifyStep: DemoStep = {
-  name: 'read every file back and verify its SHA-256',
-  async run(state) {
-    const array = requireArray(state);
-    const totalBytes = state.files.reduce((sum, file) => sum + file.sizeBytes, 0);
-    const bar = startProgress(state.context, 'read', totalBytes, true);
-    const startMs = performance.now();
-    let doneBytes = 0;
-    const mismatches: string[] = [];
-    for (const file of state.files) {
-      const hash = createHash('sha256');
-      let fileBytes = 0;
-      for await (const chunk of array.createReadStream(file.name, { signal: state.context.signal }) as AsyncIterable<Uint8Array>) {
-        hash.update(chunk);
-        fileBytes += chunk.byteLength;
-        bar?.update((doneBytes += chunk.byteLength));
-      }
-      const sha256 = hash.digest('hex');
-      if (fileBytes !== file.sizeBytes || sha256 !== file.sha256) mismatches.push(`${file.name} (${fileBytes} of ${file.sizeBytes} bytes)`);
-    }
-    bar?.finish();
-    state.timings['read'] = { bytes: totalBytes, elapsedMs: performance.now() - startMs };
-    if (mismatches.length > 0) {
-      throw new ElastripeError('DEMO_VERIFY_FAILED', `${mismatches.length} file(s) read back differently from what was written: ${mismatches.slice(0, 5).join(', ')}`);
-    }
-    if (!state.context.line.json) printText(state.context, `all ${state.files.length} files match`);
-  },
-};
+/** Reads every file back and checks it; reusable after later stages (degraded read, rebuild),
+ * each under its own phase name in the summary. */
+export function verifyStep(phase = 'read', name = 'read every file back and verify its SHA-256'): DemoStep {
+  return { name, run: (state) => verifyFiles(state, phase) };
+}
 
-const fsckStep: DemoStep = {
+async function verifyFiles(state: DemoState, phase: string): Promise<void> {
+  const array = requireArray(state);
+  const totalBytes = state.files.reduce((sum, file) => sum + file.sizeBytes, 0);
+  const bar = startProgress(state.context, phase, totalBytes, true);
+  const startMs = performance.now();
+  let doneBytes = 0;
+  const mismatches: string[] = [];
+  for (const file of state.files) {
+    const hash = createHash('sha256');
+    let fileBytes = 0;
+    for await (const chunk of array.createReadStream(file.name, { signal: state.context.signal }) as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      fileBytes += chunk.byteLength;
+      bar?.update((doneBytes += chunk.byteLength));
+    }
+    const sha256 = hash.digest('hex');
+    if (fileBytes !== file.sizeBytes || sha256 !== file.sha256) mismatches.push(`${file.name} (${fileBytes} of ${file.sizeBytes} bytes)`);
+  }
+  bar?.finish();
+  state.timings[phase] = { bytes: totalBytes, elapsedMs: performance.now() - startMs };
+  if (mismatches.length > 0) {
+    throw new ElastripeError('DEMO_VERIFY_FAILED', `${mismatches.length} file(s) read back differently from what was written: ${mismatches.slice(0, 5).join(', ')}`);
+  }
+  if (!state.context.line.json) printText(state.context, `all ${state.files.length} files match`);
+}
+
+export const fsckStep: DemoStep = {
   name: 'deep fsck',
   async run(state) {
     state.fsck = await requireArray(state).fsck({ deep: true });
@@ -146,7 +149,7 @@ const fsckStep: DemoStep = {
   },
 };
 
-const summaryStep: DemoStep = {
+export const summaryStep: DemoStep = {
   name: 'summary',
   async run(state) {
     const status = requireArray(state).status();
@@ -173,7 +176,7 @@ function rate(timing: PhaseTiming): number {
 }
 
 /** The tour, in order; append later stages before `summaryStep`. */
-export const DEMO_STEPS: DemoStep[] = [createStep, writeStep, statusStep, verifyStep, fsckStep, summaryStep];
+export const DEMO_STEPS: DemoStep[] = [createStep, writeStep, statusStep, verifyStep(), fsckStep, summaryStep];
 
 export function deviceBytesFor(sizeMib: number): number {
   const deviceMib = Math.max(DEVICE_MIB_MIN, Math.ceil((sizeMib * DEVICE_PER_DATA_FRACTION) / DEVICE_MIB_STEP) * DEVICE_MIB_STEP);

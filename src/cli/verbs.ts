@@ -42,7 +42,7 @@ export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 /** Options only some verbs accept. */
 export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   parity: { kind: 'integer', valueName: 'M', help: 'parity blocks per group, 1..3 (default 1)', minimum: 1, maximum: 3 },
-  'max-data-width': { kind: 'integer', valueName: 'K', help: 'largest data blocks per group, 1..255', minimum: 1, maximum: 255 },
+  'max-data-width': { kind: 'integer', valueName: 'K', help: 'largest data blocks per group, 1..255 (default 8)', minimum: 1, maximum: 255 },
   'extent-lb-max': { kind: 'integer', valueName: 'N', help: 'largest extent, in 4 KiB blocks', minimum: 1, maximum: 2 ** 31 },
   size: { kind: 'size', valueName: 'SIZE', help: 'create missing image files of SIZE (512M, 4G, 1.5GiB)', minimum: 1 },
   force: { kind: 'boolean', help: 'overwrite devices that belong to another array' },
@@ -55,7 +55,7 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 
 export const VERB_SPECS: readonly VerbSpec[] = [
   { verb: 'create', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
-    summary: 'create an array on devices or image files', options: ['parity', 'max-data-width', 'extent-lb-max', 'size', 'force'] },
+    summary: 'create an array on block devices, image files or nbd://host:port/export URLs', options: ['parity', 'max-data-width', 'extent-lb-max', 'size', 'force'] },
   { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
     summary: 'store FILE (default: NAME; - = stdin) as NAME', options: [] },
   { verb: 'get', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,

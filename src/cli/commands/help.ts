@@ -29,6 +29,7 @@ export function renderGeneralHelp(): string {
     'options of every verb:',
     ...optionLines(Object.keys(COMMON_OPTIONS), COMMON_OPTIONS),
     '',
+    'elastripe --version prints the version.',
     'exit status: 0 ok, 1 operation failed, 2 usage error, 70 internal error',
   ].join('\n');
 }
