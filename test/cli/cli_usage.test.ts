@@ -41,6 +41,8 @@ describe('elastripe usage errors', () => {
     const putHelp = await runCli(['put', '--help']);
     expect(putHelp.exitCode).toBe(0);
     expect(putHelp.stdout.toString()).toMatch(/^usage: elastripe put NAME \[FILE\|-\] \[options\]/);
+    const helpJson = parseJson(await runCli(['help', 'get', '--json'])) as { verbs: Array<{ verb: string; options: string[] }> };
+    expect(helpJson.verbs).toEqual([expect.objectContaining({ verb: 'get', options: ['offset', 'length'] })]);
     const version = await runCli(['--version']);
     expect(version.exitCode).toBe(0);
     expect(version.stdout.toString()).toMatch(/^elastripe \d+\.\d+\.\d+\n$/);

@@ -43,10 +43,14 @@ export function renderVerbHelp(spec: VerbSpec): string {
 
 export function runHelp(context: CommandContext): void {
   const topic = context.line.verb === 'help' ? context.line.arguments[0] : context.line.verb;
-  if (topic === undefined) return printText(context, renderGeneralHelp());
-  const spec = findVerbSpec(topic);
-  if (spec === undefined) throw new UsageError(`no help for unknown verb '${topic}'`);
-  printText(context, renderVerbHelp(spec));
+  const spec = topic === undefined ? undefined : findVerbSpec(topic);
+  if (topic !== undefined && spec === undefined) throw new UsageError(`no help for unknown verb '${topic}'`);
+  if (context.line.json) return printJson(context, { verbs: (spec ? [spec] : VERB_SPECS).map(describeVerb), commonOptions: Object.keys(COMMON_OPTIONS) });
+  printText(context, spec ? renderVerbHelp(spec) : renderGeneralHelp());
+}
+
+function describeVerb(spec: VerbSpec): object {
+  return { verb: spec.verb, usage: usageLine(spec), summary: spec.summary, options: spec.options };
 }
 
 /** The package version, from the package.json above this module (src/ or dist/src/). */
