@@ -99,6 +99,15 @@ export function kernelWasmPath(variant: KernelVariant): string {
   return join(repositoryRoot(), 'asm', 'build', WASM_FILES[variant]);
 }
 
+async function readKernelWasm(variant: KernelVariant): Promise<Uint8Array> {
+  const path = kernelWasmPath(variant);
+  try {
+    return await readFile(path);
+  } catch (cause) {
+    throw new Error(`kernels: cannot read ${path}; build it with \`npm run build:asm\``, { cause });
+  }
+}
+
 /** Whether relaxed SIMD validates, enabling V8's flag first where Node needs it. */
 function relaxedSimdValidates(bytes: Uint8Array): boolean {
   if (WebAssembly.validate(bytes)) return true;
@@ -113,7 +122,7 @@ function relaxedSimdValidates(bytes: Uint8Array): boolean {
 async function compileBest(preferred: KernelVariant | undefined): Promise<WebAssembly.Module> {
   if (preferred !== 'simd') {
     try {
-      const relaxedBytes = await readFile(kernelWasmPath('relaxed-simd'));
+      const relaxedBytes = await readKernelWasm('relaxed-simd');
       if (relaxedSimdValidates(relaxedBytes)) {
         const module = await WebAssembly.compile(relaxedBytes);
         chosenVariant = 'relaxed-simd';
@@ -123,7 +132,7 @@ async function compileBest(preferred: KernelVariant | undefined): Promise<WebAss
       // missing or not compilable here: the plain SIMD build below
     }
   }
-  const module = await WebAssembly.compile(await readFile(kernelWasmPath('simd')));
+  const module = await WebAssembly.compile(await readKernelWasm('simd'));
   chosenVariant = 'simd';
   return module;
 }
@@ -145,7 +154,7 @@ export function loadKernelModule(): Promise<WebAssembly.Module> {
 
 /** Compiles one named variant, uncached (benchmarks and tests compare the two). */
 export async function compileKernelVariant(variant: KernelVariant): Promise<WebAssembly.Module> {
-  const bytes = await readFile(kernelWasmPath(variant));
+  const bytes = await readKernelWasm(variant);
   if (variant === 'relaxed-simd' && !relaxedSimdValidates(bytes)) {
     throw new Error('kernels: relaxed SIMD does not validate on this runtime');
   }
