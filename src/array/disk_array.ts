@@ -8,9 +8,11 @@
 //  3. The allocator's free space is exactly the data areas minus committed extents, minus the
 //     extents reserved by writes in flight and those waiting for readers before being freed.
 import { randomUUID } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
-import { ElastripeError, InvalidArgumentError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { isNbdUrl } from '../devices/open_device.js';
+import { AbortedError, ElastripeError, InvalidArgumentError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { MetaStore } from '../meta/meta_store.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
@@ -56,6 +58,8 @@ export class DiskArray {
 
   static async create(options: CreateOptions): Promise<DiskArray> {
     const settings = validateCreateOptions(options);
+    // Image files this call creates are removed again if the create fails.
+    const createdImages = options.createSizeBytes === undefined ? [] : options.devices.filter((path) => !isNbdUrl(path) && !existsSync(path));
     const store = MetaStore.open(options.home, { create: true });
     let runtime: setup.Runtime | undefined;
     try {
@@ -75,6 +79,7 @@ export class DiskArray {
     } catch (error) {
       store.close();
       MetaStore.destroy(options.home);
+      for (const path of createdImages) rmSync(path, { force: true });
       if (runtime) await setup.stopRuntime(runtime);
       throw error;
     }
@@ -112,6 +117,7 @@ export class DiskArray {
     this.assertOpen();
     validateName(name);
     const sizeBytes = source instanceof Uint8Array ? source.byteLength : options.sizeBytes;
+    const stopWaiting = abortSourceOnSignal(source, options.signal);
     this.writesInFlight++;
     try {
       const written = await writeFile(this.writeContext(), toChunks(source), { ...options, sizeBytes });
@@ -125,6 +131,7 @@ export class DiskArray {
       this.freeWhenUnread(replaced);
     } finally {
       this.writesInFlight--;
+      stopWaiting();
     }
     return this.stat(name);
   }
@@ -386,6 +393,19 @@ function validateName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('a file name must be a non-empty string');
   if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw new InvalidArgumentError(`a file name must be at most ${NAME_BYTES_MAX} bytes`);
   if (name.includes('\0')) throw new InvalidArgumentError('a file name must not contain NUL');
+}
+
+/**
+ * A put blocked waiting for the next chunk of a stream would not see an abort until the
+ * chunk came; destroying the stream on abort ends the wait at once with AbortedError.
+ */
+function abortSourceOnSignal(source: Uint8Array | NodeJS.ReadableStream, signal: AbortSignal | undefined): () => void {
+  const stream = source as { destroy?: (error?: Error) => void };
+  if (!signal || source instanceof Uint8Array || typeof stream.destroy !== 'function') return () => undefined;
+  const onAbort = () => stream.destroy!(new AbortedError('put was aborted'));
+  if (signal.aborted) onAbort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }
 
 async function* toChunks(source: Uint8Array | NodeJS.ReadableStream): AsyncIterable<Uint8Array> {

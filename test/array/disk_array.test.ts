@@ -212,6 +212,8 @@ describe('DiskArray bad input', () => {
     await expect(
       DiskArray.create({ ...TEST_RUNTIME, home: home2, devices: [dir.file('s1.img'), dir.file('s2.img')], createSizeBytes: MIB }),
     ).rejects.toMatchObject({ code: 'DEVICE_TOO_SMALL' });
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(dir.file('s1.img')), 'a failed create removes the images it made').toBe(false);
     await expect(DiskArray.create({ ...TEST_RUNTIME, home: home2, devices: [dir.file('x.img')] })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
@@ -249,6 +251,22 @@ describe('DiskArray bad input', () => {
     const before = readFileSync(path);
     await expect(DiskArray.open(home, TEST_RUNTIME)).rejects.toMatchObject({ code: 'CORRUPT_METADATA' });
     expect(readFileSync(path).equals(before)).toBe(true);
+  });
+});
+
+describe('DiskArray aborts', () => {
+  it('aborts a put that waits on a silent stream, leaving nothing behind', async () => {
+    ({ array } = await createTempArray(dir));
+    const { PassThrough } = await import('node:stream');
+    const source = new PassThrough();
+    source.write(patternBytes(3 * MIB, 51));
+    const controller = new AbortController();
+    const put = array.put('stalled', source, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    await expect(put).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(array.list()).toEqual([]);
+    expect(array.status().allocatedBytes).toBe(0);
+    array.assertInvariants();
   });
 });
 
