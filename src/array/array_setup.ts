@@ -14,7 +14,8 @@ import { ArrayDevices } from './array_devices.js';
 import { DATA_START_LB, DEVICE_MIN_BYTES, TRAILING_RESERVED_LB } from './layout.js';
 import type { BackendChoice, RuntimeOptions } from './types.js';
 
-export const ARENA_BYTES_DEFAULT = 128 * 1024 * 1024;
+/** Holds the write and read pipelines of a couple of concurrent puts and gets of 8+m groups. */
+export const ARENA_BYTES_DEFAULT = 256 * 1024 * 1024;
 
 export interface Runtime {
   arena: Arena;

@@ -78,6 +78,11 @@ describe('DiskArray put/get', () => {
     const parts: Buffer[] = [];
     for await (const part of array.createReadStream('streamed', { offset: 10, length: content.length - 20 })) parts.push(part as Buffer);
     expect(Buffer.concat(parts).equals(content.subarray(10, content.length - 10))).toBe(true);
+    const reused = Buffer.alloc(MIB);
+    expect(await array.readInto('streamed', reused, { offset: 5 * MIB - 10 })).toBe(87);
+    expect(reused.subarray(0, 87).equals(content.subarray(5 * MIB - 10))).toBe(true);
+    expect(await array.readInto('streamed', reused, { offset: 1000 })).toBe(MIB);
+    expect(reused.equals(content.subarray(1000, 1000 + MIB))).toBe(true);
     await expect(array.get('streamed', { offset: content.length + 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(array.get('streamed', { offset: 0, length: content.length + 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
