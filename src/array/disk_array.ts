@@ -22,6 +22,7 @@ import { checkMetadata, deepCheck } from './fsck.js';
 import { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT } from './layout.js';
 import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
+import { FlushCoalescer } from './flush_coalescer.js';
 import { ReaderEpochs } from './reader_epochs.js';
 import type {
   ArrayStatus, CreateOptions, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, ParityCount, PutOptions, RuntimeOptions,
@@ -50,6 +51,7 @@ export class DiskArray {
   private degradedReads = 0;
   private repairedBlocks = 0;
   private readonly epochs = new ReaderEpochs();
+  private readonly flusher = new FlushCoalescer();
 
   private constructor(
     readonly home: string,
@@ -355,6 +357,7 @@ export class DiskArray {
       extentLbMax: this.settings.extentLbMax,
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
       nextRotation: () => this.rotation++,
+      flusher: this.flusher,
       onWriteError: (deviceId, error) => this.devices.markFailed(deviceId, `a write failed: ${error.message}`),
     };
   }

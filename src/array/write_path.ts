@@ -10,6 +10,7 @@ import type { Codec } from '../kernels/codec.js';
 import type { ExtentAllocator } from '../meta/extent_allocator.js';
 import type { NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevices } from './array_devices.js';
+import type { FlushCoalescer } from './flush_coalescer.js';
 import { EXTENT_LB_MAX_LIMIT, groupShape, type GroupShape } from './layout.js';
 import { placeGroup, type PlacementCandidate } from './placement.js';
 import type { Progress } from './types.js';
@@ -25,6 +26,8 @@ export interface WriteContext {
   groupsInFlightMax: number;
   /** A running counter that rotates parity positions across groups. */
   nextRotation: () => number;
+  /** Shares device flushes between puts finishing together. */
+  flusher: FlushCoalescer;
   /** A device failed a write: the array marks it failed so placement stops choosing it. */
   onWriteError: (deviceId: number, error: DeviceIoError | DeviceFailedError) => void;
 }
@@ -122,7 +125,7 @@ class FileWriter {
       [...this.touchedDeviceIds].map((deviceId) => {
         const device = this.context.devices.usable(deviceId);
         if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before its writes were flushed');
-        return device.flush();
+        return this.context.flusher.flush(device);
       }),
     );
   }
