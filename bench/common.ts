@@ -1,9 +1,9 @@
 // Shared plumbing for every benchmark: machine details, result rows, the printed table and
 // the JSON file under bench/results/.
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repositoryRoot } from '../src/kernels/kernel_module.js';
 
 export interface BenchMeta {
   cpu: string;
@@ -38,25 +38,21 @@ export function machineMeta(): BenchMeta {
   };
 }
 
-/** The repository root, found from this file whether it runs from bench/ or dist/bench/. */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string };
-      if (pkg.name === 'elastripe') return dir;
-    } catch {
-      // keep climbing
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('bench: cannot find the elastripe repository root');
-    dir = parent;
-  }
+/** xorshift32 with a fixed seed: the same pseudo-random sequence every run. */
+export function xorshift32(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>>= 0);
+  };
 }
 
 /** Writes bench/results/<name>.json and returns its path. */
 export function writeResults(name: string, results: BenchResult[], extra: Record<string, unknown> = {}): string {
-  const directory = join(repoRoot(), 'bench', 'results');
+  const directory = join(repositoryRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   const path = join(directory, `${name}.json`);
   writeFileSync(path, JSON.stringify({ meta: machineMeta(), ...extra, results }, null, 2) + '\n');

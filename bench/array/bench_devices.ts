@@ -3,8 +3,9 @@
 // here (loop devices, backing files, temporary homes) is removed by destroyAll() and, should a
 // run die half way, by a process 'exit' hook; SIGINT/SIGTERM exit so that the hook runs.
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { LoopDeviceSet, loopDevicesAvailable } from '../../test/helpers/loop_devices.js';
 
 export type DeviceKind = 'loop' | 'image';
 
@@ -24,28 +25,15 @@ function installExitHooks(): void {
   }
 }
 
-function losetup(args: string[]): string {
-  return execFileSync('losetup', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-
 /** Whether loop devices can be made here, and why not (the run then uses image files). */
 export function loopDevicesUsable(): { usable: boolean; reason?: string } {
-  if (process.platform !== 'linux') return { usable: false, reason: 'loop devices need Linux' };
-  if (!existsSync('/dev/loop-control')) return { usable: false, reason: '/dev/loop-control is missing' };
-  const probe = new BenchDeviceSet('loop');
-  try {
-    probe.create(1, 1 << 20);
-    return { usable: true };
-  } catch (error) {
-    return { usable: false, reason: `losetup cannot make a device: ${(error as Error).message.split('\n')[0]}` };
-  } finally {
-    probe.destroyAll();
-  }
+  const { available, reason } = loopDevicesAvailable();
+  return { usable: available, reason };
 }
 
 /** Devices, backing files and temporary homes owned by one benchmark run. */
 export class BenchDeviceSet {
-  private readonly loopPaths: string[] = [];
+  private readonly loops = new LoopDeviceSet();
   private readonly directories: string[] = [];
 
   constructor(readonly kind: DeviceKind) {
@@ -55,25 +43,17 @@ export class BenchDeviceSet {
 
   /** Makes `count` devices of `sizeBytes` each and returns their paths. */
   create(count: number, sizeBytes: number): string[] {
-    const paths: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const directory = this.tempDirectory('elastripe-bench-dev-');
-      const backingPath = join(directory, 'backing.img');
+    return Array.from({ length: count }, () => {
+      if (this.kind === 'loop') return this.loops.create(sizeBytes, { directory: RAM_DIRECTORY }).path;
+      const backingPath = join(this.tempDirectory('elastripe-bench-dev-'), 'backing.img');
       const fd = openSync(backingPath, 'w');
       try {
         ftruncateSync(fd, sizeBytes);
       } finally {
         closeSync(fd);
       }
-      if (this.kind === 'image') {
-        paths.push(backingPath);
-        continue;
-      }
-      const loopPath = losetup(['--find', '--show', backingPath]);
-      this.loopPaths.push(loopPath);
-      paths.push(loopPath);
-    }
-    return paths;
+      return backingPath;
+    });
   }
 
   /** A fresh directory in RAM (array homes live here, so metadata fsyncs cost no disk). */
@@ -90,13 +70,7 @@ export class BenchDeviceSet {
   }
 
   destroyAll(): void {
-    for (const path of this.loopPaths.splice(0)) {
-      try {
-        losetup(['--detach', path]);
-      } catch {
-        // Already detached.
-      }
-    }
+    this.loops.destroyAll();
     for (const directory of this.directories.splice(0)) rmSync(directory, { recursive: true, force: true });
     liveSets.delete(this);
   }

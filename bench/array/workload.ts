@@ -5,6 +5,7 @@
 import { randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { xorshift32 } from '../common.js';
 import type { DiskArray } from '../../src/array/disk_array.js';
 
 export interface NamedData {
@@ -32,17 +33,6 @@ function hostJiffies(): { busy: number; total: number } | undefined {
   }
 }
 
-/** xorshift32 with a fixed seed: the same small-file sizes every run. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>>= 0);
-  };
-}
 
 /** `count` files of `sizeBytes` random bytes (incompressible; the array does not compress). */
 export function makeLargeFiles(count: number, sizeBytes: number): NamedData[] {
@@ -54,7 +44,7 @@ export function makeLargeFiles(count: number, sizeBytes: number): NamedData[] {
 
 /** Small files of sizeMin..sizeMax bytes, cut from `pool` at seeded offsets. */
 export function makeSmallFiles(pool: Uint8Array, count: number, sizeMinBytes: number, sizeMaxBytes: number, seed: number): NamedData[] {
-  const next = random(seed);
+  const next = xorshift32(seed);
   return Array.from({ length: count }, (_, i) => {
     const sizeBytes = sizeMinBytes + (next() % (sizeMaxBytes - sizeMinBytes + 1));
     const offset = next() % (pool.byteLength - sizeBytes);

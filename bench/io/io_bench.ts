@@ -14,7 +14,7 @@ import { openFsDevice } from '../../src/devices/fs_device.js';
 import { uringAvailable } from '../../src/devices/uring_native.js';
 import { openUringDevice } from '../../src/devices/uring_device.js';
 import { LoopDeviceSet, loopDevicesAvailable, type LoopDevice } from '../../test/helpers/loop_devices.js';
-import { printTable, writeResults, type BenchResult } from '../common.js';
+import { printTable, writeResults, type BenchResult, xorshift32 } from '../common.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -65,17 +65,6 @@ interface Measurement {
   p99Us: number;
 }
 
-/** xorshift32 with a fixed seed: the same random offsets every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>>= 0);
-  };
-}
 
 function percentile(sorted: Float64Array, fraction: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
@@ -84,7 +73,7 @@ function percentile(sorted: Float64Array, fraction: number): number {
 /** Keeps depthPerDevice requests in flight on every device until the deadline. */
 async function drive(devices: Device[], ioCase: IoCase, arena: Uint8Array, seconds: number, record: boolean): Promise<Measurement> {
   const blockLb = ioCase.blockBytes / LB_BYTES;
-  const next = random(SEED);
+  const next = xorshift32(SEED);
   const latenciesUs: number[] = [];
   let ops = 0;
   const started = performance.now();
