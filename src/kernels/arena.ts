@@ -214,6 +214,8 @@ interface Waiter {
 export class Arena {
   readonly memory: SharedMemory;
   readonly capacityBytes: number;
+  /** memory.buffer, read once: the memory never grows, and the getter is not free. */
+  private readonly sharedBuffer: SharedArrayBuffer;
   private readonly heapFirstPage: number;
   private readonly heapEndPage: number;
   private readonly pages: RunAllocator;
@@ -233,6 +235,7 @@ export class Arena {
     }
     this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: maximumPages, shared: true });
     this.capacityBytes = capacityBytes;
+    this.sharedBuffer = this.memory.buffer;
     this.heapFirstPage = ARENA_RESERVED_BYTES / ARENA_PAGE_BYTES;
     this.heapEndPage = capacityBytes / ARENA_PAGE_BYTES;
     this.pages = new RunAllocator(this.heapFirstPage, this.heapEndPage);
@@ -295,7 +298,7 @@ export class Arena {
 
   /** The byte offset of a view that lies inside this arena's heap; throws otherwise. */
   viewOffset(view: Uint8Array): number {
-    if (view.buffer !== this.memory.buffer) {
+    if (view.buffer !== this.sharedBuffer) {
       throw new InvalidArgumentError('buffer is not a view into the arena memory');
     }
     const endBytes = view.byteOffset + view.byteLength;
@@ -319,7 +322,7 @@ export class Arena {
   }
 
   assertInvariants(): void {
-    check(this.memory.buffer.byteLength === this.capacityBytes, 'the memory never grows');
+    check(this.memory.buffer === this.sharedBuffer && this.sharedBuffer.byteLength === this.capacityBytes, 'the memory never grows');
     this.pages.assertInvariants();
     const spans: FreeRun[] = this.pages.freeRuns().map((run) => ({ ...run }));
     let livePages = 0;
@@ -358,7 +361,7 @@ export class Arena {
     const offsetBytes = startPage * ARENA_PAGE_BYTES;
     const lengthBytes = pageCount * ARENA_PAGE_BYTES;
     this.liveBuffers.set(offsetBytes, pageCount);
-    return { offsetBytes, lengthBytes, bytes: new Uint8Array(this.memory.buffer, offsetBytes, lengthBytes) };
+    return { offsetBytes, lengthBytes, bytes: new Uint8Array(this.sharedBuffer, offsetBytes, lengthBytes) };
   }
 
   private enqueue(

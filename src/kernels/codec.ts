@@ -171,7 +171,7 @@ export class Codec {
   /** blocks = k data then m parity; rebuilds the blocks at `missing` in place from the others. */
   async reconstruct(blocks: Uint8Array[], dataCount: number, missing: number[]): Promise<void> {
     const parityCount = blocks.length - dataCount;
-    const lengthBytes = this.checkGeometry(blocks.slice(0, dataCount), blocks.slice(dataCount));
+    const { lengthBytes, offsets } = this.checkGeometry(blocks.slice(0, dataCount), blocks.slice(dataCount));
     const unique = new Set(missing);
     if (unique.size !== missing.length || missing.some((index) => !Number.isInteger(index) || index < 0 || index >= blocks.length)) {
       throw new InvalidArgumentError(`missing indices [${missing.join(', ')}] must be distinct block indices below ${blocks.length}`);
@@ -181,11 +181,10 @@ export class Codec {
     }
     if (missing.length === 0) return;
     const plan = reconstructionPlan(dataCount, parityCount, missing);
-    const offsets = blocks.map((block) => this.arena.viewOffset(block));
     const sourceOffsets = plan.sources.map((index) => offsets[index]!);
     const targetOffsets = plan.targets.map((index) => offsets[index]!);
     const coefficients = plan.coefficients.flatMap((row) => Array.from(row));
-    checkDisjoint(blocks, missing);
+    checkDisjoint(offsets, lengthBytes, 0, missing);
     const dataBytes = lengthBytes * sourceOffsets.length;
     const slices = this.runsInline(dataBytes) ? 1 : this.taskCountFor(dataBytes);
     const tasks = columnSlices(lengthBytes, slices).map(([start, end]): KernelTask => ({
@@ -267,7 +266,7 @@ export class Codec {
   }
 
   private copyChecksums(output: ChecksumOutput, first: number, count: number): Uint8Array[] {
-    const memory = new Uint8Array(this.arena.memory.buffer);
+    const memory = this.inline.bytes;
     const checksums: Uint8Array[] = [];
     for (let i = first; i < first + count; i++) {
       const at = output.offsetBytes + i * CHECKSUM_BYTES;
@@ -295,29 +294,30 @@ export class Codec {
   }
 
   private groupTask(group: CodecGroup, checksumsOffset: number): EncodeGroupTask {
-    const lengthBytes = this.checkGeometry(group.data, group.parity);
-    checkDisjoint([...group.data, ...group.parity], group.parity.map((_, j) => group.data.length + j));
+    const { lengthBytes, offsets } = this.checkGeometry(group.data, group.parity);
+    checkDisjoint(offsets, lengthBytes, group.data.length);
     return {
-      sourceOffsets: group.data.map((block) => this.arena.viewOffset(block)),
-      targetOffsets: group.parity.map((block) => this.arena.viewOffset(block)),
+      sourceOffsets: offsets.slice(0, group.data.length),
+      targetOffsets: offsets.slice(group.data.length),
       lengthBytes,
       checksumsOffset,
     };
   }
 
-  /** Checks k, m and equal non-zero lengths; returns the common length. */
-  private checkGeometry(data: Uint8Array[], parity: Uint8Array[]): number {
+  /** Checks k, m, equal non-zero lengths and arena membership; returns the length and offsets. */
+  private checkGeometry(data: Uint8Array[], parity: Uint8Array[]): { lengthBytes: number; offsets: number[] } {
     if (data.length < 1 || data.length > DATA_COUNT_MAX) throw new InvalidArgumentError(`data count ${data.length} must be 1..${DATA_COUNT_MAX}`);
     if (parity.length < 1 || parity.length > PARITY_COUNT_MAX) {
       throw new InvalidArgumentError(`parity count ${parity.length} must be 1..${PARITY_COUNT_MAX}`);
     }
     const lengthBytes = data[0]!.byteLength;
     if (lengthBytes === 0) throw new InvalidArgumentError('blocks must not be empty');
+    const offsets: number[] = [];
     for (const block of [...data, ...parity]) {
       if (block.byteLength !== lengthBytes) throw new InvalidArgumentError(`block lengths differ (${block.byteLength} vs ${lengthBytes})`);
-      this.arena.viewOffset(block);
+      offsets.push(this.arena.viewOffset(block));
     }
-    return lengthBytes;
+    return { lengthBytes, offsets };
   }
 }
 
@@ -330,15 +330,17 @@ function initTables(arena: Arena, tablesBytes: number, gfTablesInit: (offset: nu
   Atomics.store(control, ARENA_TABLES_READY_INDEX, 1);
 }
 
-/** Targets must not overlap any other block: a kernel would read what it is writing. */
-function checkDisjoint(blocks: Uint8Array[], targetIndices: number[]): void {
+/**
+ * Targets must not overlap any other block: a kernel would read what it is writing. Blocks
+ * are `offsets` of equal length; targets are the indices from firstTarget on, or `targets`.
+ */
+function checkDisjoint(offsets: number[], lengthBytes: number, firstTarget: number, targets?: number[]): void {
+  const targetIndices = targets ?? offsets.map((_, i) => i).slice(firstTarget);
   for (const t of targetIndices) {
-    const target = blocks[t]!;
-    blocks.forEach((block, i) => {
-      if (i === t) return;
-      const overlaps = block.byteOffset < target.byteOffset + target.byteLength && target.byteOffset < block.byteOffset + block.byteLength;
-      if (overlaps) throw new InvalidArgumentError(`block ${t} (a target) overlaps block ${i}`);
-    });
+    const target = offsets[t]!;
+    for (let i = 0; i < offsets.length; i++) {
+      if (i !== t && Math.abs(offsets[i]! - target) < lengthBytes) throw new InvalidArgumentError(`block ${t} (a target) overlaps block ${i}`);
+    }
   }
 }
 
