@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARENA_SCRATCH_SLOT_COUNT, ARENA_SLOT_CLAIMS_INDEX, Arena, type ArenaBuffer } from '../../src/kernels/arena.js';
 import { instantiateKernels, loadKernelModule } from '../../src/kernels/kernel_module.js';
 import { KernelPool, POOL_WORKER_COUNT_MAX, poolWorkerPath } from '../../src/kernels/pool.js';
-import { createTaskContext, executeTask, type KernelTask, type TaskContext } from '../../src/kernels/pool_worker.js';
+import { createTaskContext, executeTask, type EncodeGroupTask, type KernelTask, type TaskContext } from '../../src/kernels/pool_worker.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
@@ -40,7 +40,7 @@ function take(lengthBytes: number): ArenaBuffer {
 }
 
 /** One 6+3 group with random data: its task, and where its parity lands. */
-function groupTask(seed: number, withChecksums: boolean): { task: KernelTask; parity: Uint8Array[]; checksums: Uint8Array } {
+function groupTask(seed: number, withChecksums: boolean): { task: KernelTask; group: EncodeGroupTask; parity: Uint8Array[]; checksums: Uint8Array } {
   const data = Array.from({ length: DATA_COUNT }, (_, i) => {
     const buffer = take(BLOCK_BYTES);
     for (let b = 0; b < BLOCK_BYTES; b++) buffer.bytes[b] = (b * 31 + i * 7 + seed * 13) ^ (b >>> 8);
@@ -48,16 +48,13 @@ function groupTask(seed: number, withChecksums: boolean): { task: KernelTask; pa
   });
   const parity = Array.from({ length: PARITY_COUNT }, () => take(BLOCK_BYTES));
   const checksums = take((DATA_COUNT + PARITY_COUNT) * 32);
-  const task: KernelTask = {
-    kind: 'encode',
-    groups: [{
-      sourceOffsets: data.map((buffer) => buffer.offsetBytes),
-      targetOffsets: parity.map((buffer) => buffer.offsetBytes),
-      lengthBytes: BLOCK_BYTES,
-      checksumsOffset: withChecksums ? checksums.offsetBytes : -1,
-    }],
+  const group: EncodeGroupTask = {
+    sourceOffsets: data.map((buffer) => buffer.offsetBytes),
+    targetOffsets: parity.map((buffer) => buffer.offsetBytes),
+    lengthBytes: BLOCK_BYTES,
+    checksumsOffset: withChecksums ? checksums.offsetBytes : -1,
   };
-  return { task, parity: parity.map((buffer) => buffer.bytes), checksums: checksums.bytes.subarray(0, (DATA_COUNT + PARITY_COUNT) * 32) };
+  return { task: { kind: 'encode', groups: [group] }, group, parity: parity.map((buffer) => buffer.bytes), checksums: checksums.bytes.subarray(0, (DATA_COUNT + PARITY_COUNT) * 32) };
 }
 
 /** Byte equality as one comparison (vitest's deep equality walks typed arrays element by element). */
@@ -105,6 +102,22 @@ describe('kernel pool', () => {
     }
     pool.assertInvariants();
     expect(claimedSlots().every((owner) => owner === 0)).toBe(true);
+  });
+
+  it('reports a failing task to its caller and keeps serving others', async () => {
+    const pool = new KernelPool({ arena, module, workerCount: 1 });
+    try {
+      const good = groupTask(3000, true);
+      const bad: KernelTask = { kind: 'encode', groups: [{ ...good.group, checksumsOffset: -1, targetOffsets: [0, 0, 0, 0] }] };
+      await expect(pool.run(bad)).rejects.toThrow(/parity count 4/);
+      await pool.run(good.task);
+      const fromPool = good.checksums.slice();
+      executeTask(inline, good.task);
+      expect(hex(good.checksums)).toBe(hex(fromPool));
+      expect(pool.stats()).toMatchObject({ tasksCompleted: 1, pendingTasks: 0 });
+    } finally {
+      await pool.close();
+    }
   });
 
   it('runs two pools on one arena at once without sharing a scratch slot', async () => {
