@@ -57,6 +57,15 @@ describe.skipIf(!loops.available)('array on loop block devices', () => {
     });
   }
 
+  it('refuses a loop device below the minimum size, and leaves the other devices unclaimed', async () => {
+    const devices = [loopSet.create(64 * MIB).path, loopSet.create(64 * MIB).path, loopSet.create(8 * MIB).path];
+    await expect(createOn(devices, { backend: 'uring' })).rejects.toMatchObject({ code: 'DEVICE_TOO_SMALL' });
+    // The failed create wrote no superblock: a new array takes the healthy devices without --force.
+    array = await createOn(devices.slice(0, 2).concat(loopSet.create(64 * MIB).path), { backend: 'uring' });
+    await array.put('fits', patternBytes(MIB, 45));
+    expect((await array.get('fits')).equals(patternBytes(MIB, 45))).toBe(true);
+  });
+
   it('refuses a loop device that another array holds open', async () => {
     const devices = [0, 1, 2].map(() => loopSet.create(64 * MIB).path);
     array = await createOn(devices, { backend: 'uring' });
