@@ -81,7 +81,8 @@ export class DiskArray {
       } finally {
         await Promise.allSettled(prepared.map((entry) => entry.device.close()));
       }
-      store.close();
+      // The new array opens on the same runtime: no second arena registration or pool start.
+      return await DiskArray.openWith(store, runtime);
     } catch (error) {
       store.close();
       MetaStore.destroy(options.home);
@@ -89,33 +90,35 @@ export class DiskArray {
       if (runtime) await setup.stopRuntime(runtime);
       throw error;
     }
-    await setup.stopRuntime(runtime);
-    return DiskArray.open(options.home, options);
   }
 
   static async open(home: string, options: RuntimeOptions = {}): Promise<DiskArray> {
     const store = MetaStore.open(home, { create: false });
     let runtime: setup.Runtime | undefined;
     try {
-      const settings = readSettings(store);
+      readSettings(store); // corrupt settings fail before workers start
       runtime = await setup.startRuntime(options);
-      const rows = store.devices();
-      const devices = await setup.openRecordedDevices(rows, settings.arrayUuid, runtime);
-      if (devices.unavailableCount() > settings.parityCount) {
-        await devices.closeAll();
-        const lost = devices.all().filter((entry) => entry.state !== 'online');
-        throw new TooManyErasuresError(
-          `${lost.length} devices are missing or failed and parity ${settings.parityCount} tolerates ${settings.parityCount}: ` +
-            lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
-        );
-      }
-      const allocator = deriveAllocator(store);
-      return new DiskArray(home, store, runtime, devices, allocator, settings);
+      return await DiskArray.openWith(store, runtime);
     } catch (error) {
       store.close();
       if (runtime) await setup.stopRuntime(runtime);
       throw error;
     }
+  }
+
+  /** Opens every recorded device on `runtime` and derives the allocator; the caller cleans up on failure. */
+  private static async openWith(store: MetaStore, runtime: setup.Runtime): Promise<DiskArray> {
+    const settings = readSettings(store);
+    const devices = await setup.openRecordedDevices(store.devices(), settings.arrayUuid, runtime);
+    if (devices.unavailableCount() > settings.parityCount) {
+      await devices.closeAll();
+      const lost = devices.all().filter((entry) => entry.state !== 'online');
+      throw new TooManyErasuresError(
+        `${lost.length} devices are missing or failed and parity ${settings.parityCount} tolerates ${settings.parityCount}: ` +
+          lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
+      );
+    }
+    return new DiskArray(store.home, store, runtime, devices, deriveAllocator(store), settings);
   }
 
   /** Stores `source` under `name`, replacing any previous file atomically. */
