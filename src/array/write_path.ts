@@ -153,7 +153,13 @@ class FileWriter {
   private async startGroup(): Promise<FillingGroup> {
     while (this.inflight.size >= this.context.groupsInFlightMax) await Promise.race(this.inflight);
     this.throwIfStopped();
-    const shape = this.largestPlaceableShape();
+    let shape = this.largestPlaceableShape();
+    // With the size known, the last group's buffer is only as large as its bytes need (a 1-byte
+    // file takes 1+m LB of the arena, not a full group's worth).
+    const remainingBytes = this.options.sizeBytes === undefined ? Infinity : this.options.sizeBytes - this.totalBytes;
+    if (remainingBytes > 0 && remainingBytes < shape.dataCount * shape.extentLb * LB_BYTES) {
+      shape = groupShape(remainingBytes, shape.dataCount, shape.extentLb);
+    }
     const lengthBytes = (shape.dataCount + this.context.parityCount) * shape.extentLb * LB_BYTES;
     const buffer = await this.context.arena.acquire(lengthBytes, this.options.signal);
     return { buffer, shape, filledBytes: 0 };
