@@ -260,6 +260,7 @@ export class DiskArray {
         uuid: row.uuid,
         backend: entry.device?.backend ?? ('none' as const),
         state: this.devices.isOnline(entry) ? ('online' as const) : entry.state === 'online' ? ('failed' as const) : entry.state,
+        ...(this.devices.isOnline(entry) ? {} : { reason: entry.reason ?? 'the device went offline' }),
         capacityBytes: dataAreaLb * LB_BYTES,
         usedBytes: usedLb * LB_BYTES,
         usedFraction: usedLb / dataAreaLb,
@@ -285,6 +286,9 @@ export class DiskArray {
   async fsck(options: FsckOptions = {}): Promise<FsckReport> {
     this.assertOpen();
     const problems = this.metadataProblems();
+    for (const device of this.status().devices) {
+      if (device.state !== 'online') problems.push(`device ${device.deviceId} (${device.path}) is ${device.state}: ${device.reason}`);
+    }
     let checkedExtents = 0;
     const groups = this.store.allGroups();
     if (options.deep) {

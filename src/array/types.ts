@@ -45,6 +45,8 @@ export interface DeviceStatus {
   uuid: string;
   backend: BackendName | 'none';
   state: DeviceState;
+  /** Why a device is missing or failed (absent while it is online). */
+  reason?: string;
   capacityBytes: number;
   usedBytes: number;
   usedFraction: number;

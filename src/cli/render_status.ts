@@ -22,7 +22,8 @@ export function renderStatus(status: ArrayStatus): string {
       formatBar(device.usedFraction, USAGE_BAR_CELLS),
     ]);
   const table = formatTable(header, rows, ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'left']);
-  return [`array ${status.arrayUuid} at ${status.home}`, '', table, '', ...renderTotals(status)].join('\n');
+  const reasons = status.devices.filter((device) => device.reason).map((device) => `device ${device.deviceId} ${device.state}: ${device.reason}`);
+  return [`array ${status.arrayUuid} at ${status.home}`, '', table, ...(reasons.length > 0 ? ['', ...reasons] : []), '', ...renderTotals(status)].join('\n');
 }
 
 function renderTotals(status: ArrayStatus): string[] {
@@ -39,7 +40,7 @@ function renderTotals(status: ArrayStatus): string[] {
     `allocated  ${formatBytes(status.allocatedBytes)} of ${formatBytes(status.capacityBytes)} ${formatBar(usedFraction, USAGE_BAR_CELLS)} ${formatPercent(usedFraction)}`,
     `overhead   ${formatBytes(overheadBytes)} (${formatPercent(overheadFraction)} of stored)`,
     `degraded   ${status.degradedReads} reads reconstructed, ${status.repairedBlocks} blocks repaired`,
-    `kernels    ${status.kernelVariant}, ${status.workerCount} workers`,
+    `kernels    ${status.kernelVariant}, ${status.workerCount === 1 ? '1 worker' : `${status.workerCount} workers`}`,
   ];
 }
 

@@ -174,6 +174,10 @@ describe('DiskArray degraded reads', () => {
     array = await DiskArray.open(home, TEST_RUNTIME);
     expect(array.status().degraded).toBe(true);
     expect(array.status().devices[1]!.state).toBe('missing');
+    expect(array.status().devices[1]!.reason).toMatch(/ENOENT/);
+    const report = await array.fsck();
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(/device 2 .* is missing/);
     expect((await array.get('survivor')).equals(content)).toBe(true);
     await array.close();
     array = undefined;
