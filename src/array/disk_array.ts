@@ -25,7 +25,7 @@ import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
 import { ReaderEpochs } from './reader_epochs.js';
 import type {
-  ArrayStatus, CreateOptions, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, ParityCount, PutOptions, RuntimeOptions,
+  AddDeviceOptions, ArrayStatus, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, ParityCount, PutOptions, RuntimeOptions,
 } from './types.js';
 import { writeFile, type WriteContext } from './write_path.js';
 
@@ -119,6 +119,33 @@ export class DiskArray {
       );
     }
     return new DiskArray(store.home, store, runtime, devices, deriveAllocator(store), settings);
+  }
+
+  /**
+   * Adds a device while the array stays online: checks it (size, not another array's unless
+   * forced, not a device the array already has), writes its superblock, records it, and makes
+   * it eligible for new groups at once (new groups get wider where k was capped by the device
+   * count). Existing data stays where it is until a rebalance or restripe moves it.
+   */
+  async addDevice(path: string, options: AddDeviceOptions = {}): Promise<DeviceStatus> {
+    this.assertOpen();
+    setup.assertDistinctPaths([...this.devices.all().map((entry) => entry.row.path), path]);
+    const createsImage = options.createSizeBytes !== undefined && !isNbdUrl(path) && !existsSync(path);
+    let entry: setup.NewDevice | undefined;
+    try {
+      [entry] = await setup.prepareNewDevices([path], this.runtime, { ...options, arrayUuid: this.settings.arrayUuid });
+      const deviceId = Math.max(0, ...this.store.devices().map((row) => row.deviceId)) + 1;
+      const row = setup.deviceRowFor(entry!, deviceId);
+      await setup.writeDeviceSuperblock(this.runtime, entry!.device, setup.superblockFor(this.settings.arrayUuid, row));
+      this.store.addDevice(row);
+      this.allocator.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
+      this.devices.add({ row, device: entry!.device, state: 'online', ioErrors: 0 });
+      return this.status().devices.find((device) => device.deviceId === deviceId)!;
+    } catch (error) {
+      await entry?.device.close().catch(() => undefined);
+      if (createsImage) rmSync(path, { force: true });
+      throw error;
+    }
   }
 
   /** Stores `source` under `name`, replacing any previous file atomically. */

@@ -37,6 +37,13 @@ export interface CreateOptions extends RuntimeOptions {
   force?: boolean;
 }
 
+export interface AddDeviceOptions {
+  /** Create the image file with this size if it does not exist. */
+  createSizeBytes?: number;
+  /** Overwrite a device that carries another array's superblock. */
+  force?: boolean;
+}
+
 export type DeviceState = 'online' | 'missing' | 'failed';
 
 export interface DeviceStatus {

@@ -14,6 +14,7 @@ type Handler = (context: CommandContext) => Promise<ExitCode | void> | ExitCode 
 // help, --version and usage errors answer at once.
 const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   create: async (context) => (await import('./commands/create.js')).runCreate(context),
+  add: async (context) => (await import('./commands/add.js')).runAdd(context),
   put: async (context) => (await import('./commands/files.js')).runPut(context),
   get: async (context) => (await import('./commands/files.js')).runGet(context),
   rm: async (context) => (await import('./commands/files.js')).runRemove(context),

@@ -1,8 +1,8 @@
 // The verbs of the command line: their arguments, their options and one line of help each.
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
-// (add, remove, rebalance, ...) is one entry here plus one module under commands/.
+// (remove, rebalance, ...) is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'add' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -56,6 +56,8 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 export const VERB_SPECS: readonly VerbSpec[] = [
   { verb: 'create', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
     summary: 'create an array on block devices, image files or nbd://host:port/export URLs', options: ['parity', 'max-data-width', 'extent-lb-max', 'size', 'force'] },
+  { verb: 'add', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
+    summary: 'add devices to the array while it stays online; new groups use them at once', options: ['size', 'force'] },
   { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
     summary: 'store FILE (default: NAME; - = stdin) as NAME', options: [] },
   { verb: 'get', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
