@@ -1,15 +1,16 @@
 // `elastripe demo` (and `npm start`): a tour of the array on image files in a temporary home,
-// with no root needed. The tour is a list of named steps sharing one DemoState; later stages
-// (add a larger device, rebalance, restripe, fail a device, degraded read, rebuild) are appended
-// to DEMO_STEPS as further steps. The home is removed at the end unless --keep.
+// with no root needed. The tour is a list of named steps sharing one DemoState: create, write,
+// verify, grow online by a larger device, pull a device and read degraded, put it back, deep
+// fsck. Later stages (rebalance, restripe, rebuild) are appended to DEMO_STEPS as further
+// steps. The home is removed at the end unless --keep.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ElastripeError } from '../errors.js';
 import type { FsckReport } from '../array/types.js';
-import { createArray, runtimeOptions, type ArrayHandle } from './array_access.js';
+import { createArray, openArray, runtimeOptions, type ArrayHandle } from './array_access.js';
 import { printJson, printText, startProgress, type CommandContext } from './context.js';
 import { generateContent, hashing, planFiles, type DemoFilePlan } from './demo_data.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
@@ -83,21 +84,70 @@ export const createStep: DemoStep = {
 
 export const writeStep: DemoStep = {
   name: 'write files (1 byte to 64 MiB; random, zeros, text, mixed)',
+  run: (state) => writeFiles(state, state.files, 'write'),
+};
+
+async function writeFiles(state: DemoState, files: DemoFile[], phase: string): Promise<void> {
+  const array = requireArray(state);
+  const totalBytes = files.reduce((sum, file) => sum + file.sizeBytes, 0);
+  const bar = startProgress(state.context, phase, totalBytes, true);
+  const startMs = performance.now();
+  let doneBytes = 0;
+  for (const file of files) {
+    const hash = createHash('sha256');
+    const chunks = hashing(generateContent(file), hash, (lengthBytes) => bar?.update((doneBytes += lengthBytes)));
+    await array.put(file.name, Readable.from(chunks), { sizeBytes: file.sizeBytes, signal: state.context.signal });
+    file.sha256 = hash.digest('hex');
+  }
+  bar?.finish();
+  state.timings[phase] = { bytes: totalBytes, elapsedMs: performance.now() - startMs };
+  if (!state.context.line.json) printText(state.context, `${files.length} files, ${formatBytes(totalBytes)}`);
+}
+
+/** Grows the array online by a device twice the size of the others, then writes more: the new
+ * files' groups are one block wider and every one of them uses the new device. */
+export const addDeviceStep: DemoStep = {
+  name: 'add a device twice as large, online, and write more files',
   async run(state) {
     const array = requireArray(state);
-    const totalBytes = state.files.reduce((sum, file) => sum + file.sizeBytes, 0);
-    const bar = startProgress(state.context, 'write', totalBytes, true);
-    const startMs = performance.now();
-    let doneBytes = 0;
-    for (const file of state.files) {
-      const hash = createHash('sha256');
-      const chunks = hashing(generateContent(file), hash, (lengthBytes) => bar?.update((doneBytes += lengthBytes)));
-      await array.put(file.name, Readable.from(chunks), { sizeBytes: file.sizeBytes, signal: state.context.signal });
-      file.sha256 = hash.digest('hex');
+    const path = imagePath(state, state.imagePaths.length);
+    await array.addDevice(path, { createSizeBytes: 2 * state.deviceBytes });
+    state.imagePaths.push(path);
+    const more = planFiles(DEMO_SEED + 1, Math.floor(state.files.reduce((sum, file) => sum + file.sizeBytes, 0) / 4))
+      .map((file) => ({ ...file, name: `after-add/${file.name}` }));
+    await writeFiles(state, more, 'write+');
+    state.files.push(...more);
+    const added = array.status().devices.at(-1)!;
+    if (!state.context.line.json) printText(state.context, `device ${added.deviceId} added; it now holds ${formatBytes(added.usedBytes)}`);
+  },
+};
+
+/** Takes one device away (its image file disappears, as a pulled disk would) and reopens the
+ * array: it opens degraded and every read that needs the device reconstructs from parity. */
+export const pullDeviceStep: DemoStep = {
+  name: 'pull a device and reopen the array degraded',
+  async run(state) {
+    await requireArray(state).close();
+    state.array = undefined;
+    await rename(state.imagePaths[1]!, `${state.imagePaths[1]}.pulled`);
+    state.array = await openArray(state.home, runtimeOptions(state.context.line));
+    if (!state.context.line.json) printText(state.context, renderStatus(state.array.status()));
+  },
+};
+
+/** Puts the pulled device back and reopens: the array is whole again. */
+export const restoreDeviceStep: DemoStep = {
+  name: 'put the device back and reopen',
+  async run(state) {
+    const degradedReads = requireArray(state).status().degradedReads;
+    await requireArray(state).close();
+    state.array = undefined;
+    await rename(`${state.imagePaths[1]}.pulled`, state.imagePaths[1]!);
+    state.array = await openArray(state.home, runtimeOptions(state.context.line));
+    const status = state.array.status();
+    if (!state.context.line.json) {
+      printText(state.context, `${degradedReads} degraded group reads while it was gone; now ${status.degraded ? 'still DEGRADED' : 'healthy'}`);
     }
-    bar?.finish();
-    state.timings['write'] = { bytes: totalBytes, elapsedMs: performance.now() - startMs };
-    if (!state.context.line.json) printText(state.context, `${state.files.length} files, ${formatBytes(totalBytes)}`);
   },
 };
 
@@ -176,7 +226,19 @@ function rate(timing: PhaseTiming): number {
 }
 
 /** The tour, in order; append later stages before `summaryStep`. */
-export const DEMO_STEPS: DemoStep[] = [createStep, writeStep, statusStep, verifyStep(), fsckStep, summaryStep];
+export const DEMO_STEPS: DemoStep[] = [
+  createStep,
+  writeStep,
+  statusStep,
+  verifyStep(),
+  addDeviceStep,
+  statusStep,
+  pullDeviceStep,
+  verifyStep('degraded', 'read every file back with the device gone (degraded reads) and verify it'),
+  restoreDeviceStep,
+  fsckStep,
+  summaryStep,
+];
 
 export function deviceBytesFor(sizeMib: number): number {
   const deviceMib = Math.max(DEVICE_MIB_MIN, Math.ceil((sizeMib * DEVICE_PER_DATA_FRACTION) / DEVICE_MIB_STEP) * DEVICE_MIB_STEP);

@@ -73,7 +73,11 @@ describe('elastripe demo', () => {
     expect(text).toMatch(/== 1\. create an array/);
     expect(text).toMatch(/all \d+ files match/);
     expect(text).toMatch(/deep fsck: ok/);
-    expect(text).toMatch(/^space\s+6\.00 MiB stored in /m);
+    // 6 MiB, then a quarter more after the added device; all of it read back degraded too.
+    expect(text).toMatch(/device 5 added/);
+    expect(text).toMatch(/DEGRADED/);
+    expect(text).toMatch(/\d+ degraded group reads while it was gone; now healthy/);
+    expect(text).toMatch(/^space\s+7\.50 MiB stored in /m);
     expect(result.stderr).toMatch(/^write\s+100% \[#{20}\]  6\.00 MiB \/ 6\.00 MiB/m);
     expect(text).toContain(privateTmp);
     expect(await readdir(privateTmp)).toEqual([]);
@@ -83,6 +87,10 @@ describe('elastripe demo', () => {
     const result = await runCli(['demo', '--size-mib', '2', '--json']);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toBe('');
-    expect(parseJson(result)).toMatchObject({ storedBytes: 2 * 2 ** 20, fsckOk: true, phases: { write: { bytes: 2 * 2 ** 20 }, read: { bytes: 2 * 2 ** 20 } } });
+    expect(parseJson(result)).toMatchObject({
+      storedBytes: 2.5 * 2 ** 20,
+      fsckOk: true,
+      phases: { write: { bytes: 2 * 2 ** 20 }, read: { bytes: 2 * 2 ** 20 }, 'write+': { bytes: 0.5 * 2 ** 20 }, degraded: { bytes: 2.5 * 2 ** 20 } },
+    });
   });
 });
