@@ -12,6 +12,8 @@ export interface ArrayDevice {
   /** Why the device is not online. */
   reason?: string;
   ioErrors: number;
+  /** Being evacuated: readable, but no new block may go to it. */
+  draining?: boolean;
 }
 
 export class ArrayDevices {
@@ -34,6 +36,18 @@ export class ArrayDevices {
 
   online(): ArrayDevice[] {
     return this.all().filter((entry) => this.isOnline(entry));
+  }
+
+  /** Online devices that new blocks may go to (not being evacuated). */
+  placeable(): ArrayDevice[] {
+    return this.online().filter((entry) => !entry.draining);
+  }
+
+  /** Forgets a device that was removed from the array (after its blocks moved off it). */
+  async drop(deviceId: number): Promise<void> {
+    const entry = this.get(deviceId);
+    this.byId.delete(deviceId);
+    await entry.device?.close();
   }
 
   /** Online and usable: state says so and the backend has not seen the device drop. */

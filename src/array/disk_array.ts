@@ -12,11 +12,12 @@ import { existsSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
 import { isNbdUrl } from '../devices/open_device.js';
-import { AbortedError, ElastripeError, InvalidArgumentError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { AbortedError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { MetaStore } from '../meta/meta_store.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
-import type { ArrayDevices } from './array_devices.js';
+import type { ArrayDevice, ArrayDevices } from './array_devices.js';
+import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
 import { checkMetadata, deepCheck } from './fsck.js';
 import { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT } from './layout.js';
@@ -146,6 +147,68 @@ export class DiskArray {
       if (createsImage) rmSync(path, { force: true });
       throw error;
     }
+  }
+
+  /**
+   * Marks a device failed (it stays failed across reopen): reads of its blocks reconstruct
+   * from parity and no new block goes to it. `rebuild` then moves its blocks to survivors.
+   */
+  async failDevice(deviceId: number, reason = 'failed by request'): Promise<void> {
+    this.assertOpen();
+    const entry = this.knownDevice(deviceId);
+    if (entry.state === 'online' && this.devices.unavailableCount() + 1 > this.settings.parityCount) {
+      throw new TooManyErasuresError(
+        `failing device ${deviceId} would leave ${this.devices.unavailableCount() + 1} devices unavailable; parity ${this.settings.parityCount} tolerates ${this.settings.parityCount}`,
+      );
+    }
+    this.devices.markFailed(deviceId, reason);
+    entry.state = 'failed';
+    entry.reason ??= reason;
+    this.store.setDeviceState(deviceId, 'failed');
+    await entry.device?.close().catch(() => undefined);
+    entry.device = undefined;
+  }
+
+  /**
+   * Rebuilds every block of failed and missing devices onto the surviving devices (each block
+   * to the least-used device not yet in its group, so the writes spread over all survivors),
+   * then removes those devices from the array. Online; resumable (run it again after a crash or
+   * an abort); groups that cannot be placed are reported in `problems`.
+   */
+  async rebuild(options: JobOptions = {}): Promise<JobReport & { removedDeviceIds: number[] }> {
+    this.assertOpen();
+    const lost = this.devices.all().filter((entry) => !this.devices.isOnline(entry)).map((entry) => entry.row.deviceId);
+    for (const deviceId of lost) this.devices.markFailed(deviceId, 'being rebuilt');
+    const report = await this.runJob(() => moveBlocksOff(this.jobContext(), lost, options));
+    const removedDeviceIds = await this.removeEmptied(lost);
+    return { ...report, removedDeviceIds };
+  }
+
+  /**
+   * Removes a healthy device (shrinks the array): its blocks are copied to the other devices
+   * first, then it is forgotten and its superblock stays as it was. Refused with NO_SPACE (and
+   * the device kept) when the others cannot take every block.
+   */
+  async removeDevice(deviceId: number, options: JobOptions = {}): Promise<JobReport> {
+    this.assertOpen();
+    const entry = this.knownDevice(deviceId);
+    entry.draining = true;
+    try {
+      const report = await this.runJob(() => moveBlocksOff(this.jobContext(), [deviceId], options));
+      if (report.problems.length > 0) {
+        throw new NoSpaceError(`device ${deviceId} cannot be emptied: ${report.problems[0]}${report.problems.length > 1 ? ` (and ${report.problems.length - 1} more)` : ''}`);
+      }
+      await this.removeEmptied([deviceId]);
+      return report;
+    } finally {
+      entry.draining = false;
+    }
+  }
+
+  /** Moves blocks from over-full to under-full devices until used fractions are within 2%. */
+  async rebalance(options: JobOptions = {}): Promise<JobReport> {
+    this.assertOpen();
+    return this.runJob(() => rebalanceJob(this.jobContext(), options));
   }
 
   /** Stores `source` under `name`, replacing any previous file atomically. */
@@ -348,6 +411,49 @@ export class DiskArray {
 
   // --- internals ---
 
+  private knownDevice(deviceId: number): ArrayDevice {
+    if (!Number.isInteger(deviceId) || !this.devices.all().some((entry) => entry.row.deviceId === deviceId)) {
+      throw new NotFoundError(`the array has no device ${deviceId}`);
+    }
+    return this.devices.get(deviceId);
+  }
+
+  private async runJob<T>(job: () => Promise<T>): Promise<T> {
+    this.writesInFlight++;
+    try {
+      return await job();
+    } finally {
+      this.writesInFlight--;
+    }
+  }
+
+  /** Devices left without blocks leave the array for good (state 'removed'). */
+  private async removeEmptied(deviceIds: number[]): Promise<number[]> {
+    const emptied = deviceIds.filter((deviceId) => this.store.groupIdsOnDevices([deviceId]).length === 0);
+    for (const deviceId of emptied) {
+      this.store.setDeviceState(deviceId, 'removed');
+      await this.devices.drop(deviceId);
+    }
+    return emptied;
+  }
+
+  private jobContext(): JobContext {
+    return {
+      ...this.readContext(),
+      store: this.store,
+      allocator: this.allocator,
+      flusher: this.flusher,
+      freeWhenUnread: (extents) => this.freeWhenUnread(extents),
+      targets: () =>
+        this.devices.placeable().map(({ row }) => ({
+          deviceId: row.deviceId,
+          usedLb: this.allocator.dataAreaLb(row.deviceId) - this.allocator.freeLb(row.deviceId),
+          dataAreaLb: this.allocator.dataAreaLb(row.deviceId),
+          largestFreeLb: this.allocator.largestFreeLb(row.deviceId),
+        })),
+    };
+  }
+
   private metadataProblems(): string[] {
     const quiet = this.writesInFlight === 0 && this.epochs.pendingCount === 0;
     return checkMetadata(this.store, quiet ? this.allocator : undefined, this.settings.parityCount);
@@ -380,7 +486,7 @@ export class DiskArray {
   }
 
   private writeContext(): WriteContext {
-    const online = this.devices.online().length;
+    const online = this.devices.placeable().length;
     return {
       arena: this.runtime.arena,
       codec: this.runtime.codec,

@@ -35,6 +35,7 @@ export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator |
       problems.push(`extent ${extent.extentId} is on unknown device ${extent.deviceId}`);
       continue;
     }
+    if (devices.get(extent.deviceId)!.state === 'removed') problems.push(`extent ${extent.extentId} is on removed device ${extent.deviceId}`);
     try {
       derived.claim(extent.deviceId, extent.startLb, extent.lengthLb);
     } catch {

@@ -2,3 +2,5 @@
 export { DiskArray, GROUPS_IN_FLIGHT_MAX } from './disk_array.js';
 export { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT, DEVICE_MIN_BYTES } from './layout.js';
 export type * from './types.js';
+export { REBALANCE_TOLERANCE } from './device_jobs.js';
+export type { JobOptions, JobReport } from './device_jobs.js';

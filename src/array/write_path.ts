@@ -287,7 +287,7 @@ class FileWriter {
 
   private candidates(): PlacementCandidate[] {
     const { allocator, devices } = this.context;
-    return devices.online().map(({ row }) => ({
+    return devices.placeable().map(({ row }) => ({
       deviceId: row.deviceId,
       usedLb: allocator.dataAreaLb(row.deviceId) - allocator.freeLb(row.deviceId),
       dataAreaLb: allocator.dataAreaLb(row.deviceId),
@@ -315,7 +315,7 @@ class FileWriter {
   /** Refuses at once a write of known size that cannot fit, so nothing is half-written. */
   private checkRoomFor(sizeBytes: number): void {
     const { allocator, devices, parityCount, maxDataWidth } = this.context;
-    const online = devices.online();
+    const online = devices.placeable();
     const dataCount = Math.min(maxDataWidth, online.length - parityCount);
     const freeBytes = online.reduce((sum, { row }) => sum + allocator.freeLb(row.deviceId), 0) * LB_BYTES;
     const usableBytes = dataCount >= 1 ? (freeBytes * dataCount) / (dataCount + parityCount) : 0;

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-import type { DeviceRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
+import type { DeviceRow, ExtentMove, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
 
 export const DATABASE_FILE = 'elastripe.db';
 const HOLDER_FILE = 'holder';
@@ -132,6 +132,67 @@ export class MetaStore {
     return groups.map((group) => ({ ...group, extents: extentsOf.all(group.groupId) as ExtentRow[] }));
   }
 
+  /** One group with its extents, or undefined once it is gone. */
+  group(groupId: number): GroupWithExtents | undefined {
+    const group = this.db
+      .prepare(
+        `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
+                parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes
+         FROM groups WHERE group_id = ?`,
+      )
+      .get(groupId) as GroupRow | undefined;
+    if (!group) return undefined;
+    const extents = this.db
+      .prepare(
+        `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
+                length_lb AS lengthLb, role, idx AS "index", checksum
+         FROM extents WHERE group_id = ? ORDER BY role = 'parity', idx`,
+      )
+      .all(groupId) as ExtentRow[];
+    return { ...group, extents };
+  }
+
+  /** Ids of the groups with at least one extent on one of the devices, in a stable order. */
+  groupIdsOnDevices(deviceIds: readonly number[]): number[] {
+    if (deviceIds.length === 0) return [];
+    const rows = this.db
+      .prepare(`SELECT DISTINCT group_id AS groupId FROM extents WHERE device_id IN (${deviceIds.map(() => '?').join(',')}) ORDER BY group_id`)
+      .all(...deviceIds) as { groupId: number }[];
+    return rows.map((row) => row.groupId);
+  }
+
+  /** Extents on a device (id, group, length), largest first: what a rebalance may move. */
+  extentsOnDevice(deviceId: number): { extentId: number; groupId: number; lengthLb: number }[] {
+    return this.db
+      .prepare(`SELECT extent_id AS extentId, group_id AS groupId, length_lb AS lengthLb FROM extents WHERE device_id = ? ORDER BY length_lb DESC, extent_id`)
+      .all(deviceId) as { extentId: number; groupId: number; lengthLb: number }[];
+  }
+
+  /**
+   * Points extents at their new places, all or nothing. Each move names where the extent was;
+   * if any extent is gone or elsewhere (its file was replaced or deleted meanwhile), nothing
+   * changes and the result is false.
+   */
+  relocateExtents(moves: readonly ExtentMove[]): boolean {
+    const update = this.db.prepare(
+      'UPDATE extents SET device_id = ?, start_lb = ? WHERE extent_id = ? AND device_id = ? AND start_lb = ?',
+    );
+    const apply = this.db.transaction(() => {
+      for (const move of moves) {
+        if (update.run(move.toDeviceId, move.toStartLb, move.extentId, move.fromDeviceId, move.fromStartLb).changes !== 1) {
+          throw new StaleMoveError();
+        }
+      }
+    });
+    try {
+      apply.immediate();
+      return true;
+    } catch (error) {
+      if (error instanceof StaleMoveError) return false;
+      throw error;
+    }
+  }
+
   /** Every committed extent (for deriving the allocator and for fsck). */
   allExtents(): ExtentRow[] {
     return this.db
@@ -206,6 +267,9 @@ export class MetaStore {
     return extents;
   }
 }
+
+/** A relocation found its extent moved or gone; the transaction rolls back. */
+class StaleMoveError extends Error {}
 
 function takeLock(db: Db, home: string): void {
   try {

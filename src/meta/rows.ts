@@ -60,3 +60,12 @@ export interface NewGroup {
   lengthBytes: number;
   extents: NewExtent[];
 }
+
+/** One extent moving to another place (rebuild, evacuate, rebalance). */
+export interface ExtentMove {
+  extentId: number;
+  fromDeviceId: number;
+  fromStartLb: number;
+  toDeviceId: number;
+  toStartLb: number;
+}

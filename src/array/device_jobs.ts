@@ -1,0 +1,164 @@
+// Jobs that move committed blocks between devices, all built on relocateBlocks:
+//   rebuild   — every block on a failed or missing device is reconstructed from its group and
+//               written to a surviving device not yet in the group (distributed: each block goes
+//               to the least-used such device, so the writes spread over all survivors);
+//   evacuate  — every block of a healthy device is copied off it (remove / shrink);
+//   rebalance — blocks move from over-full to under-full devices until used fractions are
+//               within REBALANCE_TOLERANCE of each other.
+//
+// States of a job: scanning → moving (one group at a time, each move committed on its own) →
+// done | aborted | failed. Resumable by construction: progress is the metadata itself (a moved
+// block's extent row points at its new place once committed), so after a crash or an abort the
+// same job simply finds what is left. A group whose file changes meanwhile is looked up again.
+import { LB_BYTES } from '../constants.js';
+import { AbortedError } from '../errors.js';
+import type { GroupWithExtents } from '../meta/rows.js';
+import { blockIndex } from './read_path.js';
+import { relocateBlocks, type BlockMove, type RelocateContext } from './relocate.js';
+import type { Progress } from './types.js';
+
+/** Rebalance stops once every device's used fraction is within this of the mean. */
+export const REBALANCE_TOLERANCE = 0.02;
+/** A rebalance moves at most this much more than the ideal minimum (a guard against churn). */
+const REBALANCE_MOVE_SLACK = 1.1;
+/** How often a group whose file changed under a move is looked up again before it is skipped. */
+const STALE_RETRIES_MAX = 3;
+
+export interface JobOptions {
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface JobReport {
+  movedBlocks: number;
+  movedBytes: number;
+  /** Blocks written to each target device (a rebuild spreads them over all survivors). */
+  blocksByTargetDevice: Record<number, number>;
+  /** Groups the job could not finish, with why (e.g. no device outside the group has room). */
+  problems: string[];
+}
+
+export interface JobContext extends RelocateContext {
+  /** Online devices new blocks may go to, with their used and total data-area LB. */
+  targets: () => { deviceId: number; usedLb: number; dataAreaLb: number; largestFreeLb: number }[];
+}
+
+/** Moves every block that lies on one of `sourceDeviceIds` to other devices. */
+export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions): Promise<JobReport> {
+  const report = emptyReport();
+  const groupIds = context.store.groupIdsOnDevices(sourceDeviceIds);
+  const totalBytes = groupIds.reduce((sum, groupId) => sum + blocksOn(context, groupId, sourceDeviceIds), 0);
+  for (const groupId of groupIds) {
+    throwIfAborted(options.signal);
+    for (let attempt = 1; ; attempt++) {
+      const group = context.store.group(groupId);
+      if (!group) break; // the file was deleted: nothing left to move
+      const indices = group.extents.filter((extent) => sourceDeviceIds.includes(extent.deviceId)).map((extent) => blockIndex(group, extent));
+      if (indices.length === 0) break;
+      const moves = chooseTargets(context, group, indices, sourceDeviceIds);
+      if (typeof moves === 'string') {
+        report.problems.push(`group ${groupId} (file ${group.fileId} #${group.sequence}): ${moves}`);
+        break;
+      }
+      if (await relocateBlocks(context, group, moves)) {
+        for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
+        options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
+        break;
+      }
+      if (attempt >= STALE_RETRIES_MAX) {
+        report.problems.push(`group ${groupId}: its file kept changing during the move`);
+        break;
+      }
+    }
+  }
+  return report;
+}
+
+/** For each block, the least-used online device outside the group with room; or why there is none. */
+function chooseTargets(context: JobContext, group: GroupWithExtents, indices: number[], excluded: number[]): BlockMove[] | string {
+  const taken = new Set(group.extents.map((extent) => extent.deviceId));
+  const moves: BlockMove[] = [];
+  for (const index of indices) {
+    const target = context
+      .targets()
+      .filter((device) => !taken.has(device.deviceId) && !excluded.includes(device.deviceId) && device.largestFreeLb >= group.extentLb)
+      .sort((a, b) => a.usedLb / a.dataAreaLb - b.usedLb / b.dataAreaLb || a.deviceId - b.deviceId)[0];
+    if (!target) {
+      return `no device outside the group has ${group.extentLb} LB free for block ${index} (a narrower restripe would be needed)`;
+    }
+    taken.add(target.deviceId);
+    moves.push({ index, targetDeviceId: target.deviceId });
+  }
+  return moves;
+}
+
+/**
+ * Moves blocks from the fullest device to the emptiest eligible one until used fractions are
+ * within REBALANCE_TOLERANCE, or nothing more can move, or the ideal amount (+10%) has moved.
+ */
+export async function rebalance(context: JobContext, options: JobOptions): Promise<JobReport> {
+  const report = emptyReport();
+  const idealBytes = idealMoveBytes(context);
+  const tried = new Set<number>();
+  while (report.movedBytes < idealBytes * REBALANCE_MOVE_SLACK) {
+    throwIfAborted(options.signal);
+    const devices = context.targets().sort((a, b) => b.usedLb / b.dataAreaLb - a.usedLb / a.dataAreaLb);
+    const fullest = devices[0];
+    const emptiest = devices.at(-1);
+    if (!fullest || !emptiest || fullest === emptiest) break;
+    const spread = fullest.usedLb / fullest.dataAreaLb - emptiest.usedLb / emptiest.dataAreaLb;
+    if (spread <= REBALANCE_TOLERANCE) break;
+    const candidate = context.store
+      .extentsOnDevice(fullest.deviceId)
+      .find((extent) => !tried.has(extent.extentId) && improves(fullest, emptiest, extent.lengthLb) && groupAvoids(context, extent.groupId, emptiest.deviceId));
+    if (!candidate) break;
+    tried.add(candidate.extentId);
+    const group = context.store.group(candidate.groupId);
+    const extent = group?.extents.find((row) => row.extentId === candidate.extentId);
+    if (!group || !extent || emptiest.largestFreeLb < group.extentLb) continue;
+    if (await relocateBlocks(context, group, [{ index: blockIndex(group, extent), targetDeviceId: emptiest.deviceId }])) {
+      count(report, emptiest.deviceId, group.extentLb);
+      options.onProgress?.({ doneBytes: report.movedBytes, totalBytes: Math.ceil(idealBytes) });
+    }
+  }
+  return report;
+}
+
+/** Bytes that must leave over-full devices for every device to sit at the mean used fraction. */
+function idealMoveBytes(context: JobContext): number {
+  const devices = context.targets();
+  const usedLb = devices.reduce((sum, device) => sum + device.usedLb, 0);
+  const areaLb = devices.reduce((sum, device) => sum + device.dataAreaLb, 0);
+  const mean = areaLb > 0 ? usedLb / areaLb : 0;
+  return devices.reduce((sum, device) => sum + Math.max(0, device.usedLb - mean * device.dataAreaLb), 0) * LB_BYTES;
+}
+
+/** Moving lengthLb from `from` to `to` must not leave `to` fuller than `from` was. */
+function improves(from: { usedLb: number; dataAreaLb: number }, to: { usedLb: number; dataAreaLb: number }, lengthLb: number): boolean {
+  return (to.usedLb + lengthLb) / to.dataAreaLb < from.usedLb / from.dataAreaLb;
+}
+
+function groupAvoids(context: JobContext, groupId: number, deviceId: number): boolean {
+  return !(context.store.group(groupId)?.extents.some((extent) => extent.deviceId === deviceId) ?? true);
+}
+
+function blocksOn(context: JobContext, groupId: number, deviceIds: number[]): number {
+  const group = context.store.group(groupId);
+  if (!group) return 0;
+  return group.extents.filter((extent) => deviceIds.includes(extent.deviceId)).length * group.extentLb * LB_BYTES;
+}
+
+function emptyReport(): JobReport {
+  return { movedBlocks: 0, movedBytes: 0, blocksByTargetDevice: {}, problems: [] };
+}
+
+function count(report: JobReport, targetDeviceId: number, extentLb: number): void {
+  report.movedBlocks++;
+  report.movedBytes += extentLb * LB_BYTES;
+  report.blocksByTargetDevice[targetDeviceId] = (report.blocksByTargetDevice[targetDeviceId] ?? 0) + 1;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError('the job was aborted; run it again to continue where it stopped');
+}
+
