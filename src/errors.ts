@@ -102,7 +102,7 @@ export class CorruptMetadataError extends ElastripeError {
 export class ForeignDeviceError extends ElastripeError {
   readonly device: string;
   constructor(device: string, detail: string) {
-    super('FOREIGN_DEVICE', `device ${device} belongs to another array (${detail}); use force to overwrite it`);
+    super('FOREIGN_DEVICE', `device ${device} belongs to another array (${detail}); use --force (force: true) to overwrite it`);
     this.device = device;
   }
 }

@@ -1,7 +1,8 @@
 // Jobs that move committed blocks between devices, all built on relocateBlocks:
 //   rebuild   — every block on a failed or missing device is reconstructed from its group and
 //               written to a surviving device not yet in the group (distributed: each block goes
-//               to the least-used such device, so the writes spread over all survivors);
+//               to the least-used such device, so the writes spread over all survivors); where
+//               no such device exists, the group is rewritten narrower (restripeGroup);
 //   evacuate  — every block of a healthy device is copied off it (remove / shrink);
 //   rebalance — blocks move from over-full to under-full devices until used fractions are
 //               within REBALANCE_TOLERANCE of each other.
@@ -14,7 +15,8 @@ import { LB_BYTES } from '../constants.js';
 import { AbortedError } from '../errors.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import { blockIndex } from './read_path.js';
-import { relocateBlocks, type BlockMove, type RelocateContext } from './relocate.js';
+import { relocateBlocks, type BlockMove } from './relocate.js';
+import { narrowestFit, restripeGroup, type RestripeContext } from './restripe_group.js';
 import type { Progress } from './types.js';
 
 /** Rebalance stops once every device's used fraction is within this of the mean. */
@@ -32,16 +34,16 @@ export interface JobOptions {
 export interface JobReport {
   movedBlocks: number;
   movedBytes: number;
+  /** Groups rewritten narrower because no device outside them could take a lost block. */
+  restripedGroups: number;
   /** Blocks written to each target device (a rebuild spreads them over all survivors). */
   blocksByTargetDevice: Record<number, number>;
   /** Groups the job could not finish, with why (e.g. no device outside the group has room). */
   problems: string[];
 }
 
-export interface JobContext extends RelocateContext {
-  /** Online devices new blocks may go to, with their used and total data-area LB. */
-  targets: () => { deviceId: number; usedLb: number; dataAreaLb: number; largestFreeLb: number }[];
-}
+/** What a job needs: reading, relocating and restriping, and the devices blocks may go to. */
+export type JobContext = RestripeContext;
 
 /** Moves every block that lies on one of `sourceDeviceIds` to other devices. */
 export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions): Promise<JobReport> {
@@ -57,8 +59,24 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
       if (indices.length === 0) break;
       const moves = chooseTargets(context, group, indices, sourceDeviceIds);
       if (typeof moves === 'string') {
-        report.problems.push(`group ${groupId} (file ${group.fileId} #${group.sequence}): ${moves}`);
-        break;
+        // No device outside the group can take a block: rewrite the group narrower over the
+        // devices that are left (fewer data blocks, longer extents, new parity).
+        const shape = narrowestFit(context, group.lengthBytes, group.dataCount);
+        if (!shape) {
+          report.problems.push(`group ${groupId} (file ${group.fileId} #${group.sequence}): ${moves}, and no narrower group fits either`);
+          break;
+        }
+        if (await restripeGroup(context, group, shape)) {
+          report.restripedGroups++;
+          for (const extent of group.extents) if (sourceDeviceIds.includes(extent.deviceId)) report.movedBytes += group.extentLb * LB_BYTES;
+          options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
+          break;
+        }
+        if (attempt >= STALE_RETRIES_MAX) {
+          report.problems.push(`group ${groupId}: its file kept changing during the move`);
+          break;
+        }
+        continue;
       }
       if (await relocateBlocks(context, group, moves)) {
         for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
@@ -80,7 +98,7 @@ function chooseTargets(context: JobContext, group: GroupWithExtents, indices: nu
   const moves: BlockMove[] = [];
   for (const index of indices) {
     const target = context
-      .targets()
+      .candidates()
       .filter((device) => !taken.has(device.deviceId) && !excluded.includes(device.deviceId) && device.largestFreeLb >= group.extentLb)
       .sort((a, b) => a.usedLb / a.dataAreaLb - b.usedLb / b.dataAreaLb || a.deviceId - b.deviceId)[0];
     if (!target) {
@@ -102,7 +120,7 @@ export async function rebalance(context: JobContext, options: JobOptions): Promi
   const tried = new Set<number>();
   while (report.movedBytes < idealBytes * REBALANCE_MOVE_SLACK) {
     throwIfAborted(options.signal);
-    const devices = context.targets().sort((a, b) => b.usedLb / b.dataAreaLb - a.usedLb / a.dataAreaLb);
+    const devices = context.candidates().sort((a, b) => b.usedLb / b.dataAreaLb - a.usedLb / a.dataAreaLb);
     const fullest = devices[0];
     const emptiest = devices.at(-1);
     if (!fullest || !emptiest || fullest === emptiest) break;
@@ -126,7 +144,7 @@ export async function rebalance(context: JobContext, options: JobOptions): Promi
 
 /** Bytes that must leave over-full devices for every device to sit at the mean used fraction. */
 function idealMoveBytes(context: JobContext): number {
-  const devices = context.targets();
+  const devices = context.candidates();
   const usedLb = devices.reduce((sum, device) => sum + device.usedLb, 0);
   const areaLb = devices.reduce((sum, device) => sum + device.dataAreaLb, 0);
   const mean = areaLb > 0 ? usedLb / areaLb : 0;
@@ -149,7 +167,7 @@ function blocksOn(context: JobContext, groupId: number, deviceIds: number[]): nu
 }
 
 function emptyReport(): JobReport {
-  return { movedBlocks: 0, movedBytes: 0, blocksByTargetDevice: {}, problems: [] };
+  return { movedBlocks: 0, movedBytes: 0, restripedGroups: 0, blocksByTargetDevice: {}, problems: [] };
 }
 
 function count(report: JobReport, targetDeviceId: number, extentLb: number): void {

@@ -443,8 +443,12 @@ export class DiskArray {
       store: this.store,
       allocator: this.allocator,
       flusher: this.flusher,
+      arena: this.runtime.arena,
+      codec: this.runtime.codec,
+      parityCount: this.settings.parityCount,
+      nextRotation: () => this.rotation++,
       freeWhenUnread: (extents) => this.freeWhenUnread(extents),
-      targets: () =>
+      candidates: () =>
         this.devices.placeable().map(({ row }) => ({
           deviceId: row.deviceId,
           usedLb: this.allocator.dataAreaLb(row.deviceId) - this.allocator.freeLb(row.deviceId),

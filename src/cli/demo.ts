@@ -1,8 +1,8 @@
 // `elastripe demo` (and `npm start`): a tour of the array on image files in a temporary home,
 // with no root needed. The tour is a list of named steps sharing one DemoState: create, write,
-// verify, grow online by a larger device, pull a device and read degraded, put it back, deep
-// fsck. Later stages (rebalance, restripe, rebuild) are appended to DEMO_STEPS as further
-// steps. The home is removed at the end unless --keep.
+// verify, grow online by a larger device and rebalance onto it, pull a device and read
+// degraded, rebuild onto the survivors, verify, deep fsck. Later stages (restripe, scrub) are
+// appended to DEMO_STEPS as further steps. The home is removed at the end unless --keep.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -135,18 +135,35 @@ export const pullDeviceStep: DemoStep = {
   },
 };
 
-/** Puts the pulled device back and reopens: the array is whole again. */
-export const restoreDeviceStep: DemoStep = {
-  name: 'put the device back and reopen',
+/** Moves blocks from the old, fuller devices onto the added one until usage is even. */
+export const rebalanceStep: DemoStep = {
+  name: 'rebalance onto the new device',
   async run(state) {
-    const degradedReads = requireArray(state).status().degradedReads;
-    await requireArray(state).close();
-    state.array = undefined;
-    await rename(`${state.imagePaths[1]}.pulled`, state.imagePaths[1]!);
-    state.array = await openArray(state.home, runtimeOptions(state.context.line));
-    const status = state.array.status();
+    const array = requireArray(state);
+    const bar = startProgress(state.context, 'rebalance', undefined, true);
+    const startMs = performance.now();
+    const report = await array.rebalance({ signal: state.context.signal, onProgress: (p) => bar?.update(p.doneBytes, p.totalBytes) });
+    bar?.finish();
+    state.timings['rebalance'] = { bytes: report.movedBytes, elapsedMs: performance.now() - startMs };
+    if (!state.context.line.json) printText(state.context, `moved ${report.movedBlocks} blocks (${formatBytes(report.movedBytes)})\n\n${renderStatus(array.status())}`);
+  },
+};
+
+/** Rebuilds the pulled device's blocks onto the survivors, spread over all of them. */
+export const rebuildStep: DemoStep = {
+  name: 'rebuild the pulled device onto the survivors',
+  async run(state) {
+    const array = requireArray(state);
+    const bar = startProgress(state.context, 'rebuild', undefined, true);
+    const startMs = performance.now();
+    const report = await array.rebuild({ signal: state.context.signal, onProgress: (p) => bar?.update(p.doneBytes, p.totalBytes) });
+    bar?.finish();
+    state.timings['rebuild'] = { bytes: report.movedBytes, elapsedMs: performance.now() - startMs };
+    if (report.problems.length > 0) throw new ElastripeError('DEMO_REBUILD_FAILED', `rebuild left ${report.problems.length} group(s): ${report.problems[0]}`);
     if (!state.context.line.json) {
-      printText(state.context, `${degradedReads} degraded group reads while it was gone; now ${status.degraded ? 'still DEGRADED' : 'healthy'}`);
+      const spread = Object.entries(report.blocksByTargetDevice).map(([deviceId, blocks]) => `${blocks} to device ${deviceId}`).join(', ');
+      const narrower = report.restripedGroups > 0 ? `; ${report.restripedGroups} groups as wide as the array rewritten one device narrower` : '';
+      printText(state.context, `rebuilt ${formatBytes(report.movedBytes)}: ${report.movedBlocks} blocks moved (${spread})${narrower}\n\n${renderStatus(array.status())}`);
     }
   },
 };
@@ -213,10 +230,10 @@ export const summaryStep: DemoStep = {
     };
     if (state.context.line.json) return printJson(state.context, summary);
     const lines = Object.entries(state.timings).map(
-      ([phase, timing]) => `${phase.padEnd(8)} ${formatBytes(timing.bytes)} in ${formatDuration(timing.elapsedMs)}, ${formatRate(rate(timing))}`,
+      ([phase, timing]) => `${phase.padEnd(9)} ${formatBytes(timing.bytes)} in ${formatDuration(timing.elapsedMs)}, ${formatRate(rate(timing))}`,
     );
     const overhead = status.storedBytes > 0 ? (status.allocatedBytes / status.storedBytes - 1) * 100 : 0;
-    lines.push(`space    ${formatBytes(status.storedBytes)} stored in ${formatBytes(status.allocatedBytes)} (${overhead.toFixed(1)}% overhead)`);
+    lines.push(`space     ${formatBytes(status.storedBytes)} stored in ${formatBytes(status.allocatedBytes)} (${overhead.toFixed(1)}% overhead)`);
     printText(state.context, lines.join('\n'));
   },
 };
@@ -232,10 +249,11 @@ export const DEMO_STEPS: DemoStep[] = [
   statusStep,
   verifyStep(),
   addDeviceStep,
-  statusStep,
+  rebalanceStep,
   pullDeviceStep,
   verifyStep('degraded', 'read every file back with the device gone (degraded reads) and verify it'),
-  restoreDeviceStep,
+  rebuildStep,
+  verifyStep('rebuilt', 'read every file back after the rebuild and verify it'),
   fsckStep,
   summaryStep,
 ];

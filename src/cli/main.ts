@@ -15,6 +15,10 @@ type Handler = (context: CommandContext) => Promise<ExitCode | void> | ExitCode 
 const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   create: async (context) => (await import('./commands/create.js')).runCreate(context),
   add: async (context) => (await import('./commands/add.js')).runAdd(context),
+  fail: async (context) => (await import('./commands/device_jobs.js')).runFail(context),
+  rebuild: async (context) => (await import('./commands/device_jobs.js')).runRebuild(context),
+  remove: async (context) => (await import('./commands/device_jobs.js')).runRemove(context),
+  rebalance: async (context) => (await import('./commands/device_jobs.js')).runRebalance(context),
   put: async (context) => (await import('./commands/files.js')).runPut(context),
   get: async (context) => (await import('./commands/files.js')).runGet(context),
   rm: async (context) => (await import('./commands/files.js')).runRemove(context),

@@ -1,8 +1,8 @@
 // The verbs of the command line: their arguments, their options and one line of help each.
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
-// (remove, rebalance, ...) is one entry here plus one module under commands/.
+// (restripe, scrub, ...) is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'add' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'add' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -58,6 +58,14 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'create an array on block devices, image files or nbd://host:port/export URLs', options: ['parity', 'max-data-width', 'extent-lb-max', 'size', 'force'] },
   { verb: 'add', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
     summary: 'add devices to the array while it stays online; new groups use them at once', options: ['size', 'force'] },
+  { verb: 'fail', argumentsUsage: 'DEVICE_ID', minimumArguments: 1, maximumArguments: 1, needsHome: true,
+    summary: 'mark a device failed: reads reconstruct its blocks, writes avoid it', options: [] },
+  { verb: 'rebuild', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'rebuild the blocks of failed and missing devices onto the survivors', options: [] },
+  { verb: 'remove', argumentsUsage: 'DEVICE_ID', minimumArguments: 1, maximumArguments: 1, needsHome: true,
+    summary: 'move every block off a device, then remove it from the array (shrink)', options: [] },
+  { verb: 'rebalance', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'move blocks from fuller to emptier devices until usage is even', options: [] },
   { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
     summary: 'store FILE (default: NAME; - = stdin) as NAME', options: [] },
   { verb: 'get', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,

@@ -3,7 +3,7 @@
 // the kernel's file lock keeps every other opener out (in this process or another) and is
 // released even when the owner is killed.
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
@@ -29,6 +29,7 @@ export class MetaStore {
     const exists = existsSync(path);
     if (options.create && exists) throw new InvalidArgumentError(`an array already exists in ${home}`);
     if (!options.create && !exists) throw new NotFoundError(`no array in ${home} (no ${DATABASE_FILE})`);
+    if (!options.create) assertSqliteHeader(path);
     let db: Db;
     try {
       db = new Database(path, { timeout: 0, fileMustExist: !options.create });
@@ -37,8 +38,8 @@ export class MetaStore {
     }
     try {
       takeLock(db, home);
-      checkIntegrity(db, path);
-      migrate(db, path);
+      checkIntegrity(db, path, options.create);
+      migrate(db);
     } catch (error) {
       db.close();
       throw error;
@@ -193,6 +194,42 @@ export class MetaStore {
     }
   }
 
+  /**
+   * Replaces one group of a file by a new group at the same place in the file (a restripe),
+   * all or nothing. False, with nothing changed, if the old group is gone or its extents are not
+   * exactly `oldExtentIds` any more.
+   */
+  replaceGroup(oldGroupId: number, oldExtentIds: readonly number[], replacement: NewGroup): boolean {
+    const apply = this.db.transaction(() => {
+      const old = this.group(oldGroupId);
+      const current = old?.extents.map((extent) => extent.extentId).sort((a, b) => a - b).join(',');
+      if (!old || current !== [...oldExtentIds].sort((a, b) => a - b).join(',')) throw new StaleMoveError();
+      this.db.prepare('DELETE FROM groups WHERE group_id = ?').run(oldGroupId);
+      this.insertGroup(old.fileId, { ...replacement, sequence: old.sequence });
+    });
+    try {
+      apply.immediate();
+      return true;
+    } catch (error) {
+      if (error instanceof StaleMoveError) return false;
+      throw error;
+    }
+  }
+
+  private insertGroup(fileId: number, group: NewGroup): void {
+    const groupId = Number(
+      this.db
+        .prepare('INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes).lastInsertRowid,
+    );
+    const insertExtent = this.db.prepare(
+      'INSERT INTO extents (group_id, device_id, start_lb, length_lb, role, idx, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const extent of group.extents) {
+      insertExtent.run(groupId, extent.deviceId, extent.startLb, extent.lengthLb, extent.role, extent.index, Buffer.from(extent.checksum));
+    }
+  }
+
   /** Every committed extent (for deriving the allocator and for fsck). */
   allExtents(): ExtentRow[] {
     return this.db
@@ -224,23 +261,7 @@ export class MetaStore {
         this.db.prepare('INSERT INTO files (name, size_bytes, created_ms) VALUES (?, ?, ?)').run(name, sizeBytes, nowMs)
           .lastInsertRowid,
       );
-      const insertGroup = this.db.prepare(
-        `INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      );
-      const insertExtent = this.db.prepare(
-        `INSERT INTO extents (group_id, device_id, start_lb, length_lb, role, idx, checksum)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      );
-      for (const group of groups) {
-        const groupId = Number(
-          insertGroup.run(fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes)
-            .lastInsertRowid,
-        );
-        for (const extent of group.extents) {
-          insertExtent.run(groupId, extent.deviceId, extent.startLb, extent.lengthLb, extent.role, extent.index, Buffer.from(extent.checksum));
-        }
-      }
+      for (const group of groups) this.insertGroup(fileId, group);
       return replaced;
     }).immediate();
   }
@@ -292,24 +313,57 @@ function describeHolder(home: string): string {
   }
 }
 
-function checkIntegrity(db: Db, path: string): void {
+/**
+ * Read-only checks before anything is written: the database passes quick_check and, unless it
+ * is being created, already carries an elastripe schema of a version this code knows. Only
+ * then is the journal switched to WAL (which writes).
+ */
+function checkIntegrity(db: Db, path: string, creating: boolean): void {
   let verdict: string;
+  let version: number;
   try {
     verdict = String(db.pragma('quick_check', { simple: true }));
+    version = Number(db.pragma('user_version', { simple: true }));
+  } catch (error) {
+    throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
+  }
+  if (verdict !== 'ok') {
+    const lines = verdict.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('***'));
+    throw new CorruptMetadataError(`metadata ${path} failed its integrity check (${lines.length} problem(s), first: ${firstLine(lines[0] ?? verdict)})`);
+  }
+  if (!creating && version === 0) throw new CorruptMetadataError(`metadata ${path} holds no elastripe schema (an empty or foreign database)`);
+  if (version > SCHEMA_VERSION) {
+    throw new CorruptMetadataError(`metadata ${path} has schema version ${version}; this elastripe knows up to ${SCHEMA_VERSION}`);
+  }
+  try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
   } catch (error) {
-    throw new CorruptMetadataError(`metadata ${path} is unreadable: ${(error as Error).message}`, { cause: error });
+    throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
   }
-  if (verdict !== 'ok') throw new CorruptMetadataError(`metadata ${path} failed its integrity check: ${verdict}`);
 }
 
-function migrate(db: Db, path: string): void {
-  const version = Number(db.pragma('user_version', { simple: true }));
-  if (version > SCHEMA_VERSION) {
-    throw new CorruptMetadataError(`metadata ${path} has schema version ${version}; this elastripe knows up to ${SCHEMA_VERSION}`);
+/** SQLite would quietly initialise an empty file on its first write; refuse it unread instead. */
+function assertSqliteHeader(path: string): void {
+  const header = Buffer.alloc(16);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, header, 0, 16, 0);
+  } finally {
+    closeSync(fd);
   }
+  if (!header.equals(Buffer.from('SQLite format 3\0'))) {
+    throw new CorruptMetadataError(`metadata ${path} is not an SQLite database (empty or overwritten)`);
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!.trim();
+}
+
+function migrate(db: Db): void {
+  const version = Number(db.pragma('user_version', { simple: true }));
   for (const migration of MIGRATIONS) {
     if (migration.version <= version) continue;
     db.transaction(() => {

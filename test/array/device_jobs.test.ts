@@ -86,11 +86,15 @@ describe('rebuild', () => {
     await expect(array.failDevice(2)).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
     await expectFiles(array, files);
     // Three devices are left for groups of width 4: no block of a 2+2 group can find a device
-    // outside its group, so the rebuild reports them and keeps the lost devices.
+    // outside its group, so the rebuild rewrites those groups narrower (1+2) over the three.
     const report = await array.rebuild();
-    expect(report.problems.length).toBeGreaterThan(0);
-    expect(report.removedDeviceIds).toEqual([]);
+    expect(report.problems).toEqual([]);
+    expect(report.restripedGroups).toBeGreaterThan(0);
+    expect(report.removedDeviceIds).toEqual([1, 4]);
+    expect(array.status().degraded).toBe(false);
+    for (const name of files.keys()) expect(array.stat(name).groups.every((group) => group.dataCount === 1 && group.extents.length === 3)).toBe(true);
     await expectFiles(array, files);
+    await expectClean(array);
   });
 });
 
@@ -107,11 +111,21 @@ describe('removeDevice', () => {
     await expectClean(array);
   });
 
-  it('refuses with NO_SPACE when the others cannot take its blocks, keeping everything', async () => {
+  it('rewrites groups narrower when the device count drops below their width', async () => {
     ({ array } = await createTempArray(dir, { deviceCount: 3, parityCount: 1, extentLbMax: 16 }));
     const files = await putFiles(array, 2, MIB, 400);
+    const report = await array.removeDevice(2);
+    expect(report.restripedGroups).toBeGreaterThan(0);
+    for (const name of files.keys()) expect(array.stat(name).groups.every((group) => group.dataCount === 1)).toBe(true);
+    await expectFiles(array, files);
+    await expectClean(array);
+  });
+
+  it('refuses with NO_SPACE when no group fits on the devices left, keeping everything', async () => {
+    ({ array } = await createTempArray(dir, { deviceCount: 2, parityCount: 1, extentLbMax: 16 }));
+    const files = await putFiles(array, 2, MIB, 450);
     await expect(array.removeDevice(2)).rejects.toMatchObject({ code: 'NO_SPACE' });
-    expect(array.status().devices).toHaveLength(3);
+    expect(array.status().devices).toHaveLength(2);
     await expectFiles(array, files);
     await expectClean(array);
     await expect(array.removeDevice(9)).rejects.toMatchObject({ code: 'NOT_FOUND' });

@@ -1,0 +1,81 @@
+// Re-cutting one committed group into a new shape: the primitive under "rebuild narrower"
+// (when a lost block has no device outside its group to go to, the whole group is rewritten
+// with fewer data blocks across the devices that are left) and, later, under restripe. The
+// group's bytes are read (reconstructing what is lost), copied once into a buffer of the new
+// shape, encoded with fresh parity and checksums, written to newly placed extents and flushed;
+// then one transaction swaps the old group for the new one at the same place in the file.
+import { LB_BYTES } from '../constants.js';
+import { NoSpaceError } from '../errors.js';
+import type { NewExtent } from '../meta/rows.js';
+import type { GroupWithExtents } from '../meta/rows.js';
+import { EXTENT_LB_MAX_LIMIT, groupShape, type GroupShape } from './layout.js';
+import { placeGroup, type PlacementCandidate } from './placement.js';
+import { readGroupBlocks } from './read_path.js';
+import type { RelocateContext } from './relocate.js';
+import type { Codec } from '../kernels/codec.js';
+import type { Arena } from '../kernels/arena.js';
+
+export interface RestripeContext extends RelocateContext {
+  arena: Arena;
+  codec: Codec;
+  parityCount: number;
+  /** Devices new extents may go to. */
+  candidates: () => PlacementCandidate[];
+  nextRotation: () => number;
+}
+
+/** The widest shape (k <= maxDataCount) for the group's bytes that the candidates can place. */
+export function narrowestFit(context: RestripeContext, lengthBytes: number, maxDataCount: number): GroupShape | undefined {
+  for (let dataCount = maxDataCount; dataCount >= 1; dataCount--) {
+    const shape = groupShape(lengthBytes, dataCount, EXTENT_LB_MAX_LIMIT);
+    const roomy = context.candidates().filter((candidate) => candidate.largestFreeLb >= shape.extentLb);
+    if (roomy.length >= dataCount + context.parityCount) return shape;
+  }
+  return undefined;
+}
+
+/** Rewrites `group` as a group of `shape`. False when the group changed under us (nothing committed). */
+export async function restripeGroup(context: RestripeContext, group: GroupWithExtents, shape: GroupShape): Promise<boolean> {
+  const source = await readGroupBlocks(context, group, [...Array(group.dataCount).keys()]);
+  const extentBytes = shape.extentLb * LB_BYTES;
+  let target;
+  try {
+    target = await context.arena.acquire((shape.dataCount + context.parityCount) * extentBytes);
+    // The group's data is contiguous in the source buffer (block i at i * extentBytes).
+    target.bytes.set(source.buffer.bytes.subarray(0, group.lengthBytes));
+  } finally {
+    source.release();
+  }
+  const reserved: NewExtent[] = [];
+  try {
+    target.bytes.fill(0, group.lengthBytes, shape.dataCount * extentBytes);
+    const blocks = Array.from({ length: shape.dataCount + context.parityCount }, (_, i) => target!.bytes.subarray(i * extentBytes, (i + 1) * extentBytes));
+    const checksums = await context.codec.encodeWithChecksums(blocks.slice(0, shape.dataCount), blocks.slice(shape.dataCount));
+    const placement = placeGroup(context.candidates(), shape.dataCount, context.parityCount, shape.extentLb, context.nextRotation());
+    const positions = [
+      ...placement.dataDeviceIds.map((deviceId, index) => ({ deviceId, role: 'data' as const, index })),
+      ...placement.parityDeviceIds.map((deviceId, index) => ({ deviceId, role: 'parity' as const, index })),
+    ];
+    for (const [i, position] of positions.entries()) {
+      const startLb = context.allocator.allocate(position.deviceId, shape.extentLb);
+      if (startLb === undefined) throw new NoSpaceError(`device ${position.deviceId} has no free run of ${shape.extentLb} LB`);
+      reserved.push({ ...position, startLb, lengthLb: shape.extentLb, checksum: checksums[i]! });
+    }
+    await Promise.all(reserved.map((extent, i) => context.devices.usable(extent.deviceId)!.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!])));
+    await Promise.all([...new Set(reserved.map((extent) => extent.deviceId))].map((deviceId) => context.flusher.flush(context.devices.usable(deviceId)!)));
+    const replacement = { sequence: group.sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.lengthBytes, extents: reserved };
+    if (!context.store.replaceGroup(group.groupId, group.extents.map((extent) => extent.extentId), replacement)) {
+      throw new StaleRestripeError();
+    }
+  } catch (error) {
+    for (const extent of reserved) context.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
+    if (error instanceof StaleRestripeError) return false;
+    throw error;
+  } finally {
+    context.arena.free(target);
+  }
+  context.freeWhenUnread(group.extents);
+  return true;
+}
+
+class StaleRestripeError extends Error {}

@@ -1,0 +1,65 @@
+// Verbs that change which devices hold the data: `fail ID`, `rebuild`, `remove ID` and
+// `rebalance`. The long ones draw a progress bar of bytes moved; Ctrl-C stops them between
+// groups, and running the verb again continues where it stopped.
+import type { JobReport } from '../../array/device_jobs.js';
+import { withArray, type ArrayHandle } from '../array_access.js';
+import { printJson, printText, startProgress, type CommandContext } from '../context.js';
+import { UsageError } from '../args.js';
+import { EXIT_FAILURE, EXIT_OK, type ExitCode } from '../exit_codes.js';
+import { formatBytes } from '../format.js';
+import { renderStatus } from '../render_status.js';
+import { findVerbSpec, usageLine } from '../verbs.js';
+
+function deviceIdArgument(context: CommandContext): number {
+  const text = context.line.arguments[0]!;
+  const deviceId = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(deviceId) || deviceId < 1) {
+    throw new UsageError(`DEVICE_ID must be a device number as 'status' shows it, not '${text}'`, usageLine(findVerbSpec(context.line.verb)!));
+  }
+  return deviceId;
+}
+
+export async function runFail(context: CommandContext): Promise<void> {
+  const deviceId = deviceIdArgument(context);
+  const status = await withArray(context.line, async (array) => {
+    await array.failDevice(deviceId);
+    return array.status();
+  }, false);
+  if (context.line.json) printJson(context, status);
+  else printText(context, `device ${deviceId} marked failed; run 'elastripe rebuild' to restore redundancy\n\n${renderStatus(status)}`);
+}
+
+export function runRebuild(context: CommandContext): Promise<ExitCode> {
+  return runJob(context, 'rebuild', (array, onProgress) => array.rebuild({ onProgress, signal: context.signal }));
+}
+
+export function runRemove(context: CommandContext): Promise<ExitCode> {
+  const deviceId = deviceIdArgument(context);
+  return runJob(context, `remove ${deviceId}`, (array, onProgress) => array.removeDevice(deviceId, { onProgress, signal: context.signal }));
+}
+
+export function runRebalance(context: CommandContext): Promise<ExitCode> {
+  return runJob(context, 'rebalance', (array, onProgress) => array.rebalance({ onProgress, signal: context.signal }));
+}
+
+type OnProgress = (progress: { doneBytes: number; totalBytes?: number }) => void;
+
+/** Runs a job with a progress bar; exits 1 when it left groups it could not move. */
+async function runJob(context: CommandContext, label: string, job: (array: ArrayHandle, onProgress: OnProgress) => Promise<JobReport>): Promise<ExitCode> {
+  const bar = startProgress(context, label, undefined);
+  const { report, status } = await withArray(context.line, async (array) => {
+    const result = await job(array, (progress) => bar?.update(progress.doneBytes, progress.totalBytes));
+    return { report: result, status: array.status() };
+  });
+  bar?.finish();
+  if (context.line.json) {
+    printJson(context, { ...report, status });
+  } else {
+    const targets = Object.entries(report.blocksByTargetDevice).map(([deviceId, blocks]) => `${blocks} to device ${deviceId}`);
+    const lines = [`${label}: moved ${report.movedBlocks} blocks (${formatBytes(report.movedBytes)})${targets.length > 0 ? `: ${targets.join(', ')}` : ''}`];
+    if (report.restripedGroups > 0) lines.push(`  ${report.restripedGroups} groups rewritten narrower (no device outside them was left)`);
+    for (const problem of report.problems) lines.push(`  not moved: ${problem}`);
+    printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
+  }
+  return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
+}
