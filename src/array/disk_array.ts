@@ -411,6 +411,18 @@ export class DiskArray {
 
   // --- internals ---
 
+  /**
+   * A device that failed a write or dropped offline stays failed, also across reopen, until a
+   * rebuild moves its blocks away: new data must not land on it again. (A read error alone only
+   * costs a reconstruction and a rewrite of that block.)
+   */
+  private recordFailure(deviceId: number, reason: string): void {
+    const entry = this.devices.get(deviceId);
+    if (entry.state !== 'online') return;
+    this.devices.markFailed(deviceId, reason);
+    if (!this.closed) this.store.setDeviceState(deviceId, 'failed');
+  }
+
   private knownDevice(deviceId: number): ArrayDevice {
     if (!Number.isInteger(deviceId) || !this.devices.all().some((entry) => entry.row.deviceId === deviceId)) {
       throw new NotFoundError(`the array has no device ${deviceId}`);
@@ -502,7 +514,7 @@ export class DiskArray {
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
       nextRotation: () => this.rotation++,
       flusher: this.flusher,
-      onWriteError: (deviceId, error) => this.devices.markFailed(deviceId, `a write failed: ${error.message}`),
+      onWriteError: (deviceId, error) => this.recordFailure(deviceId, `a write failed: ${error.message}`),
     };
   }
 
@@ -516,7 +528,7 @@ export class DiskArray {
       onDeviceError: (deviceId) => {
         const entry = this.devices.get(deviceId);
         entry.ioErrors++;
-        if (entry.device && !entry.device.online) this.devices.markFailed(deviceId, 'the device went offline');
+        if (entry.device && !entry.device.online) this.recordFailure(deviceId, 'the device went offline');
       },
     };
   }

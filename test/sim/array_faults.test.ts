@@ -60,6 +60,14 @@ describe('writes under faults', () => {
     expect(array.status().devices[1]!.state).toBe('failed');
     expect((await array.get('rerouted')).equals(content)).toBe(true);
     array.assertInvariants();
+    // It stays failed across reopen until a rebuild moves its blocks away.
+    const home = array.home;
+    await array.close();
+    array = await DiskArray.open(home, TEST_RUNTIME);
+    expect(array.status().devices[1]!.state).toBe('failed');
+    const rebuilt = await array.rebuild();
+    expect(rebuilt.removedDeviceIds).toEqual([2]);
+    expect((await array.get('rerouted')).equals(content)).toBe(true);
   });
 
   it('fails a put whose flush fails, keeps the old version and leaks nothing', async () => {
