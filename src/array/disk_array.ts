@@ -24,6 +24,7 @@ import { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT } fr
 import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
+import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
 import { ReaderEpochs } from './reader_epochs.js';
 import type {
   AddDeviceOptions, ArrayStatus, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, ParityCount, PutOptions, RuntimeOptions,
@@ -203,6 +204,27 @@ export class DiskArray {
     } finally {
       entry.draining = false;
     }
+  }
+
+  /**
+   * Rewrites files whose groups are narrower than today's device count allows (written before
+   * the array grew) as groups of today's width: old data gets today's parity overhead. Online,
+   * copy-on-write, resumable (run it again after a crash or an abort).
+   */
+  async restripe(options: JobOptions = {}): Promise<RestripeReport> {
+    this.assertOpen();
+    return this.runJob(() =>
+      restripeJob(
+        {
+          store: this.store,
+          readContext: this.readContext(),
+          writeContext: () => this.writeContext(),
+          freeWhenUnread: (extents) => this.freeWhenUnread(extents),
+          enterReader: () => this.epochs.enter(),
+        },
+        options,
+      ),
+    );
   }
 
   /** Moves blocks from over-full to under-full devices until used fractions are within 2%. */

@@ -4,3 +4,4 @@ export { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT, DEV
 export type * from './types.js';
 export { REBALANCE_TOLERANCE } from './device_jobs.js';
 export type { JobOptions, JobReport } from './device_jobs.js';
+export type { RestripeReport } from './restripe_job.js';

@@ -1,8 +1,8 @@
 // `elastripe demo` (and `npm start`): a tour of the array on image files in a temporary home,
 // with no root needed. The tour is a list of named steps sharing one DemoState: create, write,
-// verify, grow online by a larger device and rebalance onto it, pull a device and read
-// degraded, rebuild onto the survivors, verify, deep fsck. Later stages (restripe, scrub) are
-// appended to DEMO_STEPS as further steps. The home is removed at the end unless --keep.
+// verify, grow online by a larger device, rebalance onto it and restripe old files wider, pull
+// a device and read degraded, rebuild onto the survivors, verify, deep fsck. Later stages
+// (scrub) are appended to DEMO_STEPS as further steps. The home is removed at the end unless --keep.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -149,6 +149,22 @@ export const rebalanceStep: DemoStep = {
   },
 };
 
+/** Rewrites the files written before the device was added as wider groups: less parity. */
+export const restripeStep: DemoStep = {
+  name: 'restripe the old files to the new width',
+  async run(state) {
+    const array = requireArray(state);
+    const bar = startProgress(state.context, 'restripe', undefined, true);
+    const startMs = performance.now();
+    const report = await array.restripe({ signal: state.context.signal, onProgress: (p) => bar?.update(p.doneBytes, p.totalBytes) });
+    bar?.finish();
+    state.timings['restripe'] = { bytes: report.rewrittenBytes, elapsedMs: performance.now() - startMs };
+    if (!state.context.line.json) {
+      printText(state.context, `rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), freeing ${formatBytes(report.savedBytes)} of parity\n\n${renderStatus(array.status())}`);
+    }
+  },
+};
+
 /** Rebuilds the pulled device's blocks onto the survivors, spread over all of them. */
 export const rebuildStep: DemoStep = {
   name: 'rebuild the pulled device onto the survivors',
@@ -230,10 +246,10 @@ export const summaryStep: DemoStep = {
     };
     if (state.context.line.json) return printJson(state.context, summary);
     const lines = Object.entries(state.timings).map(
-      ([phase, timing]) => `${phase.padEnd(9)} ${formatBytes(timing.bytes)} in ${formatDuration(timing.elapsedMs)}, ${formatRate(rate(timing))}`,
+      ([phase, timing]) => `${phase.padEnd(10)} ${formatBytes(timing.bytes)} in ${formatDuration(timing.elapsedMs)}, ${formatRate(rate(timing))}`,
     );
     const overhead = status.storedBytes > 0 ? (status.allocatedBytes / status.storedBytes - 1) * 100 : 0;
-    lines.push(`space     ${formatBytes(status.storedBytes)} stored in ${formatBytes(status.allocatedBytes)} (${overhead.toFixed(1)}% overhead)`);
+    lines.push(`space      ${formatBytes(status.storedBytes)} stored in ${formatBytes(status.allocatedBytes)} (${overhead.toFixed(1)}% overhead)`);
     printText(state.context, lines.join('\n'));
   },
 };
@@ -250,6 +266,7 @@ export const DEMO_STEPS: DemoStep[] = [
   verifyStep(),
   addDeviceStep,
   rebalanceStep,
+  restripeStep,
   pullDeviceStep,
   verifyStep('degraded', 'read every file back with the device gone (degraded reads) and verify it'),
   rebuildStep,

@@ -19,6 +19,7 @@ const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   rebuild: async (context) => (await import('./commands/device_jobs.js')).runRebuild(context),
   remove: async (context) => (await import('./commands/device_jobs.js')).runRemove(context),
   rebalance: async (context) => (await import('./commands/device_jobs.js')).runRebalance(context),
+  restripe: async (context) => (await import('./commands/device_jobs.js')).runRestripe(context),
   put: async (context) => (await import('./commands/files.js')).runPut(context),
   get: async (context) => (await import('./commands/files.js')).runGet(context),
   rm: async (context) => (await import('./commands/files.js')).runRemove(context),

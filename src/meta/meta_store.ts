@@ -216,6 +216,28 @@ export class MetaStore {
     }
   }
 
+  /**
+   * Replaces all groups of a file (a restripe) in one transaction, only if the file still has
+   * exactly the groups `oldGroupIds` (it was not replaced, deleted or moved meanwhile). Returns
+   * the old extents for deferred freeing, or undefined when nothing changed.
+   */
+  replaceFileGroups(fileId: number, oldGroupIds: readonly number[], groups: readonly NewGroup[]): ExtentRow[] | undefined {
+    const apply = this.db.transaction(() => {
+      const current = this.groupsOf(fileId);
+      const key = (ids: readonly number[]) => [...ids].sort((a, b) => a - b).join(',');
+      if (key(current.map((group) => group.groupId)) !== key(oldGroupIds)) throw new StaleMoveError();
+      this.db.prepare('DELETE FROM groups WHERE file_id = ?').run(fileId);
+      for (const group of groups) this.insertGroup(fileId, group);
+      return current.flatMap((group) => group.extents);
+    });
+    try {
+      return apply.immediate();
+    } catch (error) {
+      if (error instanceof StaleMoveError) return undefined;
+      throw error;
+    }
+  }
+
   private insertGroup(fileId: number, group: NewGroup): void {
     const groupId = Number(
       this.db

@@ -46,3 +46,21 @@ describe('elastripe add', () => {
     expect((await runCli(['add', '--home', home])).exitCode).toBe(2);
   });
 });
+
+describe('elastripe restripe', () => {
+  it('rewrites a file stored narrow before the array grew', async () => {
+    const home = join(rootDir, 'restripe');
+    const cli = (...args: string[]) => runCli([...args, '--home', home, '--workers', '0']);
+    expect((await cli('create', image('r1'), image('r2'), image('r3'), '--size', '40M')).exitCode).toBe(0);
+    const input = join(rootDir, 'narrow.bin');
+    await writeFile(input, Buffer.alloc(4 * 1024 * 1024, 9));
+    expect((await cli('put', 'narrow', input)).exitCode).toBe(0);
+    expect((await cli('add', image('r4'), image('r5'), '--size', '40M')).exitCode).toBe(0);
+    const restriped = await cli('restripe');
+    expect(restriped.exitCode).toBe(0);
+    expect(restriped.stdout.toString()).toMatch(/^restripe: rewrote 1 files \(4\.00 MiB\), freeing [\d.]+ [KM]iB of parity/);
+    const stat = parseJson(await cli('stat', 'narrow', '--json')) as { groups: Array<{ dataCount: number }> };
+    expect(stat.groups.every((group) => group.dataCount === 4)).toBe(true);
+    expect((await cli('fsck', '--deep')).exitCode).toBe(0);
+  });
+});

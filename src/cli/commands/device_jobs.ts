@@ -1,5 +1,5 @@
-// Verbs that change which devices hold the data: `fail ID`, `rebuild`, `remove ID` and
-// `rebalance`. The long ones draw a progress bar of bytes moved; Ctrl-C stops them between
+// Verbs that change where and how the data is stored: `fail ID`, `rebuild`, `remove ID`,
+// `rebalance` and `restripe`. The long ones draw a progress bar of bytes moved; Ctrl-C stops them between
 // groups, and running the verb again continues where it stopped.
 import type { JobReport } from '../../array/device_jobs.js';
 import { withArray, type ArrayHandle } from '../array_access.js';
@@ -40,6 +40,24 @@ export function runRemove(context: CommandContext): Promise<ExitCode> {
 
 export function runRebalance(context: CommandContext): Promise<ExitCode> {
   return runJob(context, 'rebalance', (array, onProgress) => array.rebalance({ onProgress, signal: context.signal }));
+}
+
+/** Exits 1 when files changed under the restripe (run it again for those). */
+export async function runRestripe(context: CommandContext): Promise<ExitCode> {
+  const bar = startProgress(context, 'restripe', undefined);
+  const { report, status } = await withArray(context.line, async (array) => {
+    const result = await array.restripe({ signal: context.signal, onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes) });
+    return { report: result, status: array.status() };
+  });
+  bar?.finish();
+  if (context.line.json) {
+    printJson(context, { ...report, status });
+  } else {
+    const lines = [`restripe: rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), freeing ${formatBytes(report.savedBytes)} of parity`];
+    for (const problem of report.problems) lines.push(`  not rewritten: ${problem}`);
+    printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
+  }
+  return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }
 
 type OnProgress = (progress: { doneBytes: number; totalBytes?: number }) => void;
