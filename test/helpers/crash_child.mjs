@@ -1,5 +1,6 @@
 // The victim of the crash-consistency test: opens an array and writes, overwrites and deletes
-// files forever, announcing on stdout each operation before it starts and after it resolves.
+// files and rebalances forever, announcing on stdout each operation before it starts and after
+// it resolves.
 // The test kills it with SIGKILL at a random moment. Plain JS over dist/, so it needs no
 // TypeScript loader (npm test builds dist/ first).
 import { DiskArray } from '../../dist/src/array/disk_array.js';
@@ -15,6 +16,13 @@ const array = await DiskArray.open(home, { workerCount: 0, arenaBytes: 32 * 1024
 const say = (line) => process.stdout.write(`${line}\n`);
 say('ready');
 for (let operation = 0; ; operation++) {
+  if (random() < 0.1) {
+    // Moves committed blocks between devices: kills also land inside relocations.
+    say('start-rebalance');
+    await array.rebalance();
+    say('done-rebalance');
+    continue;
+  }
   const name = CRASH_NAMES[Math.floor(random() * CRASH_NAMES.length)];
   if (random() < 0.15 && array.list().some((file) => file.name === name)) {
     say(`start-delete ${name}`);
