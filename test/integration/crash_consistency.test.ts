@@ -1,6 +1,6 @@
 // Crash consistency: a child process writes, overwrites and deletes files and rebalances, and
-// is killed with SIGKILL at random moments. After every kill the array must reopen, fsck clean (deep), keep
-// every put that had resolved, and never show a file mixing two versions.
+// is killed with SIGKILL at random moments. After every kill the array must reopen, fsck clean
+// (deep), keep every put that had resolved, and never show a file mixing two versions.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
