@@ -5,7 +5,9 @@ import { LB_BYTES } from '../constants.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
+import { AbortedError } from '../errors.js';
 import type { Runtime } from './array_setup.js';
+import type { Progress } from './types.js';
 import { blockIndex, readGroupBlocks, type ReadContext } from './read_path.js';
 
 export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator | undefined, parityCount: number): string[] {
@@ -74,15 +76,29 @@ function compareAllocators(derived: ExtentAllocator, live: ExtentAllocator): str
   return problems;
 }
 
-/** Reads every block of every group; reports unreadable or corrupt blocks and wrong parity. */
+export interface DeepCheckOptions {
+  /** Rewrite blocks rebuilt from parity where their device is online (scrub); fsck only reports. */
+  repair?: boolean;
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Reads every block of every group; reports unreadable or corrupt blocks and wrong parity, and
+ * with `repair` rewrites what parity rebuilt (the report then says so).
+ */
 export async function deepCheck(
   context: ReadContext,
   runtime: Runtime,
   groups: GroupWithExtents[],
+  options: DeepCheckOptions = {},
 ): Promise<{ problems: string[]; checkedExtents: number }> {
   const problems: string[] = [];
   let checkedExtents = 0;
+  let checkedBytes = 0;
+  const totalBytes = groups.reduce((sum, group) => sum + (group.dataCount + group.parityCount) * group.extentLb * LB_BYTES, 0);
   for (const group of groups) {
+    if (options.signal?.aborted) throw new AbortedError('the check was aborted');
     const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
     const width = group.dataCount + group.parityCount;
     const offline = group.extents
@@ -91,10 +107,12 @@ export async function deepCheck(
     if (offline.length > 0) problems.push(`${name}: blocks ${offline.join(',')} are on missing or failed devices`);
     const reporting: ReadContext = {
       ...context,
-      repair: false, // fsck reports; it does not change the array
-      onDegradedRead: (_group, rebuilt) => {
+      repair: options.repair ?? false,
+      onDegradedRead: (degraded, rebuilt) => {
+        context.onDegradedRead(degraded, rebuilt);
         const corrupt = rebuilt.filter((index) => !offline.includes(index));
-        if (corrupt.length > 0) problems.push(`${name}: blocks ${corrupt.join(',')} unreadable or corrupt (parity can rebuild them)`);
+        const what = options.repair ? 'rebuilt from parity and rewritten' : 'parity can rebuild them';
+        if (corrupt.length > 0) problems.push(`${name}: blocks ${corrupt.join(',')} unreadable or corrupt (${what})`);
       },
     };
     let blocks;
@@ -110,6 +128,8 @@ export async function deepCheck(
     } finally {
       blocks.release();
     }
+    checkedBytes += width * group.extentLb * LB_BYTES;
+    options.onProgress?.({ doneBytes: checkedBytes, totalBytes });
   }
   return { problems, checkedExtents };
 }

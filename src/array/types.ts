@@ -143,3 +143,12 @@ export interface FsckReport {
   checkedGroups: number;
   checkedExtents: number;
 }
+
+export interface ScrubReport {
+  checkedGroups: number;
+  checkedExtents: number;
+  /** Blocks rebuilt from parity and rewritten in place by this scrub. */
+  repairedBlocks: number;
+  /** What was found, repaired or not (blocks on missing devices, parity mismatches, ...). */
+  problems: string[];
+}

@@ -1,13 +1,14 @@
 // `elastripe demo` (and `npm start`): a tour of the array on image files in a temporary home,
 // with no root needed. The tour is a list of named steps sharing one DemoState: create, write,
 // verify, grow online by a larger device, rebalance onto it and restripe old files wider, pull
-// a device and read degraded, rebuild onto the survivors, verify, deep fsck. Later stages
-// (scrub) are appended to DEMO_STEPS as further steps. The home is removed at the end unless --keep.
+// a device and read degraded, rebuild onto the survivors, verify, rot a block and scrub it
+// back, deep fsck. Further stages are appended to DEMO_STEPS. The home is removed at the end unless --keep.
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { LB_BYTES } from '../constants.js';
 import { ElastripeError } from '../errors.js';
 import type { FsckReport } from '../array/types.js';
 import { createArray, openArray, runtimeOptions, type ArrayHandle } from './array_access.js';
@@ -223,6 +224,28 @@ async function verifyFiles(state: DemoState, phase: string): Promise<void> {
   if (!state.context.line.json) printText(state.context, `all ${state.files.length} files match`);
 }
 
+/** Overwrites a few bytes inside one stored block directly in its image file, as bit rot
+ * would, then scrubs: the block fails its checksum, is rebuilt from parity and rewritten. */
+export const scrubStep: DemoStep = {
+  name: 'rot a block on disk, then scrub it back',
+  async run(state) {
+    const array = requireArray(state);
+    const victim = array.stat(state.files.at(-1)!.name).groups[0]!.extents[0]!;
+    const device = array.status().devices.find((entry) => entry.deviceId === victim.deviceId)!;
+    const handle = await open(device.path, 'r+');
+    try {
+      await handle.write(Buffer.from('bit rot!'), 0, 8, victim.startLb * LB_BYTES + 100);
+    } finally {
+      await handle.close();
+    }
+    const report = await array.scrub({ signal: state.context.signal });
+    if (report.repairedBlocks < 1) throw new ElastripeError('DEMO_SCRUB_FAILED', `scrub did not repair the rotten block: ${report.problems.join('; ')}`);
+    if (!state.context.line.json) {
+      printText(state.context, `rotted device ${victim.deviceId} at LB ${victim.startLb}; scrub checked ${report.checkedGroups} groups and repaired ${report.repairedBlocks} block(s)`);
+    }
+  },
+};
+
 export const fsckStep: DemoStep = {
   name: 'deep fsck',
   async run(state) {
@@ -271,6 +294,7 @@ export const DEMO_STEPS: DemoStep[] = [
   verifyStep('degraded', 'read every file back with the device gone (degraded reads) and verify it'),
   rebuildStep,
   verifyStep('rebuilt', 'read every file back after the rebuild and verify it'),
+  scrubStep,
   fsckStep,
   summaryStep,
 ];

@@ -20,6 +20,7 @@ const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   remove: async (context) => (await import('./commands/device_jobs.js')).runRemove(context),
   rebalance: async (context) => (await import('./commands/device_jobs.js')).runRebalance(context),
   restripe: async (context) => (await import('./commands/device_jobs.js')).runRestripe(context),
+  scrub: async (context) => (await import('./commands/device_jobs.js')).runScrub(context),
   put: async (context) => (await import('./commands/files.js')).runPut(context),
   get: async (context) => (await import('./commands/files.js')).runGet(context),
   rm: async (context) => (await import('./commands/files.js')).runRemove(context),

@@ -1,8 +1,8 @@
 // The verbs of the command line: their arguments, their options and one line of help each.
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
-// (scrub, ...) is one entry here plus one module under commands/.
+// is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'add' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'add' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -68,6 +68,8 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'move blocks from fuller to emptier devices until usage is even', options: [] },
   { verb: 'restripe', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'rewrite files stored in narrow groups at the width the array allows now', options: [] },
+  { verb: 'scrub', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'read and verify every block and parity, rewriting what parity rebuilds', options: [] },
   { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
     summary: 'store FILE (default: NAME; - = stdin) as NAME', options: [] },
   { verb: 'get', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,

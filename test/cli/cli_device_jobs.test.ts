@@ -1,6 +1,6 @@
-// `elastripe fail | rebuild | remove | rebalance | restripe`: failure, shrinking and balancing from the
+// `elastripe fail | rebuild | remove | rebalance | restripe | scrub`: failure, shrinking and balancing from the
 // command line, with the data checked after each.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,21 @@ describe('elastripe fail, rebuild, remove, rebalance', () => {
     expect(parseJson(restriped)).toMatchObject({ restripedFiles: 0, savedBytes: 0, problems: [] });
     await readBack();
     expect((await cli('fsck', '--deep')).exitCode).toBe(0);
+
+    // Rot one stored block in its image file: scrub finds it (exit 1), rebuilds and rewrites it.
+    const stat = parseJson(await cli('stat', 'data', '--json')) as { groups: Array<{ extents: Array<{ deviceId: number; startLb: number }> }> };
+    const victim = stat.groups[0]!.extents[0]!;
+    const devices = (parseJson(await cli('status', '--json')) as { devices: Array<{ deviceId: number; path: string }> }).devices;
+    const handle = await open(devices.find((device) => device.deviceId === victim.deviceId)!.path, 'r+');
+    await handle.write(Buffer.from('rot'), 0, 3, victim.startLb * 4096 + 10);
+    await handle.close();
+    const scrubbed = await cli('scrub', '--json');
+    expect(scrubbed.exitCode).toBe(1);
+    expect(parseJson(scrubbed)).toMatchObject({ repairedBlocks: 1 });
+    const clean = await cli('scrub');
+    expect(clean.exitCode).toBe(0);
+    expect(clean.stdout.toString()).toMatch(/^scrub: checked \d+ groups \(\d+ blocks\), repaired 0 blocks$/m);
+    await readBack();
   });
 
   it('refuses bad device ids with a usage error and unknown ones with NOT_FOUND', async () => {

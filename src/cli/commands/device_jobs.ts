@@ -1,5 +1,5 @@
 // Verbs that change where and how the data is stored: `fail ID`, `rebuild`, `remove ID`,
-// `rebalance` and `restripe`. The long ones draw a progress bar of bytes moved; Ctrl-C stops them between
+// `rebalance`, `restripe` and `scrub`. The long ones draw a progress bar of bytes moved; Ctrl-C stops them between
 // groups, and running the verb again continues where it stopped.
 import type { JobReport } from '../../array/device_jobs.js';
 import { withArray, type ArrayHandle } from '../array_access.js';
@@ -56,6 +56,23 @@ export async function runRestripe(context: CommandContext): Promise<ExitCode> {
     const lines = [`restripe: rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), freeing ${formatBytes(report.savedBytes)} of parity`];
     for (const problem of report.problems) lines.push(`  not rewritten: ${problem}`);
     printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
+  }
+  return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** Exits 1 when scrub found anything, repaired or not, so scripts notice rot. */
+export async function runScrub(context: CommandContext): Promise<ExitCode> {
+  const bar = startProgress(context, 'scrub', undefined);
+  const report = await withArray(context.line, (array) =>
+    array.scrub({ signal: context.signal, onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes) }),
+  );
+  bar?.finish();
+  if (context.line.json) {
+    printJson(context, report);
+  } else {
+    const lines = [`scrub: checked ${report.checkedGroups} groups (${report.checkedExtents} blocks), repaired ${report.repairedBlocks} blocks`];
+    for (const problem of report.problems) lines.push(`  ${problem}`);
+    printText(context, lines.join('\n'));
   }
   return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }
