@@ -15,10 +15,22 @@ const HOLDER_FILE = 'holder';
 type Db = Database.Database;
 
 export class MetaStore {
+  /** Prepared statements by SQL text: preparing costs more than running one (small puts). */
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(
     readonly home: string,
     private readonly db: Db,
   ) {}
+
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) {
+      prepared = this.db.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
 
   /** Opens (or with create, makes) the store, taking the array's lock. */
   static open(home: string, options: { create: boolean }): MetaStore {
@@ -62,12 +74,12 @@ export class MetaStore {
   // --- settings ---
 
   setting(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.statement('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   putSettings(values: Record<string, string | number>): void {
-    const put = this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)');
+    const put = this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)');
     this.db.transaction(() => {
       for (const [key, value] of Object.entries(values)) put.run(key, String(value));
     })();
@@ -76,8 +88,8 @@ export class MetaStore {
   // --- devices ---
 
   addDevice(row: Omit<DeviceRow, 'deviceId'> & { deviceId?: number }): number {
-    const result = this.db
-      .prepare(
+    const result = this
+      .statement(
         `INSERT INTO devices (device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -86,8 +98,8 @@ export class MetaStore {
   }
 
   devices(): DeviceRow[] {
-    return this.db
-      .prepare(
+    return this
+      .statement(
         `SELECT device_id AS deviceId, uuid, path, capacity_lb AS capacityLb, data_start_lb AS dataStartLb,
                 data_end_lb AS dataEndLb, state, added_ms AS addedMs FROM devices ORDER BY device_id`,
       )
@@ -95,20 +107,20 @@ export class MetaStore {
   }
 
   setDeviceState(deviceId: number, state: DeviceRow['state']): void {
-    this.db.prepare('UPDATE devices SET state = ? WHERE device_id = ?').run(state, deviceId);
+    this.statement('UPDATE devices SET state = ? WHERE device_id = ?').run(state, deviceId);
   }
 
   // --- files, groups, extents ---
 
   file(name: string): FileRow | undefined {
-    return this.db
-      .prepare('SELECT file_id AS fileId, name, size_bytes AS sizeBytes, created_ms AS createdMs FROM files WHERE name = ?')
+    return this
+      .statement('SELECT file_id AS fileId, name, size_bytes AS sizeBytes, created_ms AS createdMs FROM files WHERE name = ?')
       .get(name) as FileRow | undefined;
   }
 
   files(): (FileRow & { groupCount: number })[] {
-    return this.db
-      .prepare(
+    return this
+      .statement(
         `SELECT f.file_id AS fileId, f.name, f.size_bytes AS sizeBytes, f.created_ms AS createdMs,
                 (SELECT COUNT(*) FROM groups g WHERE g.file_id = f.file_id) AS groupCount
          FROM files f ORDER BY f.name`,
@@ -118,14 +130,14 @@ export class MetaStore {
 
   /** The groups of a file in order, each with its extents (data by index, then parity by index). */
   groupsOf(fileId: number): GroupWithExtents[] {
-    const groups = this.db
-      .prepare(
+    const groups = this
+      .statement(
         `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
                 parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes
          FROM groups WHERE file_id = ? ORDER BY sequence`,
       )
       .all(fileId) as GroupRow[];
-    const extentsOf = this.db.prepare(
+    const extentsOf = this.statement(
       `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
               length_lb AS lengthLb, role, idx AS "index", checksum
        FROM extents WHERE group_id = ? ORDER BY role = 'parity', idx`,
@@ -135,16 +147,16 @@ export class MetaStore {
 
   /** One group with its extents, or undefined once it is gone. */
   group(groupId: number): GroupWithExtents | undefined {
-    const group = this.db
-      .prepare(
+    const group = this
+      .statement(
         `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
                 parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes
          FROM groups WHERE group_id = ?`,
       )
       .get(groupId) as GroupRow | undefined;
     if (!group) return undefined;
-    const extents = this.db
-      .prepare(
+    const extents = this
+      .statement(
         `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
                 length_lb AS lengthLb, role, idx AS "index", checksum
          FROM extents WHERE group_id = ? ORDER BY role = 'parity', idx`,
@@ -156,16 +168,16 @@ export class MetaStore {
   /** Ids of the groups with at least one extent on one of the devices, in a stable order. */
   groupIdsOnDevices(deviceIds: readonly number[]): number[] {
     if (deviceIds.length === 0) return [];
-    const rows = this.db
-      .prepare(`SELECT DISTINCT group_id AS groupId FROM extents WHERE device_id IN (${deviceIds.map(() => '?').join(',')}) ORDER BY group_id`)
+    const rows = this
+      .statement(`SELECT DISTINCT group_id AS groupId FROM extents WHERE device_id IN (${deviceIds.map(() => '?').join(',')}) ORDER BY group_id`)
       .all(...deviceIds) as { groupId: number }[];
     return rows.map((row) => row.groupId);
   }
 
   /** Extents on a device (id, group, length), largest first: what a rebalance may move. */
   extentsOnDevice(deviceId: number): { extentId: number; groupId: number; lengthLb: number }[] {
-    return this.db
-      .prepare(`SELECT extent_id AS extentId, group_id AS groupId, length_lb AS lengthLb FROM extents WHERE device_id = ? ORDER BY length_lb DESC, extent_id`)
+    return this
+      .statement(`SELECT extent_id AS extentId, group_id AS groupId, length_lb AS lengthLb FROM extents WHERE device_id = ? ORDER BY length_lb DESC, extent_id`)
       .all(deviceId) as { extentId: number; groupId: number; lengthLb: number }[];
   }
 
@@ -175,7 +187,7 @@ export class MetaStore {
    * changes and the result is false.
    */
   relocateExtents(moves: readonly ExtentMove[]): boolean {
-    const update = this.db.prepare(
+    const update = this.statement(
       'UPDATE extents SET device_id = ?, start_lb = ? WHERE extent_id = ? AND device_id = ? AND start_lb = ?',
     );
     const apply = this.db.transaction(() => {
@@ -204,7 +216,7 @@ export class MetaStore {
       const old = this.group(oldGroupId);
       const current = old?.extents.map((extent) => extent.extentId).sort((a, b) => a - b).join(',');
       if (!old || current !== [...oldExtentIds].sort((a, b) => a - b).join(',')) throw new StaleMoveError();
-      this.db.prepare('DELETE FROM groups WHERE group_id = ?').run(oldGroupId);
+      this.statement('DELETE FROM groups WHERE group_id = ?').run(oldGroupId);
       this.insertGroup(old.fileId, { ...replacement, sequence: old.sequence });
     });
     try {
@@ -226,7 +238,7 @@ export class MetaStore {
       const current = this.groupsOf(fileId);
       const key = (ids: readonly number[]) => [...ids].sort((a, b) => a - b).join(',');
       if (key(current.map((group) => group.groupId)) !== key(oldGroupIds)) throw new StaleMoveError();
-      this.db.prepare('DELETE FROM groups WHERE file_id = ?').run(fileId);
+      this.statement('DELETE FROM groups WHERE file_id = ?').run(fileId);
       for (const group of groups) this.insertGroup(fileId, group);
       return current.flatMap((group) => group.extents);
     });
@@ -240,11 +252,11 @@ export class MetaStore {
 
   private insertGroup(fileId: number, group: NewGroup): void {
     const groupId = Number(
-      this.db
-        .prepare('INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?)')
+      this
+      .statement('INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?)')
         .run(fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes).lastInsertRowid,
     );
-    const insertExtent = this.db.prepare(
+    const insertExtent = this.statement(
       'INSERT INTO extents (group_id, device_id, start_lb, length_lb, role, idx, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     for (const extent of group.extents) {
@@ -254,8 +266,8 @@ export class MetaStore {
 
   /** Every committed extent (for deriving the allocator and for fsck). */
   allExtents(): ExtentRow[] {
-    return this.db
-      .prepare(
+    return this
+      .statement(
         `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
                 length_lb AS lengthLb, role, idx AS "index", checksum FROM extents`,
       )
@@ -263,8 +275,8 @@ export class MetaStore {
   }
 
   allGroups(): GroupRow[] {
-    return this.db
-      .prepare(
+    return this
+      .statement(
         `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
                 parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes FROM groups`,
       )
@@ -280,7 +292,7 @@ export class MetaStore {
     return this.db.transaction(() => {
       const replaced = this.removeFileRows(name);
       const fileId = Number(
-        this.db.prepare('INSERT INTO files (name, size_bytes, created_ms) VALUES (?, ?, ?)').run(name, sizeBytes, nowMs)
+        this.statement('INSERT INTO files (name, size_bytes, created_ms) VALUES (?, ?, ?)').run(name, sizeBytes, nowMs)
           .lastInsertRowid,
       );
       for (const group of groups) this.insertGroup(fileId, group);
@@ -299,14 +311,14 @@ export class MetaStore {
   private removeFileRows(name: string): ExtentRow[] {
     const existing = this.file(name);
     if (!existing) return [];
-    const extents = this.db
-      .prepare(
+    const extents = this
+      .statement(
         `SELECT e.extent_id AS extentId, e.group_id AS groupId, e.device_id AS deviceId, e.start_lb AS startLb,
                 e.length_lb AS lengthLb, e.role, e.idx AS "index", e.checksum
          FROM extents e JOIN groups g ON g.group_id = e.group_id WHERE g.file_id = ?`,
       )
       .all(existing.fileId) as ExtentRow[];
-    this.db.prepare('DELETE FROM files WHERE file_id = ?').run(existing.fileId);
+    this.statement('DELETE FROM files WHERE file_id = ?').run(existing.fileId);
     return extents;
   }
 }
