@@ -88,8 +88,7 @@ export class MetaStore {
   // --- devices ---
 
   addDevice(row: Omit<DeviceRow, 'deviceId'> & { deviceId?: number }): number {
-    const result = this
-      .statement(
+    const result = this.statement(
         `INSERT INTO devices (device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -98,8 +97,7 @@ export class MetaStore {
   }
 
   devices(): DeviceRow[] {
-    return this
-      .statement(
+    return this.statement(
         `SELECT device_id AS deviceId, uuid, path, capacity_lb AS capacityLb, data_start_lb AS dataStartLb,
                 data_end_lb AS dataEndLb, state, added_ms AS addedMs FROM devices ORDER BY device_id`,
       )
@@ -113,14 +111,12 @@ export class MetaStore {
   // --- files, groups, extents ---
 
   file(name: string): FileRow | undefined {
-    return this
-      .statement('SELECT file_id AS fileId, name, size_bytes AS sizeBytes, created_ms AS createdMs FROM files WHERE name = ?')
+    return this.statement('SELECT file_id AS fileId, name, size_bytes AS sizeBytes, created_ms AS createdMs FROM files WHERE name = ?')
       .get(name) as FileRow | undefined;
   }
 
   files(): (FileRow & { groupCount: number })[] {
-    return this
-      .statement(
+    return this.statement(
         `SELECT f.file_id AS fileId, f.name, f.size_bytes AS sizeBytes, f.created_ms AS createdMs,
                 (SELECT COUNT(*) FROM groups g WHERE g.file_id = f.file_id) AS groupCount
          FROM files f ORDER BY f.name`,
@@ -130,8 +126,7 @@ export class MetaStore {
 
   /** The groups of a file in order, each with its extents (data by index, then parity by index). */
   groupsOf(fileId: number): GroupWithExtents[] {
-    const groups = this
-      .statement(
+    const groups = this.statement(
         `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
                 parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes
          FROM groups WHERE file_id = ? ORDER BY sequence`,
@@ -147,16 +142,14 @@ export class MetaStore {
 
   /** One group with its extents, or undefined once it is gone. */
   group(groupId: number): GroupWithExtents | undefined {
-    const group = this
-      .statement(
+    const group = this.statement(
         `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
                 parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes
          FROM groups WHERE group_id = ?`,
       )
       .get(groupId) as GroupRow | undefined;
     if (!group) return undefined;
-    const extents = this
-      .statement(
+    const extents = this.statement(
         `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
                 length_lb AS lengthLb, role, idx AS "index", checksum
          FROM extents WHERE group_id = ? ORDER BY role = 'parity', idx`,
@@ -168,16 +161,14 @@ export class MetaStore {
   /** Ids of the groups with at least one extent on one of the devices, in a stable order. */
   groupIdsOnDevices(deviceIds: readonly number[]): number[] {
     if (deviceIds.length === 0) return [];
-    const rows = this
-      .statement(`SELECT DISTINCT group_id AS groupId FROM extents WHERE device_id IN (${deviceIds.map(() => '?').join(',')}) ORDER BY group_id`)
+    const rows = this.statement(`SELECT DISTINCT group_id AS groupId FROM extents WHERE device_id IN (${deviceIds.map(() => '?').join(',')}) ORDER BY group_id`)
       .all(...deviceIds) as { groupId: number }[];
     return rows.map((row) => row.groupId);
   }
 
   /** Extents on a device (id, group, length), largest first: what a rebalance may move. */
   extentsOnDevice(deviceId: number): { extentId: number; groupId: number; lengthLb: number }[] {
-    return this
-      .statement(`SELECT extent_id AS extentId, group_id AS groupId, length_lb AS lengthLb FROM extents WHERE device_id = ? ORDER BY length_lb DESC, extent_id`)
+    return this.statement(`SELECT extent_id AS extentId, group_id AS groupId, length_lb AS lengthLb FROM extents WHERE device_id = ? ORDER BY length_lb DESC, extent_id`)
       .all(deviceId) as { extentId: number; groupId: number; lengthLb: number }[];
   }
 
@@ -190,20 +181,16 @@ export class MetaStore {
     const update = this.statement(
       'UPDATE extents SET device_id = ?, start_lb = ? WHERE extent_id = ? AND device_id = ? AND start_lb = ?',
     );
-    const apply = this.db.transaction(() => {
-      for (const move of moves) {
-        if (update.run(move.toDeviceId, move.toStartLb, move.extentId, move.fromDeviceId, move.fromStartLb).changes !== 1) {
-          throw new StaleMoveError();
+    return (
+      this.guardedTransaction(() => {
+        for (const move of moves) {
+          if (update.run(move.toDeviceId, move.toStartLb, move.extentId, move.fromDeviceId, move.fromStartLb).changes !== 1) {
+            throw new StaleMoveError();
+          }
         }
-      }
-    });
-    try {
-      apply.immediate();
-      return true;
-    } catch (error) {
-      if (error instanceof StaleMoveError) return false;
-      throw error;
-    }
+        return true;
+      }) ?? false
+    );
   }
 
   /**
@@ -212,20 +199,16 @@ export class MetaStore {
    * exactly `oldExtentIds` any more.
    */
   replaceGroup(oldGroupId: number, oldExtentIds: readonly number[], replacement: NewGroup): boolean {
-    const apply = this.db.transaction(() => {
-      const old = this.group(oldGroupId);
-      const current = old?.extents.map((extent) => extent.extentId).sort((a, b) => a - b).join(',');
-      if (!old || current !== [...oldExtentIds].sort((a, b) => a - b).join(',')) throw new StaleMoveError();
-      this.statement('DELETE FROM groups WHERE group_id = ?').run(oldGroupId);
-      this.insertGroup(old.fileId, { ...replacement, sequence: old.sequence });
-    });
-    try {
-      apply.immediate();
-      return true;
-    } catch (error) {
-      if (error instanceof StaleMoveError) return false;
-      throw error;
-    }
+    return (
+      this.guardedTransaction(() => {
+        const old = this.group(oldGroupId);
+        const current = old?.extents.map((extent) => extent.extentId);
+        if (!old || sortedKey(current!) !== sortedKey(oldExtentIds)) throw new StaleMoveError();
+        this.statement('DELETE FROM groups WHERE group_id = ?').run(oldGroupId);
+        this.insertGroup(old.fileId, { ...replacement, sequence: old.sequence });
+        return true;
+      }) ?? false
+    );
   }
 
   /**
@@ -234,16 +217,19 @@ export class MetaStore {
    * the old extents for deferred freeing, or undefined when nothing changed.
    */
   replaceFileGroups(fileId: number, oldGroupIds: readonly number[], groups: readonly NewGroup[]): ExtentRow[] | undefined {
-    const apply = this.db.transaction(() => {
+    return this.guardedTransaction(() => {
       const current = this.groupsOf(fileId);
-      const key = (ids: readonly number[]) => [...ids].sort((a, b) => a - b).join(',');
-      if (key(current.map((group) => group.groupId)) !== key(oldGroupIds)) throw new StaleMoveError();
+      if (sortedKey(current.map((group) => group.groupId)) !== sortedKey(oldGroupIds)) throw new StaleMoveError();
       this.statement('DELETE FROM groups WHERE file_id = ?').run(fileId);
       for (const group of groups) this.insertGroup(fileId, group);
       return current.flatMap((group) => group.extents);
     });
+  }
+
+  /** Runs `work` in one immediate transaction; undefined (rolled back) if it finds its inputs stale. */
+  private guardedTransaction<T>(work: () => T): T | undefined {
     try {
-      return apply.immediate();
+      return this.db.transaction(work).immediate();
     } catch (error) {
       if (error instanceof StaleMoveError) return undefined;
       throw error;
@@ -252,8 +238,7 @@ export class MetaStore {
 
   private insertGroup(fileId: number, group: NewGroup): void {
     const groupId = Number(
-      this
-      .statement('INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?)')
+      this.statement('INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?)')
         .run(fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes).lastInsertRowid,
     );
     const insertExtent = this.statement(
@@ -266,8 +251,7 @@ export class MetaStore {
 
   /** Every committed extent (for deriving the allocator and for fsck). */
   allExtents(): ExtentRow[] {
-    return this
-      .statement(
+    return this.statement(
         `SELECT extent_id AS extentId, group_id AS groupId, device_id AS deviceId, start_lb AS startLb,
                 length_lb AS lengthLb, role, idx AS "index", checksum FROM extents`,
       )
@@ -275,8 +259,7 @@ export class MetaStore {
   }
 
   allGroups(): GroupRow[] {
-    return this
-      .statement(
+    return this.statement(
         `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
                 parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes FROM groups`,
       )
@@ -311,8 +294,7 @@ export class MetaStore {
   private removeFileRows(name: string): ExtentRow[] {
     const existing = this.file(name);
     if (!existing) return [];
-    const extents = this
-      .statement(
+    const extents = this.statement(
         `SELECT e.extent_id AS extentId, e.group_id AS groupId, e.device_id AS deviceId, e.start_lb AS startLb,
                 e.length_lb AS lengthLb, e.role, e.idx AS "index", e.checksum
          FROM extents e JOIN groups g ON g.group_id = e.group_id WHERE g.file_id = ?`,
@@ -323,8 +305,12 @@ export class MetaStore {
   }
 }
 
-/** A relocation found its extent moved or gone; the transaction rolls back. */
+/** A relocation or restripe found its rows moved or gone; the transaction rolls back. */
 class StaleMoveError extends Error {}
+
+function sortedKey(ids: readonly number[]): string {
+  return [...ids].sort((a, b) => a - b).join(',');
+}
 
 function takeLock(db: Db, home: string): void {
   try {
