@@ -16,7 +16,8 @@ import { AbortedError } from '../errors.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import { blockIndex } from './read_path.js';
 import { relocateBlocks, type BlockMove } from './relocate.js';
-import { narrowestFit, restripeGroup, type RestripeContext } from './restripe_group.js';
+import { widestPlaceableShape } from './placement.js';
+import { restripeGroup, type RestripeContext } from './restripe_group.js';
 import type { Progress } from './types.js';
 
 /** Rebalance stops once every device's used fraction is within this of the mean. */
@@ -61,7 +62,7 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
       if (typeof moves === 'string') {
         // No device outside the group can take a block: rewrite the group narrower over the
         // devices that are left (fewer data blocks, longer extents, new parity).
-        const shape = narrowestFit(context, group.lengthBytes, group.dataCount);
+        const shape = widestPlaceableShape(context.candidates(), group.lengthBytes, group.dataCount, context.parityCount);
         if (!shape) {
           report.problems.push(`group ${groupId} (file ${group.fileId} #${group.sequence}): ${moves}, and no narrower group fits either`);
           break;

@@ -5,6 +5,7 @@
 // free run long enough for the extent. Parity positions rotate from group to group so that no
 // device holds only parity.
 import { NoSpaceError } from '../errors.js';
+import { EXTENT_LB_MAX_LIMIT, groupShape, type GroupShape } from './layout.js';
 
 export interface PlacementCandidate {
   deviceId: number;
@@ -51,4 +52,23 @@ export function placeGroup(
 export function assertDistinct(placement: Placement): void {
   const all = [...placement.dataDeviceIds, ...placement.parityDeviceIds];
   if (new Set(all).size !== all.length) throw new Error(`placement: devices repeat within a group: ${all.join(',')}`);
+}
+
+/**
+ * The widest shape (k <= maxDataCount, extents up to EXTENT_LB_MAX_LIMIT) that can hold
+ * lengthBytes on these candidates, for re-cutting a group when devices went away; undefined
+ * when not even k = 1 fits.
+ */
+export function widestPlaceableShape(
+  candidates: readonly PlacementCandidate[],
+  lengthBytes: number,
+  maxDataCount: number,
+  parityCount: number,
+): GroupShape | undefined {
+  for (let dataCount = maxDataCount; dataCount >= 1; dataCount--) {
+    const shape = groupShape(lengthBytes, dataCount, EXTENT_LB_MAX_LIMIT);
+    const roomy = candidates.filter((candidate) => candidate.largestFreeLb >= shape.extentLb);
+    if (roomy.length >= dataCount + parityCount) return shape;
+  }
+  return undefined;
 }

@@ -8,7 +8,7 @@ import { LB_BYTES } from '../constants.js';
 import { NoSpaceError } from '../errors.js';
 import type { NewExtent } from '../meta/rows.js';
 import type { GroupWithExtents } from '../meta/rows.js';
-import { EXTENT_LB_MAX_LIMIT, groupShape, type GroupShape } from './layout.js';
+import type { GroupShape } from './layout.js';
 import { placeGroup, type PlacementCandidate } from './placement.js';
 import { readGroupBlocks } from './read_path.js';
 import type { RelocateContext } from './relocate.js';
@@ -22,16 +22,6 @@ export interface RestripeContext extends RelocateContext {
   /** Devices new extents may go to. */
   candidates: () => PlacementCandidate[];
   nextRotation: () => number;
-}
-
-/** The widest shape (k <= maxDataCount) for the group's bytes that the candidates can place. */
-export function narrowestFit(context: RestripeContext, lengthBytes: number, maxDataCount: number): GroupShape | undefined {
-  for (let dataCount = maxDataCount; dataCount >= 1; dataCount--) {
-    const shape = groupShape(lengthBytes, dataCount, EXTENT_LB_MAX_LIMIT);
-    const roomy = context.candidates().filter((candidate) => candidate.largestFreeLb >= shape.extentLb);
-    if (roomy.length >= dataCount + context.parityCount) return shape;
-  }
-  return undefined;
 }
 
 /** Rewrites `group` as a group of `shape`. False when the group changed under us (nothing committed). */

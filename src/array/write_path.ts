@@ -11,8 +11,8 @@ import type { ExtentAllocator } from '../meta/extent_allocator.js';
 import type { NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevices } from './array_devices.js';
 import type { FlushCoalescer } from './flush_coalescer.js';
-import { EXTENT_LB_MAX_LIMIT, groupShape, type GroupShape } from './layout.js';
-import { placeGroup, type PlacementCandidate } from './placement.js';
+import { groupShape, type GroupShape } from './layout.js';
+import { placeGroup, widestPlaceableShape, type PlacementCandidate } from './placement.js';
 import type { Progress } from './types.js';
 
 export interface WriteContext {
@@ -233,12 +233,9 @@ class FileWriter {
 
   /** The widest shape for these bytes that the devices left can hold (NoSpaceError if none). */
   private narrowerShape(lengthBytes: number): GroupShape {
-    const widest = this.largestPlaceableShape();
-    for (let dataCount = widest.dataCount; dataCount >= 1; dataCount--) {
-      const shape = groupShape(lengthBytes, dataCount, EXTENT_LB_MAX_LIMIT);
-      if (this.placeable(shape)) return shape;
-    }
-    throw new NoSpaceError(`no ${this.context.parityCount + 1} devices are left with room for a group of ${lengthBytes} bytes`);
+    const shape = widestPlaceableShape(this.candidates(), lengthBytes, this.largestPlaceableShape().dataCount, this.context.parityCount);
+    if (!shape) throw new NoSpaceError(`no ${this.context.parityCount + 1} devices are left with room for a group of ${lengthBytes} bytes`);
+    return shape;
   }
 
   /** Writes every extent of a group in one batch; returns the first device error, if any. */
