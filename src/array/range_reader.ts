@@ -1,6 +1,7 @@
 // Reading a byte range of a file: the groups it overlaps are read with several in flight, and
 // each group's slice is handed to a sink in file order, straight out of the arena buffer.
 import { AbortedError } from '../errors.js';
+import type { Arena } from '../kernels/arena.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import { LB_BYTES } from '../constants.js';
 import { readGroupBlocks, type GroupBlocks, type ReadContext } from './read_path.js';
@@ -51,6 +52,9 @@ export async function* readRangeSlices(
   let doneBytes = 0;
   const launch = () => {
     while (pending.length < options.groupsInFlightMax && launched < slices.length) {
+      // Look-ahead takes only spare arena: a consumer that needs arena space to take the next
+      // slice (a put fed from this stream) must never wait for buffers this read holds.
+      if (pending.length > 0 && !hasHeadroom(context.arena)) break;
       const slice = slices[launched++]!;
       const extentBytes = slice.group.extentLb * LB_BYTES;
       const first = Math.floor(slice.fromBytes / extentBytes);
@@ -81,4 +85,10 @@ export async function* readRangeSlices(
 
 function range(first: number, last: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+}
+
+/** Read-ahead beyond the next group only while more than half of the arena is free. */
+function hasHeadroom(arena: Arena): boolean {
+  const stats = arena.stats();
+  return stats.freeBytes * 2 > stats.heapBytes;
 }
