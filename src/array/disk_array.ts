@@ -7,27 +7,27 @@
 //  2. No two extents overlap, and every extent lies inside its device's data area.
 //  3. The allocator's free space is exactly the data areas minus committed extents, minus the
 //     extents reserved by writes in flight and those waiting for readers before being freed.
-import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
+import { LB_BYTES } from '../constants.js';
 import { isNbdUrl } from '../devices/open_device.js';
-import { AbortedError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { MetaStore } from '../meta/meta_store.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
+import { abortSourceOnSignal, toChunks, validateName } from './put_source.js';
+import { readSettings, validateCreateOptions, type Settings } from './settings.js';
 import { checkMetadata, deepCheck } from './fsck.js';
-import { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT } from './layout.js';
 import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
 import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
 import { ReaderEpochs } from './reader_epochs.js';
 import type {
-  AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, ParityCount, PutOptions, RuntimeOptions,
+  AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, PutOptions, RuntimeOptions,
 } from './types.js';
 import { writeFile, type WriteContext } from './write_path.js';
 
@@ -37,14 +37,6 @@ import { writeFile, type WriteContext } from './write_path.js';
  * device, near fio's QD16 plateau on these machines).
  */
 export const GROUPS_IN_FLIGHT_MAX = 8;
-const NAME_BYTES_MAX = 1024;
-
-interface Settings {
-  arrayUuid: string;
-  parityCount: ParityCount;
-  maxDataWidth: number;
-  extentLbMax: number;
-}
 
 export class DiskArray {
   private closed = false;
@@ -120,7 +112,7 @@ export class DiskArray {
           lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
       );
     }
-    return new DiskArray(store.home, store, runtime, devices, deriveAllocator(store), settings);
+    return new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings);
   }
 
   /**
@@ -575,72 +567,5 @@ export class DiskArray {
 
   private assertOpen(): void {
     if (this.closed) throw new ElastripeError('ARRAY_CLOSED', 'the array is closed');
-  }
-}
-
-function validateCreateOptions(options: CreateOptions): Settings {
-  const parityCount = options.parityCount ?? 1;
-  const maxDataWidth = options.maxDataWidth ?? MAX_DATA_WIDTH_DEFAULT;
-  const extentLbMax = options.extentLbMax ?? EXTENT_LB_MAX_DEFAULT;
-  if (!Number.isInteger(parityCount) || parityCount < 1 || parityCount > PARITY_COUNT_MAX) {
-    throw new InvalidArgumentError(`parity must be 1, 2 or 3, not ${options.parityCount}`);
-  }
-  if (!Number.isInteger(maxDataWidth) || maxDataWidth < 1 || maxDataWidth > 255) {
-    throw new InvalidArgumentError(`max data width must be 1..255, not ${options.maxDataWidth}`);
-  }
-  if (!Number.isInteger(extentLbMax) || extentLbMax < 1 || extentLbMax > EXTENT_LB_MAX_LIMIT) {
-    throw new InvalidArgumentError(`extent length must be 1..${EXTENT_LB_MAX_LIMIT} LB, not ${options.extentLbMax}`);
-  }
-  if (!Array.isArray(options.devices) || options.devices.length < parityCount + 1) {
-    throw new InvalidArgumentError(`parity ${parityCount} needs at least ${parityCount + 1} devices, got ${options.devices?.length ?? 0}`);
-  }
-  return { arrayUuid: randomUUID(), parityCount: parityCount as ParityCount, maxDataWidth, extentLbMax };
-}
-
-function readSettings(store: MetaStore): Settings {
-  const arrayUuid = store.setting('arrayUuid');
-  const parityCount = Number(store.setting('parityCount'));
-  const maxDataWidth = Number(store.setting('maxDataWidth'));
-  const extentLbMax = Number(store.setting('extentLbMax'));
-  if (!arrayUuid || !(parityCount >= 1 && parityCount <= 3) || !(maxDataWidth >= 1) || !(extentLbMax >= 1)) {
-    throw new ElastripeError('CORRUPT_METADATA', `metadata in ${store.home} lacks the array settings`);
-  }
-  return { arrayUuid, parityCount: parityCount as ParityCount, maxDataWidth, extentLbMax };
-}
-
-/** Free space is derived, never stored: every data area minus every committed extent. */
-function deriveAllocator(store: MetaStore): ExtentAllocator {
-  const allocator = new ExtentAllocator();
-  for (const row of store.devices()) allocator.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
-  for (const extent of store.allExtents()) allocator.claim(extent.deviceId, extent.startLb, extent.lengthLb);
-  return allocator;
-}
-
-function validateName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('a file name must be a non-empty string');
-  if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw new InvalidArgumentError(`a file name must be at most ${NAME_BYTES_MAX} bytes`);
-  if (name.includes('\0')) throw new InvalidArgumentError('a file name must not contain NUL');
-}
-
-/**
- * A put blocked waiting for the next chunk of a stream would not see an abort until the
- * chunk came; destroying the stream on abort ends the wait at once with AbortedError.
- */
-function abortSourceOnSignal(source: Uint8Array | NodeJS.ReadableStream, signal: AbortSignal | undefined): () => void {
-  const stream = source as { destroy?: (error?: Error) => void };
-  if (!signal || source instanceof Uint8Array || typeof stream.destroy !== 'function') return () => undefined;
-  const onAbort = () => stream.destroy!(new AbortedError('put was aborted'));
-  if (signal.aborted) onAbort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
-}
-
-async function* toChunks(source: Uint8Array | NodeJS.ReadableStream): AsyncIterable<Uint8Array> {
-  if (source instanceof Uint8Array) {
-    yield source;
-    return;
-  }
-  for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-    yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
   }
 }

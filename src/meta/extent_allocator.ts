@@ -25,6 +25,20 @@ interface DeviceSpace {
 export class ExtentAllocator {
   private readonly devices = new Map<number, DeviceSpace>();
 
+  /**
+   * Free space is derived, never stored: every device's data area minus every committed extent.
+   * Throws if an extent overlaps another or leaves its data area.
+   */
+  static derive(
+    devices: readonly { deviceId: number; dataStartLb: number; dataEndLb: number }[],
+    extents: readonly { deviceId: number; startLb: number; lengthLb: number }[],
+  ): ExtentAllocator {
+    const allocator = new ExtentAllocator();
+    for (const row of devices) allocator.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
+    for (const extent of extents) allocator.claim(extent.deviceId, extent.startLb, extent.lengthLb);
+    return allocator;
+  }
+
   /** Registers a device whose data area is [dataStartLb, dataEndLb), all of it free. */
   addDevice(deviceId: number, dataStartLb: number, dataEndLb: number): void {
     if (this.devices.has(deviceId)) throw new Error(`allocator: device ${deviceId} added twice`);
