@@ -11,7 +11,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
 import { isNbdUrl } from '../devices/open_device.js';
-import { ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { AbortedError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { MetaStore } from '../meta/meta_store.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
@@ -27,7 +27,7 @@ import { FlushCoalescer } from './flush_coalescer.js';
 import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
 import { ReaderEpochs } from './reader_epochs.js';
 import type {
-  AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, PutOptions, RuntimeOptions,
+  AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, Progress, PutOptions, RuntimeOptions,
 } from './types.js';
 import { writeFile, type WriteContext } from './write_path.js';
 
@@ -37,6 +37,8 @@ import { writeFile, type WriteContext } from './write_path.js';
  * device, near fio's QD16 plateau on these machines).
  */
 export const GROUPS_IN_FLIGHT_MAX = 8;
+/** Jobs listed in status(). */
+const RECENT_JOBS_SHOWN = 5;
 
 export class DiskArray {
   private closed = false;
@@ -112,6 +114,7 @@ export class DiskArray {
           lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
       );
     }
+    store.markInterruptedJobs(Date.now());
     return new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings);
   }
 
@@ -172,7 +175,7 @@ export class DiskArray {
     this.assertOpen();
     const lost = this.devices.all().filter((entry) => !this.devices.isOnline(entry)).map((entry) => entry.row.deviceId);
     for (const deviceId of lost) this.devices.markFailed(deviceId, 'being rebuilt');
-    const report = await this.runJob(() => moveBlocksOff(this.jobContext(), lost, options));
+    const report = await this.runJob('rebuild', options, (tracked) => moveBlocksOff(this.jobContext(), lost, tracked));
     const removedDeviceIds = await this.removeEmptied(lost);
     return { ...report, removedDeviceIds };
   }
@@ -187,7 +190,7 @@ export class DiskArray {
     const entry = this.knownDevice(deviceId);
     entry.draining = true;
     try {
-      const report = await this.runJob(() => moveBlocksOff(this.jobContext(), [deviceId], options));
+      const report = await this.runJob(`remove ${deviceId}`, options, (tracked) => moveBlocksOff(this.jobContext(), [deviceId], tracked));
       if (report.problems.length > 0) {
         throw new NoSpaceError(`device ${deviceId} cannot be emptied: ${report.problems[0]}${report.problems.length > 1 ? ` (and ${report.problems.length - 1} more)` : ''}`);
       }
@@ -205,7 +208,7 @@ export class DiskArray {
    */
   async restripe(options: JobOptions = {}): Promise<RestripeReport> {
     this.assertOpen();
-    return this.runJob(() =>
+    return this.runJob('restripe', options, (tracked) =>
       restripeJob(
         {
           store: this.store,
@@ -214,7 +217,7 @@ export class DiskArray {
           freeWhenUnread: (extents) => this.freeWhenUnread(extents),
           enterReader: () => this.epochs.enter(),
         },
-        options,
+        tracked,
       ),
     );
   }
@@ -222,7 +225,7 @@ export class DiskArray {
   /** Moves blocks from over-full to under-full devices until used fractions are within 2%. */
   async rebalance(options: JobOptions = {}): Promise<JobReport> {
     this.assertOpen();
-    return this.runJob(() => rebalanceJob(this.jobContext(), options));
+    return this.runJob('rebalance', options, (tracked) => rebalanceJob(this.jobContext(), tracked));
   }
 
   /** Stores `source` under `name`, replacing any previous file atomically. */
@@ -383,6 +386,14 @@ export class DiskArray {
       kernelVariant: this.runtime.codec.kernelVariant,
       workerCount: this.runtime.codec.workerCount,
       devices,
+      jobs: this.store.recentJobs(RECENT_JOBS_SHOWN).map((row) => ({
+        jobId: row.jobId,
+        kind: row.kind,
+        state: row.state,
+        progress: row.cursor === null ? null : (JSON.parse(row.cursor) as Progress),
+        startedMs: row.createdMs,
+        updatedMs: row.updatedMs,
+      })),
     };
   }
 
@@ -415,15 +426,17 @@ export class DiskArray {
    */
   async scrub(options: JobOptions = {}): Promise<ScrubReport> {
     this.assertOpen();
-    const leave = this.epochs.enter();
-    const repairedBefore = this.repairedBlocks;
-    try {
-      const groups = this.allGroupsWithExtents();
-      const deep = await deepCheck(this.readContext(), this.runtime, groups, { ...options, repair: true });
-      return { checkedGroups: groups.length, checkedExtents: deep.checkedExtents, repairedBlocks: this.repairedBlocks - repairedBefore, problems: deep.problems };
-    } finally {
-      leave();
-    }
+    return this.runJob('scrub', options, async (tracked) => {
+      const leave = this.epochs.enter();
+      const repairedBefore = this.repairedBlocks;
+      try {
+        const groups = this.allGroupsWithExtents();
+        const deep = await deepCheck(this.readContext(), this.runtime, groups, { ...tracked, repair: true });
+        return { checkedGroups: groups.length, checkedExtents: deep.checkedExtents, repairedBlocks: this.repairedBlocks - repairedBefore, problems: deep.problems };
+      } finally {
+        leave();
+      }
+    });
   }
 
   /** Throws if any invariant of the array is broken (see the top of this file). */
@@ -462,14 +475,33 @@ export class DiskArray {
     return this.devices.get(deviceId);
   }
 
-  private async runJob<T>(job: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a job with its row in the jobs table: 'running' with a progress cursor updated as it
+   * goes, then 'done', 'aborted' or 'failed'; a crash leaves it 'running', which the next open
+   * turns into 'interrupted' (running the job again continues it).
+   */
+  private async runJob<T>(kind: string, options: JobOptions, job: (tracked: JobOptions) => Promise<T>): Promise<T> {
+    const jobId = this.store.startJob(kind, Date.now());
+    const tracked: JobOptions = {
+      ...options,
+      onProgress: (progress) => {
+        this.store.updateJob(jobId, JSON.stringify(progress), Date.now());
+        options.onProgress?.(progress);
+      },
+    };
     this.writesInFlight++;
     try {
-      return await job();
+      const result = await job(tracked);
+      this.store.finishJob(jobId, 'done', Date.now());
+      return result;
+    } catch (error) {
+      if (!this.closed) this.store.finishJob(jobId, error instanceof AbortedError ? 'aborted' : 'failed', Date.now());
+      throw error;
     } finally {
       this.writesInFlight--;
     }
   }
+
 
   /** Devices left without blocks leave the array for good (state 'removed'). */
   private async removeEmptied(deviceIds: number[]): Promise<number[]> {

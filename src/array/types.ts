@@ -77,6 +77,19 @@ export interface ArrayStatus {
   kernelVariant: string;
   workerCount: number;
   devices: DeviceStatus[];
+  /** Recent jobs (rebuild, remove, rebalance, restripe, scrub), newest first. */
+  jobs: JobStatus[];
+}
+
+export interface JobStatus {
+  jobId: number;
+  kind: string;
+  /** 'interrupted': the process stopped while it ran; running the job again continues it. */
+  state: 'running' | 'done' | 'aborted' | 'failed' | 'interrupted';
+  /** What it had done when last updated (e.g. bytes moved). */
+  progress: Progress | null;
+  startedMs: number;
+  updatedMs: number;
 }
 
 export type ExtentRole = 'data' | 'parity';

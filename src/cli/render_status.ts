@@ -41,7 +41,18 @@ function renderTotals(status: ArrayStatus): string[] {
     `overhead   ${formatBytes(overheadBytes)} (${formatPercent(overheadFraction)} of stored)`,
     `degraded   ${status.degradedReads} reads reconstructed, ${status.repairedBlocks} blocks repaired`,
     `kernels    ${status.kernelVariant}, ${status.workerCount === 1 ? '1 worker' : `${status.workerCount} workers`}`,
+    ...renderJobs(status),
   ];
+}
+
+/** The latest job, and any that a crash interrupted (running it again continues it). */
+function renderJobs(status: ArrayStatus): string[] {
+  const shown = status.jobs.filter((job, index) => index === 0 || job.state === 'interrupted' || job.state === 'running');
+  return shown.map((job, index) => {
+    const moved = job.progress ? `, ${formatBytes(job.progress.doneBytes)}${job.progress.totalBytes ? ` of ${formatBytes(job.progress.totalBytes)}` : ''}` : '';
+    const hint = job.state === 'interrupted' || job.state === 'aborted' ? ` — run 'elastripe ${job.kind.split(' ')[0]}' again to continue` : '';
+    return `${index === 0 ? 'jobs      ' : '          '} ${job.kind} ${job.state}${moved}${hint}`;
+  });
 }
 
 export function renderFileList(files: readonly FileSummary[]): string {

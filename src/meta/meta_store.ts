@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSy
 import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-import type { DeviceRow, ExtentMove, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
+import type { DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
 
 export const DATABASE_FILE = 'elastripe.db';
 const HOLDER_FILE = 'holder';
@@ -106,6 +106,38 @@ export class MetaStore {
 
   setDeviceState(deviceId: number, state: DeviceRow['state']): void {
     this.statement('UPDATE devices SET state = ? WHERE device_id = ?').run(state, deviceId);
+  }
+
+  // --- jobs ---
+
+  /** Records a job as running; its row is the durable trace of the job's progress. */
+  startJob(kind: string, nowMs: number): number {
+    return Number(
+      this.statement("INSERT INTO jobs (kind, state, cursor, created_ms, updated_ms) VALUES (?, 'running', NULL, ?, ?)").run(kind, nowMs, nowMs)
+        .lastInsertRowid,
+    );
+  }
+
+  /** The job's cursor (what it has done so far, as JSON text), updated as it goes. */
+  updateJob(jobId: number, cursor: string, nowMs: number): void {
+    this.statement('UPDATE jobs SET cursor = ?, updated_ms = ? WHERE job_id = ?').run(cursor, nowMs, jobId);
+  }
+
+  finishJob(jobId: number, state: 'done' | 'aborted' | 'failed', nowMs: number): void {
+    this.statement('UPDATE jobs SET state = ?, updated_ms = ? WHERE job_id = ?').run(state, nowMs, jobId);
+  }
+
+  /** Jobs still marked running at open were cut short by a crash: they become 'interrupted'. */
+  markInterruptedJobs(nowMs: number): void {
+    this.statement("UPDATE jobs SET state = 'interrupted', updated_ms = ? WHERE state = 'running'").run(nowMs);
+  }
+
+  /** The most recent jobs, newest first. */
+  recentJobs(limit: number): JobRow[] {
+    return this.statement(
+      `SELECT job_id AS jobId, kind, state, cursor, created_ms AS createdMs, updated_ms AS updatedMs
+       FROM jobs ORDER BY job_id DESC LIMIT ?`,
+    ).all(limit) as JobRow[];
   }
 
   // --- files, groups, extents ---

@@ -69,3 +69,13 @@ export interface ExtentMove {
   toDeviceId: number;
   toStartLb: number;
 }
+
+export interface JobRow {
+  jobId: number;
+  kind: string;
+  state: 'running' | 'done' | 'aborted' | 'failed' | 'interrupted';
+  /** JSON text: what the job had done when last updated. */
+  cursor: string | null;
+  createdMs: number;
+  updatedMs: number;
+}

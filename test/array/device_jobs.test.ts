@@ -161,7 +161,9 @@ describe('rebalance', () => {
     const aborted = array.rebalance({ signal: controller.signal, onProgress: () => controller.abort() });
     await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });
     array.assertInvariants();
+    expect(array.status().jobs[0]).toMatchObject({ kind: 'rebalance', state: 'aborted', progress: { doneBytes: expect.any(Number) } });
     const rest = await array.rebalance();
+    expect(array.status().jobs[0]).toMatchObject({ kind: 'rebalance', state: 'done' });
     expect(rest.movedBlocks).toBeGreaterThan(0);
     await expectFiles(array, files);
     await expectClean(array);

@@ -22,7 +22,12 @@ const STATUS: ArrayStatus = {
   devices: [
     { deviceId: 2, path: '/img/b.img', uuid: 'u2', backend: 'uring', state: 'online', capacityBytes: 256 * MIB, usedBytes: 128 * MIB, usedFraction: 0.5 },
     { deviceId: 1, path: '/img/a.img', uuid: 'u1', backend: 'fs', state: 'online', capacityBytes: 512 * MIB, usedBytes: 0, usedFraction: 0 },
-    { deviceId: 3, path: '/img/c.img', uuid: 'u3', backend: 'none', state: 'failed', capacityBytes: 256 * MIB, usedBytes: 256 * MIB, usedFraction: 1 },
+    { deviceId: 3, path: '/img/c.img', uuid: 'u3', backend: 'none', state: 'failed', reason: 'a write failed: EIO', capacityBytes: 256 * MIB, usedBytes: 256 * MIB, usedFraction: 1 },
+  ],
+  jobs: [
+    { jobId: 3, kind: 'scrub', state: 'done', progress: { doneBytes: 400 * MIB, totalBytes: 400 * MIB }, startedMs: 3, updatedMs: 4 },
+    { jobId: 2, kind: 'rebalance', state: 'interrupted', progress: { doneBytes: 5 * MIB, totalBytes: 20 * MIB }, startedMs: 1, updatedMs: 2 },
+    { jobId: 1, kind: 'rebuild', state: 'done', progress: null, startedMs: 0, updatedMs: 1 },
   ],
 };
 
@@ -51,8 +56,15 @@ describe('renderStatus', () => {
     expect(lines.some((line) => line.startsWith('geometry   parity 1, data width up to 8, extents up to 256 LB (1.00 MiB)'))).toBe(true);
   });
 
+  it("says why a device is not online, and shows the latest job and any interrupted one", () => {
+    expect(lines).toContain('device 3 failed: a write failed: EIO');
+    expect(lines).toContain('jobs       scrub done, 400.0 MiB of 400.0 MiB');
+    expect(lines).toContain("           rebalance interrupted, 5.00 MiB of 20.00 MiB — run 'elastripe rebalance' again to continue");
+    expect(lines.some((line) => line.includes('rebuild'))).toBe(false);
+  });
+
   it('says healthy when not degraded and copes with an empty array', () => {
-    const empty = renderStatus({ ...STATUS, degraded: false, storedBytes: 0, allocatedBytes: 0, fileCount: 0 });
+    const empty = renderStatus({ ...STATUS, degraded: false, storedBytes: 0, allocatedBytes: 0, fileCount: 0, jobs: [] });
     expect(empty).toContain('healthy');
     expect(empty).toContain('overhead   0 B (0.0% of stored)');
   });

@@ -83,6 +83,8 @@ describe('crash consistency under SIGKILL', () => {
         array.assertInvariants();
         const offline = array.status().devices.filter((device) => device.state !== 'online');
         expect(offline.map((device) => `${device.path}: ${device.state}`), `trial ${trial}: devices offline after reopen`).toEqual([]);
+        // A rebalance cut short by the kill is reported as interrupted, never as still running.
+        expect(array.status().jobs.filter((job) => job.state === 'running'), `trial ${trial}`).toEqual([]);
         const report = await array.fsck({ deep: true });
         expect(report.problems.join('\n'), `trial ${trial}`).toBe('');
         const present = new Set(array.list().map((file) => file.name));
