@@ -7,6 +7,9 @@
 //   rebalance — blocks move from over-full to under-full devices until used fractions are
 //               within REBALANCE_TOLERANCE of each other.
 //
+// Every job paces itself to `rateBytesPerSec` when given (Throttle), so it leaves the devices
+// to foreground puts and gets.
+//
 // States of a job: scanning → moving (one group at a time, each move committed on its own) →
 // done | aborted | failed. Resumable by construction: progress is the metadata itself (a moved
 // block's extent row points at its new place once committed), so after a crash or an abort the
@@ -16,6 +19,7 @@ import { AbortedError } from '../errors.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import { blockIndex } from './read_path.js';
 import { relocateBlocks, type BlockMove } from './relocate.js';
+import { Throttle } from './throttle.js';
 import { widestPlaceableShape } from './placement.js';
 import { restripeGroup, type RestripeContext } from './restripe_group.js';
 import type { Progress } from './types.js';
@@ -30,6 +34,8 @@ const STALE_RETRIES_MAX = 3;
 export interface JobOptions {
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
+  /** Upper bound on the bytes the job moves (or checks) per second; default unlimited. */
+  rateBytesPerSec?: number;
 }
 
 export interface JobReport {
@@ -49,6 +55,7 @@ export type JobContext = RestripeContext;
 /** Moves every block that lies on one of `sourceDeviceIds` to other devices. */
 export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions): Promise<JobReport> {
   const report = emptyReport();
+  const throttle = new Throttle(options.rateBytesPerSec);
   const groupIds = context.store.groupIdsOnDevices(sourceDeviceIds);
   const totalBytes = groupIds.reduce((sum, groupId) => sum + blocksOn(context, groupId, sourceDeviceIds), 0);
   for (const groupId of groupIds) {
@@ -71,6 +78,7 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
           report.restripedGroups++;
           for (const extent of group.extents) if (sourceDeviceIds.includes(extent.deviceId)) report.movedBytes += group.extentLb * LB_BYTES;
           options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
+          await throttle.pace(group.lengthBytes, options.signal);
           break;
         }
         if (attempt >= STALE_RETRIES_MAX) {
@@ -82,6 +90,7 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
       if (await relocateBlocks(context, group, moves)) {
         for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
         options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
+        await throttle.pace(moves.length * group.extentLb * LB_BYTES, options.signal);
         break;
       }
       if (attempt >= STALE_RETRIES_MAX) {
@@ -117,6 +126,7 @@ function chooseTargets(context: JobContext, group: GroupWithExtents, indices: nu
  */
 export async function rebalance(context: JobContext, options: JobOptions): Promise<JobReport> {
   const report = emptyReport();
+  const throttle = new Throttle(options.rateBytesPerSec);
   const idealBytes = idealMoveBytes(context);
   const tried = new Set<number>();
   while (report.movedBytes < idealBytes * REBALANCE_MOVE_SLACK) {
@@ -138,6 +148,7 @@ export async function rebalance(context: JobContext, options: JobOptions): Promi
     if (await relocateBlocks(context, group, [{ index: blockIndex(group, extent), targetDeviceId: emptiest.deviceId }])) {
       count(report, emptiest.deviceId, group.extentLb);
       options.onProgress?.({ doneBytes: report.movedBytes, totalBytes: Math.ceil(idealBytes) });
+      await throttle.pace(group.extentLb * LB_BYTES, options.signal);
     }
   }
   return report;

@@ -9,6 +9,7 @@ import { AbortedError } from '../errors.js';
 import type { Runtime } from './array_setup.js';
 import type { Progress } from './types.js';
 import { blockIndex, readGroupBlocks, type ReadContext } from './read_path.js';
+import { Throttle } from './throttle.js';
 
 export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator | undefined, parityCount: number): string[] {
   const problems: string[] = [];
@@ -81,6 +82,8 @@ export interface DeepCheckOptions {
   repair?: boolean;
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
+  /** Upper bound on bytes checked per second (scrub in the background). */
+  rateBytesPerSec?: number;
 }
 
 /**
@@ -97,6 +100,7 @@ export async function deepCheck(
   let checkedExtents = 0;
   let checkedBytes = 0;
   const totalBytes = groups.reduce((sum, group) => sum + (group.dataCount + group.parityCount) * group.extentLb * LB_BYTES, 0);
+  const throttle = new Throttle(options.rateBytesPerSec);
   for (const group of groups) {
     if (options.signal?.aborted) throw new AbortedError('the check was aborted');
     const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
@@ -130,6 +134,7 @@ export async function deepCheck(
     }
     checkedBytes += width * group.extentLb * LB_BYTES;
     options.onProgress?.({ doneBytes: checkedBytes, totalBytes });
+    await throttle.pace(width * group.extentLb * LB_BYTES, options.signal);
   }
   return { problems, checkedExtents };
 }

@@ -15,6 +15,7 @@ import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { JobOptions } from './device_jobs.js';
 import { readRangeSlices } from './range_reader.js';
+import { Throttle } from './throttle.js';
 import type { ReadContext } from './read_path.js';
 import { writeFile, type WriteContext } from './write_path.js';
 
@@ -48,6 +49,7 @@ export async function restripe(context: RestripeJobContext, options: JobOptions)
   const dataCountToday = context.writeContext().maxDataWidth;
   const candidates = context.store.files().filter((file) => context.store.groupsOf(file.fileId).some((group) => isNarrow(group, dataCountToday)));
   const totalBytes = candidates.reduce((sum, file) => sum + file.sizeBytes, 0);
+  const throttle = new Throttle(options.rateBytesPerSec);
   for (const file of candidates) {
     if (options.signal?.aborted) throw new AbortedError('restripe was aborted; run it again to continue where it stopped');
     const leave = context.enterReader();
@@ -66,6 +68,7 @@ export async function restripe(context: RestripeJobContext, options: JobOptions)
     } finally {
       leave();
     }
+    await throttle.pace(file.sizeBytes, options.signal);
   }
   return report;
 }

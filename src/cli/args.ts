@@ -36,6 +36,8 @@ export interface CommandLine {
   deep: boolean;
   keep: boolean;
   demoSizeMib?: number;
+  /** --rate: bytes per second a background job may move or check. */
+  rateBytesPerSec?: number;
 }
 
 type RawValues = Record<string, string | boolean | undefined>;
@@ -100,6 +102,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.deep = values['deep'] === true;
   line.keep = values['keep'] === true;
   line.demoSizeMib = read('size-mib');
+  line.rateBytesPerSec = read('rate');
   return line;
 }
 

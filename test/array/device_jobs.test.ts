@@ -153,6 +153,16 @@ describe('rebalance', () => {
     expect((await array.rebalance()).movedBlocks).toBe(0);
   });
 
+  it('paces itself to rateBytesPerSec', async () => {
+    ({ array } = await createTempArray(dir, { deviceCount: 3, parityCount: 1, maxDataWidth: 2, extentLbMax: 16 }));
+    await putFiles(array, 4, 2 * MIB, 650);
+    await array.addDevice(dir.file('new.img'), { createSizeBytes: 64 * MIB });
+    const startMs = performance.now();
+    const report = await array.rebalance({ rateBytesPerSec: 16 * MIB });
+    expect(report.movedBytes).toBeGreaterThan(MIB);
+    expect(performance.now() - startMs).toBeGreaterThanOrEqual((report.movedBytes / (16 * MIB)) * 1000 - 20);
+  });
+
   it('stops at an abort and continues where it stopped', async () => {
     ({ array } = await createTempArray(dir, { deviceCount: 3, parityCount: 1, maxDataWidth: 2, extentLbMax: 4 }));
     const files = await putFiles(array, 4, 2 * MIB, 600);

@@ -78,7 +78,7 @@ describe('elastripe fail, rebuild, remove, rebalance', () => {
     const scrubbed = await cli('scrub', '--json');
     expect(scrubbed.exitCode).toBe(1);
     expect(parseJson(scrubbed)).toMatchObject({ repairedBlocks: 1 });
-    const clean = await cli('scrub');
+    const clean = await cli('scrub', '--rate', '1G');
     expect(clean.exitCode).toBe(0);
     expect(clean.stdout.toString()).toMatch(/^scrub: checked \d+ groups \(\d+ blocks\), repaired 0 blocks$/m);
     await readBack();

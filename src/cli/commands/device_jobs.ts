@@ -30,23 +30,23 @@ export async function runFail(context: CommandContext): Promise<void> {
 }
 
 export function runRebuild(context: CommandContext): Promise<ExitCode> {
-  return runJob(context, 'rebuild', (array, onProgress) => array.rebuild({ onProgress, signal: context.signal }));
+  return runJob(context, 'rebuild', (array, onProgress) => array.rebuild({ onProgress, signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec }));
 }
 
 export function runRemove(context: CommandContext): Promise<ExitCode> {
   const deviceId = deviceIdArgument(context);
-  return runJob(context, `remove ${deviceId}`, (array, onProgress) => array.removeDevice(deviceId, { onProgress, signal: context.signal }));
+  return runJob(context, `remove ${deviceId}`, (array, onProgress) => array.removeDevice(deviceId, { onProgress, signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec }));
 }
 
 export function runRebalance(context: CommandContext): Promise<ExitCode> {
-  return runJob(context, 'rebalance', (array, onProgress) => array.rebalance({ onProgress, signal: context.signal }));
+  return runJob(context, 'rebalance', (array, onProgress) => array.rebalance({ onProgress, signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec }));
 }
 
 /** Exits 1 when files changed under the restripe (run it again for those). */
 export async function runRestripe(context: CommandContext): Promise<ExitCode> {
   const bar = startProgress(context, 'restripe', undefined);
   const { report, status } = await withArray(context.line, async (array) => {
-    const result = await array.restripe({ signal: context.signal, onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes) });
+    const result = await array.restripe({ signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec, onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes) });
     return { report: result, status: array.status() };
   });
   bar?.finish();
@@ -64,7 +64,7 @@ export async function runRestripe(context: CommandContext): Promise<ExitCode> {
 export async function runScrub(context: CommandContext): Promise<ExitCode> {
   const bar = startProgress(context, 'scrub', undefined);
   const report = await withArray(context.line, (array) =>
-    array.scrub({ signal: context.signal, onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes) }),
+    array.scrub({ signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec, onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes) }),
   );
   bar?.finish();
   if (context.line.json) {

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { Throttle } from '../../src/array/throttle.js';
+
+const MIB = 2 ** 20;
+
+describe('Throttle', () => {
+  it('keeps bytes per second at or under the rate (a lower bound on time, never an upper one)', async () => {
+    const throttle = new Throttle(20 * MIB);
+    const startMs = performance.now();
+    for (let i = 0; i < 4; i++) await throttle.pace(2 * MIB);
+    // 8 MiB at 20 MiB/s cannot finish in less than 400 ms.
+    expect(performance.now() - startMs).toBeGreaterThanOrEqual(390);
+  });
+
+  it('does not wait without a rate, stops waiting on abort, and refuses a bad rate', async () => {
+    const free = new Throttle(undefined);
+    const startMs = performance.now();
+    await free.pace(10 ** 12);
+    expect(performance.now() - startMs).toBeLessThan(50);
+    const slow = new Throttle(1);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    await slow.pace(10 ** 9, controller.signal); // would sleep for decades
+    expect(() => new Throttle(0)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new Throttle(-5)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
