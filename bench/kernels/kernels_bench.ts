@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench, type Task } from 'tinybench';
 import { printTable, writeResults, type BenchResult } from '../common.js';
+import { printPoolReport, runPoolBench } from './pool_bench.js';
 import { kernelVariant } from '../../src/kernels/kernel_module.js';
 import { caseOperation, createArena, DATA_COUNT, PARITY_BY_CASE, type Arena, type CaseOperation } from './kernel_cases.js';
 
@@ -189,7 +190,10 @@ async function main(): Promise<void> {
   ]);
   const summary = kernelBenchSummary(rows);
   console.log('\nratios (fastest calls)', summary);
-  console.log(`results: ${writeResults('kernels', rows, { variant: kernelVariant(), summary })}`);
+  // The pool cases (1 vs 2 workers, per-task overhead) belong to the same benchmark and file.
+  const poolRows = await runPoolBench();
+  printPoolReport(poolRows);
+  console.log(`results: ${writeResults('kernels', [...rows, ...poolRows], { variant: kernelVariant(), summary })}`);
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -255,11 +255,8 @@ export async function runPoolBench(): Promise<BenchResult[]> {
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  // This machine's 2 cores are shared with other work: the load around the run goes with it.
-  const loadBefore = loadavg()[0]!;
-  const rows = await runPoolBench();
-  const loadAfter = loadavg()[0]!;
+/** Prints the pool rows and how they compare with the issue's targets. */
+export function printPoolReport(rows: BenchResult[]): void {
   printTable(`pool scaling: ${GROUP_COUNT} groups of ${DATA_COUNT}+${PARITY_COUNT} x ${BLOCK_BYTES / 1024} KiB per batch (encode + fletcher-4)`, rows, [
     'case', 'impl', 'workers', 'taskBytes', 'tasksPerWorker', 'inFlight', 'dataGBps', 'p50Us', 'p99Us', 'vsInline', 'speedupVsPool1', 'workerKernelGBps', 'workerIdlePct', 'overheadUs', 'kernelUsPerTask', 'inlineUsPerTask', 'overheadPctOfKernel',
   ]);
@@ -268,6 +265,14 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const overheadPct = (rows.find((row) => row.case === 'pool_task_overhead')?.overheadPctOfKernel as number).toFixed(1);
   console.log(`targets: pool2/pool1 ${speedup(CASE)}x one batch at a time, ${speedup(`${CASE}_stream`)}x streamed (want >= 1.8)`);
   console.log(`         pool overhead: worker idle ${idle}% over batches of 4 tasks, ${overheadPct}% for a lone task (want < 5)`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // This machine's 2 cores are shared with other work: the load around the run goes with it.
+  const loadBefore = loadavg()[0]!;
+  const rows = await runPoolBench();
+  const loadAfter = loadavg()[0]!;
+  printPoolReport(rows);
   console.log(`load average (1 min) before ${loadBefore.toFixed(2)}, after ${loadAfter.toFixed(2)} on ${rows.length} rows`);
   console.log(`results: ${writeResults('pool_bench', rows, { loadAverage1m: { before: loadBefore, after: loadAfter } })}`);
 }
