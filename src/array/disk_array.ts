@@ -1,6 +1,9 @@
 // DiskArray: the public API of elastripe. It owns the metadata store (and with it the
-// array's lock), the runtime (arena + worker pool), the open devices and the allocator, and
-// runs put/get/delete over the write and read paths.
+// array's lock), the runtime (arena + worker pool), the open devices and the allocator; it runs
+// put/get/delete over the write and read paths, and the jobs that change where data lives
+// (addDevice, rebuild, removeDevice, rebalance, restripe) or check it (fsck, scrub).
+//
+// States: open → closing (close(): new calls refused, puts and jobs in flight finish) → closed.
 //
 // Invariants (assertInvariants, run after every mutation in tests):
 //  1. Every group has dataCount data and parityCount parity extents, on distinct devices.
@@ -44,6 +47,9 @@ export class DiskArray {
   private closed = false;
   private rotation = 0;
   private writesInFlight = 0;
+  /** Settles when the last put or job in flight has finished (close waits for it). */
+  private idle: Promise<void> = Promise.resolve();
+  private markIdle: () => void = () => undefined;
   private degradedReads = 0;
   private repairedBlocks = 0;
   private readonly epochs = new ReaderEpochs();
@@ -137,7 +143,7 @@ export class DiskArray {
       this.store.addDevice(row);
       this.allocator.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
       this.devices.add({ row, device: entry!.device, state: 'online', ioErrors: 0 });
-      return this.status().devices.find((device) => device.deviceId === deviceId)!;
+      return this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
     } catch (error) {
       await entry?.device.close().catch(() => undefined);
       if (createsImage) rmSync(path, { force: true });
@@ -234,7 +240,7 @@ export class DiskArray {
     validateName(name);
     const sizeBytes = source instanceof Uint8Array ? source.byteLength : options.sizeBytes;
     const stopWaiting = abortSourceOnSignal(source, options.signal);
-    this.writesInFlight++;
+    this.beginWrite();
     try {
       const written = await writeFile(this.writeContext(), toChunks(source), { ...options, sizeBytes });
       let replaced: ExtentRow[];
@@ -246,10 +252,10 @@ export class DiskArray {
       }
       this.freeWhenUnread(replaced);
     } finally {
-      this.writesInFlight--;
+      this.endWrite();
       stopWaiting();
     }
-    return this.stat(name);
+    return this.fileStat(name);
   }
 
   /** Reads a whole file, or the byte range offset..offset+length, into a new Buffer. */
@@ -275,7 +281,7 @@ export class DiskArray {
     this.assertOpen();
     const leave = this.epochs.enter();
     try {
-      const size = this.stat(name).sizeBytes;
+      const size = this.fileStat(name).sizeBytes;
       const offset = options.offset ?? 0;
       const length = Math.max(0, Math.min(target.byteLength, size - offset));
       const range = this.resolveRange(name, { ...options, offset, length });
@@ -335,6 +341,10 @@ export class DiskArray {
 
   stat(name: string): FileStat {
     this.assertOpen();
+    return this.fileStat(name);
+  }
+
+  private fileStat(name: string): FileStat {
     const file = this.store.file(name);
     if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
     const groups = this.store.groupsOf(file.fileId);
@@ -356,6 +366,10 @@ export class DiskArray {
 
   status(): ArrayStatus {
     this.assertOpen();
+    return this.statusReport();
+  }
+
+  private statusReport(): ArrayStatus {
     const files = this.store.files();
     const devices = this.devices.all().map((entry) => {
       const { row } = entry;
@@ -401,7 +415,7 @@ export class DiskArray {
   async fsck(options: FsckOptions = {}): Promise<FsckReport> {
     this.assertOpen();
     const problems = this.metadataProblems();
-    for (const device of this.status().devices) {
+    for (const device of this.statusReport().devices) {
       if (device.state !== 'online') problems.push(`device ${device.deviceId} (${device.path}) is ${device.state}: ${device.reason}`);
     }
     let checkedExtents = 0;
@@ -446,9 +460,14 @@ export class DiskArray {
     if (problems.length > 0) throw new Error(`array invariants broken:\n${problems.join('\n')}`);
   }
 
+  /**
+   * Closes the array: new calls are refused at once, puts and jobs in flight finish first (abort
+   * a long job through its signal to close sooner), then devices, workers and the lock go.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.idle;
     await this.devices.closeAll();
     await setup.stopRuntime(this.runtime);
     this.store.close();
@@ -489,17 +508,26 @@ export class DiskArray {
         options.onProgress?.(progress);
       },
     };
-    this.writesInFlight++;
+    this.beginWrite();
     try {
       const result = await job(tracked);
       this.store.finishJob(jobId, 'done', Date.now());
       return result;
     } catch (error) {
-      if (!this.closed) this.store.finishJob(jobId, error instanceof AbortedError ? 'aborted' : 'failed', Date.now());
+      // The store is still open: close() waits for jobs in flight before closing it.
+      this.store.finishJob(jobId, error instanceof AbortedError ? 'aborted' : 'failed', Date.now());
       throw error;
     } finally {
-      this.writesInFlight--;
+      this.endWrite();
     }
+  }
+
+  private beginWrite(): void {
+    if (this.writesInFlight++ === 0) this.idle = new Promise((resolve) => (this.markIdle = resolve));
+  }
+
+  private endWrite(): void {
+    if (--this.writesInFlight === 0) this.markIdle();
   }
 
 

@@ -263,6 +263,21 @@ describe('DiskArray bad input', () => {
   });
 });
 
+describe('DiskArray close', () => {
+  it('lets a put in flight finish, then refuses new calls', async () => {
+    let home: string;
+    ({ array, home } = await createTempArray(dir));
+    const content = patternBytes(6 * MIB, 52);
+    const put = array.put('in-flight', content);
+    const closing = array.close();
+    await expect(array.put('late', Buffer.from('x'))).rejects.toMatchObject({ code: 'ARRAY_CLOSED' });
+    await put;
+    await closing;
+    array = await DiskArray.open(home, TEST_RUNTIME);
+    expect((await array.get('in-flight')).equals(content)).toBe(true);
+  });
+});
+
 describe('DiskArray aborts', () => {
   it('aborts a put that waits on a silent stream, leaving nothing behind', async () => {
     ({ array } = await createTempArray(dir));
