@@ -28,6 +28,8 @@ import type { Progress } from './types.js';
 export const REBALANCE_TOLERANCE = 0.02;
 /** A rebalance moves at most this much more than the ideal minimum (a guard against churn). */
 const REBALANCE_MOVE_SLACK = 1.1;
+/** Groups a rebuild or evacuation moves at once. */
+const JOB_GROUPS_IN_FLIGHT = 4;
 /** How often a group whose file changed under a move is looked up again before it is skipped. */
 const STALE_RETRIES_MAX = 3;
 
@@ -58,48 +60,73 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
   const throttle = new Throttle(options.rateBytesPerSec);
   const groupIds = context.store.groupIdsOnDevices(sourceDeviceIds);
   const totalBytes = groupIds.reduce((sum, groupId) => sum + blocksOn(context, groupId, sourceDeviceIds), 0);
-  for (const groupId of groupIds) {
-    throwIfAborted(options.signal);
-    for (let attempt = 1; ; attempt++) {
-      const group = context.store.group(groupId);
-      if (!group) break; // the file was deleted: nothing left to move
-      const indices = group.extents.filter((extent) => sourceDeviceIds.includes(extent.deviceId)).map((extent) => blockIndex(group, extent));
-      if (indices.length === 0) break;
-      const moves = chooseTargets(context, group, indices, sourceDeviceIds);
-      if (typeof moves === 'string') {
-        // No device outside the group can take a block: rewrite the group narrower over the
-        // devices that are left (fewer data blocks, longer extents, new parity).
-        const shape = widestPlaceableShape(context.candidates(), group.lengthBytes, group.dataCount, context.parityCount);
-        if (!shape) {
-          report.problems.push(`group ${groupId} (file ${group.fileId} #${group.sequence}): ${moves}, and no narrower group fits either`);
-          break;
-        }
-        if (await restripeGroup(context, group, shape)) {
-          report.restripedGroups++;
-          for (const extent of group.extents) if (sourceDeviceIds.includes(extent.deviceId)) report.movedBytes += group.extentLb * LB_BYTES;
-          options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
-          await throttle.pace(group.lengthBytes, options.signal);
-          break;
-        }
-        if (attempt >= STALE_RETRIES_MAX) {
-          report.problems.push(`group ${groupId}: its file kept changing during the move`);
-          break;
-        }
-        continue;
-      }
-      if (await relocateBlocks(context, group, moves)) {
-        for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
-        options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
-        await throttle.pace(moves.length * group.extentLb * LB_BYTES, options.signal);
-        break;
-      }
-      if (attempt >= STALE_RETRIES_MAX) {
-        report.problems.push(`group ${groupId}: its file kept changing during the move`);
-        break;
+  const step = { context, sourceDeviceIds, report, totalBytes, throttle, options };
+  // Several groups move at once: each move waits on reads, writes, a flush and a commit, so one
+  // at a time would leave the survivors mostly idle. On the first failure the other lanes stop
+  // taking groups, and all of them settle before the job returns.
+  let next = 0;
+  let failure: unknown;
+  const lane = async () => {
+    while (failure === undefined && next < groupIds.length) {
+      try {
+        throwIfAborted(options.signal);
+        await moveGroupOff(step, groupIds[next++]!);
+      } catch (error) {
+        failure ??= error;
       }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(JOB_GROUPS_IN_FLIGHT, groupIds.length) }, lane));
+  if (failure !== undefined) throw failure;
   return report;
+}
+
+interface MoveStep {
+  context: JobContext;
+  sourceDeviceIds: number[];
+  report: JobReport;
+  totalBytes: number;
+  throttle: Throttle;
+  options: JobOptions;
+}
+
+/** Moves one group's blocks off the source devices (relocating them, or re-cutting the group narrower). */
+async function moveGroupOff(step: MoveStep, groupId: number): Promise<void> {
+  const { context, sourceDeviceIds, report, totalBytes, throttle, options } = step;
+  for (let attempt = 1; ; attempt++) {
+    const group = context.store.group(groupId);
+    if (!group) return; // the file was deleted: nothing left to move
+    const indices = group.extents.filter((extent) => sourceDeviceIds.includes(extent.deviceId)).map((extent) => blockIndex(group, extent));
+    if (indices.length === 0) return;
+    const moves = chooseTargets(context, group, indices, sourceDeviceIds);
+    let moved: boolean;
+    if (typeof moves === 'string') {
+      // No device outside the group can take a block: rewrite the group narrower over the
+      // devices that are left (fewer data blocks, longer extents, new parity).
+      const shape = widestPlaceableShape(context.candidates(), group.lengthBytes, group.dataCount, context.parityCount);
+      if (!shape) {
+        report.problems.push(`group ${groupId} (file ${group.fileId} #${group.sequence}): ${moves}, and no narrower group fits either`);
+        return;
+      }
+      moved = await restripeGroup(context, group, shape);
+      if (moved) {
+        report.restripedGroups++;
+        report.movedBytes += indices.length * group.extentLb * LB_BYTES;
+      }
+    } else {
+      moved = await relocateBlocks(context, group, moves);
+      if (moved) for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
+    }
+    if (moved) {
+      options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
+      await throttle.pace(indices.length * group.extentLb * LB_BYTES, options.signal);
+      return;
+    }
+    if (attempt >= STALE_RETRIES_MAX) {
+      report.problems.push(`group ${groupId}: its file kept changing during the move`);
+      return;
+    }
+  }
 }
 
 /** For each block, the least-used online device outside the group with room; or why there is none. */
