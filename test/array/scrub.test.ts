@@ -1,21 +1,10 @@
 // Scrub: read everything, verify checksums and parity, rewrite what parity rebuilt.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DiskArray } from '../../src/array/disk_array.js';
+import { describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
-import { createTempArray, MIB, patternBytes, TempDir } from '../helpers/temp_array.js';
+import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
 
-let dir: TempDir;
-let array: DiskArray | undefined;
-
-beforeEach(() => {
-  dir = new TempDir();
-});
-afterEach(async () => {
-  await array?.close();
-  array = undefined;
-  dir.remove();
-});
+const suite = useArraySuite();
 
 function rot(devicePath: string, startLb: number): void {
   const fd = openSync(devicePath, 'r+');
@@ -29,38 +18,38 @@ function rot(devicePath: string, startLb: number): void {
 describe('scrub', () => {
   it('finds rotten data and parity blocks, rewrites them from parity, and leaves the array clean', async () => {
     let devices: string[];
-    ({ array, devices } = await createTempArray(dir, { deviceCount: 5, parityCount: 2, extentLbMax: 16 }));
+    ({ array: suite.array, devices } = await createTempArray(suite.dir, { deviceCount: 5, parityCount: 2, extentLbMax: 16 }));
     const content = patternBytes(3 * MIB, 77);
-    const stat = await array.put('scrubbed', content);
+    const stat = await suite.array.put('scrubbed', content);
     const data = stat.groups[0]!.extents.find((extent) => extent.role === 'data')!;
     const parity = stat.groups[1]!.extents.find((extent) => extent.role === 'parity')!;
     rot(devices[data.deviceId - 1]!, data.startLb);
     rot(devices[parity.deviceId - 1]!, parity.startLb);
 
     const progress: number[] = [];
-    const report = await array.scrub({ onProgress: (p) => progress.push(p.doneBytes) });
+    const report = await suite.array.scrub({ onProgress: (p) => progress.push(p.doneBytes) });
     expect(report.repairedBlocks).toBe(2);
     expect(report.problems).toHaveLength(2);
     expect(report.problems.join('\n')).toMatch(/rebuilt from parity and rewritten/);
     expect(report.checkedGroups).toBe(stat.groups.length);
     expect(progress).toHaveLength(stat.groups.length);
 
-    const again = await array.scrub();
+    const again = await suite.array.scrub();
     expect(again).toMatchObject({ repairedBlocks: 0, problems: [] });
-    expect((await array.fsck({ deep: true })).problems).toEqual([]);
-    expect((await array.get('scrubbed')).equals(content)).toBe(true);
+    expect((await suite.array.fsck({ deep: true })).problems).toEqual([]);
+    expect((await suite.array.get('scrubbed')).equals(content)).toBe(true);
   });
 
   it('reports what it cannot repair, and stops at an abort', async () => {
     let devices: string[];
-    ({ array, devices } = await createTempArray(dir, { deviceCount: 3, parityCount: 1, extentLbMax: 16 }));
-    const stat = await array.put('lost', patternBytes(MIB, 78));
+    ({ array: suite.array, devices } = await createTempArray(suite.dir, { deviceCount: 3, parityCount: 1, extentLbMax: 16 }));
+    const stat = await suite.array.put('lost', patternBytes(MIB, 78));
     for (const extent of stat.groups[0]!.extents.slice(0, 2)) rot(devices[extent.deviceId - 1]!, extent.startLb);
-    const report = await array.scrub();
+    const report = await suite.array.scrub();
     expect(report.repairedBlocks).toBe(0);
     expect(report.problems.join('\n')).toMatch(/unreadable blocks|TOO_MANY|rebuilds at most/);
     const controller = new AbortController();
     controller.abort();
-    await expect(array.scrub({ signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(suite.array.scrub({ signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import type { CreateOptions } from '../../src/array/types.js';
 
@@ -54,4 +55,28 @@ export function patternBytes(length: number, seed: number): Buffer {
     out[i] = state & 0xff;
   }
   return out;
+}
+
+export interface ArraySuite {
+  /** A fresh temporary directory for each test. */
+  dir: TempDir;
+  /** The array the test opened, if any: closed after the test. */
+  array: DiskArray | undefined;
+}
+
+/**
+ * Registers the per-test hooks every array test file needs: a fresh TempDir before each test,
+ * and afterwards the test's array closed and the directory removed (also when the test failed).
+ */
+export function useArraySuite(): ArraySuite {
+  const suite = { array: undefined } as ArraySuite;
+  beforeEach(() => {
+    suite.dir = new TempDir();
+  });
+  afterEach(async () => {
+    await suite.array?.close();
+    suite.array = undefined;
+    suite.dir.remove();
+  });
+  return suite;
 }

@@ -1,34 +1,27 @@
 // The array under injected faults from the in-process FaultyDevice: write and flush errors,
 // read errors, bit flips on the wire, a device pulled mid-read. Seeds are printed.
 import { mkdirSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import type { CreateOptions } from '../../src/array/types.js';
 import { createImageFile, openDevice } from '../../src/devices/open_device.js';
-import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
+import { MIB, patternBytes, TEST_RUNTIME, useArraySuite } from '../helpers/temp_array.js';
 import { FaultyDevice } from './faulty_device.js';
 
 const SEED = Number(process.env.ELASTRIPE_FAULT_SEED ?? Date.now() % 100_000);
 console.log(`array fault tests: seed ${SEED} (ELASTRIPE_FAULT_SEED to replay)`);
 
-let dir: TempDir;
-let array: DiskArray | undefined;
+const suite = useArraySuite();
 let faulty: FaultyDevice[];
 
 beforeEach(() => {
-  dir = new TempDir();
   faulty = [];
-});
-afterEach(async () => {
-  await array?.close();
-  array = undefined;
-  dir.remove();
 });
 
 async function createFaulty(deviceCount: number, options: Partial<CreateOptions> = {}): Promise<DiskArray> {
-  const home = dir.file('home');
+  const home = suite.dir.file('home');
   mkdirSync(home);
-  const devices = Array.from({ length: deviceCount }, (_, i) => dir.file(`dev${i}.img`));
+  const devices = Array.from({ length: deviceCount }, (_, i) => suite.dir.file(`dev${i}.img`));
   for (const path of devices) await createImageFile(path, 64 * MIB);
   return DiskArray.create({
     ...TEST_RUNTIME,
@@ -50,76 +43,76 @@ function device(deviceId: number, deviceCount: number): FaultyDevice {
 
 describe('writes under faults', () => {
   it('moves a group off a device whose writes fail, and later groups avoid it', async () => {
-    array = await createFaulty(5, { parityCount: 1, extentLbMax: 16 });
+    suite.array = await createFaulty(5, { parityCount: 1, extentLbMax: 16 });
     const bad = device(2, 5);
     bad.plan.writeErrorRate = 1;
     const content = patternBytes(6 * MIB, SEED);
-    const stat = await array.put('rerouted', content);
+    const stat = await suite.array.put('rerouted', content);
     expect(bad.injected.writeErrors).toBeGreaterThan(0);
     expect(stat.groups.flatMap((group) => group.extents).some((extent) => extent.deviceId === 2)).toBe(false);
-    expect(array.status().devices[1]!.state).toBe('failed');
-    expect((await array.get('rerouted')).equals(content)).toBe(true);
-    array.assertInvariants();
+    expect(suite.array.status().devices[1]!.state).toBe('failed');
+    expect((await suite.array.get('rerouted')).equals(content)).toBe(true);
+    suite.array.assertInvariants();
     // It stays failed across reopen until a rebuild moves its blocks away.
-    const home = array.home;
-    await array.close();
-    array = await DiskArray.open(home, TEST_RUNTIME);
-    expect(array.status().devices[1]!.state).toBe('failed');
-    const rebuilt = await array.rebuild();
+    const home = suite.array.home;
+    await suite.array.close();
+    suite.array = await DiskArray.open(home, TEST_RUNTIME);
+    expect(suite.array.status().devices[1]!.state).toBe('failed');
+    const rebuilt = await suite.array.rebuild();
     expect(rebuilt.removedDeviceIds).toEqual([2]);
-    expect((await array.get('rerouted')).equals(content)).toBe(true);
+    expect((await suite.array.get('rerouted')).equals(content)).toBe(true);
   });
 
   it('fails a put whose flush fails, keeps the old version and leaks nothing', async () => {
-    array = await createFaulty(4);
+    suite.array = await createFaulty(4);
     const original = patternBytes(2 * MIB, SEED + 1);
-    await array.put('precious', original);
-    const allocated = array.status().allocatedBytes;
+    await suite.array.put('precious', original);
+    const allocated = suite.array.status().allocatedBytes;
     for (const entry of faulty.slice(-4)) entry.plan.flushFails = true;
-    await expect(array.put('precious', patternBytes(3 * MIB, SEED + 2))).rejects.toMatchObject({ code: 'DEVICE_IO' });
+    await expect(suite.array.put('precious', patternBytes(3 * MIB, SEED + 2))).rejects.toMatchObject({ code: 'DEVICE_IO' });
     for (const entry of faulty.slice(-4)) entry.plan.flushFails = false;
-    expect(array.status().allocatedBytes).toBe(allocated);
-    expect((await array.get('precious')).equals(original)).toBe(true);
-    array.assertInvariants();
-    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    expect(suite.array.status().allocatedBytes).toBe(allocated);
+    expect((await suite.array.get('precious')).equals(original)).toBe(true);
+    suite.array.assertInvariants();
+    expect((await suite.array.fsck({ deep: true })).problems).toEqual([]);
   });
 
   it('fails a put cleanly when too few devices are left to place a group', async () => {
-    array = await createFaulty(3, { parityCount: 1 });
+    suite.array = await createFaulty(3, { parityCount: 1 });
     for (const entry of faulty.slice(-3)) entry.plan.writeErrorRate = 1;
-    await expect(array.put('doomed', patternBytes(MIB, SEED + 3))).rejects.toMatchObject({ code: expect.stringMatching(/NO_SPACE|DEVICE_IO/) });
-    expect(array.status().allocatedBytes).toBe(0);
-    expect(array.list()).toEqual([]);
-    array.assertInvariants();
+    await expect(suite.array.put('doomed', patternBytes(MIB, SEED + 3))).rejects.toMatchObject({ code: expect.stringMatching(/NO_SPACE|DEVICE_IO/) });
+    expect(suite.array.status().allocatedBytes).toBe(0);
+    expect(suite.array.list()).toEqual([]);
+    suite.array.assertInvariants();
   });
 });
 
 describe('reads under faults', () => {
   it('returns correct data through random read errors and bit flips on one device per group', async () => {
-    array = await createFaulty(6, { parityCount: 2, extentLbMax: 8 });
+    suite.array = await createFaulty(6, { parityCount: 2, extentLbMax: 8 });
     const files = [0, 1, 2].map((i) => patternBytes(3 * MIB + i * 1000, SEED + 10 + i));
-    for (const [i, content] of files.entries()) await array.put(`f${i}`, content);
+    for (const [i, content] of files.entries()) await suite.array.put(`f${i}`, content);
     const live = faulty.slice(-6);
     live[1]!.plan.readErrorRate = 0.5;
     live[4]!.plan.readCorruptRate = 0.5;
     for (let round = 0; round < 3; round++) {
-      for (const [i, content] of files.entries()) expect((await array.get(`f${i}`)).equals(content)).toBe(true);
+      for (const [i, content] of files.entries()) expect((await suite.array.get(`f${i}`)).equals(content)).toBe(true);
     }
     expect(live[1]!.injected.readErrors + live[4]!.injected.readCorruptions).toBeGreaterThan(0);
-    expect(array.status().degradedReads).toBeGreaterThan(0);
+    expect(suite.array.status().degradedReads).toBeGreaterThan(0);
   });
 
   it('keeps streaming when a device is pulled mid-read', async () => {
-    array = await createFaulty(4, { parityCount: 1, extentLbMax: 4 });
+    suite.array = await createFaulty(4, { parityCount: 1, extentLbMax: 4 });
     const content = patternBytes(4 * MIB, SEED + 20);
-    await array.put('pulled', content);
+    await suite.array.put('pulled', content);
     const parts: Buffer[] = [];
     let count = 0;
-    for await (const part of array.createReadStream('pulled')) {
+    for await (const part of suite.array.createReadStream('pulled')) {
       parts.push(part as Buffer);
       if (++count === 3) faulty.at(-2)!.pull();
     }
     expect(Buffer.concat(parts).equals(content)).toBe(true);
-    expect(array.status().devices[2]!.state).toBe('failed');
+    expect(suite.array.status().devices[2]!.state).toBe('failed');
   });
 });
