@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
 import { ElastripeError } from '../errors.js';
+import type { JobOptions } from '../array/device_jobs.js';
 import type { FsckReport } from '../array/types.js';
 import { createArray, openArray, runtimeOptions, type ArrayHandle } from './array_access.js';
 import { printJson, printText, startProgress, type CommandContext } from './context.js';
@@ -136,17 +137,32 @@ export const pullDeviceStep: DemoStep = {
   },
 };
 
+/**
+ * Runs one job of the array with a progress bar, timing it as a phase of the summary that
+ * counts `bytesOf(report)`.
+ */
+async function timedJob<T>(
+  state: DemoState,
+  phase: string,
+  job: (array: ArrayHandle, options: JobOptions) => Promise<T>,
+  bytesOf: (report: T) => number,
+): Promise<T> {
+  const bar = startProgress(state.context, phase, undefined, true);
+  const startMs = performance.now();
+  const report = await job(requireArray(state), { signal: state.context.signal, onProgress: (p) => bar?.update(p.doneBytes, p.totalBytes) });
+  bar?.finish();
+  state.timings[phase] = { bytes: bytesOf(report), elapsedMs: performance.now() - startMs };
+  return report;
+}
+
 /** Moves blocks from the old, fuller devices onto the added one until usage is even. */
 export const rebalanceStep: DemoStep = {
   name: 'rebalance onto the new device',
   async run(state) {
-    const array = requireArray(state);
-    const bar = startProgress(state.context, 'rebalance', undefined, true);
-    const startMs = performance.now();
-    const report = await array.rebalance({ signal: state.context.signal, onProgress: (p) => bar?.update(p.doneBytes, p.totalBytes) });
-    bar?.finish();
-    state.timings['rebalance'] = { bytes: report.movedBytes, elapsedMs: performance.now() - startMs };
-    if (!state.context.line.json) printText(state.context, `moved ${report.movedBlocks} blocks (${formatBytes(report.movedBytes)})\n\n${renderStatus(array.status())}`);
+    const report = await timedJob(state, 'rebalance', (array, options) => array.rebalance(options), (done) => done.movedBytes);
+    if (!state.context.line.json) {
+      printText(state.context, `moved ${report.movedBlocks} blocks (${formatBytes(report.movedBytes)})\n\n${renderStatus(requireArray(state).status())}`);
+    }
   },
 };
 
@@ -154,14 +170,10 @@ export const rebalanceStep: DemoStep = {
 export const restripeStep: DemoStep = {
   name: 'restripe the old files to the new width',
   async run(state) {
-    const array = requireArray(state);
-    const bar = startProgress(state.context, 'restripe', undefined, true);
-    const startMs = performance.now();
-    const report = await array.restripe({ signal: state.context.signal, onProgress: (p) => bar?.update(p.doneBytes, p.totalBytes) });
-    bar?.finish();
-    state.timings['restripe'] = { bytes: report.rewrittenBytes, elapsedMs: performance.now() - startMs };
+    const report = await timedJob(state, 'restripe', (array, options) => array.restripe(options), (done) => done.rewrittenBytes);
     if (!state.context.line.json) {
-      printText(state.context, `rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), freeing ${formatBytes(report.savedBytes)} of parity\n\n${renderStatus(array.status())}`);
+      const freed = `freeing ${formatBytes(report.savedBytes)} of parity`;
+      printText(state.context, `rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), ${freed}\n\n${renderStatus(requireArray(state).status())}`);
     }
   },
 };
@@ -170,17 +182,12 @@ export const restripeStep: DemoStep = {
 export const rebuildStep: DemoStep = {
   name: 'rebuild the pulled device onto the survivors',
   async run(state) {
-    const array = requireArray(state);
-    const bar = startProgress(state.context, 'rebuild', undefined, true);
-    const startMs = performance.now();
-    const report = await array.rebuild({ signal: state.context.signal, onProgress: (p) => bar?.update(p.doneBytes, p.totalBytes) });
-    bar?.finish();
-    state.timings['rebuild'] = { bytes: report.movedBytes, elapsedMs: performance.now() - startMs };
+    const report = await timedJob(state, 'rebuild', (array, options) => array.rebuild(options), (done) => done.movedBytes);
     if (report.problems.length > 0) throw new ElastripeError('DEMO_REBUILD_FAILED', `rebuild left ${report.problems.length} group(s): ${report.problems[0]}`);
     if (!state.context.line.json) {
       const spread = Object.entries(report.blocksByTargetDevice).map(([deviceId, blocks]) => `${blocks} to device ${deviceId}`).join(', ');
       const narrower = report.restripedGroups > 0 ? `; ${report.restripedGroups} groups as wide as the array rewritten one device narrower` : '';
-      printText(state.context, `rebuilt ${formatBytes(report.movedBytes)}: ${report.movedBlocks} blocks moved (${spread})${narrower}\n\n${renderStatus(array.status())}`);
+      printText(state.context, `rebuilt ${formatBytes(report.movedBytes)}: ${report.movedBlocks} blocks moved (${spread})${narrower}\n\n${renderStatus(requireArray(state).status())}`);
     }
   },
 };
