@@ -21,7 +21,7 @@ import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
-import { abortSourceOnSignal, toChunks, validateName } from './put_source.js';
+import { abortSourceOnSignal, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
 import { readSettings, validateCreateOptions, type Settings } from './settings.js';
 import { checkMetadata, deepCheck } from './fsck.js';
 import { readRangeSlices } from './range_reader.js';
@@ -235,10 +235,10 @@ export class DiskArray {
   }
 
   /** Stores `source` under `name`, replacing any previous file atomically. */
-  async put(name: string, source: Uint8Array | NodeJS.ReadableStream, options: PutOptions = {}): Promise<FileStat> {
+  async put(name: string, input: PutSource, options: PutOptions = {}): Promise<FileStat> {
     this.assertOpen();
     validateName(name);
-    const sizeBytes = source instanceof Uint8Array ? source.byteLength : options.sizeBytes;
+    const { source, sizeBytes } = normalizeSource(input, options.sizeBytes);
     const stopWaiting = abortSourceOnSignal(source, options.signal);
     this.beginWrite();
     try {

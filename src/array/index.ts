@@ -5,3 +5,4 @@ export type * from './types.js';
 export { REBALANCE_TOLERANCE } from './device_jobs.js';
 export type { JobOptions, JobReport } from './device_jobs.js';
 export type { RestripeReport } from './restripe_job.js';
+export type { PutSource } from './put_source.js';

@@ -1,20 +1,73 @@
 // What a put accepts: a name and a source (bytes or a stream), and how an abort reaches a put
 // that is waiting on its stream.
+//
+// Sources: every ArrayBufferView (Buffer, any TypedArray, DataView) and every ArrayBuffer or
+// SharedArrayBuffer is stored by the bytes it covers, through a Uint8Array view of the same
+// memory (no copy); a stream (anything async-iterable: a Readable, a web ReadableStream, an
+// async generator) must yield Buffer, Uint8Array or string chunks. Anything else — a plain
+// array, null, a number, a string, a stream of numbers or objects — is INVALID_ARGUMENT, so
+// nothing is ever stored as 0 bytes by mistake; a bad chunk fails the put before its commit.
+import { types } from 'node:util';
 import { AbortedError, InvalidArgumentError } from '../errors.js';
 
 const NAME_BYTES_MAX = 1024;
+/** A UTF-16 surrogate without its partner: a name with one cannot round-trip through UTF-8. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** What DiskArray.put takes as its data. */
+export type PutSource = ArrayBufferView | ArrayBufferLike | NodeJS.ReadableStream | AsyncIterable<Uint8Array | string>;
+
+/** A source as the write path reads it: one run of bytes, or chunks still to be checked. */
+export type NormalizedSource = Uint8Array | AsyncIterable<unknown>;
 
 export function validateName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('a file name must be a non-empty string');
   if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw new InvalidArgumentError(`a file name must be at most ${NAME_BYTES_MAX} bytes`);
   if (name.includes('\0')) throw new InvalidArgumentError('a file name must not contain NUL');
+  const surrogate = LONE_SURROGATE.exec(name);
+  if (surrogate !== null) {
+    const unit = surrogate[0].charCodeAt(0).toString(16).toUpperCase();
+    throw new InvalidArgumentError(`a file name must be well-formed Unicode; it contains a lone surrogate U+${unit}`);
+  }
+}
+
+/**
+ * Checks a put's source and gives the view or stream the write path reads, with its size
+ * when known (bytes: their length; a stream: what the caller said).
+ */
+export function normalizeSource(source: unknown, sizeBytes: number | undefined): { source: NormalizedSource; sizeBytes: number | undefined } {
+  if (source instanceof Uint8Array) return { source, sizeBytes: source.byteLength };
+  if (ArrayBuffer.isView(source)) {
+    const bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+    return { source: bytes, sizeBytes: bytes.byteLength };
+  }
+  if (types.isAnyArrayBuffer(source)) return { source: new Uint8Array(source), sizeBytes: source.byteLength };
+  if (isAsyncIterable(source)) return { source, sizeBytes };
+  throw new InvalidArgumentError(
+    `a put source must be a Buffer, TypedArray, DataView, ArrayBuffer or readable stream, not ${describeValue(source)}`,
+  );
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}
+
+/** "an array", "null", "a number", "an object (Int16Array)" — for error messages. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name && name !== 'Object' ? `a ${name}` : 'a plain object';
+  }
+  return /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`;
 }
 
 /**
  * A put blocked waiting for the next chunk of a stream would not see an abort until the
  * chunk came; destroying the stream on abort ends the wait at once with AbortedError.
  */
-export function abortSourceOnSignal(source: Uint8Array | NodeJS.ReadableStream, signal: AbortSignal | undefined): () => void {
+export function abortSourceOnSignal(source: NormalizedSource, signal: AbortSignal | undefined): () => void {
   const stream = source as { destroy?: (error?: Error) => void };
   if (!signal || source instanceof Uint8Array || typeof stream.destroy !== 'function') return () => undefined;
   const onAbort = () => stream.destroy!(new AbortedError('put was aborted'));
@@ -23,12 +76,14 @@ export function abortSourceOnSignal(source: Uint8Array | NodeJS.ReadableStream, 
   return () => signal.removeEventListener('abort', onAbort);
 }
 
-export async function* toChunks(source: Uint8Array | NodeJS.ReadableStream): AsyncIterable<Uint8Array> {
+export async function* toChunks(source: NormalizedSource): AsyncIterable<Uint8Array> {
   if (source instanceof Uint8Array) {
     yield source;
     return;
   }
-  for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-    yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+  for await (const chunk of source) {
+    if (typeof chunk === 'string') yield Buffer.from(chunk);
+    else if (chunk instanceof Uint8Array) yield chunk;
+    else throw new InvalidArgumentError(`a put stream must yield Buffer, Uint8Array or string chunks, not ${describeValue(chunk)}`);
   }
 }

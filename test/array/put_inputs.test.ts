@@ -1,0 +1,118 @@
+// What DiskArray.put accepts as a source and as a name. Every ArrayBufferView (any TypedArray,
+// DataView) and ArrayBuffer/SharedArrayBuffer is stored by its bytes; anything else — a plain
+// array, null, a number, a string, a stream yielding numbers or objects — is INVALID_ARGUMENT
+// with nothing committed (an older file of the same name survives). Names are well-formed
+// Unicode: a lone surrogate could be stored but never found again, so it is refused.
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { DiskArray } from '../../src/array/disk_array.js';
+import { ElastripeError } from '../../src/errors.js';
+import { createTempArray, useArraySuite } from '../helpers/temp_array.js';
+
+const suite = useArraySuite();
+
+async function open(): Promise<DiskArray> {
+  ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 3 }));
+  return suite.array;
+}
+
+/** The bytes a view covers, copied out for comparison. */
+function bytesOf(view: ArrayBufferView): Buffer {
+  return Buffer.from(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+}
+
+async function expectInvalid(promise: Promise<unknown>, message?: RegExp): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error, 'the put must fail').toBeInstanceOf(ElastripeError);
+  expect((error as ElastripeError).code).toBe('INVALID_ARGUMENT');
+  if (message) expect((error as Error).message).toMatch(message);
+}
+
+describe('put sources stored by their bytes', () => {
+  const backing = new ArrayBuffer(64);
+  new Uint8Array(backing).forEach((_, i, all) => (all[i] = (i * 37 + 11) & 0xff));
+  const VIEWS: Array<[string, () => ArrayBufferView]> = [
+    ['Int16Array', () => new Int16Array([1, 2, 3, 4])],
+    ['Float64Array', () => new Float64Array([Math.PI, -0, 1e300])],
+    ['Uint32Array over part of a buffer', () => new Uint32Array(backing, 8, 5)],
+    ['BigInt64Array', () => new BigInt64Array([1n, -2n])],
+    ['Uint8ClampedArray', () => new Uint8ClampedArray([0, 255, 7])],
+    ['DataView over part of a buffer', () => new DataView(backing, 3, 29)],
+    ['Buffer slice', () => Buffer.from('hello, world').subarray(7)],
+  ];
+
+  it.each(VIEWS)('%s', async (_label, make) => {
+    const array = await open();
+    const view = make();
+    const stat = await array.put('x', view);
+    expect(stat.sizeBytes).toBe(view.byteLength);
+    expect((await array.get('x')).equals(bytesOf(view))).toBe(true);
+    array.assertInvariants();
+  });
+
+  it('ArrayBuffer and SharedArrayBuffer', async () => {
+    const array = await open();
+    await array.put('plain', backing);
+    expect((await array.get('plain')).equals(Buffer.from(backing))).toBe(true);
+    const shared = new SharedArrayBuffer(10_000);
+    new Uint8Array(shared).fill(0xab, 100);
+    await array.put('shared', shared);
+    expect((await array.get('shared')).equals(Buffer.from(new Uint8Array(shared)))).toBe(true);
+    array.assertInvariants();
+  });
+});
+
+describe('put sources refused with INVALID_ARGUMENT, nothing committed', () => {
+  const REFUSED: Array<[string, () => unknown]> = [
+    ['a plain array of numbers', () => [1, 2, 3]],
+    ['null', () => null],
+    ['undefined', () => undefined],
+    ['a number', () => 42],
+    ['a string', () => 'text'],
+    ['a plain object', () => ({ length: 3 })],
+    ['a sync iterable of buffers', () => new Set([Buffer.from('a')])],
+    ['an object-mode stream of numbers', () => Readable.from([1, 2, 3])],
+    ['a stream whose later chunk is an object', () => Readable.from([Buffer.alloc(5000, 1), { bytes: 3 }])],
+    ['a stream of Int16Arrays', () => Readable.from([new Int16Array([1, 2])])],
+    ['a stream of nulls in an array', () => Readable.from([[null]])],
+  ];
+
+  it.each(REFUSED)('%s', async (_label, make) => {
+    const array = await open();
+    await array.put('kept', Buffer.from('old content'));
+    await expectInvalid(array.put('new', make() as Uint8Array), /source|chunk/);
+    await expectInvalid(array.put('kept', make() as Uint8Array), /source|chunk/);
+    expect(array.list().map((file) => file.name)).toEqual(['kept']);
+    expect((await array.get('kept')).toString()).toBe('old content');
+    array.assertInvariants();
+    expect((await array.fsck()).problems).toEqual([]);
+  });
+});
+
+describe('file names', () => {
+  it.each([
+    ['a lone high surrogate', 'a\uD800b'],
+    ['a lone low surrogate', 'a\uDC00b'],
+    ['a reversed pair', '\uDC00\uD800'],
+    ['a trailing high surrogate', 'name\uD83D'],
+  ])('refuses %s', async (_label, name) => {
+    const array = await open();
+    await expectInvalid(array.put(name, Buffer.from('x')), /Unicode|surrogate/);
+    expect(array.list()).toEqual([]);
+  });
+
+  it('accepts names with surrogate pairs, control characters and U+FFFD, and finds them again', async () => {
+    const array = await open();
+    const names = ['emoji \u{1F600}', 'tab\there', 'line\nbreak', 'esc\x1b[31mred', 'replacement \uFFFD'];
+    for (const name of names) await array.put(name, Buffer.from(name));
+    expect(array.list().map((file) => file.name).sort()).toEqual([...names].sort());
+    for (const name of names) {
+      expect((await array.get(name)).toString()).toBe(name);
+      await array.delete(name);
+    }
+    expect(array.list()).toEqual([]);
+  });
+});
