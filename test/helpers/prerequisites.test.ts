@@ -60,7 +60,7 @@ describe('requirePrerequisite', () => {
     const { context, notes } = fakeContext();
     expect(() => missing.need(context)).toThrow(MissingPrerequisiteError);
     expect(notes).toEqual([]);
-    expect(() => missing.assert()).toThrow(/ci-missing thing is missing and CI=true.*the addon is not built/);
+    expect(() => missing.assert()).toThrow(/CI=true and this test's prerequisite is missing.*ci-missing thing: the addon is not built/);
   });
 
   it('a check that throws or says false is missing, with a reason', () => {

@@ -32,7 +32,7 @@ export type PrerequisiteCheck = () => string | boolean | null | undefined | { av
 export class MissingPrerequisiteError extends Error {
   constructor(readonly prerequisite: string, readonly reason: string) {
     super(
-      `${prerequisite} is missing and CI=true, so this test fails instead of skipping: ${reason}. ` +
+      `CI=true and this test's prerequisite is missing, so it fails instead of skipping: ${prerequisite}: ${reason}. ` +
       `.ci/run installs and builds what the tests need and runs as root; outside CI such tests skip.`,
     );
     this.name = 'MissingPrerequisiteError';
