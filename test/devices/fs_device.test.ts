@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { DeviceBusyError, DeviceFailedError, DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError } from '../../src/errors.js';
 import { openFsDevice } from '../../src/devices/fs_device.js';
+import { loopDevicesPrerequisite } from '../helpers/prerequisites.js';
 
 let directory = '';
 beforeAll(() => {
@@ -105,19 +106,7 @@ describe('fs device on an image file', () => {
   });
 });
 
-function loopSupport(): string | null {
-  if (process.getuid?.() !== 0) return 'not root';
-  try {
-    execFileSync('losetup', ['--version'], { stdio: 'pipe' });
-    return null;
-  } catch {
-    return 'losetup missing';
-  }
-}
-const loopMissing = loopSupport();
-if (loopMissing) console.warn(`skipping loop-device fs tests: ${loopMissing}`);
-
-describe.skipIf(loopMissing !== null)('fs device on a loop block device', () => {
+loopDevicesPrerequisite().describe('fs device on a loop block device', () => {
   it('sizes it from sysfs, round-trips, and refuses a second exclusive open', async () => {
     const backing = image('loop.img', 32 * 1024 * 1024);
     const loop = execFileSync('losetup', ['--find', '--show', backing], { encoding: 'utf8' }).trim();

@@ -4,10 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { DeviceFailedError, DeviceIoError, InvalidArgumentError, MisalignedIoError } from '../../src/errors.js';
 import { openNbdDevice, parseNbdUrl, type NbdDevice } from '../../src/devices/nbd_device.js';
-import { nbdkitMissingReason, startNbdkit, type NbdkitServer } from '../helpers/nbdkit.js';
-
-const missing = nbdkitMissingReason();
-if (missing) console.warn(`skipping NBD tests: ${missing}`);
+import { startNbdkit, type NbdkitServer } from '../helpers/nbdkit.js';
+import { nbdkitPrerequisite } from '../helpers/prerequisites.js';
 
 /** Deterministic bytes that differ per block and per seed, so misplaced data is caught. */
 function pattern(lengthBytes: number, seed: number): Uint8Array {
@@ -45,7 +43,7 @@ describe('parseNbdUrl', () => {
   });
 });
 
-describe.skipIf(missing !== null)('NBD device on nbdkit', () => {
+nbdkitPrerequisite().describe('NBD device on nbdkit', () => {
   it('negotiates with NBD_OPT_GO and reports the export', async () => {
     const started = await server('memory', ['size=256M']);
     const device = await open(started.url);

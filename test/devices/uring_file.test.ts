@@ -1,6 +1,6 @@
 // The uring backend on image files: round trips, thousands of requests in flight across
 // files, fixed vs plain buffers, validation errors, busy files, reads past the end.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test } from 'vitest';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LB_BYTES } from '../../src/constants.js';
@@ -12,15 +12,14 @@ import {
   MisalignedIoError,
 } from '../../src/errors.js';
 import type { Device } from '../../src/devices/device.js';
-import { uringAvailable } from '../../src/devices/uring_native.js';
 import {
   assertUringRingInvariants,
   openUringDevice,
   registerUringArena,
   uringRingInfo,
 } from '../../src/devices/uring_device.js';
+import { uringPrerequisite } from '../helpers/prerequisites.js';
 
-const availability = uringAvailable();
 const SEED = Number(process.env.ELASTRIPE_SEED ?? 0x5eed);
 const FILE_BYTES = 8 << 20;
 const ARENA_PAGES = 512; // 32 MiB of 64 KiB WebAssembly pages
@@ -54,7 +53,7 @@ function expectStamped(buffer: Uint8Array, fileIndex: number, startLb: number, g
   expect(Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength).equals(Buffer.from(expected))).toBe(true);
 }
 
-describe.skipIf(!availability.available)('uring backend on image files', () => {
+uringPrerequisite().describe('uring backend on image files', () => {
   let directory: string;
   const memory = new WebAssembly.Memory({ initial: ARENA_PAGES, maximum: ARENA_PAGES * 4, shared: true });
   const arena = new Uint8Array(memory.buffer);
@@ -222,9 +221,4 @@ describe.skipIf(!availability.available)('uring backend on image files', () => {
     await expect(device.read([{ startLb: 0, lengthLb: 1 }], [arena.subarray(0, LB_BYTES)])).rejects.toBeInstanceOf(DeviceFailedError);
     expect(device.online).toBe(false);
   });
-});
-
-test.runIf(!availability.available)('uring backend unavailable here', () => {
-  console.log(`uring tests skipped: ${availability.reason}`);
-  expect(availability.reason).toBeTruthy();
 });

@@ -1,19 +1,18 @@
 // The uring backend on real loop block devices (files in /dev/shm): round trips with many
 // requests in flight, O_EXCL refusal of a second opener, alignment to the device's own
 // logical block size, reads past the end, and a device detached or shrunk while open and
-// mid-I/O. Skips (with the reason) where loop devices cannot be made.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+// mid-I/O. Needs root, loop devices and the io_uring addon (see test/helpers/prerequisites.ts).
+import { afterAll, beforeAll, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { openSync, readSync, closeSync, truncateSync } from 'node:fs';
 import { LB_BYTES } from '../../src/constants.js';
 import { DeviceBusyError, DeviceFailedError, DeviceIoError, InvalidArgumentError, MisalignedIoError } from '../../src/errors.js';
 import type { Device } from '../../src/devices/device.js';
-import { uringAvailable } from '../../src/devices/uring_native.js';
 import { assertUringRingInvariants, openUringDevice, uringRingInfo } from '../../src/devices/uring_device.js';
-import { LoopDeviceSet, loopDevicesAvailable, type LoopDevice } from '../helpers/loop_devices.js';
+import { LoopDeviceSet, type LoopDevice } from '../helpers/loop_devices.js';
+import { loopDevicesPrerequisite, uringPrerequisite } from '../helpers/prerequisites.js';
 
-const uring = uringAvailable();
-const loops = uring.available ? loopDevicesAvailable() : { available: false, reason: 'uring unavailable' };
+const prerequisites = uringPrerequisite().and(loopDevicesPrerequisite());
 const DEVICE_BYTES = 32 << 20;
 const SEED = Number(process.env.ELASTRIPE_SEED ?? 0x10b);
 
@@ -38,7 +37,7 @@ function readBacking(loop: LoopDevice, offsetBytes: number, lengthBytes: number)
   }
 }
 
-describe.skipIf(!loops.available)('uring backend on loop devices', () => {
+prerequisites.describe('uring backend on loop devices', () => {
   const set = new LoopDeviceSet();
   const memory = new WebAssembly.Memory({ initial: 1024, maximum: 1024, shared: true });
   const arena = new Uint8Array(memory.buffer);
@@ -159,9 +158,4 @@ describe.skipIf(!loops.available)('uring backend on loop devices', () => {
     await device.close();
     await expect(device.flush()).rejects.toBeInstanceOf(DeviceFailedError);
   });
-});
-
-test.runIf(!loops.available)('loop devices unavailable here', () => {
-  console.log(`loop_uring skipped: ${loops.reason}`);
-  expect(loops.reason).toBeTruthy();
 });
