@@ -1,6 +1,7 @@
 // Model-based property test: random sequences of put, overwrite, delete, ranged get and
-// reopen, checked against a Map after every step, with every invariant asserted. The seed is
-// printed; ELASTRIPE_MODEL_SEED replays a run.
+// reopen, checked against a Map after every step, with every invariant asserted. A fixed number
+// of runs, no time limit: a slow machine checks as many sequences as a fast one. The seed is
+// printed; ELASTRIPE_MODEL_SEED replays a run and ELASTRIPE_MODEL_RUNS lengthens it.
 import fc from 'fast-check';
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { createImageFile } from '../../src/devices/open_device.js';
 import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
 
 const SEED = Number(process.env.ELASTRIPE_MODEL_SEED ?? Date.now() % 1_000_000);
+const NUM_RUNS = Number(process.env.ELASTRIPE_MODEL_RUNS ?? 30);
 const NAMES = ['a', 'b', 'c', 'd', 'e'];
 
 type Operation =
@@ -26,7 +28,7 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
 
 describe('DiskArray against a model', () => {
   it('agrees with a Map over random operation sequences', async () => {
-    console.log(`array model test: seed ${SEED} (ELASTRIPE_MODEL_SEED to replay)`);
+    console.log(`array model test: seed ${SEED}, ${NUM_RUNS} runs (ELASTRIPE_MODEL_SEED to replay, ELASTRIPE_MODEL_RUNS to lengthen)`);
     await fc.assert(
       fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 25 }), fc.constantFrom(1, 2), async (operations, parityCount) => {
         const dir = new TempDir();
@@ -48,9 +50,9 @@ describe('DiskArray against a model', () => {
           dir.remove();
         }
       }),
-      { seed: SEED, numRuns: 12, interruptAfterTimeLimit: 90_000 },
+      { seed: SEED, numRuns: NUM_RUNS },
     );
-  }, 180_000);
+  }, 300_000);
 });
 
 async function apply(array: DiskArray, model: Map<string, Buffer>, op: Operation): Promise<DiskArray | undefined> {

@@ -1,6 +1,7 @@
 // Property test: random batches of writes, reads, flushes and trims on a real device (image
-// file via node:fs, nbdkit memory via NBD) agree with an in-memory model. Seeded; the seed is
-// printed on failure by fast-check.
+// file via node:fs, nbdkit memory via NBD) agree with an in-memory model. A fixed number of
+// runs (no time limit, so a slow machine checks as much as a fast one); the seed is printed and
+// ELASTRIPE_DEVICE_MODEL_SEED replays a run, ELASTRIPE_DEVICE_MODEL_RUNS lengthens it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,10 +12,13 @@ import type { Device, DeviceExtent } from '../../src/devices/device.js';
 import { openFsDevice } from '../../src/devices/fs_device.js';
 import { openNbdDevice } from '../../src/devices/nbd_device.js';
 import { createImageFile } from '../../src/devices/open_device.js';
-import { nbdkitMissingReason, startNbdkit } from '../helpers/nbdkit.js';
+import { startNbdkit } from '../helpers/nbdkit.js';
+import { nbdkitPrerequisite } from '../helpers/prerequisites.js';
 
 const DEVICE_LB = 512;
-const SEED = 20240607;
+const SEED = Number(process.env.ELASTRIPE_DEVICE_MODEL_SEED ?? 20240607);
+const NUM_RUNS = Number(process.env.ELASTRIPE_DEVICE_MODEL_RUNS ?? 100);
+const RUN_OPTIONS = { seed: SEED, numRuns: NUM_RUNS } as const;
 
 type Step =
   | { kind: 'write'; extents: DeviceExtent[]; seed: number }
@@ -69,6 +73,7 @@ async function check(device: Device, steps: Step[]): Promise<void> {
 }
 
 describe('devices agree with an in-memory model', () => {
+  console.log(`device model test: seed ${SEED}, ${NUM_RUNS} runs (ELASTRIPE_DEVICE_MODEL_SEED / _RUNS to replay or lengthen)`);
   it('fs backend on an image file', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'elastripe-model-'));
     try {
@@ -76,7 +81,7 @@ describe('devices agree with an in-memory model', () => {
       await createImageFile(path, DEVICE_LB * LB_BYTES);
       const device = await openFsDevice(path);
       try {
-        await fc.assert(fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 30 }), (steps) => check(device, steps)), { seed: SEED, numRuns: 40, interruptAfterTimeLimit: 15_000 });
+        await fc.assert(fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 30 }), (steps) => check(device, steps)), RUN_OPTIONS);
       } finally {
         await device.close();
       }
@@ -85,7 +90,7 @@ describe('devices agree with an in-memory model', () => {
     }
   });
 
-  it.skipIf(nbdkitMissingReason() !== null)('NBD backend on nbdkit memory, small queue so requests wait', async () => {
+  nbdkitPrerequisite().it('NBD backend on nbdkit memory, small queue so requests wait', async () => {
     const server = await startNbdkit({ plugin: 'memory', parameters: [`size=${DEVICE_LB * LB_BYTES}`] });
     try {
       const device = await openNbdDevice(server.url, { inflightMax: 4 });
@@ -93,7 +98,7 @@ describe('devices agree with an in-memory model', () => {
         await fc.assert(fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 30 }), async (steps) => {
           await check(device, steps);
           (device as unknown as { assertInvariants(): void }).assertInvariants();
-        }), { seed: SEED, numRuns: 40, interruptAfterTimeLimit: 15_000 });
+        }), RUN_OPTIONS);
       } finally {
         await device.close();
       }
