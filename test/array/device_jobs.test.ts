@@ -36,9 +36,13 @@ describe('rebuild', () => {
     await expectFiles(suite.array, files); // degraded reads meanwhile
 
     const progress: number[] = [];
-    const during = suite.array.put('during-rebuild', patternBytes(3 * MIB, 7)); // writes go on, avoiding device 2
+    const duringContent = patternBytes(3 * MIB, 7);
+    const during = suite.array.put('during-rebuild', duringContent); // writes go on, avoiding device 2
     const report = await suite.array.rebuild({ onProgress: (p) => progress.push(p.doneBytes) });
     await during;
+    // The put made during the rebuild reads back (now, after the checks below, and after reopen).
+    expect((await suite.array.get('during-rebuild')).equals(duringContent)).toBe(true);
+    files.set('during-rebuild', duringContent);
     expect(report.problems).toEqual([]);
     expect(report.movedBlocks).toBeGreaterThan(0);
     expect(report.removedDeviceIds).toEqual([2]);
