@@ -2,20 +2,22 @@
 // thread), both rings work at once over one shared arena, a worker with idle rings exits on its
 // own, and a worker terminated mid-I/O tears its ring down without hanging anybody. Also, in a
 // child process as an unprivileged user under a small RLIMIT_MEMLOCK: registering the arena
-// fails and the backend falls back to plain READ/WRITE, with the same bytes.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+// fails and the backend falls back to plain READ/WRITE, with the same bytes. The worker and the
+// child load the backend and the addon from copies in one temp directory, so the unprivileged
+// child needs nothing from the checkout (which may lie in a private folder).
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import ts from 'typescript';
 import { LB_BYTES } from '../../src/constants.js';
-import { uringAvailable } from '../../src/devices/uring_native.js';
+import { URING_ADDON_PATH_ENV } from '../../src/devices/uring_native.js';
 import { openUringDevice, uringRingInfo } from '../../src/devices/uring_device.js';
+import { commandMissingReason, requirePrerequisite, uringPrerequisite } from '../helpers/prerequisites.js';
 
-const availability = uringAvailable();
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The backend's sources, transpiled for the worker (plain Node cannot load .ts). */
 const SOURCES = ['src/constants.ts', 'src/errors.ts', 'src/devices/uring_native.ts', 'src/devices/uring_device.ts'];
@@ -75,14 +77,25 @@ function transpileBackend(outDirectory: string): string {
   return join(outDirectory, 'src', 'devices', 'uring_device.js');
 }
 
+/** Copies the addon this process loaded (self-contained: it links only libc) beside the sources. */
+function copyAddon(outDirectory: string): string {
+  const source = process.env[URING_ADDON_PATH_ENV] || join(repo, 'native', 'build', 'Release', 'elastripe_uring.node');
+  const target = join(outDirectory, 'native', 'elastripe_uring.node');
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(source, target);
+  chmodSync(target, 0o755);
+  return target;
+}
+
 interface WorkerReport {
   same: boolean;
   info: { fixedSubmitted: number; registeredBytes: number; inflight: number };
 }
 
-describe.skipIf(!availability.available)('uring backend in worker threads', () => {
+uringPrerequisite().describe('uring backend in worker threads', () => {
   let directory: string;
   let modulePath: string;
+  let addonPath: string;
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true });
   const arena = new Uint8Array(memory.buffer);
 
@@ -96,13 +109,14 @@ describe.skipIf(!availability.available)('uring backend in worker threads', () =
   function startWorker(path: string, options: { endless?: boolean; arenaOffset: number; salt: number }): Worker {
     return new Worker(join(directory, 'worker.mjs'), {
       workerData: { modulePath, memory, path, blocks: BLOCKS, ...options },
-      env: { ...process.env, ELASTRIPE_URING_ADDON: join(repo, 'native', 'build', 'Release', 'elastripe_uring.node') },
+      env: { ...process.env, [URING_ADDON_PATH_ENV]: addonPath },
     });
   }
 
   beforeAll(() => {
     directory = mkdtempSync('/dev/shm/elastripe-uring-worker-');
     modulePath = transpileBackend(directory);
+    addonPath = copyAddon(directory);
   });
 
   afterAll(() => {
@@ -156,19 +170,25 @@ describe.skipIf(!availability.available)('uring backend in worker threads', () =
   });
 
   test('unprivileged with a small RLIMIT_MEMLOCK: registration fails, plain I/O carries on', (context) => {
-    if (process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') || !existsSync('/usr/bin/prlimit')) {
-      context.skip('needs root, setpriv and prlimit to run a child as nobody');
-    }
+    requirePrerequisite('root, setpriv and prlimit (to run a child as nobody)', () =>
+      process.getuid?.() !== 0
+        ? 'not root'
+        : commandMissingReason('setpriv', ['--version'], 'util-linux') ?? commandMissingReason('prlimit', ['--version'], 'util-linux'),
+    ).need(context);
     const path = imageFile('nobody.img');
     chmodSync(directory, 0o755);
     chmodSync(path, 0o666);
     const child = spawnSync('prlimit', ['--memlock=1048576:1048576', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
       process.execPath, join(directory, 'unprivileged.mjs'), modulePath, path], {
       encoding: 'utf8',
-      env: { ...process.env, ELASTRIPE_URING_ADDON: join(repo, 'native', 'build', 'Release', 'elastripe_uring.node') },
+      // Nothing from the checkout: the copied sources and addon, run from their directory.
+      cwd: directory,
+      env: { ...process.env, [URING_ADDON_PATH_ENV]: addonPath },
       timeout: 30_000,
     });
-    if (/refuses io_uring_setup|EPERM/.test(child.stderr)) context.skip(`io_uring refused to nobody here: ${child.stderr.split('\n')[0]}`);
+    requirePrerequisite('io_uring for an unprivileged user', () =>
+      /refuses io_uring_setup|EPERM/.test(child.stderr) ? `io_uring refused to nobody here: ${child.stderr.split('\n')[0]}` : null,
+    ).need(context);
     expect(child.status, child.stderr).toBe(0);
     const report = JSON.parse(child.stdout) as { same: boolean; detail: Record<string, unknown>; info: { fixedSubmitted: number; plainSubmitted: number } };
     expect(report.same).toBe(true);
@@ -177,9 +197,4 @@ describe.skipIf(!availability.available)('uring backend in worker threads', () =
     expect(report.info.fixedSubmitted).toBe(0);
     expect(report.info.plainSubmitted).toBe(2);
   });
-});
-
-test.runIf(!availability.available)('uring backend unavailable here', () => {
-  console.log(`uring worker tests skipped: ${availability.reason}`);
-  expect(availability.reason).toBeTruthy();
 });
