@@ -25,3 +25,4 @@ export {
   writeSuperblocks,
 } from './superblock.js';
 export type { Superblock, SuperblockCopies, SuperblockCopy } from './superblock.js';
+export { DEFAULT_SCAN_PATTERNS, SCAN_PATTERNS_ENV, PROBE_TIMEOUT_MS_LOCAL_DEFAULT, PROBE_TIMEOUT_MS_NBD_DEFAULT, SCAN_CONCURRENCY_DEFAULT, DuplicateDeviceError, scanPatterns, expandScanPatterns, probeSuperblock, scanForDevices, findDeviceByUuid, type ProbeResult, type ProbeFound, type ProbeNotFound, type ProbeOptions, type ScanOptions, type ScanReport, type ScannedArray, type ScanConflict, type FoundDevice } from './device_scan.js';
