@@ -98,12 +98,20 @@ export class CorruptMetadataError extends ElastripeError {
   }
 }
 
-/** The device carries a superblock of another array (or of another device slot). */
+/**
+ * The device carries a superblock of another array (or of another device slot), or, with
+ * holdingData, no superblock but other content (a file system, an archive, non-zero bytes).
+ */
 export class ForeignDeviceError extends ElastripeError {
   readonly device: string;
-  constructor(device: string, detail: string) {
-    super('FOREIGN_DEVICE', `device ${device} belongs to another array (${detail}); use --force (force: true) to overwrite it`);
+  constructor(device: string, detail: string, message?: string) {
+    super('FOREIGN_DEVICE', message ?? `device ${device} belongs to another array (${detail}); use --force (force: true) to overwrite it`);
     this.device = device;
+  }
+
+  /** `found`: what the device holds, e.g. "holds an XFS file system (signature at byte 0)". */
+  static holdingData(device: string, found: string): ForeignDeviceError {
+    return new ForeignDeviceError(device, found, `device ${device} is not blank: it ${found}; use --force (force: true) to overwrite it`);
   }
 }
 

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
 import { createImageFile, isNbdUrl, openDevice } from '../devices/open_device.js';
+import { PROBE_SCRATCH_BYTES, refuseForeignContent } from '../devices/content_probe.js';
 import { chooseSuperblock, claimDevice, newSuperblock, readSuperblocks, writeSuperblocks, type Superblock, type SuperblockCopies } from '../devices/superblock.js';
 import { DeviceTooSmallError, ElastripeError, InvalidArgumentError } from '../errors.js';
 import { Arena } from '../kernels/arena.js';
@@ -71,9 +72,9 @@ async function openRecordedDevice(path: string, runtime: Runtime): Promise<Devic
   }
 }
 
-/** Runs `work` with one LB-aligned LB_BYTES arena buffer, as superblock I/O needs. */
-export async function withScratch<T>(runtime: Runtime, work: (scratch: Uint8Array) => Promise<T>): Promise<T> {
-  const buffer = await runtime.arena.acquire(LB_BYTES);
+/** Runs `work` with one LB-aligned arena buffer (LB_BYTES unless told), as superblock I/O needs. */
+export async function withScratch<T>(runtime: Runtime, work: (scratch: Uint8Array) => Promise<T>, bytes = LB_BYTES): Promise<T> {
+  const buffer = await runtime.arena.acquire(bytes);
   try {
     return await work(buffer.bytes);
   } finally {
@@ -119,7 +120,9 @@ export async function prepareNewDevices(
       const device = await openOnArena(path, runtime);
       prepared.push({ path, device, uuid: randomUUID(), capacityLb: Math.floor(device.sizeBytes / LB_BYTES) });
       if (device.sizeBytes < DEVICE_MIN_BYTES) throw new DeviceTooSmallError(path, device.sizeBytes, DEVICE_MIN_BYTES);
-      await withScratch(runtime, (scratch) => claimDevice(device, { arrayUuid: options.arrayUuid }, scratch, options.force ?? false));
+      const member = await withScratch(runtime, (scratch) => claimDevice(device, { arrayUuid: options.arrayUuid }, scratch, options.force ?? false));
+      // No superblock: refuse a device that holds anything else (a file system, an archive, data).
+      if (member === null && !options.force) await withScratch(runtime, (scratch) => refuseForeignContent(device, scratch), PROBE_SCRATCH_BYTES);
     }
   } catch (error) {
     await Promise.allSettled(prepared.map((entry) => entry.device.close()));

@@ -597,3 +597,89 @@ describe('a device of another array', () => {
     expect(fsck.stdout.toString()).toMatch(/device 1 .* is missing: .*belongs to array/);
   });
 });
+
+describe('create and add on devices that hold other data', () => {
+  /** Each image: what the probe must name. Made in beforeAll; all 24 MiB (above the minimum). */
+  const FOREIGN: Array<[string, RegExp]> = [
+    ['ext4.img', /ext2\/3\/4 file system/],
+    ['swap.img', /swap space/],
+    ['mydata.tar', /tar archive/],
+    ['xfs.img', /XFS file system/],
+    ['gpt.img', /GPT partition table/],
+    ['random.img', /holds data: non-zero bytes at offset 0\b/],
+    ['tail-byte.img', new RegExp(`holds data: non-zero bytes at offset ${IMAGE_BYTES - 2}\\b`)],
+  ];
+  const foreign = (name: string) => path(`foreign-${name}`);
+  let digests: Record<string, string> = {};
+
+  async function tool(command: string, args: readonly string[]): Promise<boolean> {
+    const { spawnSync } = await import('node:child_process');
+    return spawnSync(command, args, { stdio: 'ignore' }).status === 0;
+  }
+
+  beforeAll(async () => {
+    for (const [name] of FOREIGN) await makeBlankImage(foreign(name), IMAGE_BYTES);
+    // Real file systems where the tools exist, the signature alone where they do not.
+    if (!(await tool('mkfs.ext4', ['-q', '-F', foreign('ext4.img')]))) await writeAt(foreign('ext4.img'), 1080, Buffer.from([0x53, 0xef]));
+    if (!(await tool('mkswap', [foreign('swap.img')]))) await writeAt(foreign('swap.img'), 4086, Buffer.from('SWAPSPACE2'));
+    await writeAt(foreign('xfs.img'), 0, Buffer.from('XFSB'));
+    await writeAt(foreign('gpt.img'), 512, Buffer.from('EFI PART'));
+    await writeAt(foreign('random.img'), 0, randomBytes(IMAGE_BYTES));
+    await writeAt(foreign('tail-byte.img'), IMAGE_BYTES - 2, Buffer.from([1]));
+    // A real tar archive, big enough to pass the size check first.
+    const member = path('tar-member.bin');
+    await writeFile(member, randomBytes(IMAGE_BYTES));
+    expect(await tool('tar', ['-cf', foreign('mydata.tar'), '-C', rootDir, 'tar-member.bin'])).toBe(true);
+    await rm(member);
+    const names = FOREIGN.map(([name]) => name);
+    digests = Object.fromEntries((await digest(names.map(foreign))).map((hash, i) => [names[i]!, hash]));
+  });
+
+  async function expectUntouched(context: string): Promise<void> {
+    const names = FOREIGN.map(([name]) => name);
+    const after = await digest(names.map(foreign));
+    names.forEach((name, i) => expect(after[i], `${context}: ${name} is byte-identical`).toBe(digests[name]));
+    for (const image of [path('blank1.img'), path('blank2.img')]) expect(await isAllZeros(image), `${context}: ${image}`).toBe(true);
+  }
+
+  it.each(FOREIGN)('create refuses %s with FOREIGN_DEVICE naming what it holds', async (name, found) => {
+    const home = path('probe-home');
+    const args = ['create', path('blank1.img'), foreign(name), path('blank2.img'), '--home', home];
+    expectFailure(args, await run(args), 1, 'FOREIGN_DEVICE', new RegExp(`${name.replace('.', '\\.')} is not blank: it .*${found.source}.*--force`));
+    expect(await exists(home), 'no home left behind').toBe(false);
+    await expectUntouched(args.join(' '));
+  });
+
+  it('add refuses them too, and the array is unchanged', async () => {
+    const { home, images } = await createArray('probe-add', 3);
+    const before = await snapshotHome(home);
+    for (const [name, found] of FOREIGN) {
+      const args = ['add', foreign(name), '--home', home];
+      expectFailure(args, await run(args), 1, 'FOREIGN_DEVICE', found);
+    }
+    expectSameHome(await snapshotHome(home), before, 'after the refused adds');
+    await expectUntouched('add');
+    const status = await run(['status', '--json', '--home', home]);
+    expect((parseJson(status) as { devices: unknown[] }).devices).toHaveLength(images.length);
+  });
+
+  it('--force overrides, and a device elastripe created with --size needs no --force', async () => {
+    const scratch = path('probe-forced.img');
+    await writeFile(scratch, await readFile(foreign('ext4.img')));
+    const home = path('probe-forced-home');
+    const args = ['create', path('probe-new1.img'), path('probe-new2.img'), scratch, '--home', home, '--size', IMAGE_SIZE, '--force'];
+    const created = await run(args);
+    expect(created.stderr).toBe('');
+    expect(created.exitCode).toBe(0);
+  });
+});
+
+async function writeAt(file: string, offset: number, bytes: Uint8Array): Promise<void> {
+  const { open } = await import('node:fs/promises');
+  const handle = await open(file, 'r+');
+  try {
+    await handle.write(bytes, 0, bytes.length, offset);
+  } finally {
+    await handle.close();
+  }
+}
