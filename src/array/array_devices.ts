@@ -14,6 +14,8 @@ export interface ArrayDevice {
   ioErrors: number;
   /** Being evacuated: readable, but no new block may go to it. */
   draining?: boolean;
+  /** The array a missing device's recorded path now belongs to (a foreign home shows as all of these). */
+  foreignArrayUuid?: string;
 }
 
 export class ArrayDevices {

@@ -7,13 +7,16 @@ import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
 import { createImageFile, isNbdUrl, openDevice } from '../devices/open_device.js';
 import { PROBE_SCRATCH_BYTES, refuseForeignContent } from '../devices/content_probe.js';
-import { chooseSuperblock, claimDevice, newSuperblock, readSuperblocks, writeSuperblocks, type Superblock, type SuperblockCopies } from '../devices/superblock.js';
-import { DeviceTooSmallError, ElastripeError, InvalidArgumentError } from '../errors.js';
+import { chooseSuperblock, claimDevice, newSuperblock, readSuperblocks, writeSuperblocks, type Superblock } from '../devices/superblock.js';
+import { scanForDevices, scanPatterns } from '../devices/device_scan.js';
+import { DeviceTooSmallError, ElastripeError, ForeignDeviceError, InvalidArgumentError } from '../errors.js';
 import { Arena } from '../kernels/arena.js';
 import { Codec } from '../kernels/codec.js';
 import type { DeviceRow } from '../meta/rows.js';
 import { ArrayDevices } from './array_devices.js';
-import { DATA_START_LB, DEVICE_MIN_BYTES, TRAILING_RESERVED_LB } from './layout.js';
+import type { MetadataLayout } from '../meta/journal_format.js';
+import { dataStartLb, DEVICE_MIN_BYTES, TRAILING_RESERVED_LB } from './layout.js';
+import type { Settings } from './settings.js';
 import type { BackendChoice, RuntimeOptions } from './types.js';
 
 /** Holds the write and read pipelines of a couple of concurrent puts and gets of 8+m groups. */
@@ -108,8 +111,9 @@ export interface NewDevice {
 export async function prepareNewDevices(
   paths: readonly string[],
   runtime: Runtime,
-  options: { createSizeBytes?: number; force?: boolean; arrayUuid: string },
+  options: { createSizeBytes?: number; force?: boolean; arrayUuid: string; minBytes?: number },
 ): Promise<NewDevice[]> {
+  const minBytes = options.minBytes ?? DEVICE_MIN_BYTES;
   assertDistinctPaths(paths);
   const prepared: NewDevice[] = [];
   try {
@@ -119,8 +123,16 @@ export async function prepareNewDevices(
       }
       const device = await openOnArena(path, runtime);
       prepared.push({ path, device, uuid: randomUUID(), capacityLb: Math.floor(device.sizeBytes / LB_BYTES) });
-      if (device.sizeBytes < DEVICE_MIN_BYTES) throw new DeviceTooSmallError(path, device.sizeBytes, DEVICE_MIN_BYTES);
+      if (device.sizeBytes < minBytes) throw new DeviceTooSmallError(path, device.sizeBytes, minBytes);
       const member = await withScratch(runtime, (scratch) => claimDevice(device, { arrayUuid: options.arrayUuid }, scratch, options.force ?? false));
+      if (member && !options.force) {
+        // A stale member (failed, removed or rebuilt away): its blocks and metadata are old.
+        throw new ForeignDeviceError(
+          path,
+          `stale device ${member.deviceId} of this array`,
+          `device ${path} was device ${member.deviceId} of this array and is stale (failed, removed or rebuilt away): its blocks and metadata are old; use --force (force: true) to reuse it`,
+        );
+      }
       // No superblock: refuse a device that holds anything else (a file system, an archive, data).
       if (member === null && !options.force) await withScratch(runtime, (scratch) => refuseForeignContent(device, scratch), PROBE_SCRATCH_BYTES);
     }
@@ -131,22 +143,25 @@ export async function prepareNewDevices(
   return prepared;
 }
 
-export function deviceRowFor(entry: NewDevice, deviceId: number): DeviceRow {
+export function deviceRowFor(entry: NewDevice, deviceId: number, layout: MetadataLayout): DeviceRow {
   return {
     deviceId,
     uuid: entry.uuid,
     path: entry.path,
     capacityLb: entry.capacityLb,
-    dataStartLb: DATA_START_LB,
+    dataStartLb: dataStartLb(layout),
     dataEndLb: entry.capacityLb - TRAILING_RESERVED_LB,
     state: 'online',
     addedMs: Date.now(),
   };
 }
 
-export function superblockFor(arrayUuid: string, row: DeviceRow): Superblock {
+export function superblockFor(settings: Settings, row: DeviceRow): Superblock {
   return newSuperblock({
-    arrayUuid,
+    arrayUuid: settings.arrayUuid,
+    metadataRegionLb: settings.metadataRegionLb,
+    journalRingLb: settings.journalRingLb,
+    checkpointSlotLb: settings.checkpointSlotLb,
     deviceUuid: row.uuid,
     deviceId: row.deviceId,
     capacityBytes: row.capacityLb * LB_BYTES,
@@ -158,35 +173,84 @@ export async function writeDeviceSuperblock(runtime: Runtime, device: Device, su
   await withScratch(runtime, (scratch) => writeSuperblocks(device, superblock, scratch));
 }
 
+/** A recorded device found at another path than its row's (loop devices re-attached in another order, images moved). */
+export interface MovedDevice {
+  deviceId: number;
+  from: string;
+  to: string;
+}
+
 /**
- * Opens every recorded device and checks its superblock names this array and this slot.
- * A device that cannot be opened or is not the recorded one is 'missing' (with the reason).
+ * Opens every recorded device and checks its superblock names this array and this slot. A
+ * device not at its recorded path (the path holds another device, or nothing) is looked for
+ * by UUID among the other recorded paths and the scan patterns (`scan`, else ELASTRIPE_SCAN,
+ * else loop, by-id and nbd devices; `false` skips the scan) before it counts as 'missing'.
  */
-export async function openRecordedDevices(rows: readonly DeviceRow[], arrayUuid: string, runtime: Runtime): Promise<ArrayDevices> {
+export async function openRecordedDevices(
+  rows: readonly DeviceRow[],
+  arrayUuid: string,
+  runtime: Runtime,
+  options: { scan?: readonly string[] | false } = {},
+): Promise<{ devices: ArrayDevices; moved: MovedDevice[] }> {
   const devices = new ArrayDevices();
+  const lost: { row: DeviceRow; reason: string; foreignArrayUuid?: string }[] = [];
   for (const row of rows) {
     if (row.state === 'removed') continue;
     if (row.state === 'failed') {
       devices.add({ row, device: undefined, state: 'failed', reason: 'marked failed', ioErrors: 0 });
       continue;
     }
-    let device: Device | undefined;
-    try {
-      device = await openRecordedDevice(row.path, runtime);
-      const problem = await withScratch(runtime, async (scratch) => identityProblem(await readSuperblocks(device!, scratch), arrayUuid, row));
-      if (problem) throw new InvalidArgumentError(problem);
-      devices.add({ row, device, state: 'online', ioErrors: 0 });
-    } catch (error) {
-      await device?.close().catch(() => undefined);
-      const reason = error instanceof ElastripeError ? error.message : String(error);
-      devices.add({ row, device: undefined, state: 'missing', reason, ioErrors: 0 });
+    const opened = await openAsRecorded(row.path, row, arrayUuid, runtime);
+    if (opened.device) devices.add({ row, device: opened.device, state: 'online', ioErrors: 0 });
+    else lost.push({ row, reason: opened.reason!, foreignArrayUuid: opened.foreignArrayUuid });
+  }
+  const moved: MovedDevice[] = [];
+  const found = lost.length > 0 && options.scan !== false ? await locateByUuid(lost.map((entry) => entry.row), rows, arrayUuid, options.scan) : new Map<string, string>();
+  for (const entry of lost) {
+    const path = found.get(entry.row.uuid);
+    const opened = path === undefined ? undefined : await openAsRecorded(path, entry.row, arrayUuid, runtime);
+    if (opened?.device) {
+      devices.add({ row: { ...entry.row, path: path! }, device: opened.device, state: 'online', ioErrors: 0 });
+      moved.push({ deviceId: entry.row.deviceId, from: entry.row.path, to: path! });
+    } else {
+      devices.add({ row: entry.row, device: undefined, state: 'missing', reason: entry.reason, ioErrors: 0, foreignArrayUuid: entry.foreignArrayUuid });
     }
   }
-  return devices;
+  return { devices, moved };
 }
 
-function identityProblem(copies: SuperblockCopies, arrayUuid: string, row: DeviceRow): string | undefined {
-  const superblock = chooseSuperblock(copies);
+async function openAsRecorded(path: string, row: DeviceRow, arrayUuid: string, runtime: Runtime): Promise<{ device?: Device; reason?: string; foreignArrayUuid?: string }> {
+  let device: Device | undefined;
+  try {
+    device = await openRecordedDevice(path, runtime);
+    const superblock = await withScratch(runtime, async (scratch) => chooseSuperblock(await readSuperblocks(device!, scratch)));
+    const problem = identityProblem(superblock, arrayUuid, { ...row, path });
+    if (problem) {
+      await device.close().catch(() => undefined);
+      return { reason: problem, foreignArrayUuid: superblock && superblock.arrayUuid !== arrayUuid ? superblock.arrayUuid : undefined };
+    }
+    return { device };
+  } catch (error) {
+    await device?.close().catch(() => undefined);
+    return { reason: error instanceof ElastripeError ? error.message : String(error) };
+  }
+}
+
+/** One scan for every lost device: device UUID -> the path that now carries it. */
+async function locateByUuid(lost: readonly DeviceRow[], rows: readonly DeviceRow[], arrayUuid: string, patterns: readonly string[] | undefined): Promise<Map<string, string>> {
+  const wanted = new Set(lost.map((row) => row.uuid));
+  const candidates = rows.map((row) => row.path);
+  const report = await scanForDevices([...candidates, ...scanPatterns(patterns)], { arrayUuid });
+  const conflicted = new Set(report.conflicts.map((conflict) => conflict.deviceUuid));
+  const found = new Map<string, string>();
+  for (const device of report.found) {
+    const uuid = device.superblock.deviceUuid;
+    if (wanted.has(uuid) && !conflicted.has(uuid) && !found.has(uuid)) found.set(uuid, device.path);
+  }
+  return found;
+}
+
+function identityProblem(superblock: Superblock | null, arrayUuid: string, row: DeviceRow): string | undefined {
   if (!superblock) return `${row.path} has no elastripe superblock`;
   if (superblock.arrayUuid !== arrayUuid) return `${row.path} belongs to array ${superblock.arrayUuid}`;
   if (superblock.deviceUuid !== row.uuid) return `${row.path} is device ${superblock.deviceUuid}, not the recorded ${row.uuid}`;

@@ -10,19 +10,27 @@
 //  2. No two extents overlap, and every extent lies inside its device's data area.
 //  3. The allocator's free space is exactly the data areas minus committed extents, minus the
 //     extents reserved by writes in flight and those waiting for readers before being freed.
-import { existsSync, rmSync } from 'node:fs';
+//  4. Every committed change set is durable on the devices' metadata journal before the call
+//     that made it returns, and an extent it frees is reused only after that (the devices
+//     hold the truth; the home's database is their local index).
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
 import { isNbdUrl } from '../devices/open_device.js';
-import { AbortedError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { AbortedError, DeviceTooSmallError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
-import { MetaStore } from '../meta/meta_store.js';
+import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
+import { join } from 'node:path';
+import { importIntoHome, type ImportOptions, type ImportReport } from './import_array.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
 import { abortSourceOnSignal, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
-import { readSettings, validateCreateOptions, type Settings } from './settings.js';
+import { metadataLayoutOf, readSettings, validateCreateOptions, withMetadataLayout, type Settings } from './settings.js';
+import { deviceMinBytes, metadataLayoutFor } from './layout.js';
+import { MetadataJournal } from './metadata_journal.js';
+import { recoverMetadata } from './metadata_open.js';
 import { checkMetadata, deepCheck } from './fsck.js';
 import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
@@ -54,6 +62,10 @@ export class DiskArray {
   private repairedBlocks = 0;
   private readonly epochs = new ReaderEpochs();
   private readonly flusher = new FlushCoalescer();
+  /** Frees waiting for their change set to be durable on the devices. */
+  private freesAwaitingJournal = 0;
+  /** What open found: devices at new paths, a home rolled forward from the devices. */
+  private openReport: ArrayStatus['opened'] = { movedDevices: [] };
 
   private constructor(
     readonly home: string,
@@ -62,21 +74,28 @@ export class DiskArray {
     private readonly devices: ArrayDevices,
     private readonly allocator: ExtentAllocator,
     private readonly settings: Settings,
+    private readonly journal: MetadataJournal,
   ) {}
 
   static async create(options: CreateOptions): Promise<DiskArray> {
-    const settings = validateCreateOptions(options);
+    const createSettings = validateCreateOptions(options);
     // Image files this call creates are removed again if the create fails.
     const createdImages = options.createSizeBytes === undefined ? [] : options.devices.filter((path) => !isNbdUrl(path) && !existsSync(path));
+    if (typeof options.home === 'string' && !existsSync(options.home)) mkdirSync(options.home, { recursive: true });
     const store = MetaStore.open(options.home, { create: true });
     let runtime: setup.Runtime | undefined;
     try {
       runtime = await setup.startRuntime(options);
-      const prepared = await setup.prepareNewDevices(options.devices, runtime, { ...options, arrayUuid: settings.arrayUuid });
+      const prepared = await setup.prepareNewDevices(options.devices, runtime, { ...options, arrayUuid: createSettings.arrayUuid });
       try {
-        const rows = prepared.map((entry, i) => setup.deviceRowFor(entry, i + 1));
+        const smallestBytes = Math.min(...prepared.map((entry) => entry.capacityLb * LB_BYTES));
+        const layout = metadataLayoutFor(smallestBytes, options.metadataRegionBytes);
+        const smallest = prepared.find((entry) => entry.capacityLb * LB_BYTES === smallestBytes)!;
+        if (smallestBytes < deviceMinBytes(layout)) throw new DeviceTooSmallError(smallest.path, smallestBytes, deviceMinBytes(layout));
+        const settings = withMetadataLayout(createSettings, layout);
+        const rows = prepared.map((entry, i) => setup.deviceRowFor(entry, i + 1, layout));
         for (const [i, entry] of prepared.entries()) {
-          await setup.writeDeviceSuperblock(runtime, entry.device, setup.superblockFor(settings.arrayUuid, rows[i]!));
+          await setup.writeDeviceSuperblock(runtime, entry.device, setup.superblockFor(settings, rows[i]!));
         }
         store.putSettings({ ...settings });
         for (const row of rows) store.addDevice(row);
@@ -84,6 +103,7 @@ export class DiskArray {
         await Promise.allSettled(prepared.map((entry) => entry.device.close()));
       }
       // The new array opens on the same runtime: no second arena registration or pool start.
+      // Its devices hold no metadata yet, so open writes the first checkpoint to all of them.
       return await DiskArray.openWith(store, runtime);
     } catch (error) {
       store.close();
@@ -94,13 +114,42 @@ export class DiskArray {
     }
   }
 
+  /**
+   * Rebuilds an array's home from its devices alone (`devices`, or a `scan` of patterns) and
+   * opens it: the newest metadata any device holds wins; at most m devices may be missing.
+   * status().opened.imported reports which devices were present, missing or stale.
+   */
+  static async import(options: ImportOptions & RuntimeOptions): Promise<DiskArray> {
+    if (typeof options.home !== 'string' || options.home === '') throw new InvalidArgumentError('import needs a home directory');
+    if (existsSync(join(options.home, DATABASE_FILE))) {
+      throw new InvalidArgumentError(`${options.home} already holds an array; import into a new home (or open that one)`);
+    }
+    mkdirSync(options.home, { recursive: true });
+    const runtime = await setup.startRuntime(options);
+    let store: MetaStore | undefined;
+    try {
+      let report: ImportReport;
+      ({ report, store } = await importIntoHome(options, runtime));
+      const array = await DiskArray.openWith(store, runtime, options);
+      array.openReport = { ...array.openReport, imported: report };
+      return array;
+    } catch (error) {
+      if (store) {
+        store.close();
+        MetaStore.destroy(options.home);
+      }
+      await setup.stopRuntime(runtime);
+      throw error;
+    }
+  }
+
   static async open(home: string, options: RuntimeOptions = {}): Promise<DiskArray> {
     const store = MetaStore.open(home, { create: false });
     let runtime: setup.Runtime | undefined;
     try {
       readSettings(store); // corrupt settings fail before workers start
       runtime = await setup.startRuntime(options);
-      return await DiskArray.openWith(store, runtime);
+      return await DiskArray.openWith(store, runtime, options);
     } catch (error) {
       store.close();
       if (runtime) await setup.stopRuntime(runtime);
@@ -108,20 +157,40 @@ export class DiskArray {
     }
   }
 
-  /** Opens every recorded device on `runtime` and derives the allocator; the caller cleans up on failure. */
-  private static async openWith(store: MetaStore, runtime: setup.Runtime): Promise<DiskArray> {
-    const settings = readSettings(store);
-    const devices = await setup.openRecordedDevices(store.devices(), settings.arrayUuid, runtime);
-    if (devices.unavailableCount() > settings.parityCount) {
+  /**
+   * Opens every recorded device on `runtime`, brings the home and the devices' metadata to the
+   * same, newest state (rolling the home forward, or checkpointing it onto devices that lag),
+   * and derives the allocator; the caller cleans up on failure.
+   */
+  private static async openWith(store: MetaStore, runtime: setup.Runtime, options: Pick<RuntimeOptions, 'scan'> = {}): Promise<DiskArray> {
+    const recovered = await recoverMetadata(store, runtime, options);
+    const { devices, settings } = recovered;
+    let array: DiskArray | undefined;
+    const journal = new MetadataJournal(
+      {
+        arrayUuid: settings.arrayUuid,
+        layout: metadataLayoutOf(settings),
+        arena: runtime.arena,
+        devices,
+        store,
+        onDeviceError: (deviceId, error) => array?.recordFailure(deviceId, `a metadata write failed: ${error.message}`),
+      },
+      recovered.position,
+      store.seq,
+    );
+    store.onCommit = (set) => journal.submit(set);
+    try {
+      if (recovered.checkpointNeeded) await journal.checkpoint();
+    } catch (error) {
+      store.onCommit = undefined;
+      await journal.close();
       await devices.closeAll();
-      const lost = devices.all().filter((entry) => entry.state !== 'online');
-      throw new TooManyErasuresError(
-        `${lost.length} devices are missing or failed and parity ${settings.parityCount} tolerates ${settings.parityCount}: ` +
-          lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
-      );
+      throw error;
     }
     store.markInterruptedJobs(Date.now());
-    return new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings);
+    array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal);
+    array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
+    return array;
   }
 
   /**
@@ -136,13 +205,17 @@ export class DiskArray {
     const createsImage = options.createSizeBytes !== undefined && !isNbdUrl(path) && !existsSync(path);
     let entry: setup.NewDevice | undefined;
     try {
-      [entry] = await setup.prepareNewDevices([path], this.runtime, { ...options, arrayUuid: this.settings.arrayUuid });
+      const layout = metadataLayoutOf(this.settings);
+      [entry] = await setup.prepareNewDevices([path], this.runtime, { ...options, arrayUuid: this.settings.arrayUuid, minBytes: deviceMinBytes(layout) });
       const deviceId = Math.max(0, ...this.store.devices().map((row) => row.deviceId)) + 1;
-      const row = setup.deviceRowFor(entry!, deviceId);
-      await setup.writeDeviceSuperblock(this.runtime, entry!.device, setup.superblockFor(this.settings.arrayUuid, row));
+      const row = setup.deviceRowFor(entry!, deviceId, layout);
+      await setup.writeDeviceSuperblock(this.runtime, entry!.device, setup.superblockFor(this.settings, row));
       this.store.addDevice(row);
       this.allocator.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
       this.devices.add({ row, device: entry!.device, state: 'online', ioErrors: 0 });
+      // The new device has none of the journal's history: a checkpoint gives it (and every
+      // device) the whole state, so any device can describe the array from here on.
+      await this.journal.checkpoint();
       return this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
     } catch (error) {
       await entry?.device.close().catch(() => undefined);
@@ -169,6 +242,7 @@ export class DiskArray {
     this.store.setDeviceState(deviceId, 'failed');
     await entry.device?.close().catch(() => undefined);
     entry.device = undefined;
+    await this.journal.durable();
   }
 
   /**
@@ -251,6 +325,7 @@ export class DiskArray {
         throw error;
       }
       this.freeWhenUnread(replaced);
+      await this.journal.durable();
     } finally {
       this.endWrite();
       stopWaiting();
@@ -331,7 +406,26 @@ export class DiskArray {
 
   async delete(name: string): Promise<void> {
     this.assertOpen();
-    this.freeWhenUnread(this.store.deleteFile(name));
+    this.beginWrite();
+    try {
+      this.freeWhenUnread(this.store.deleteFile(name));
+      await this.journal.durable();
+    } finally {
+      this.endWrite();
+    }
+  }
+
+  /** Renames a file (atomically replacing a file of the new name only when `replace` is set). */
+  async rename(from: string, to: string, options: { replace?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    validateName(to);
+    this.beginWrite();
+    try {
+      this.freeWhenUnread(this.store.renameFile(from, to, options));
+      await this.journal.durable();
+    } finally {
+      this.endWrite();
+    }
   }
 
   list(): FileSummary[] {
@@ -397,6 +491,14 @@ export class DiskArray {
       degraded: devices.some((device) => device.state !== 'online'),
       degradedReads: this.degradedReads,
       repairedBlocks: this.repairedBlocks,
+      metadata: {
+        seq: this.store.seq,
+        durableSeq: this.journal.durableSeq,
+        regionBytes: this.settings.metadataRegionLb * LB_BYTES,
+        records: this.journal.recordsWritten,
+        checkpoints: this.journal.checkpointsWritten,
+      },
+      opened: this.openReport,
       kernelVariant: this.runtime.codec.kernelVariant,
       workerCount: this.runtime.codec.workerCount,
       devices,
@@ -456,6 +558,7 @@ export class DiskArray {
   /** Throws if any invariant of the array is broken (see the top of this file). */
   assertInvariants(): void {
     this.allocator.assertInvariants();
+    this.journal.assertInvariants();
     const problems = this.metadataProblems();
     if (problems.length > 0) throw new Error(`array invariants broken:\n${problems.join('\n')}`);
   }
@@ -468,6 +571,8 @@ export class DiskArray {
     if (this.closed) return;
     this.closed = true;
     await this.idle;
+    await this.journal.close();
+    this.store.onCommit = undefined;
     await this.devices.closeAll();
     await setup.stopRuntime(this.runtime);
     this.store.close();
@@ -511,6 +616,7 @@ export class DiskArray {
     this.beginWrite();
     try {
       const result = await job(tracked);
+      await this.journal.durable();
       this.store.finishJob(jobId, 'done', Date.now());
       return result;
     } catch (error) {
@@ -538,6 +644,7 @@ export class DiskArray {
       this.store.setDeviceState(deviceId, 'removed');
       await this.devices.drop(deviceId);
     }
+    await this.journal.durable();
     return emptied;
   }
 
@@ -563,7 +670,7 @@ export class DiskArray {
   }
 
   private metadataProblems(): string[] {
-    const quiet = this.writesInFlight === 0 && this.epochs.pendingCount === 0;
+    const quiet = this.writesInFlight === 0 && this.epochs.pendingCount === 0 && this.freesAwaitingJournal === 0;
     return checkMetadata(this.store, quiet ? this.allocator : undefined, this.settings.parityCount);
   }
 
@@ -586,11 +693,25 @@ export class DiskArray {
     return { groups: this.store.groupsOf(file.fileId), offset, length };
   }
 
+  /**
+   * Frees extents a commit let go of, once that commit is durable on the devices (until then
+   * the devices' metadata still references them) and no read that could see them is running.
+   * Should the journal fail, they stay allocated: reopening derives them free again.
+   */
   private freeWhenUnread(extents: ExtentRow[]): void {
     if (extents.length === 0) return;
-    this.epochs.deferFree(() => {
-      for (const extent of extents) this.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
-    });
+    this.freesAwaitingJournal++;
+    this.journal.durable(this.store.seq).then(
+      () => {
+        this.freesAwaitingJournal--;
+        this.epochs.deferFree(() => {
+          for (const extent of extents) this.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
+        });
+      },
+      // The commit may not be on the devices: the extents stay allocated (and the array is no
+      // longer quiet, so the allocator check stands aside) until a reopen derives them free.
+      () => undefined,
+    );
   }
 
   private writeContext(): WriteContext {

@@ -3,8 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { PARITY_COUNT_MAX } from '../constants.js';
 import { CorruptMetadataError, InvalidArgumentError } from '../errors.js';
+import type { MetadataLayout } from '../meta/journal_format.js';
 import type { MetaStore } from '../meta/meta_store.js';
-import { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT } from './layout.js';
+import { EXTENT_LB_MAX_DEFAULT, EXTENT_LB_MAX_LIMIT, MAX_DATA_WIDTH_DEFAULT, METADATA_REGION_BYTES_MAX, METADATA_REGION_BYTES_MIN, METADATA_REGION_START_LB } from './layout.js';
 import type { CreateOptions, ParityCount } from './types.js';
 
 export interface Settings {
@@ -12,9 +13,28 @@ export interface Settings {
   parityCount: ParityCount;
   maxDataWidth: number;
   extentLbMax: number;
+  /** The on-device metadata region of every device (LB), cut into a ring and two slots. */
+  metadataRegionLb: number;
+  journalRingLb: number;
+  checkpointSlotLb: number;
 }
 
-export function validateCreateOptions(options: CreateOptions): Settings {
+/** Settings known before the devices are opened (the metadata region depends on their sizes). */
+export type CreateSettings = Omit<Settings, 'metadataRegionLb' | 'journalRingLb' | 'checkpointSlotLb'>;
+
+export function metadataLayoutOf(settings: Settings): MetadataLayout {
+  return { regionStartLb: METADATA_REGION_START_LB, regionLb: settings.metadataRegionLb, ringLb: settings.journalRingLb, slotLb: settings.checkpointSlotLb };
+}
+
+export function withMetadataLayout(settings: CreateSettings, layout: MetadataLayout): Settings {
+  return { ...settings, metadataRegionLb: layout.regionLb, journalRingLb: layout.ringLb, checkpointSlotLb: layout.slotLb };
+}
+
+export function validateCreateOptions(options: CreateOptions): CreateSettings {
+  const region = options.metadataRegionBytes;
+  if (region !== undefined && !(Number.isInteger(region) && region >= METADATA_REGION_BYTES_MIN && region <= METADATA_REGION_BYTES_MAX && region % (64 * 1024) === 0)) {
+    throw new InvalidArgumentError(`the metadata region must be ${METADATA_REGION_BYTES_MIN}..${METADATA_REGION_BYTES_MAX} bytes, a multiple of 64 KiB, not ${region}`);
+  }
   const parityCount = options.parityCount ?? 1;
   const maxDataWidth = options.maxDataWidth ?? MAX_DATA_WIDTH_DEFAULT;
   const extentLbMax = options.extentLbMax ?? EXTENT_LB_MAX_DEFAULT;
@@ -38,8 +58,14 @@ export function readSettings(store: MetaStore): Settings {
   const parityCount = Number(store.setting('parityCount'));
   const maxDataWidth = Number(store.setting('maxDataWidth'));
   const extentLbMax = Number(store.setting('extentLbMax'));
+  const metadataRegionLb = Number(store.setting('metadataRegionLb'));
+  const journalRingLb = Number(store.setting('journalRingLb'));
+  const checkpointSlotLb = Number(store.setting('checkpointSlotLb'));
   if (!arrayUuid || !(parityCount >= 1 && parityCount <= 3) || !(maxDataWidth >= 1) || !(extentLbMax >= 1)) {
     throw new CorruptMetadataError(`metadata in ${store.home} lacks the array settings`);
   }
-  return { arrayUuid, parityCount: parityCount as ParityCount, maxDataWidth, extentLbMax };
+  if (!(journalRingLb >= 1 && checkpointSlotLb >= 1 && journalRingLb + 2 * checkpointSlotLb <= metadataRegionLb)) {
+    throw new CorruptMetadataError(`metadata in ${store.home} lacks the on-device metadata region settings`);
+  }
+  return { arrayUuid, parityCount: parityCount as ParityCount, maxDataWidth, extentLbMax, metadataRegionLb, journalRingLb, checkpointSlotLb };
 }

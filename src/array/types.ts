@@ -18,6 +18,11 @@ export interface RuntimeOptions {
    * supply their own Device implementations here (tests wrap real devices with fault injection).
    */
   openDevice?: (path: string, options: OpenDeviceOptions) => Promise<Device>;
+  /**
+   * Where open looks for a device that is not at its recorded path (globs, nbd:// URLs);
+   * default ELASTRIPE_SCAN, else loop, by-id and nbd devices; false: do not look.
+   */
+  scan?: string[] | false;
 }
 
 export interface CreateOptions extends RuntimeOptions {
@@ -35,6 +40,8 @@ export interface CreateOptions extends RuntimeOptions {
   createSizeBytes?: number;
   /** Overwrite devices that carry another array's superblock. */
   force?: boolean;
+  /** Size of the on-device metadata region of every device (default: 1/32 of the smallest, 2..256 MiB). */
+  metadataRegionBytes?: number;
 }
 
 export interface AddDeviceOptions {
@@ -74,6 +81,15 @@ export interface ArrayStatus {
   degraded: boolean;
   degradedReads: number;
   repairedBlocks: number;
+  /** The on-device metadata: newest change set, the newest durable on the devices, and what this process wrote. */
+  metadata: { seq: number; durableSeq: number; regionBytes: number; records: number; checkpoints: number };
+  /** What open found: devices at other paths than recorded, and whether the home was rolled forward from the devices. */
+  opened: {
+    movedDevices: { deviceId: number; from: string; to: string }[];
+    rolledForward?: [number, number];
+    /** Set when this process imported the array from its devices. */
+    imported?: { arrayUuid: string; seq: number; sourceDeviceId: number; present: { deviceId: number; path: string }[]; missing: { deviceId: number; lastPath: string }[]; stale: { path: string; deviceId: number; why: string }[] };
+  };
   kernelVariant: string;
   workerCount: number;
   devices: DeviceStatus[];

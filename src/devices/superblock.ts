@@ -5,7 +5,11 @@
 //    0  magic "ELSTRIPE" (8)         8  formatVersion u32        12  logical block bytes u32
 //   16  array UUID (16)             32  device UUID (16)          48  deviceId u32
 //   52  reserved u32 = 0            56  capacityBytes u64         64  createdTimeMs u64
-//   72  reserved, zero, up to 4064  4064  SHA-256 of bytes 0..4063 (32)
+//   72  metadata region LB u32      76  journal ring LB u32       80  checkpoint slot LB u32
+//   84  reserved, zero, up to 4064  4064  SHA-256 of bytes 0..4063 (32)
+// The metadata region (journal ring + two checkpoint slots, src/meta/journal_format.ts)
+// starts right after the primary, at LB 1; the data area follows it. Version 2 added the
+// region; version 1 devices (no on-device metadata) are refused with a clear error.
 // The checksum is a full SHA-256 from node:crypto: superblocks are written and read a few
 // times per device lifetime, so cost does not matter and a cryptographic hash rules out
 // accidental matches of stale or foreign data.
@@ -19,7 +23,7 @@ import { CorruptMetadataError, DeviceTooSmallError, ElastripeError, ForeignDevic
 import type { Device } from './device.js';
 
 export const SUPERBLOCK_MAGIC = 'ELSTRIPE';
-export const SUPERBLOCK_FORMAT_VERSION = 1;
+export const SUPERBLOCK_FORMAT_VERSION = 2;
 export const SUPERBLOCK_BYTES = LB_BYTES;
 /** LBs reserved at each end of a device (primary at the start, backup at the end). */
 export const SUPERBLOCK_RESERVED_LB = 1;
@@ -35,6 +39,10 @@ export interface Superblock {
   readonly deviceId: number;
   readonly capacityBytes: number;
   readonly createdTimeMs: number;
+  /** The on-device metadata region after the primary: its size and how it is cut (LB). */
+  readonly metadataRegionLb: number;
+  readonly journalRingLb: number;
+  readonly checkpointSlotLb: number;
 }
 
 /** What one copy turned out to be: a superblock, blank (null), or why it could not be used. */
@@ -46,8 +54,20 @@ export interface SuperblockCopies {
 }
 
 /** A fresh superblock for a device joining an array; a new device UUID unless given. */
-export function newSuperblock(fields: { arrayUuid: string; deviceId: number; capacityBytes: number; deviceUuid?: string; createdTimeMs?: number }): Superblock {
+export function newSuperblock(fields: {
+  arrayUuid: string;
+  deviceId: number;
+  capacityBytes: number;
+  deviceUuid?: string;
+  createdTimeMs?: number;
+  metadataRegionLb?: number;
+  journalRingLb?: number;
+  checkpointSlotLb?: number;
+}): Superblock {
   return {
+    metadataRegionLb: fields.metadataRegionLb ?? 0,
+    journalRingLb: fields.journalRingLb ?? 0,
+    checkpointSlotLb: fields.checkpointSlotLb ?? 0,
     formatVersion: SUPERBLOCK_FORMAT_VERSION,
     arrayUuid: fields.arrayUuid,
     deviceUuid: fields.deviceUuid ?? randomUUID(),
@@ -75,6 +95,9 @@ export function encodeSuperblock(superblock: Superblock, target: Uint8Array): vo
   view.setUint32(48, superblock.deviceId, true);
   view.setBigUint64(56, BigInt(superblock.capacityBytes), true);
   view.setBigUint64(64, BigInt(superblock.createdTimeMs), true);
+  view.setUint32(72, superblock.metadataRegionLb, true);
+  view.setUint32(76, superblock.journalRingLb, true);
+  view.setUint32(80, superblock.checkpointSlotLb, true);
   target.set(checksum(target), CHECKSUM_OFFSET);
 }
 
@@ -84,7 +107,8 @@ export function decodeSuperblock(bytes: Uint8Array): Superblock | null {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const formatVersion = view.getUint32(8, true);
   if (formatVersion !== SUPERBLOCK_FORMAT_VERSION) {
-    throw new CorruptMetadataError(`superblock format version ${formatVersion} is not the supported ${SUPERBLOCK_FORMAT_VERSION}`);
+    const hint = formatVersion < SUPERBLOCK_FORMAT_VERSION ? ' (written by an elastripe without on-device metadata; recreate the array)' : '';
+    throw new CorruptMetadataError(`superblock format version ${formatVersion} is not the supported ${SUPERBLOCK_FORMAT_VERSION}${hint}`);
   }
   const stored = bytes.subarray(CHECKSUM_OFFSET);
   if (Buffer.compare(checksum(bytes), stored) !== 0) throw new CorruptMetadataError('superblock checksum mismatch');
@@ -97,6 +121,9 @@ export function decodeSuperblock(bytes: Uint8Array): Superblock | null {
     deviceId: view.getUint32(48, true),
     capacityBytes: Number(view.getBigUint64(56, true)),
     createdTimeMs: Number(view.getBigUint64(64, true)),
+    metadataRegionLb: view.getUint32(72, true),
+    journalRingLb: view.getUint32(76, true),
+    checkpointSlotLb: view.getUint32(80, true),
   };
 }
 
@@ -191,6 +218,11 @@ function checkFields(superblock: Superblock): void {
     throw new InvalidArgumentError(`capacity ${superblock.capacityBytes} is not a whole number of logical blocks`);
   }
   if (!Number.isSafeInteger(superblock.createdTimeMs) || superblock.createdTimeMs < 0) throw new InvalidArgumentError('createdTimeMs must be a non-negative integer');
+  const { metadataRegionLb, journalRingLb, checkpointSlotLb } = superblock;
+  for (const value of [metadataRegionLb, journalRingLb, checkpointSlotLb]) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new InvalidArgumentError(`metadata region size ${value} does not fit 32 bits`);
+  }
+  if (journalRingLb + 2 * checkpointSlotLb > metadataRegionLb) throw new InvalidArgumentError('the journal ring and checkpoint slots exceed the metadata region');
 }
 
 function uuidToBytes(uuid: string): Uint8Array {

@@ -8,15 +8,27 @@ import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
+import type { ChangeSet, MetaChange, SnapshotRows } from './meta_changes.js';
 
 export const DATABASE_FILE = 'elastripe.db';
 const HOLDER_FILE = 'holder';
+/** Settings key of the sequence number of the last committed change set. */
+const META_SEQ_KEY = 'metaSeq';
 
 type Db = Database.Database;
 
 export class MetaStore {
   /** Prepared statements by SQL text: preparing costs more than running one (small puts). */
   private readonly statements = new Map<string, Database.Statement>();
+  /** Changes of the transaction being run by `mutate`, in order. */
+  private recording: MetaChange[] | undefined;
+  /** Sequence number of the last committed change set (0 for a new store). */
+  private committedSeq = 0;
+  /**
+   * Called synchronously after every committed change set, in sequence order: the array ships
+   * it to the on-device journal. Nothing else runs between the commit and this call.
+   */
+  onCommit: ((set: ChangeSet) => void) | undefined;
 
   private constructor(
     readonly home: string,
@@ -57,7 +69,48 @@ export class MetaStore {
       throw error;
     }
     writeFileSync(join(home, HOLDER_FILE), `pid ${process.pid}\n`);
-    return new MetaStore(home, db);
+    const store = new MetaStore(home, db);
+    store.committedSeq = Number(store.setting(META_SEQ_KEY) ?? 0);
+    return store;
+  }
+
+  /** Sequence number of the last committed change set. */
+  get seq(): number {
+    return this.committedSeq;
+  }
+
+  /**
+   * Runs `work` in one immediate transaction; the changes it records become change set
+   * seq + 1, committed with it (the sequence number is stored in the same transaction) and
+   * then handed to onCommit. A transaction that records nothing takes no number.
+   */
+  private mutate<T>(work: () => T): T {
+    if (this.recording) return work(); // nested in a mutation already running
+    this.recording = [];
+    let changes: MetaChange[];
+    let result: T;
+    try {
+      result = this.db.transaction(() => {
+        const value = work();
+        if (this.recording!.length > 0) {
+          this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(META_SEQ_KEY, String(this.committedSeq + 1));
+        }
+        return value;
+      }).immediate();
+      changes = this.recording;
+    } finally {
+      this.recording = undefined;
+    }
+    if (changes.length > 0) {
+      this.committedSeq++;
+      this.onCommit?.({ seq: this.committedSeq, changes });
+    }
+    return result;
+  }
+
+  private record(change: MetaChange): void {
+    if (!this.recording) throw new Error('meta store: a change outside a mutation');
+    this.recording.push(change);
   }
 
   close(): void {
@@ -80,20 +133,36 @@ export class MetaStore {
 
   putSettings(values: Record<string, string | number>): void {
     const put = this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)');
-    this.db.transaction(() => {
-      for (const [key, value] of Object.entries(values)) put.run(key, String(value));
-    })();
+    this.mutate(() => {
+      for (const [key, value] of Object.entries(values)) {
+        put.run(key, String(value));
+        this.record({ op: 'setting', key, value: String(value) });
+      }
+    });
   }
 
   // --- devices ---
 
   addDevice(row: Omit<DeviceRow, 'deviceId'> & { deviceId?: number }): number {
+    return this.mutate(() => {
+      const deviceId = this.insertDevice(row);
+      this.record({ op: 'deviceAdd', row: { ...row, deviceId } });
+      return deviceId;
+    });
+  }
+
+  private insertDevice(row: Omit<DeviceRow, 'deviceId'> & { deviceId?: number }): number {
     const result = this.statement(
         `INSERT INTO devices (device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(row.deviceId ?? null, row.uuid, row.path, row.capacityLb, row.dataStartLb, row.dataEndLb, row.state, row.addedMs);
     return Number(result.lastInsertRowid);
+  }
+
+  /** Where a device was last found: a local hint, not journaled (devices are known by UUID). */
+  setDevicePath(deviceId: number, path: string): void {
+    this.statement('UPDATE devices SET path = ? WHERE device_id = ?').run(path, deviceId);
   }
 
   devices(): DeviceRow[] {
@@ -105,7 +174,11 @@ export class MetaStore {
   }
 
   setDeviceState(deviceId: number, state: DeviceRow['state']): void {
-    this.statement('UPDATE devices SET state = ? WHERE device_id = ?').run(state, deviceId);
+    this.mutate(() => {
+      if (this.statement('UPDATE devices SET state = ? WHERE device_id = ? AND state != ?').run(state, deviceId, state).changes > 0) {
+        this.record({ op: 'deviceState', deviceId, state });
+      }
+    });
   }
 
   // --- jobs ---
@@ -219,6 +292,7 @@ export class MetaStore {
           if (update.run(move.toDeviceId, move.toStartLb, move.extentId, move.fromDeviceId, move.fromStartLb).changes !== 1) {
             throw new StaleMoveError();
           }
+          this.record({ op: 'extentMove', extentId: move.extentId, deviceId: move.toDeviceId, startLb: move.toStartLb });
         }
         return true;
       }) ?? false
@@ -236,7 +310,7 @@ export class MetaStore {
         const old = this.group(oldGroupId);
         const current = old?.extents.map((extent) => extent.extentId);
         if (!old || sortedKey(current!) !== sortedKey(oldExtentIds)) throw new StaleMoveError();
-        this.statement('DELETE FROM groups WHERE group_id = ?').run(oldGroupId);
+        this.deleteGroupRow(oldGroupId);
         this.insertGroup(old.fileId, { ...replacement, sequence: old.sequence });
         return true;
       }) ?? false
@@ -252,7 +326,7 @@ export class MetaStore {
     return this.guardedTransaction(() => {
       const current = this.groupsOf(fileId);
       if (sortedKey(current.map((group) => group.groupId)) !== sortedKey(oldGroupIds)) throw new StaleMoveError();
-      this.statement('DELETE FROM groups WHERE file_id = ?').run(fileId);
+      for (const group of current) this.deleteGroupRow(group.groupId);
       for (const group of groups) this.insertGroup(fileId, group);
       return current.flatMap((group) => group.extents);
     });
@@ -261,24 +335,43 @@ export class MetaStore {
   /** Runs `work` in one immediate transaction; undefined (rolled back) if it finds its inputs stale. */
   private guardedTransaction<T>(work: () => T): T | undefined {
     try {
-      return this.db.transaction(work).immediate();
+      return this.mutate(work);
     } catch (error) {
       if (error instanceof StaleMoveError) return undefined;
       throw error;
     }
   }
 
+  private deleteGroupRow(groupId: number): void {
+    this.statement('DELETE FROM groups WHERE group_id = ?').run(groupId);
+    this.record({ op: 'groupDelete', groupId });
+  }
+
   private insertGroup(fileId: number, group: NewGroup): void {
+    const row = this.insertGroupRow({ groupId: null, fileId, ...group });
+    const extents = group.extents.map((extent) => ({ ...extent, extentId: null, groupId: row.groupId, checksum: Buffer.from(extent.checksum) }));
+    this.record({ op: 'groupAdd', row, extents: extents.map((extent) => ({ ...extent, extentId: this.insertExtentRow(extent) })) });
+  }
+
+  /** Inserts a group row (with its id when replaying) and returns it with the id it got. */
+  private insertGroupRow(group: Omit<GroupRow, 'groupId'> & { groupId: number | null }): GroupRow {
     const groupId = Number(
-      this.statement('INSERT INTO groups (file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes).lastInsertRowid,
+      this.statement('INSERT INTO groups (group_id, file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(group.groupId, group.fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes).lastInsertRowid,
     );
-    const insertExtent = this.statement(
-      'INSERT INTO extents (group_id, device_id, start_lb, length_lb, role, idx, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    const { fileId, sequence, dataCount, parityCount, extentLb, lengthBytes } = group;
+    return { groupId, fileId, sequence, dataCount, parityCount, extentLb, lengthBytes };
+  }
+
+  private insertExtentRow(extent: Omit<ExtentRow, 'extentId'> & { extentId: number | null }): number {
+    return Number(
+      this.statement('INSERT INTO extents (extent_id, group_id, device_id, start_lb, length_lb, role, idx, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(extent.extentId, extent.groupId, extent.deviceId, extent.startLb, extent.lengthLb, extent.role, extent.index, extent.checksum).lastInsertRowid,
     );
-    for (const extent of group.extents) {
-      insertExtent.run(groupId, extent.deviceId, extent.startLb, extent.lengthLb, extent.role, extent.index, Buffer.from(extent.checksum));
-    }
+  }
+
+  private insertFileRow(row: Omit<FileRow, 'fileId'> & { fileId: number | null }): number {
+    return Number(this.statement('INSERT INTO files (file_id, name, size_bytes, created_ms) VALUES (?, ?, ?, ?)').run(row.fileId, row.name, row.sizeBytes, row.createdMs).lastInsertRowid);
   }
 
   /** Every committed extent (for deriving the allocator and for fsck). */
@@ -304,23 +397,122 @@ export class MetaStore {
    * still see them.
    */
   commitFile(name: string, sizeBytes: number, groups: readonly NewGroup[], nowMs: number): ExtentRow[] {
-    return this.db.transaction(() => {
+    return this.mutate(() => {
       const replaced = this.removeFileRows(name);
-      const fileId = Number(
-        this.statement('INSERT INTO files (name, size_bytes, created_ms) VALUES (?, ?, ?)').run(name, sizeBytes, nowMs)
-          .lastInsertRowid,
-      );
+      const fileId = this.insertFileRow({ fileId: null, name, sizeBytes, createdMs: nowMs });
+      this.record({ op: 'fileAdd', row: { fileId, name, sizeBytes, createdMs: nowMs } });
       for (const group of groups) this.insertGroup(fileId, group);
       return replaced;
-    }).immediate();
+    });
   }
 
   /** Deletes a file; returns its extents for deferred freeing. NotFoundError if absent. */
   deleteFile(name: string): ExtentRow[] {
-    return this.db.transaction(() => {
+    return this.mutate(() => {
       if (!this.file(name)) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
       return this.removeFileRows(name);
+    });
+  }
+
+  /** Renames a file; with replace, an existing file of the new name is replaced (its extents are returned for deferred freeing). */
+  renameFile(from: string, to: string, options: { replace?: boolean } = {}): ExtentRow[] {
+    return this.mutate(() => {
+      const file = this.file(from);
+      if (!file) throw new NotFoundError(`no file named ${JSON.stringify(from)}`);
+      if (from === to) return [];
+      if (this.file(to) && !options.replace) throw new InvalidArgumentError(`a file named ${JSON.stringify(to)} exists already`);
+      const replaced = this.removeFileRows(to);
+      this.statement('UPDATE files SET name = ? WHERE file_id = ?').run(to, file.fileId);
+      this.record({ op: 'fileRename', fileId: file.fileId, name: to });
+      return replaced;
+    });
+  }
+
+  // --- the on-device journal's view: change sets and snapshots ---
+
+  /** Every journaled row, consistent at `seq` (better-sqlite3 runs this without interleaving). */
+  snapshot(): SnapshotRows {
+    const settings = (this.statement('SELECT key, value FROM settings').all() as { key: string; value: string }[])
+      .filter((row) => row.key !== META_SEQ_KEY)
+      .map((row) => [row.key, row.value] as [string, string]);
+    return {
+      seq: this.committedSeq,
+      settings,
+      devices: this.devices(),
+      files: this.statement('SELECT file_id AS fileId, name, size_bytes AS sizeBytes, created_ms AS createdMs FROM files').all() as FileRow[],
+      groups: this.allGroups(),
+      extents: this.allExtents(),
+    };
+  }
+
+  /**
+   * Replaces every journaled row by a snapshot's (an import, or a home too old to roll
+   * forward). Devices keep the local path this home knew them at, where it knew them.
+   */
+  loadSnapshot(rows: SnapshotRows): void {
+    const localPaths = new Map(this.devices().map((row) => [row.uuid, row.path]));
+    this.db.transaction(() => {
+      for (const table of ['extents', 'groups', 'files', 'devices', 'settings']) this.db.prepare(`DELETE FROM ${table}`).run();
+      const put = this.statement('INSERT INTO settings (key, value) VALUES (?, ?)');
+      for (const [key, value] of rows.settings) put.run(key, value);
+      put.run(META_SEQ_KEY, String(rows.seq));
+      for (const row of rows.devices) this.insertDevice({ ...row, path: localPaths.get(row.uuid) ?? row.path });
+      for (const row of rows.files) this.insertFileRow(row);
+      for (const row of rows.groups) this.insertGroupRow(row);
+      for (const extent of rows.extents) this.insertExtentRow(extent);
     }).immediate();
+    this.committedSeq = rows.seq;
+  }
+
+  /**
+   * Rolls the store forward by change sets from the devices: each must be the next in
+   * sequence (those already applied are skipped). All in one transaction.
+   */
+  applyChangeSets(sets: readonly ChangeSet[]): void {
+    let seq = this.committedSeq;
+    this.db.transaction(() => {
+      for (const set of sets) {
+        if (set.seq <= seq) continue;
+        if (set.seq !== seq + 1) throw new CorruptMetadataError(`metadata journal skips from change ${seq} to ${set.seq}`);
+        for (const change of set.changes) this.applyChange(change);
+        seq = set.seq;
+      }
+      this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(META_SEQ_KEY, String(seq));
+    }).immediate();
+    this.committedSeq = seq;
+  }
+
+  private applyChange(change: MetaChange): void {
+    switch (change.op) {
+      case 'setting':
+        this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(change.key, change.value);
+        return;
+      case 'deviceAdd':
+        this.insertDevice(change.row);
+        return;
+      case 'deviceState':
+        this.statement('UPDATE devices SET state = ? WHERE device_id = ?').run(change.state, change.deviceId);
+        return;
+      case 'fileAdd':
+        this.insertFileRow(change.row);
+        return;
+      case 'fileDelete':
+        this.statement('DELETE FROM files WHERE file_id = ?').run(change.fileId);
+        return;
+      case 'fileRename':
+        this.statement('UPDATE files SET name = ? WHERE file_id = ?').run(change.name, change.fileId);
+        return;
+      case 'groupAdd':
+        this.insertGroupRow(change.row);
+        for (const extent of change.extents) this.insertExtentRow(extent);
+        return;
+      case 'groupDelete':
+        this.statement('DELETE FROM groups WHERE group_id = ?').run(change.groupId);
+        return;
+      case 'extentMove':
+        this.statement('UPDATE extents SET device_id = ?, start_lb = ? WHERE extent_id = ?').run(change.deviceId, change.startLb, change.extentId);
+        return;
+    }
   }
 
   private removeFileRows(name: string): ExtentRow[] {
@@ -333,6 +525,7 @@ export class MetaStore {
       )
       .all(existing.fileId) as ExtentRow[];
     this.statement('DELETE FROM files WHERE file_id = ?').run(existing.fileId);
+    this.record({ op: 'fileDelete', fileId: existing.fileId });
     return extents;
   }
 }

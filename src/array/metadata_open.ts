@@ -1,0 +1,124 @@
+// Opening an array's metadata: the home's database and the devices' journals are brought to
+// the same, newest state before anything else runs.
+//  - devices ahead of the home (an old home, restored from a backup, or one that lost its
+//    last commits): the home is rolled forward from the device that knows the most — by its
+//    records when they start where the home stops, else from its checkpoint and records;
+//  - the home ahead of the devices (the process stopped between a commit and its record), or
+//    devices that disagree (one was offline, or is new): the journal starts with a checkpoint;
+//  - a home whose devices all belong to another array is refused (a foreign home).
+import type { Device } from '../devices/device.js';
+import { CorruptMetadataError, TooManyErasuresError } from '../errors.js';
+import type { MetaStore } from '../meta/meta_store.js';
+import type { ArrayDevices } from './array_devices.js';
+import { openRecordedDevices, type MovedDevice, type Runtime } from './array_setup.js';
+import type { JournalPosition } from './metadata_journal.js';
+import { journalPositionOf, readCheckpointRows, readDeviceJournal, type DeviceJournalState } from './metadata_recovery.js';
+import { metadataLayoutOf, readSettings, type Settings } from './settings.js';
+
+export interface RecoveredMetadata {
+  settings: Settings;
+  devices: ArrayDevices;
+  /** Where the journal writer goes on from. */
+  position: JournalPosition;
+  /** The devices do not all hold the home's newest state: write a checkpoint first. */
+  checkpointNeeded: boolean;
+  /** Devices found at another path than recorded (their new paths are recorded). */
+  moved: MovedDevice[];
+  /** The change sets the home was rolled forward by: [from, to], when it was. */
+  rolledForward?: [number, number];
+}
+
+export interface OpenMetadataOptions {
+  /** Where to look for devices that are not at their recorded paths (see openRecordedDevices). */
+  scan?: readonly string[] | false;
+}
+
+export async function recoverMetadata(store: MetaStore, runtime: Runtime, options: OpenMetadataOptions = {}): Promise<RecoveredMetadata> {
+  let settings = readSettings(store);
+  let { devices, moved } = await openRecordedDevices(store.devices(), settings.arrayUuid, runtime, options);
+  try {
+    assertNotForeignHome(store, devices, settings);
+    let journals = await readJournals(devices, settings, runtime);
+    let best = newest(journals);
+    let rolledForward: [number, number] | undefined;
+    if (best && best.state.lastSeq > store.seq) {
+      const from = store.seq;
+      await rollForward(store, best, settings, runtime);
+      rolledForward = [from, store.seq];
+      settings = readSettings(store);
+      // The rows may name devices the old home did not know, or states it had not seen.
+      await devices.closeAll();
+      ({ devices, moved } = await openRecordedDevices(store.devices(), settings.arrayUuid, runtime, options));
+      journals = await readJournals(devices, settings, runtime);
+      best = newest(journals);
+    }
+    for (const entry of moved) store.setDevicePath(entry.deviceId, entry.to);
+    if (devices.unavailableCount() > settings.parityCount) {
+      const lost = devices.all().filter((entry) => !devices.isOnline(entry));
+      throw new TooManyErasuresError(
+        `${lost.length} devices are missing or failed and parity ${settings.parityCount} tolerates ${settings.parityCount}: ` +
+          lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
+      );
+    }
+    const position = best ? journalPositionOf(best.state) : { checkpointNumber: 0, headLb: 0, usedLb: 0, durableSeq: 0 };
+    const checkpointNeeded =
+      store.seq !== position.durableSeq || journals.some(({ state }) => state.lastSeq !== position.durableSeq || state.headLb !== position.headLb);
+    return { settings, devices, position, checkpointNeeded, moved, ...(rolledForward ? { rolledForward } : {}) };
+  } catch (error) {
+    await devices.closeAll();
+    throw error;
+  }
+}
+
+export interface DeviceJournal {
+  deviceId: number;
+  device: Device;
+  state: DeviceJournalState;
+}
+
+/** The journal state of every online device (a device whose region cannot be read is taken offline). */
+export async function readJournals(devices: ArrayDevices, settings: Settings, runtime: Runtime): Promise<DeviceJournal[]> {
+  const layout = metadataLayoutOf(settings);
+  const journals: DeviceJournal[] = [];
+  for (const entry of devices.online()) {
+    try {
+      journals.push({ deviceId: entry.row.deviceId, device: entry.device!, state: await readDeviceJournal(entry.device!, layout, settings.arrayUuid, runtime.arena) });
+    } catch (error) {
+      await entry.device?.close().catch(() => undefined);
+      entry.device = undefined;
+      entry.state = 'missing';
+      entry.reason = `its metadata region cannot be read: ${(error as Error).message}`;
+    }
+  }
+  return journals;
+}
+
+/** The device that knows the newest change set (ties: the lowest device id). */
+export function newest<T extends { state: DeviceJournalState }>(journals: readonly T[]): T | undefined {
+  return journals.reduce<T | undefined>((best, journal) => (!best || journal.state.lastSeq > best.state.lastSeq ? journal : best), undefined);
+}
+
+async function rollForward(store: MetaStore, best: DeviceJournal, settings: Settings, runtime: Runtime): Promise<void> {
+  const { state } = best;
+  if (!state.checkpoint) return;
+  // The records start right after the checkpoint: past the home's newest change set, only the
+  // checkpoint's rows can bridge the gap.
+  if (state.checkpoint.seq > store.seq) {
+    const rows = await readCheckpointRows(best.device, metadataLayoutOf(settings), runtime.arena, state.checkpoint);
+    if (!rows) throw new CorruptMetadataError(`device ${best.deviceId}'s metadata checkpoint no longer reads back intact`);
+    if (rows.settings.find(([key]) => key === 'arrayUuid')?.[1] !== settings.arrayUuid) throw new CorruptMetadataError('the devices\' metadata names another array');
+    store.loadSnapshot(rows);
+  }
+  store.applyChangeSets(state.records);
+}
+
+function assertNotForeignHome(store: MetaStore, devices: ArrayDevices, settings: Settings): void {
+  const all = devices.all();
+  const foreign = all.filter((entry) => entry.foreignArrayUuid !== undefined);
+  if (devices.online().length === 0 && foreign.length > 0) {
+    throw new CorruptMetadataError(
+      `the home ${store.home} describes array ${settings.arrayUuid}, but its devices belong to array ${foreign[0]!.foreignArrayUuid} ` +
+        `(a home of another array?); import the devices into a new home instead`,
+    );
+  }
+}

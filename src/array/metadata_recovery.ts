@@ -1,0 +1,175 @@
+// Reading the on-device metadata back: for one device, its newest intact checkpoint and the
+// records after it (what the device knows, up to which change set); for the array, which
+// device knows the most, and the rows that state consists of. Open uses it to roll an old
+// home forward (or to notice that devices lag and need a checkpoint); import builds a whole
+// home from it.
+//
+// The rules (docs/ARCHITECTURE.md, "The self-describing array"): a checkpoint counts only if
+// its header and payload checksums verify; among intact ones the higher seq wins. Records are
+// read from that checkpoint's ring head while each is intact and carries the next sequence
+// number; a record that does not fit before the end of the ring was written at LB 0. The first
+// gap ends the device's history: anything after it was never acknowledged (a record is
+// acknowledged only after a flush that also covers every record before it).
+import { LB_BYTES } from '../constants.js';
+import type { Device } from '../devices/device.js';
+import type { Arena, ArenaBuffer } from '../kernels/arena.js';
+import type { ChangeSet, SnapshotRows } from '../meta/meta_changes.js';
+import {
+  checkpointLengthLb,
+  checkpointPayloadIntact,
+  decodeCheckpointHeader,
+  decodeCheckpointPayload,
+  decodeRecordHeader,
+  decodeRecordPayload,
+  slotStartLb,
+  type CheckpointHeader,
+  type MetadataLayout,
+} from '../meta/journal_format.js';
+import type { JournalPosition } from './metadata_journal.js';
+
+/** Ring LBs read at a time while scanning records. */
+const SCAN_WINDOW_LB = 256;
+
+export interface DeviceJournalState {
+  /** The newest intact checkpoint, if any. */
+  checkpoint: (CheckpointHeader & { slot: 0 | 1 }) | undefined;
+  /** Change sets recorded after the checkpoint, in order. */
+  records: ChangeSet[];
+  /** The newest change set this device knows (0: none). */
+  lastSeq: number;
+  /** Where the next record would go, and how much of the ring the records since the checkpoint use. */
+  headLb: number;
+  usedLb: number;
+}
+
+/** What a device's metadata region says. Device read errors are thrown. */
+export async function readDeviceJournal(device: Device, layout: MetadataLayout, arrayUuid: string, arena: Arena): Promise<DeviceJournalState> {
+  const buffer = await arena.acquire(SCAN_WINDOW_LB * LB_BYTES);
+  try {
+    const checkpoint = await newestCheckpoint(device, layout, arrayUuid, arena, buffer);
+    if (!checkpoint) return { checkpoint: undefined, records: [], lastSeq: 0, headLb: 0, usedLb: 0 };
+    const scan = await scanRecords(device, layout, arrayUuid, buffer, checkpoint.ringHeadLb, checkpoint.seq + 1);
+    return { checkpoint, ...scan, lastSeq: scan.records.length > 0 ? scan.records[scan.records.length - 1]!.seq : checkpoint.seq };
+  } finally {
+    arena.free(buffer);
+  }
+}
+
+/** The rows of a device's newest checkpoint (undefined if it no longer reads back intact). */
+export async function readCheckpointRows(device: Device, layout: MetadataLayout, arena: Arena, checkpoint: CheckpointHeader & { slot: 0 | 1 }): Promise<SnapshotRows | undefined> {
+  const bytes = await readLbs(device, arena, slotStartLb(layout, checkpoint.slot), checkpointLengthLb(checkpoint));
+  return decodeCheckpointPayload(bytes, checkpoint);
+}
+
+/** Where the journal writer goes on from, given the state of the device it trusts. */
+export function journalPositionOf(state: DeviceJournalState): JournalPosition {
+  return { checkpointNumber: state.checkpoint?.checkpointNumber ?? 0, headLb: state.headLb, usedLb: state.usedLb, durableSeq: state.lastSeq };
+}
+
+async function newestCheckpoint(
+  device: Device,
+  layout: MetadataLayout,
+  arrayUuid: string,
+  arena: Arena,
+  buffer: ArenaBuffer,
+): Promise<(CheckpointHeader & { slot: 0 | 1 }) | undefined> {
+  const headers: (CheckpointHeader & { slot: 0 | 1 })[] = [];
+  for (const slot of [0, 1] as const) {
+    const view = buffer.bytes.subarray(0, LB_BYTES);
+    await device.read([{ startLb: slotStartLb(layout, slot), lengthLb: 1 }], [view]);
+    const header = decodeCheckpointHeader(view, arrayUuid);
+    if (header && checkpointLengthLb(header) <= layout.slotLb) headers.push({ ...header, slot });
+  }
+  headers.sort((a, b) => b.seq - a.seq);
+  for (const header of headers) {
+    // Only a checkpoint whose payload verifies counts (a torn one leaves the other slot in charge).
+    const bytes = await readLbs(device, arena, slotStartLb(layout, header.slot), checkpointLengthLb(header));
+    if (checkpointPayloadIntact(bytes, header)) return header;
+  }
+  return undefined;
+}
+
+async function scanRecords(
+  device: Device,
+  layout: MetadataLayout,
+  arrayUuid: string,
+  buffer: ArenaBuffer,
+  startLb: number,
+  firstSeq: number,
+): Promise<{ records: ChangeSet[]; headLb: number; usedLb: number }> {
+  const records: ChangeSet[] = [];
+  const { ringLb } = layout;
+  let position = startLb % ringLb;
+  let usedLb = 0;
+  let expected = firstSeq;
+  let wrapped = false;
+  for (;;) {
+    const found = await recordAt(device, layout, arrayUuid, buffer, position, expected);
+    if (!found) {
+      // A record that did not fit before the end of the ring went to LB 0.
+      if (position === 0 || wrapped || usedLb + (ringLb - position) > ringLb) break;
+      const tryAt = await recordAt(device, layout, arrayUuid, buffer, 0, expected);
+      if (!tryAt) break;
+      usedLb += ringLb - position;
+      position = 0;
+      wrapped = true;
+      continue;
+    }
+    if (usedLb + found.lengthLb > ringLb) break;
+    wrapped = false;
+    records.push(...found.sets);
+    expected = found.sets[found.sets.length - 1]!.seq + 1;
+    usedLb += found.lengthLb;
+    position = (position + found.lengthLb) % ringLb;
+  }
+  return { records, headLb: position, usedLb };
+}
+
+/** The record at a ring position if it is intact and starts with `expectedSeq`. */
+async function recordAt(
+  device: Device,
+  layout: MetadataLayout,
+  arrayUuid: string,
+  buffer: ArenaBuffer,
+  positionLb: number,
+  expectedSeq: number,
+): Promise<{ sets: ChangeSet[]; lengthLb: number } | undefined> {
+  const windowLb = Math.min(SCAN_WINDOW_LB, layout.ringLb - positionLb);
+  const window = buffer.bytes.subarray(0, windowLb * LB_BYTES);
+  await device.read([{ startLb: layout.regionStartLb + positionLb, lengthLb: 1 }], [window.subarray(0, LB_BYTES)]);
+  const header = decodeRecordHeader(window, arrayUuid);
+  if (!header || header.firstSeq !== expectedSeq || positionLb + header.lengthLb > layout.ringLb) return undefined;
+  let bytes: Uint8Array = window.subarray(0, header.lengthLb * LB_BYTES);
+  if (header.lengthLb > 1) {
+    if (header.lengthLb <= windowLb) await device.read([{ startLb: layout.regionStartLb + positionLb + 1, lengthLb: header.lengthLb - 1 }], [bytes.subarray(LB_BYTES)]);
+    else bytes = await readLbsPlain(device, layout.regionStartLb + positionLb, header.lengthLb);
+  }
+  const sets = decodeRecordPayload(bytes, header);
+  return sets ? { sets, lengthLb: header.lengthLb } : undefined;
+}
+
+async function readLbs(device: Device, arena: Arena, startLb: number, lengthLb: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(lengthLb * LB_BYTES);
+  const chunkLb = SCAN_WINDOW_LB;
+  const buffer = await arena.acquire(Math.min(lengthLb, chunkLb) * LB_BYTES);
+  try {
+    for (let done = 0; done < lengthLb; done += chunkLb) {
+      const count = Math.min(chunkLb, lengthLb - done);
+      const view = buffer.bytes.subarray(0, count * LB_BYTES);
+      await device.read([{ startLb: startLb + done, lengthLb: count }], [view]);
+      out.set(view, done * LB_BYTES);
+    }
+  } finally {
+    arena.free(buffer);
+  }
+  return out;
+}
+
+/** For a record longer than the scan window (rare: a huge batch); an aligned Buffer the backends accept. */
+async function readLbsPlain(device: Device, startLb: number, lengthLb: number): Promise<Uint8Array> {
+  const raw = Buffer.allocUnsafe((lengthLb + 1) * LB_BYTES);
+  const skew = (LB_BYTES - (raw.byteOffset % LB_BYTES)) % LB_BYTES;
+  const aligned = raw.subarray(skew, skew + lengthLb * LB_BYTES);
+  await device.read([{ startLb, lengthLb }], [aligned]);
+  return aligned;
+}

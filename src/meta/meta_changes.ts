@@ -1,0 +1,169 @@
+// Metadata changes as row operations: what one committed metadata transaction did to the
+// tables that describe where data lives (settings, devices, files, groups, extents). Every
+// mutating MetaStore transaction produces one numbered change set; the array ships it to the
+// on-device journal, and replaying change sets in order onto a snapshot of the rows gives the
+// same database again (row ids included: replay inserts the ids the original commit got).
+//
+// The jobs table and device paths are local to a home and are not journaled: a job's durable
+// effect is the moves it committed, and a path is only a hint (devices are found by UUID).
+//
+// Encoding: compact JSON arrays (one letter for the operation, checksums in base64), because
+// a small put's change set is written to every device and should fit one 4 KiB block.
+import type { DeviceRow, ExtentRow, FileRow, GroupRow } from './rows.js';
+
+export type MetaChange =
+  | { op: 'setting'; key: string; value: string }
+  | { op: 'deviceAdd'; row: DeviceRow }
+  | { op: 'deviceState'; deviceId: number; state: DeviceRow['state'] }
+  | { op: 'fileAdd'; row: FileRow }
+  | { op: 'fileDelete'; fileId: number }
+  | { op: 'fileRename'; fileId: number; name: string }
+  | { op: 'groupAdd'; row: GroupRow; extents: ExtentRow[] }
+  | { op: 'groupDelete'; groupId: number }
+  | { op: 'extentMove'; extentId: number; deviceId: number; startLb: number };
+
+/** One committed transaction: its sequence number (1, 2, 3, ... per array) and changes. */
+export interface ChangeSet {
+  seq: number;
+  changes: MetaChange[];
+}
+
+/** Every journaled row, as a checkpoint holds them. */
+export interface SnapshotRows {
+  seq: number;
+  settings: [string, string][];
+  devices: DeviceRow[];
+  files: FileRow[];
+  groups: GroupRow[];
+  extents: ExtentRow[];
+}
+
+type Encoded = unknown[];
+
+export function encodeChange(change: MetaChange): Encoded {
+  switch (change.op) {
+    case 'setting':
+      return ['s', change.key, change.value];
+    case 'deviceAdd':
+      return ['d', ...encodeDevice(change.row)];
+    case 'deviceState':
+      return ['D', change.deviceId, change.state];
+    case 'fileAdd':
+      return ['f', change.row.fileId, change.row.name, change.row.sizeBytes, change.row.createdMs];
+    case 'fileDelete':
+      return ['F', change.fileId];
+    case 'fileRename':
+      return ['r', change.fileId, change.name];
+    case 'groupAdd':
+      return ['g', ...encodeGroup(change.row), change.extents.map(encodeExtent)];
+    case 'groupDelete':
+      return ['G', change.groupId];
+    case 'extentMove':
+      return ['m', change.extentId, change.deviceId, change.startLb];
+  }
+}
+
+export function decodeChange(encoded: Encoded): MetaChange {
+  const [tag, ...rest] = encoded;
+  const value = rest as never[];
+  switch (tag) {
+    case 's':
+      return { op: 'setting', key: value[0], value: value[1] };
+    case 'd':
+      return { op: 'deviceAdd', row: decodeDevice(value) };
+    case 'D':
+      return { op: 'deviceState', deviceId: value[0], state: value[1] };
+    case 'f':
+      return { op: 'fileAdd', row: { fileId: value[0], name: value[1], sizeBytes: value[2], createdMs: value[3] } };
+    case 'F':
+      return { op: 'fileDelete', fileId: value[0] };
+    case 'r':
+      return { op: 'fileRename', fileId: value[0], name: value[1] };
+    case 'g': {
+      const row = decodeGroup(value);
+      return { op: 'groupAdd', row, extents: (value[7] as unknown as Encoded[]).map((extent) => decodeExtent(extent, row.groupId)) };
+    }
+    case 'G':
+      return { op: 'groupDelete', groupId: value[0] };
+    case 'm':
+      return { op: 'extentMove', extentId: value[0], deviceId: value[1], startLb: value[2] };
+    default:
+      throw new Error(`metadata change: unknown operation ${JSON.stringify(tag)}`);
+  }
+}
+
+export function encodeChangeSets(sets: readonly ChangeSet[]): string {
+  return JSON.stringify(sets.map((set) => [set.seq, set.changes.map(encodeChange)]));
+}
+
+export function decodeChangeSets(text: string): ChangeSet[] {
+  const parsed = JSON.parse(text) as [number, Encoded[]][];
+  return parsed.map(([seq, changes]) => ({ seq, changes: changes.map(decodeChange) }));
+}
+
+export function encodeSnapshot(rows: SnapshotRows): string {
+  return JSON.stringify({
+    v: 1,
+    seq: rows.seq,
+    settings: rows.settings,
+    devices: rows.devices.map(encodeDevice),
+    files: rows.files.map((row) => [row.fileId, row.name, row.sizeBytes, row.createdMs]),
+    groups: rows.groups.map(encodeGroup),
+    extents: rows.extents.map((extent) => [extent.groupId, ...encodeExtent(extent)]),
+  });
+}
+
+export function decodeSnapshot(text: string): SnapshotRows {
+  const parsed = JSON.parse(text) as Record<string, never[]> & { v: number; seq: number };
+  if (parsed.v !== 1) throw new Error(`metadata snapshot: unknown version ${parsed.v}`);
+  return {
+    seq: parsed.seq,
+    settings: parsed.settings,
+    devices: parsed.devices.map(decodeDevice),
+    files: (parsed.files as never[][]).map((value) => ({ fileId: value[0]!, name: value[1]!, sizeBytes: value[2]!, createdMs: value[3]! })),
+    groups: parsed.groups.map(decodeGroup),
+    extents: (parsed.extents as never[][]).map((value) => decodeExtent(value.slice(1), value[0]!)),
+  };
+}
+
+function encodeDevice(row: DeviceRow): Encoded {
+  return [row.deviceId, row.uuid, row.path, row.capacityLb, row.dataStartLb, row.dataEndLb, row.state, row.addedMs];
+}
+
+function decodeDevice(value: never[]): DeviceRow {
+  return {
+    deviceId: value[0]!,
+    uuid: value[1]!,
+    path: value[2]!,
+    capacityLb: value[3]!,
+    dataStartLb: value[4]!,
+    dataEndLb: value[5]!,
+    state: value[6]!,
+    addedMs: value[7]!,
+  };
+}
+
+function encodeGroup(row: GroupRow): Encoded {
+  return [row.groupId, row.fileId, row.sequence, row.dataCount, row.parityCount, row.extentLb, row.lengthBytes];
+}
+
+function decodeGroup(value: never[]): GroupRow {
+  return {
+    groupId: value[0]!,
+    fileId: value[1]!,
+    sequence: value[2]!,
+    dataCount: value[3]!,
+    parityCount: value[4]!,
+    extentLb: value[5]!,
+    lengthBytes: value[6]!,
+  };
+}
+
+function encodeExtent(extent: ExtentRow): Encoded {
+  return [extent.extentId, extent.deviceId, extent.startLb, extent.lengthLb, extent.role === 'data' ? 0 : 1, extent.index, Buffer.from(extent.checksum).toString('base64')];
+}
+
+function decodeExtent(value: Encoded, groupId: number): ExtentRow {
+  const [extentId, deviceId, startLb, lengthLb, role, index, checksum] = value as [number, number, number, number, number, number, string];
+  return { extentId, groupId, deviceId, startLb, lengthLb, role: role === 0 ? 'data' : 'parity', index, checksum: Buffer.from(checksum, 'base64') };
+}
