@@ -80,7 +80,14 @@ export class LoopDeviceSet {
   }
 
   /** Detaches one device now (the kernel defers it while the device is open). */
+  /**
+   * Detaches a device of this set, once: only while it still carries this set's backing file,
+   * because after a detach the kernel may hand the same /dev/loopN to another test process.
+   */
   detach(device: LoopDevice): void {
+    const index = this.devices.indexOf(device);
+    if (index >= 0) this.devices.splice(index, 1);
+    if (!this.isAttached(device)) return;
     try {
       losetup(['--detach', device.path]);
     } catch {
@@ -98,7 +105,7 @@ export class LoopDeviceSet {
   }
 
   destroyAll(): void {
-    for (const device of this.devices.splice(0)) this.detach(device);
+    for (const device of [...this.devices]) this.detach(device);
     for (const directory of this.directories.splice(0)) rmSync(directory, { recursive: true, force: true });
     liveSets.delete(this);
   }
