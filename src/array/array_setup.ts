@@ -63,7 +63,7 @@ async function openOnArena(path: string, runtime: Runtime): Promise<Device> {
  * and whose io_uring ring the kernel is still tearing down (it keeps the file, and the file
  * lock, until in-flight requests finish). Wait a bounded time for that before giving up.
  */
-async function openRecordedDevice(path: string, runtime: Runtime): Promise<Device> {
+export async function openRecordedDevice(path: string, runtime: Runtime): Promise<Device> {
   const deadlineMs = Date.now() + BUSY_DEVICE_WAIT_MS;
   for (;;) {
     try {

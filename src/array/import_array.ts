@@ -13,7 +13,7 @@ import type { DeviceRow } from '../meta/rows.js';
 import { METADATA_REGION_START_LB } from './layout.js';
 import { readCheckpointRows, readDeviceJournal, type DeviceJournalState } from './metadata_recovery.js';
 import { newest } from './metadata_open.js';
-import type { Runtime } from './array_setup.js';
+import { openRecordedDevice, type Runtime } from './array_setup.js';
 
 export interface ImportOptions {
   home: string;
@@ -45,7 +45,8 @@ export async function importIntoHome(options: ImportOptions, runtime: Runtime): 
   const opened: { found: FoundDevice; device: Device; state: DeviceJournalState }[] = [];
   try {
     for (const found of chosen.devices) {
-      const device = await runtime.openDevice(found.path, { backend: 'auto', registeredMemory: new Uint8Array(runtime.arena.memory.buffer) });
+      // Waits a moment for a device a killed owner's ring still holds, as open does.
+      const device = await openRecordedDevice(found.path, runtime);
       try {
         opened.push({ found, device, state: await readDeviceJournal(device, layout, chosen.arrayUuid, runtime.arena) });
       } catch (error) {

@@ -57,7 +57,8 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
       const lost = devices.all().filter((entry) => !devices.isOnline(entry));
       throw new TooManyErasuresError(
         `${lost.length} devices are missing or failed and parity ${settings.parityCount} tolerates ${settings.parityCount}: ` +
-          lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; '),
+          lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; ') +
+          (options.scan === undefined ? '; if devices moved, name where to look with --scan PATTERNS or ELASTRIPE_SCAN' : ''),
       );
     }
     const position = best ? journalPositionOf(best.state) : { checkpointNumber: 0, headLb: 0, usedLb: 0, durableSeq: 0 };

@@ -38,6 +38,8 @@ export interface CommandLine {
   demoSizeMib?: number;
   /** --rate: bytes per second a background job may move or check. */
   rateBytesPerSec?: number;
+  /** --scan: patterns where devices are looked for by UUID (import, and open when a path changed). */
+  scan?: string[];
 }
 
 type RawValues = Record<string, string | boolean | undefined>;
@@ -103,6 +105,11 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.keep = values['keep'] === true;
   line.demoSizeMib = read('size-mib');
   line.rateBytesPerSec = read('rate');
+  if (typeof values['scan'] === 'string') {
+    const patterns = values['scan'].split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
+    if (patterns.length === 0) throw new UsageError('--scan needs at least one pattern', usage);
+    line.scan = patterns;
+  }
   return line;
 }
 

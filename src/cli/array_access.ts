@@ -13,6 +13,7 @@ export type ArrayHandle = DiskArray;
  * without a worker pool (unless --workers asks for one), which saves its start-up time. */
 export function runtimeOptions(line: CommandLine, computes = true): RuntimeOptions {
   const options: RuntimeOptions = { backend: line.backend };
+  if (line.scan !== undefined) options.scan = line.scan;
   if (line.workerCount !== undefined) options.workerCount = line.workerCount;
   else if (!computes) options.workerCount = 0;
   return options;

@@ -14,6 +14,7 @@ type Handler = (context: CommandContext) => Promise<ExitCode | void> | ExitCode 
 // help, --version and usage errors answer at once.
 const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   create: async (context) => (await import('./commands/create.js')).runCreate(context),
+  import: async (context) => (await import('./commands/import.js')).runImport(context),
   add: async (context) => (await import('./commands/add.js')).runAdd(context),
   fail: async (context) => (await import('./commands/device_jobs.js')).runFail(context),
   rebuild: async (context) => (await import('./commands/device_jobs.js')).runRebuild(context),

@@ -2,7 +2,7 @@
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
 // is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'add' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'import' | 'add' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -37,6 +37,11 @@ export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   backend: { kind: 'backend', valueName: 'auto|uring|fs', help: 'device backend (default auto)' },
   workers: { kind: 'integer', valueName: 'N', help: 'parity worker threads (0 = inline)', minimum: 0, maximum: 256 },
   help: { kind: 'boolean', help: 'show help for the verb' },
+  scan: {
+    kind: 'string',
+    valueName: 'PATTERNS',
+    help: 'where to look for devices not at their recorded paths: comma-separated globs and nbd:// URLs (default $ELASTRIPE_SCAN, else /dev/loop*,/dev/disk/by-id/*,/dev/nbd*)',
+  },
 };
 
 /** Options only some verbs accept. */
@@ -57,6 +62,8 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 export const VERB_SPECS: readonly VerbSpec[] = [
   { verb: 'create', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
     summary: 'create an array on block devices, image files or nbd://host:port/export URLs', options: ['parity', 'max-data-width', 'extent-lb-max', 'size', 'force'] },
+  { verb: 'import', argumentsUsage: '[DEVICE...]', minimumArguments: 0, maximumArguments: Infinity, needsHome: true,
+    summary: 'rebuild a lost home from the devices alone (the named DEVICEs, or those --scan finds)', options: [] },
   { verb: 'add', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
     summary: 'add devices to the array while it stays online; new groups use them at once', options: ['size', 'force'] },
   { verb: 'fail', argumentsUsage: 'DEVICE_ID', minimumArguments: 1, maximumArguments: 1, needsHome: true,
