@@ -9,7 +9,8 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // The JSON report lets .ci/run print a plain 'N passed, N failed' closing line.
+    // The JSON report lets .ci/run (.ci/summarize.mjs) list skipped tests against
+    // .ci/allowed_skips.txt and print a plain 'tests: N passed, N failed, N skipped' closing line.
     reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
   },
 });
