@@ -73,8 +73,8 @@ export class DeviceBusyError extends ElastripeError {
 }
 
 export class NoSpaceError extends ElastripeError {
-  constructor(message: string) {
-    super('NO_SPACE', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NO_SPACE', message, options);
   }
 }
 

@@ -219,7 +219,7 @@ export async function openRecordedDevices(
   return { devices, moved };
 }
 
-async function openAsRecorded(path: string, row: DeviceRow, arrayUuid: string, runtime: Runtime): Promise<{ device?: Device; reason?: string; foreignArrayUuid?: string }> {
+export async function openAsRecorded(path: string, row: DeviceRow, arrayUuid: string, runtime: Runtime): Promise<{ device?: Device; reason?: string; foreignArrayUuid?: string }> {
   let device: Device | undefined;
   try {
     device = await openRecordedDevice(path, runtime);
@@ -237,7 +237,7 @@ async function openAsRecorded(path: string, row: DeviceRow, arrayUuid: string, r
 }
 
 /** One scan for every lost device: device UUID -> the path that now carries it. */
-async function locateByUuid(lost: readonly DeviceRow[], rows: readonly DeviceRow[], arrayUuid: string, patterns: readonly string[] | undefined): Promise<Map<string, string>> {
+export async function locateByUuid(lost: readonly DeviceRow[], rows: readonly DeviceRow[], arrayUuid: string, patterns: readonly string[] | undefined): Promise<Map<string, string>> {
   const wanted = new Set(lost.map((row) => row.uuid));
   const candidates = rows.map((row) => row.path);
   const report = await scanForDevices([...candidates, ...scanPatterns(patterns)], { arrayUuid });

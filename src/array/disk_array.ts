@@ -14,10 +14,11 @@
 //     that made it returns, and an extent it frees is reused only after that (the devices
 //     hold the truth; the home's database is their local index).
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
 import { isNbdUrl } from '../devices/open_device.js';
-import { AbortedError, DeviceTooSmallError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { AbortedError, DeviceFailedError, DeviceTooSmallError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
 import { join } from 'node:path';
@@ -66,6 +67,9 @@ export class DiskArray {
   private freesAwaitingJournal = 0;
   /** What open found: devices at new paths, a home rolled forward from the devices. */
   private openReport: ArrayStatus['opened'] = { movedDevices: [] };
+
+  /** Where to look for a device that is not at its recorded path (see RuntimeOptions.scan). */
+  private scan: string[] | false | undefined;
 
   private constructor(
     readonly home: string,
@@ -189,6 +193,7 @@ export class DiskArray {
     }
     store.markInterruptedJobs(Date.now());
     array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal);
+    array.scan = options.scan;
     array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
     return array;
   }
@@ -201,6 +206,7 @@ export class DiskArray {
    */
   async addDevice(path: string, options: AddDeviceOptions = {}): Promise<DeviceStatus> {
     this.assertOpen();
+    this.assertRedundant();
     setup.assertDistinctPaths([...this.devices.all().map((entry) => entry.row.path), path]);
     const createsImage = options.createSizeBytes !== undefined && !isNbdUrl(path) && !existsSync(path);
     let entry: setup.NewDevice | undefined;
@@ -222,6 +228,45 @@ export class DiskArray {
       if (createsImage) rmSync(path, { force: true });
       throw error;
     }
+  }
+
+  /**
+   * Brings a failed or missing device back (as `zpool online`/`clear`): it must still carry
+   * this array's and this device's UUIDs, at its recorded path or (found by UUID) elsewhere.
+   * Safe without a rebuild: while it was away no write went to it and copy-on-write never
+   * rewrote a committed block, so every block the metadata still places on it is the one
+   * written there; blocks rebuilt or moved meanwhile are no longer referenced on it. Checksums
+   * still guard every read (a scrub verifies it all). A checkpoint then brings its metadata
+   * region up to date.
+   */
+  async onlineDevice(ref: number | string): Promise<DeviceStatus> {
+    this.assertOpen();
+    const entry = this.deviceByRef(ref);
+    if (!this.devices.isOnline(entry)) {
+      const { row } = entry;
+      let opened = await setup.openAsRecorded(row.path, row, this.settings.arrayUuid, this.runtime);
+      let path = row.path;
+      if (!opened.device && this.scan !== false) {
+        const found = (await setup.locateByUuid([row], this.store.devices(), this.settings.arrayUuid, this.scan)).get(row.uuid);
+        if (found !== undefined) {
+          opened = await setup.openAsRecorded(found, row, this.settings.arrayUuid, this.runtime);
+          path = found;
+        }
+      }
+      if (!opened.device) throw new DeviceFailedError(row.path, `it cannot be brought back: ${opened.reason}`);
+      await entry.device?.close().catch(() => undefined);
+      entry.device = opened.device;
+      entry.state = 'online';
+      entry.reason = undefined;
+      entry.draining = false;
+      if (path !== row.path) {
+        this.store.setDevicePath(row.deviceId, path);
+        entry.row = { ...row, path };
+      }
+      this.store.setDeviceState(row.deviceId, 'online');
+      await this.journal.checkpoint();
+    }
+    return this.statusReport().devices.find((device) => device.deviceId === entry.row.deviceId)!;
   }
 
   /**
@@ -267,6 +312,7 @@ export class DiskArray {
    */
   async removeDevice(deviceId: number, options: JobOptions = {}): Promise<JobReport> {
     this.assertOpen();
+    this.assertRedundant();
     const entry = this.knownDevice(deviceId);
     entry.draining = true;
     try {
@@ -288,6 +334,7 @@ export class DiskArray {
    */
   async restripe(options: JobOptions = {}): Promise<RestripeReport> {
     this.assertOpen();
+    this.assertRedundant();
     return this.runJob('restripe', options, (tracked) =>
       restripeJob(
         {
@@ -305,12 +352,14 @@ export class DiskArray {
   /** Moves blocks from over-full to under-full devices until used fractions are within 2%. */
   async rebalance(options: JobOptions = {}): Promise<JobReport> {
     this.assertOpen();
+    this.assertRedundant();
     return this.runJob('rebalance', options, (tracked) => rebalanceJob(this.jobContext(), tracked));
   }
 
   /** Stores `source` under `name`, replacing any previous file atomically. */
   async put(name: string, input: PutSource, options: PutOptions = {}): Promise<FileStat> {
     this.assertOpen();
+    this.assertRedundant();
     validateName(name);
     const { source, sizeBytes } = normalizeSource(input, options.sizeBytes);
     const stopWaiting = abortSourceOnSignal(source, options.signal);
@@ -406,6 +455,7 @@ export class DiskArray {
 
   async delete(name: string): Promise<void> {
     this.assertOpen();
+    this.assertRedundant();
     this.beginWrite();
     try {
       this.freeWhenUnread(this.store.deleteFile(name));
@@ -418,6 +468,7 @@ export class DiskArray {
   /** Renames a file (atomically replacing a file of the new name only when `replace` is set). */
   async rename(from: string, to: string, options: { replace?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    this.assertRedundant();
     validateName(to);
     this.beginWrite();
     try {
@@ -520,6 +571,7 @@ export class DiskArray {
     for (const device of this.statusReport().devices) {
       if (device.state !== 'online') problems.push(`device ${device.deviceId} (${device.path}) is ${device.state}: ${device.reason}`);
     }
+    problems.push(...this.unreadableFiles());
     let checkedExtents = 0;
     const groups = this.store.allGroups();
     if (options.deep) {
@@ -555,6 +607,25 @@ export class DiskArray {
     });
   }
 
+  /** Files with a group that lost more blocks than parity rebuilds, to unavailable devices. */
+  private unreadableFiles(): string[] {
+    const unavailable = this.devices.all().filter((entry) => !this.devices.isOnline(entry)).map((entry) => entry.row.deviceId);
+    if (unavailable.length <= this.settings.parityCount) return [];
+    const down = new Set(unavailable);
+    const names = new Map(this.store.files().map((file) => [file.fileId, file.name]));
+    const problems: string[] = [];
+    for (const groupId of this.store.groupIdsOnDevices(unavailable)) {
+      const group = this.store.group(groupId)!;
+      const lost = group.extents.filter((extent) => down.has(extent.deviceId)).length;
+      if (lost > group.parityCount) {
+        problems.push(
+          `file ${JSON.stringify(names.get(group.fileId))}: group ${group.sequence} has ${lost} blocks on unavailable devices and parity ${group.parityCount}: unreadable until a device returns`,
+        );
+      }
+    }
+    return problems;
+  }
+
   /** Throws if any invariant of the array is broken (see the top of this file). */
   assertInvariants(): void {
     this.allocator.assertInvariants();
@@ -588,8 +659,36 @@ export class DiskArray {
   private recordFailure(deviceId: number, reason: string): void {
     const entry = this.devices.get(deviceId);
     if (entry.state !== 'online') return;
+    entry.ioErrors++;
+    // Never more than m on its own: past that a failure is not survivable, and a transient
+    // fault of several devices at once (a host hiccup) must not brick an intact array. The
+    // operation that saw the error fails instead; `fail` can still mark it by request.
+    if (this.devices.isOnline(entry) && this.devices.unavailableCount() >= this.settings.parityCount) return;
     this.devices.markFailed(deviceId, reason);
     if (!this.closed) this.store.setDeviceState(deviceId, 'failed');
+  }
+
+  /** A device by id, or by path (as recorded or as found), or by UUID. */
+  private deviceByRef(ref: number | string): ArrayDevice {
+    if (typeof ref === 'number') return this.knownDevice(ref);
+    const resolved = isNbdUrl(ref) ? ref : resolve(ref);
+    const entry = this.devices.all().find((candidate) => candidate.row.path === resolved || candidate.row.path === ref || candidate.row.uuid === ref);
+    if (!entry) throw new NotFoundError(`the array has no device ${ref}`);
+    return entry;
+  }
+
+  /**
+   * Changes are refused while more than m devices are unavailable: some files are unreadable
+   * then, and the array waits for devices to return rather than build on a broken state.
+   */
+  private assertRedundant(): void {
+    const lost = this.devices.all().filter((entry) => !this.devices.isOnline(entry));
+    if (lost.length <= this.settings.parityCount) return;
+    throw new TooManyErasuresError(
+      `${lost.length} devices are missing or failed and parity ${this.settings.parityCount} tolerates ${this.settings.parityCount}: ` +
+        lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason ?? entry.state})`).join('; ') +
+        '; the array takes no changes until devices return (elastripe online DEVICE; --scan PATTERNS if they moved)',
+    );
   }
 
   private knownDevice(deviceId: number): ArrayDevice {

@@ -6,8 +6,10 @@
 //  - the home ahead of the devices (the process stopped between a commit and its record), or
 //    devices that disagree (one was offline, or is new): the journal starts with a checkpoint;
 //  - a home whose devices all belong to another array is refused (a foreign home).
+// More than m devices missing does not stop the open: status, ls, stat, fsck and reads of the
+// files not affected still work, and DiskArray refuses changes until devices return.
 import type { Device } from '../devices/device.js';
-import { CorruptMetadataError, TooManyErasuresError } from '../errors.js';
+import { CorruptMetadataError } from '../errors.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { ArrayDevices } from './array_devices.js';
 import { openRecordedDevices, type MovedDevice, type Runtime } from './array_setup.js';
@@ -53,17 +55,12 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
       best = newest(journals);
     }
     for (const entry of moved) store.setDevicePath(entry.deviceId, entry.to);
-    if (devices.unavailableCount() > settings.parityCount) {
-      const lost = devices.all().filter((entry) => !devices.isOnline(entry));
-      throw new TooManyErasuresError(
-        `${lost.length} devices are missing or failed and parity ${settings.parityCount} tolerates ${settings.parityCount}: ` +
-          lost.map((entry) => `#${entry.row.deviceId} ${entry.row.path} (${entry.reason})`).join('; ') +
-          (options.scan === undefined ? '; if devices moved, name where to look with --scan PATTERNS or ELASTRIPE_SCAN' : ''),
-      );
-    }
     const position = best ? journalPositionOf(best.state) : { checkpointNumber: 0, headLb: 0, usedLb: 0, durableSeq: 0 };
+    // With no device online (every one missing: status and ls still work from the home) there is
+    // nowhere to write; the journal checkpoints when a device comes back.
     const checkpointNeeded =
-      store.seq !== position.durableSeq || journals.some(({ state }) => state.lastSeq !== position.durableSeq || state.headLb !== position.headLb);
+      devices.online().length > 0 &&
+      (store.seq !== position.durableSeq || journals.some(({ state }) => state.lastSeq !== position.durableSeq || state.headLb !== position.headLb));
     return { settings, devices, position, checkpointNeeded, moved, ...(rolledForward ? { rolledForward } : {}) };
   } catch (error) {
     await devices.closeAll();

@@ -26,6 +26,7 @@ import {
   type MetadataLayout,
 } from '../meta/journal_format.js';
 import type { JournalPosition } from './metadata_journal.js';
+import { readRetrying } from './read_path.js';
 
 /** Ring LBs read at a time while scanning records. */
 const SCAN_WINDOW_LB = 256;
@@ -76,7 +77,7 @@ async function newestCheckpoint(
   const headers: (CheckpointHeader & { slot: 0 | 1 })[] = [];
   for (const slot of [0, 1] as const) {
     const view = buffer.bytes.subarray(0, LB_BYTES);
-    await device.read([{ startLb: slotStartLb(layout, slot), lengthLb: 1 }], [view]);
+    await readRetrying(device, { startLb: slotStartLb(layout, slot), lengthLb: 1 }, view);
     const header = decodeCheckpointHeader(view, arrayUuid);
     if (header && checkpointLengthLb(header) <= layout.slotLb) headers.push({ ...header, slot });
   }
@@ -136,12 +137,12 @@ async function recordAt(
 ): Promise<{ sets: ChangeSet[]; lengthLb: number } | undefined> {
   const windowLb = Math.min(SCAN_WINDOW_LB, layout.ringLb - positionLb);
   const window = buffer.bytes.subarray(0, windowLb * LB_BYTES);
-  await device.read([{ startLb: layout.regionStartLb + positionLb, lengthLb: 1 }], [window.subarray(0, LB_BYTES)]);
+  await readRetrying(device, { startLb: layout.regionStartLb + positionLb, lengthLb: 1 }, window.subarray(0, LB_BYTES));
   const header = decodeRecordHeader(window, arrayUuid);
   if (!header || header.firstSeq !== expectedSeq || positionLb + header.lengthLb > layout.ringLb) return undefined;
   let bytes: Uint8Array = window.subarray(0, header.lengthLb * LB_BYTES);
   if (header.lengthLb > 1) {
-    if (header.lengthLb <= windowLb) await device.read([{ startLb: layout.regionStartLb + positionLb + 1, lengthLb: header.lengthLb - 1 }], [bytes.subarray(LB_BYTES)]);
+    if (header.lengthLb <= windowLb) await readRetrying(device, { startLb: layout.regionStartLb + positionLb + 1, lengthLb: header.lengthLb - 1 }, bytes.subarray(LB_BYTES));
     else bytes = await readLbsPlain(device, layout.regionStartLb + positionLb, header.lengthLb);
   }
   const sets = decodeRecordPayload(bytes, header);
@@ -156,7 +157,7 @@ async function readLbs(device: Device, arena: Arena, startLb: number, lengthLb: 
     for (let done = 0; done < lengthLb; done += chunkLb) {
       const count = Math.min(chunkLb, lengthLb - done);
       const view = buffer.bytes.subarray(0, count * LB_BYTES);
-      await device.read([{ startLb: startLb + done, lengthLb: count }], [view]);
+      await readRetrying(device, { startLb: startLb + done, lengthLb: count }, view);
       out.set(view, done * LB_BYTES);
     }
   } finally {
@@ -170,6 +171,6 @@ async function readLbsPlain(device: Device, startLb: number, lengthLb: number): 
   const raw = Buffer.allocUnsafe((lengthLb + 1) * LB_BYTES);
   const skew = (LB_BYTES - (raw.byteOffset % LB_BYTES)) % LB_BYTES;
   const aligned = raw.subarray(skew, skew + lengthLb * LB_BYTES);
-  await device.read([{ startLb, lengthLb }], [aligned]);
+  await readRetrying(device, { startLb, lengthLb }, aligned);
   return aligned;
 }

@@ -3,6 +3,7 @@
 // checksum does not match, read the rest of the group and reconstruct (a degraded read).
 import { LB_BYTES } from '../constants.js';
 import { CorruptBlockError, DeviceFailedError, DeviceIoError, TooManyErasuresError } from '../errors.js';
+import type { Device } from '../devices/device.js';
 import type { Arena, ArenaBuffer } from '../kernels/arena.js';
 import type { Codec } from '../kernels/codec.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
@@ -21,6 +22,13 @@ export interface ReadContext {
   /** Called once per block rewritten in place with its rebuilt content. */
   onRepaired?: (deviceId: number) => void;
 }
+
+/**
+ * Reads of one extent tried before its block counts as lost: a one-off EIO (a flaky cable, an
+ * NBD server's hiccup) must cost a retry, not a reconstruction — or, with another device
+ * already down, a failed read.
+ */
+export const READ_ATTEMPTS_MAX = 3;
 
 /** A group's blocks in one arena buffer: block i (data 0..k-1, then parity) at i * extentBytes. */
 export interface GroupBlocks {
@@ -77,7 +85,7 @@ async function readBlocks(
       unusable.push(index);
       continue;
     }
-    const done = device.read([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [view(index)]);
+    const done = readRetrying(device, extent, view(index));
     attempts.push({ index, extent, done });
   }
   const outcomes = await Promise.allSettled(attempts.map((attempt) => attempt.done));
@@ -98,6 +106,18 @@ async function readBlocks(
     for (const i of mismatched) unusable.push(readOk[i]!.index);
   }
   return unusable;
+}
+
+/** Reads an extent, retrying an I/O error (not a device gone offline) up to READ_ATTEMPTS_MAX times. */
+export async function readRetrying(device: Device, extent: { startLb: number; lengthLb: number }, target: Uint8Array): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await device.read([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [target]);
+      return;
+    } catch (error) {
+      if (!(error instanceof DeviceIoError) || attempt >= READ_ATTEMPTS_MAX || !device.online) throw error;
+    }
+  }
 }
 
 /** Reads every other block of the group and rebuilds the unusable ones from the survivors. */

@@ -32,6 +32,20 @@ export interface WriteContext {
   onWriteError: (deviceId: number, error: DeviceIoError | DeviceFailedError) => void;
 }
 
+/** ENOSPC: errno of a write or flush to an image file whose host filesystem is full. */
+const ENOSPC = 28;
+
+/**
+ * A full host filesystem under an image file is not a device failure (the device is fine, and
+ * marking devices failed for it would brick the array): the write fails with NO_SPACE, saying
+ * what is full, and nothing is marked.
+ */
+export function throwIfHostFull(error: unknown): void {
+  if (error instanceof DeviceIoError && error.errno === ENOSPC) {
+    throw new NoSpaceError(`the filesystem holding ${error.device} is full (ENOSPC from the host, not a device failure): free space there, then retry`, { cause: error });
+  }
+}
+
 /** Placements tried for one group before the put fails: each failed write removes a device. */
 const GROUP_WRITE_ATTEMPTS_MAX = 4;
 
@@ -119,15 +133,36 @@ class FileWriter {
     if (this.firstError !== undefined) throw this.firstError;
   }
 
-  /** Makes every written extent durable before the caller commits metadata. */
+  /**
+   * Makes every written extent durable before the caller commits metadata. A device that drops
+   * out now (offline, or its flush fails) costs each group at most one block, so with at most
+   * parityCount such devices every group is still readable: the put finishes degraded (the
+   * devices are marked failed and a rebuild restores redundancy), as md and ZFS finish writes.
+   */
   async flush(): Promise<void> {
+    const lost: { deviceId: number; error: DeviceIoError | DeviceFailedError }[] = [];
     await Promise.all(
-      [...this.touchedDeviceIds].map((deviceId) => {
+      [...this.touchedDeviceIds].map(async (deviceId) => {
         const device = this.context.devices.usable(deviceId);
-        if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before its writes were flushed');
-        return this.context.flusher.flush(device);
+        try {
+          if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before its writes were flushed');
+          await this.context.flusher.flush(device);
+        } catch (error) {
+          if (!(error instanceof DeviceIoError || error instanceof DeviceFailedError)) throw error;
+          throwIfHostFull(error);
+          lost.push({ deviceId, error });
+        }
       }),
     );
+    if (lost.length === 0) return;
+    // Each group must keep at least dataCount durable blocks on devices still usable; if one
+    // cannot, the put fails and no device is marked (so many at once is more likely the host).
+    const gone = new Set(lost.map((entry) => entry.deviceId));
+    for (const group of this.groups) {
+      const missing = group.extents.filter((extent) => gone.has(extent.deviceId) || !this.context.devices.usable(extent.deviceId)).length;
+      if (missing > this.context.parityCount) throw lost[0]!.error;
+    }
+    for (const { deviceId, error } of lost) this.context.onWriteError(deviceId, error);
   }
 
   async settle(): Promise<void> {
@@ -248,6 +283,7 @@ class FileWriter {
       }),
     );
     let failure: Error | undefined;
+    for (const outcome of outcomes) if (outcome.status === 'rejected') throwIfHostFull(outcome.reason);
     outcomes.forEach((outcome, i) => {
       if (outcome.status === 'fulfilled') return;
       const reason: unknown = outcome.reason;

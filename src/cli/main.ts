@@ -16,6 +16,7 @@ const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   create: async (context) => (await import('./commands/create.js')).runCreate(context),
   import: async (context) => (await import('./commands/import.js')).runImport(context),
   add: async (context) => (await import('./commands/add.js')).runAdd(context),
+  online: async (context) => (await import('./commands/online.js')).runOnline(context),
   fail: async (context) => (await import('./commands/device_jobs.js')).runFail(context),
   rebuild: async (context) => (await import('./commands/device_jobs.js')).runRebuild(context),
   remove: async (context) => (await import('./commands/device_jobs.js')).runRemove(context),

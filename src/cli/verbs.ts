@@ -2,7 +2,7 @@
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
 // is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'import' | 'add' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'import' | 'add' | 'online' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -68,6 +68,8 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'add devices to the array while it stays online; new groups use them at once', options: ['size', 'force'] },
   { verb: 'fail', argumentsUsage: 'DEVICE_ID', minimumArguments: 1, maximumArguments: 1, needsHome: true,
     summary: 'mark a device failed: reads reconstruct its blocks, writes avoid it', options: [] },
+  { verb: 'online', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
+    summary: 'bring a failed or missing device back (by id, path or UUID) after checking its superblock', options: [] },
   { verb: 'rebuild', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'rebuild the blocks of failed and missing devices onto the survivors', options: ['rate'] },
   { verb: 'remove', argumentsUsage: 'DEVICE_ID', minimumArguments: 1, maximumArguments: 1, needsHome: true,

@@ -19,7 +19,7 @@
 // Writing: primary, flush, backup, flush, so a crash tears at most one copy.
 import { createHash, randomUUID } from 'node:crypto';
 import { LB_BYTES } from '../constants.js';
-import { CorruptMetadataError, DeviceTooSmallError, ElastripeError, ForeignDeviceError, InvalidArgumentError } from '../errors.js';
+import { CorruptMetadataError, DeviceIoError, DeviceTooSmallError, ElastripeError, ForeignDeviceError, InvalidArgumentError } from '../errors.js';
 import type { Device } from './device.js';
 
 export const SUPERBLOCK_MAGIC = 'ELSTRIPE';
@@ -30,6 +30,8 @@ export const SUPERBLOCK_RESERVED_LB = 1;
 /** Two superblocks and at least one data block. */
 export const SUPERBLOCK_DEVICE_BYTES_MIN = 3 * LB_BYTES;
 const CHECKSUM_OFFSET = SUPERBLOCK_BYTES - 32;
+/** Reads of one copy tried before it counts as unreadable (a one-off EIO must not cost a copy). */
+const SUPERBLOCK_READ_ATTEMPTS = 3;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface Superblock {
@@ -146,7 +148,8 @@ export async function writeSuperblocks(device: Device, superblock: Superblock, s
 /**
  * Reads both copies. The backup is looked for at the end of the capacity the primary records
  * (a device may have grown since), or at the end of the device when the primary is unusable.
- * Device I/O errors are thrown; decoding problems are returned per copy.
+ * Decoding problems and read errors are returned per copy (chooseSuperblock then takes the
+ * other copy, and throws only when neither serves).
  */
 export async function readSuperblocks(device: Device, scratch: Uint8Array): Promise<SuperblockCopies> {
   if (device.sizeBytes < SUPERBLOCK_DEVICE_BYTES_MIN) return { primary: null, backup: null };
@@ -188,8 +191,17 @@ function isSuperblock(copy: SuperblockCopy): copy is Superblock {
   return copy !== null && !(copy instanceof ElastripeError);
 }
 
+/** One copy; a read error of this copy is returned (as the copy's problem), so the other copy can serve. */
 async function readCopy(device: Device, startLb: number, scratch: Uint8Array): Promise<SuperblockCopy> {
-  await device.read([{ startLb, lengthLb: 1 }], [scratch]);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await device.read([{ startLb, lengthLb: 1 }], [scratch]);
+      break;
+    } catch (error) {
+      if (!(error instanceof DeviceIoError)) throw error;
+      if (attempt >= SUPERBLOCK_READ_ATTEMPTS) return error;
+    }
+  }
   try {
     return decodeSuperblock(scratch);
   } catch (error) {

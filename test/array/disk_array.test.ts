@@ -172,7 +172,20 @@ describe('DiskArray degraded reads', () => {
     await suite.array.close();
     suite.array = undefined;
     renameSync(devices[2]!, `${devices[2]}.gone`);
-    await expect(DiskArray.open(home, TEST_RUNTIME)).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
+    // Beyond m missing: the array still opens (status, ls, fsck work), lists the files it cannot
+    // read, refuses changes, and takes the devices back with onlineDevice.
+    suite.array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
+    expect(suite.array.list().map((file) => file.name)).toEqual(['survivor']);
+    expect((await suite.array.fsck()).problems.join('\n')).toMatch(/file "survivor": group 0 has 2 blocks on unavailable devices/);
+    await expect(suite.array.get('survivor')).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
+    await expect(suite.array.put('new', Buffer.from('x'))).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
+    renameSync(`${devices[1]}.gone`, devices[1]!);
+    renameSync(`${devices[2]}.gone`, devices[2]!);
+    expect((await suite.array.onlineDevice(devices[1]!)).state).toBe('online');
+    expect((await suite.array.onlineDevice(3)).state).toBe('online');
+    expect((await suite.array.get('survivor')).equals(content)).toBe(true);
+    await suite.array.put('new', Buffer.from('x'));
+    expect((await suite.array.fsck({ deep: true })).problems).toEqual([]);
   });
 });
 

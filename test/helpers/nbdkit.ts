@@ -20,6 +20,8 @@ export interface NbdkitOptions {
   readonly parameters?: readonly string[];
   readonly filters?: readonly string[];
   readonly startTimeoutMs?: number;
+  /** Listen on this port (a server restarted where it was); default a free one. */
+  readonly port?: number;
 }
 
 /** The reason nbdkit cannot be used here, or null when it can. */
@@ -62,6 +64,7 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Starts nbdkit; retries with another port if the chosen one was taken meanwhile. */
 export async function startNbdkit(options: NbdkitOptions): Promise<NbdkitServer> {
+  if (options.port !== undefined) return startOnce(options, options.port);
   let lastError: Error | null = null;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

@@ -1,0 +1,120 @@
+// Transient faults must not become permanent (issue 12, section B), with real tools: nbdkit
+// servers killed and restarted on the same port, and image files on a tmpfs that fills up.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { DiskArray } from '../../src/array/disk_array.js';
+import { createImageFile } from '../../src/devices/open_device.js';
+import { startNbdkit, type NbdkitServer } from '../helpers/nbdkit.js';
+import { nbdkitPrerequisite, rootPrerequisite } from '../helpers/prerequisites.js';
+import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
+
+const nbdkit = nbdkitPrerequisite();
+const root = rootPrerequisite();
+
+let dir: TempDir;
+let array: DiskArray | undefined;
+const servers: NbdkitServer[] = [];
+const mounts: string[] = [];
+
+beforeEach(() => {
+  dir = new TempDir();
+});
+afterEach(async () => {
+  await array?.close().catch(() => undefined);
+  array = undefined;
+  await Promise.allSettled(servers.splice(0).map((server) => server.stop()));
+  for (const mount of mounts.splice(0)) execFileSync('umount', ['-l', mount]);
+  dir.remove();
+});
+
+/** An nbdkit file-plugin server over an image file; restartable on its port. */
+async function fileServer(image: string, port?: number): Promise<NbdkitServer> {
+  const server = await startNbdkit({ plugin: 'file', parameters: [image], ...(port === undefined ? {} : { port }) });
+  servers.push(server);
+  return server;
+}
+
+nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
+  nbdkit.it('a killed server fails its device; restarted, `online` brings it back; beyond m, the array still opens and heals', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const home = dir.file('home');
+    array = await DiskArray.create({ ...TEST_RUNTIME, home, devices: started.map((server) => server.url), parityCount: 1 });
+    const files = new Map([0, 1, 2, 3, 4].map((i) => [`f${i}`, patternBytes(1 * MIB + i * 7777, 50 + i)]));
+    for (const [name, content] of files) await array.put(name, content);
+
+    // One server dies: reads reconstruct, the device is marked failed.
+    started[1]!.kill();
+    for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
+    expect(array.status().devices[1]!.state).toBe('failed');
+
+    // It comes back on its port: `online` checks its superblock and takes it back, no rebuild.
+    await fileServer(images[1]!, started[1]!.port);
+    expect((await array.onlineDevice(2)).state).toBe('online');
+    const degradedBefore = array.status().degradedReads;
+    for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
+    expect(array.status().degradedReads).toBe(degradedBefore);
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    await array.close();
+    array = undefined;
+
+    // Two servers down with parity 1: the array still opens; status, ls and fsck work and name
+    // the files it cannot read; changes are refused; both come back and everything reads.
+    servers[0]!.kill();
+    servers[2]!.kill();
+    array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
+    expect(array.list().map((file) => file.name).sort()).toEqual([...files.keys()]);
+    expect(array.status().devices.filter((device) => device.state !== 'online').map((device) => device.deviceId)).toEqual([1, 3]);
+    const fsck = await array.fsck();
+    expect(fsck.problems.join('\n')).toMatch(/file "f\d": group 0 has 2 blocks on unavailable devices/);
+    await expect(array.put('new', Buffer.from('x'))).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
+    await fileServer(images[0]!, started[0]!.port);
+    await fileServer(images[2]!, started[2]!.port);
+    await array.onlineDevice(1);
+    await array.onlineDevice(started[2]!.url);
+    for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
+    await array.put('new', Buffer.from('x'));
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
+  nbdkit.it('a server killed during a put: the put finishes degraded and every byte reads back', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 96 * MIB);
+    const started = await Promise.all(images.map((image) => fileServer(image)));
+    array = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: started.map((server) => server.url), parityCount: 1 });
+    const content = patternBytes(40 * MIB, 77);
+    const put = array.put('big', content);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    started[3]!.kill();
+    await put;
+    expect((await array.get('big')).equals(content)).toBe(true);
+    expect(array.status().devices[3]!.state).toBe('failed');
+    await array.rebuild();
+    expect((await array.get('big')).equals(content)).toBe(true);
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+});
+
+root.describe('a full host filesystem (tmpfs) under image files', () => {
+  root.it('is NO_SPACE naming the filesystem, marks no device failed, and loses nothing', async () => {
+    const mount = dir.file('small-fs');
+    mkdirSync(mount);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mount]);
+    mounts.push(mount);
+    const images = [0, 1, 2].map((i) => `${mount}/d${i}.img`);
+    array = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: images, createSizeBytes: 64 * MIB, parityCount: 1 });
+    const precious = patternBytes(2 * MIB, 9);
+    await array.put('precious', precious);
+    await expect(array.put('too-big', patternBytes(60 * MIB, 10))).rejects.toMatchObject({ code: 'NO_SPACE', message: expect.stringContaining('filesystem holding') });
+    expect(array.status().devices.map((device) => device.state)).toEqual(['online', 'online', 'online']);
+    expect((await array.get('precious')).equals(precious)).toBe(true);
+    await array.close();
+    array = undefined;
+    array = await DiskArray.open(dir.file('home'), TEST_RUNTIME);
+    expect((await array.get('precious')).equals(precious)).toBe(true);
+    expect(array.list().map((file) => file.name)).toEqual(['precious']);
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+});
