@@ -1,8 +1,18 @@
 // Keeps a background job's I/O under a rate, so rebuild, rebalance, restripe and scrub leave
 // the devices to the puts and gets of the array's users. A job calls pace(bytes) after each
 // step; the throttle sleeps just long enough that bytes / elapsed stays at or under the rate.
+//
+// A timer cannot sleep longer than 2^31-1 ms (about 24.8 days): Node fires a longer one after
+// 1 ms with a TimeoutOverflowWarning, which is how `--rate 1` once ran unthrottled. Long waits
+// are therefore slept in pieces of at most SLEEP_MS_MAX until the bytes are due (or the
+// signal aborts), however small the rate.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from '../errors.js';
+
+/** The longest single sleep: one hour, far below setTimeout's 2^31-1 ms limit. */
+const SLEEP_MS_MAX = 60 * 60 * 1000;
+/** Waits shorter than this are not worth a timer. */
+const SLEEP_MS_MIN = 1;
 
 export class Throttle {
   private readonly startMs = performance.now();
@@ -15,11 +25,20 @@ export class Throttle {
     }
   }
 
+  /** Counts `bytes` as done and waits until they are due at the rate (or `signal` aborts). */
   async pace(bytes: number, signal?: AbortSignal): Promise<void> {
     this.doneBytes += bytes;
     if (this.rateBytesPerSec === undefined || !Number.isFinite(this.rateBytesPerSec)) return;
     const dueMs = (this.doneBytes / this.rateBytesPerSec) * 1000;
-    const aheadMs = dueMs - (performance.now() - this.startMs);
-    if (aheadMs > 1) await sleep(aheadMs, undefined, { signal }).catch(() => undefined);
+    for (;;) {
+      if (signal?.aborted) return;
+      const aheadMs = dueMs - (performance.now() - this.startMs);
+      if (!(aheadMs > SLEEP_MS_MIN)) return;
+      try {
+        await sleep(Math.min(aheadMs, SLEEP_MS_MAX), undefined, { signal });
+      } catch {
+        return; // aborted: the job notices the signal itself
+      }
+    }
   }
 }

@@ -24,4 +24,25 @@ describe('Throttle', () => {
     expect(() => new Throttle(0)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => new Throttle(-5)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
+
+  // Issue 12 item 14: `scrub --rate 1` ran at 363 MiB/s and printed TimeoutOverflowWarning per
+  // group: a sleep past setTimeout's 2^31-1 ms limit fires after 1 ms instead.
+  it('throttles tiny rates for real: a sleep longer than a timer allows still waits, with no TimeoutOverflowWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const tiny = new Throttle(1);
+      const controller = new AbortController();
+      const startMs = performance.now();
+      setTimeout(() => controller.abort(), 300);
+      await tiny.pace(10 ** 12, controller.signal); // due in 31700 years, beyond any timer
+      expect(performance.now() - startMs).toBeGreaterThanOrEqual(290);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
