@@ -55,6 +55,17 @@ async function removeEmptyDirectories(deepest: string, topmost: string): Promise
   }
 }
 
+/** Rebuilds a home from devices (named, or found by scanning patterns) and opens it. */
+export function importArray(home: string, options: RuntimeOptions, devices: readonly string[], scan?: readonly string[]): Promise<ArrayHandle> {
+  const { scan: _openScan, ...runtime } = options;
+  return DiskArray.import({
+    ...runtime,
+    home: resolve(home),
+    ...(devices.length > 0 ? { devices: devices.map(resolveDevicePath) } : {}),
+    ...(scan !== undefined ? { scan: [...scan] } : {}),
+  });
+}
+
 export function openArray(home: string, options: RuntimeOptions): Promise<ArrayHandle> {
   return DiskArray.open(resolve(home), options);
 }

@@ -12,7 +12,7 @@ import { LB_BYTES } from '../constants.js';
 import { ElastripeError } from '../errors.js';
 import type { JobOptions } from '../array/device_jobs.js';
 import type { FsckReport } from '../array/types.js';
-import { createArray, openArray, runtimeOptions, type ArrayHandle } from './array_access.js';
+import { createArray, importArray, openArray, runtimeOptions, type ArrayHandle } from './array_access.js';
 import { printJson, printText, startProgress, type CommandContext } from './context.js';
 import { generateContent, hashing, planFiles, type DemoFilePlan } from './demo_data.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
@@ -262,6 +262,25 @@ export const fsckStep: DemoStep = {
   },
 };
 
+/** The home is only an index: delete it and import the array from its devices alone. */
+export const importStep: DemoStep = {
+  name: 'delete the home and import the array from its devices alone',
+  async run(state) {
+    await requireArray(state).close();
+    state.array = undefined;
+    await rm(state.home, { recursive: true, force: true });
+    state.array = await importArray(state.home, runtimeOptions(state.context.line), [], [join(state.rootDir, 'images', '*.img')]);
+    const report = state.array.status().opened.imported!;
+    if (!state.context.line.json) {
+      printText(
+        state.context,
+        `imported array ${report.arrayUuid} at change ${report.seq}: ${state.array.list().length} files, ` +
+          `${report.present.length} devices present, ${report.missing.length} missing, ${report.stale.length} stale`,
+      );
+    }
+  },
+};
+
 export const summaryStep: DemoStep = {
   name: 'summary',
   async run(state) {
@@ -303,6 +322,8 @@ export const DEMO_STEPS: DemoStep[] = [
   verifyStep('rebuilt', 'read every file back after the rebuild and verify it'),
   scrubStep,
   fsckStep,
+  importStep,
+  verifyStep('imported', 'read every file back from the imported array and verify it'),
   summaryStep,
 ];
 

@@ -2,22 +2,13 @@
 // named devices, or every device --scan (else $ELASTRIPE_SCAN, else loop, by-id and nbd
 // devices) finds, are grouped by array; the newest metadata any of them holds becomes the home.
 // Reports which devices are present, missing (at most m) and stale (never trusted).
-import { resolve } from 'node:path';
-import { DiskArray } from '../../array/disk_array.js';
-import { resolveDevicePath, requireHome, runtimeOptions } from '../array_access.js';
+import { importArray, requireHome, runtimeOptions } from '../array_access.js';
 import { printJson, printText, type CommandContext } from '../context.js';
 import { renderStatus } from '../render_status.js';
 
 export async function runImport(context: CommandContext): Promise<void> {
   const { line } = context;
-  const devices = line.arguments.map(resolveDevicePath);
-  const { scan: _openScan, ...runtime } = runtimeOptions(line, false);
-  const array = await DiskArray.import({
-    ...runtime,
-    home: resolve(requireHome(line)),
-    ...(devices.length > 0 ? { devices } : {}),
-    ...(line.scan !== undefined ? { scan: line.scan } : {}),
-  });
+  const array = await importArray(requireHome(line), runtimeOptions(line, false), line.arguments, line.scan);
   try {
     const status = array.status();
     const report = status.opened.imported!;
