@@ -15,7 +15,7 @@
 // block's extent row points at its new place once committed), so after a crash or an abort the
 // same job simply finds what is left. A group whose file changes meanwhile is looked up again.
 import { LB_BYTES } from '../constants.js';
-import { AbortedError } from '../errors.js';
+import { AbortedError, ElastripeError } from '../errors.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import { blockIndex } from './read_path.js';
 import { relocateBlocks, type BlockMove } from './relocate.js';
@@ -68,11 +68,15 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
   let failure: unknown;
   const lane = async () => {
     while (failure === undefined && next < groupIds.length) {
+      const groupId = groupIds[next++]!;
       try {
         throwIfAborted(options.signal);
-        await moveGroupOff(step, groupIds[next++]!);
+        await moveGroupOff(step, groupId);
       } catch (error) {
-        failure ??= error;
+        // A group that cannot be moved now (unreadable with more devices down than parity
+        // covers, or no room left) is reported and the job carries on with the others.
+        if (isGroupProblem(error)) report.problems.push(`group ${groupId}: ${(error as Error).message}`);
+        else failure ??= error;
       }
     }
   };
@@ -99,25 +103,17 @@ async function moveGroupOff(step: MoveStep, groupId: number): Promise<void> {
     const indices = group.extents.filter((extent) => sourceDeviceIds.includes(extent.deviceId)).map((extent) => blockIndex(group, extent));
     if (indices.length === 0) return;
     const moves = chooseTargets(context, group, indices, sourceDeviceIds);
-    let moved: boolean;
-    if (typeof moves === 'string') {
-      // No device outside the group can take a block: rewrite the group narrower over the
-      // devices that are left (fewer data blocks, longer extents, new parity).
-      const shape = widestPlaceableShape(context.candidates(), group.lengthBytes, group.dataCount, context.parityCount);
-      if (!shape) {
-        report.problems.push(`group ${groupId} (file ${group.fileId} #${group.sequence}): ${moves}, and no narrower group fits either`);
-        return;
-      }
-      moved = await restripeGroup(context, group, shape);
-      if (moved) {
-        report.restripedGroups++;
-        report.movedBytes += indices.length * group.extentLb * LB_BYTES;
-      }
-    } else {
-      moved = await relocateBlocks(context, group, moves);
-      if (moved) for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
+    let outcome: MoveOutcome;
+    try {
+      outcome = await moveOnce(step, group, indices, moves);
+    } catch (error) {
+      // A device that died under the move (a target, or a source read) is marked failed by
+      // now: the next attempt chooses among the devices left.
+      if (!isDeviceTrouble(error) || attempt >= STALE_RETRIES_MAX) throw error;
+      continue;
     }
-    if (moved) {
+    if (outcome === 'unplaceable') return;
+    if (outcome === 'moved') {
       options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
       await throttle.pace(indices.length * group.extentLb * LB_BYTES, options.signal);
       return;
@@ -127,6 +123,40 @@ async function moveGroupOff(step: MoveStep, groupId: number): Promise<void> {
       return;
     }
   }
+}
+
+/** moved; stale (its file changed meanwhile: look again); unplaceable (reported in problems). */
+type MoveOutcome = 'moved' | 'stale' | 'unplaceable';
+
+/** One try at moving a group's blocks: relocate them, or re-cut the group narrower. */
+async function moveOnce(step: MoveStep, group: GroupWithExtents, indices: number[], moves: BlockMove[] | string): Promise<MoveOutcome> {
+  const { context, report } = step;
+  if (typeof moves === 'string') {
+    // No device outside the group can take a block: rewrite the group narrower over the
+    // devices that are left (fewer data blocks, longer extents, new parity).
+    const shape = widestPlaceableShape(context.candidates(), group.lengthBytes, group.dataCount, context.parityCount);
+    if (!shape) {
+      report.problems.push(`group ${group.groupId} (file ${group.fileId} #${group.sequence}): ${moves}, and no narrower group fits either`);
+      return 'unplaceable';
+    }
+    if (!(await restripeGroup(context, group, shape))) return 'stale';
+    report.restripedGroups++;
+    report.movedBytes += indices.length * group.extentLb * LB_BYTES;
+    return 'moved';
+  }
+  if (!(await relocateBlocks(context, group, moves))) return 'stale';
+  for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
+  return 'moved';
+}
+
+/** Errors that concern one group (reported, the job goes on), not the job. */
+function isGroupProblem(error: unknown): boolean {
+  return error instanceof ElastripeError && ['TOO_MANY_ERASURES', 'CORRUPT_BLOCK', 'NO_SPACE', 'DEVICE_IO', 'DEVICE_FAILED'].includes(error.code);
+}
+
+/** A device failed or ran out of room while a move was placed: worth another try on the devices left. */
+function isDeviceTrouble(error: unknown): boolean {
+  return error instanceof ElastripeError && ['NO_SPACE', 'DEVICE_IO', 'DEVICE_FAILED'].includes(error.code);
 }
 
 /** For each block, the least-used online device outside the group with room; or why there is none. */
