@@ -111,7 +111,7 @@ export interface NewDevice {
 export async function prepareNewDevices(
   paths: readonly string[],
   runtime: Runtime,
-  options: { createSizeBytes?: number; force?: boolean; arrayUuid: string; minBytes?: number },
+  options: { createSizeBytes?: number; force?: boolean; arrayUuid: string; minBytes?: number; reclaimArrayUuid?: string },
 ): Promise<NewDevice[]> {
   const minBytes = options.minBytes ?? DEVICE_MIN_BYTES;
   assertDistinctPaths(paths);
@@ -124,6 +124,8 @@ export async function prepareNewDevices(
       const device = await openOnArena(path, runtime);
       prepared.push({ path, device, uuid: randomUUID(), capacityLb: Math.floor(device.sizeBytes / LB_BYTES) });
       if (device.sizeBytes < minBytes) throw new DeviceTooSmallError(path, device.sizeBytes, minBytes);
+      // A device of a create of this home that was killed before it finished is taken back.
+      if (options.reclaimArrayUuid && (await superblockArrayUuid(device, runtime)) === options.reclaimArrayUuid) continue;
       const member = await withScratch(runtime, (scratch) => claimDevice(device, { arrayUuid: options.arrayUuid }, scratch, options.force ?? false));
       if (member && !options.force) {
         // A stale member (failed, removed or rebuilt away): its blocks and metadata are old.
@@ -141,6 +143,15 @@ export async function prepareNewDevices(
     throw error;
   }
   return prepared;
+}
+
+/** The array UUID in a device's superblock, if it has a readable one. */
+async function superblockArrayUuid(device: Device, runtime: Runtime): Promise<string | undefined> {
+  try {
+    return (await withScratch(runtime, async (scratch) => chooseSuperblock(await readSuperblocks(device, scratch))))?.arrayUuid;
+  } catch {
+    return undefined;
+  }
 }
 
 export function deviceRowFor(entry: NewDevice, deviceId: number, layout: MetadataLayout): DeviceRow {

@@ -18,18 +18,19 @@ import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
 import { isNbdUrl } from '../devices/open_device.js';
-import { AbortedError, DeviceFailedError, DeviceTooSmallError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { AbortedError, DeviceFailedError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
 import { join } from 'node:path';
 import { importIntoHome, type ImportOptions, type ImportReport } from './import_array.js';
+import { buildNewHome } from './array_create.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
 import { abortSourceOnSignal, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
-import { metadataLayoutOf, readSettings, validateCreateOptions, withMetadataLayout, type Settings } from './settings.js';
-import { deviceMinBytes, metadataLayoutFor } from './layout.js';
+import { metadataLayoutOf, readSettings, validateCreateOptions, type Settings } from './settings.js';
+import { deviceMinBytes } from './layout.js';
 import { MetadataJournal } from './metadata_journal.js';
 import { recoverMetadata } from './metadata_open.js';
 import { checkMetadata, deepCheck } from './fsck.js';
@@ -86,32 +87,19 @@ export class DiskArray {
     // Image files this call creates are removed again if the create fails.
     const createdImages = options.createSizeBytes === undefined ? [] : options.devices.filter((path) => !isNbdUrl(path) && !existsSync(path));
     if (typeof options.home === 'string' && !existsSync(options.home)) mkdirSync(options.home, { recursive: true });
-    const store = MetaStore.open(options.home, { create: true });
     let runtime: setup.Runtime | undefined;
+    let store: MetaStore | undefined;
     try {
       runtime = await setup.startRuntime(options);
-      const prepared = await setup.prepareNewDevices(options.devices, runtime, { ...options, arrayUuid: createSettings.arrayUuid });
-      try {
-        const smallestBytes = Math.min(...prepared.map((entry) => entry.capacityLb * LB_BYTES));
-        const layout = metadataLayoutFor(smallestBytes, options.metadataRegionBytes);
-        const smallest = prepared.find((entry) => entry.capacityLb * LB_BYTES === smallestBytes)!;
-        if (smallestBytes < deviceMinBytes(layout)) throw new DeviceTooSmallError(smallest.path, smallestBytes, deviceMinBytes(layout));
-        const settings = withMetadataLayout(createSettings, layout);
-        const rows = prepared.map((entry, i) => setup.deviceRowFor(entry, i + 1, layout));
-        for (const [i, entry] of prepared.entries()) {
-          await setup.writeDeviceSuperblock(runtime, entry.device, setup.superblockFor(settings, rows[i]!));
-        }
-        store.putSettings({ ...settings });
-        for (const row of rows) store.addDevice(row);
-      } finally {
-        await Promise.allSettled(prepared.map((entry) => entry.device.close()));
-      }
+      store = await buildNewHome(options, createSettings, runtime);
       // The new array opens on the same runtime: no second arena registration or pool start.
       // Its devices hold no metadata yet, so open writes the first checkpoint to all of them.
       return await DiskArray.openWith(store, runtime);
     } catch (error) {
-      store.close();
-      MetaStore.destroy(options.home);
+      if (store) {
+        store.close();
+        MetaStore.destroy(options.home);
+      }
       for (const path of createdImages) rmSync(path, { force: true });
       if (runtime) await setup.stopRuntime(runtime);
       throw error;
