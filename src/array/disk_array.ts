@@ -13,7 +13,7 @@
 //  4. Every committed change set is durable on the devices' metadata journal before the call
 //     that made it returns, and an extent it frees is reused only after that (the devices
 //     hold the truth; the home's database is their local index).
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
@@ -39,6 +39,7 @@ import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
 import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
 import { ReaderEpochs } from './reader_epochs.js';
+import { makeHomeDirectory } from './home_directory.js';
 import type {
   AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, Progress, PutOptions, RuntimeOptions,
 } from './types.js';
@@ -86,7 +87,7 @@ export class DiskArray {
     const createSettings = validateCreateOptions(options);
     // Image files this call creates are removed again if the create fails.
     const createdImages = options.createSizeBytes === undefined ? [] : options.devices.filter((path) => !isNbdUrl(path) && !existsSync(path));
-    if (typeof options.home === 'string' && !existsSync(options.home)) mkdirSync(options.home, { recursive: true });
+    if (typeof options.home === 'string') makeHomeDirectory(options.home);
     let runtime: setup.Runtime | undefined;
     let store: MetaStore | undefined;
     try {
@@ -116,7 +117,7 @@ export class DiskArray {
     if (existsSync(join(options.home, DATABASE_FILE))) {
       throw new InvalidArgumentError(`${options.home} already holds an array; import into a new home (or open that one)`);
     }
-    mkdirSync(options.home, { recursive: true });
+    makeHomeDirectory(options.home);
     const runtime = await setup.startRuntime(options);
     let store: MetaStore | undefined;
     try {

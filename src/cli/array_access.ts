@@ -1,9 +1,10 @@
 // The one place the CLI reaches into the array layer: opening or creating a DiskArray from the
 // command line's options, and making sure it is closed (lock released, workers stopped) however
 // the command ends.
-import { mkdir, rmdir } from 'node:fs/promises';
+import { rmdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DiskArray } from '../array/disk_array.js';
+import { makeHomeDirectory } from '../array/home_directory.js';
 import type { CreateOptions, RuntimeOptions } from '../array/types.js';
 import type { CommandLine } from './args.js';
 
@@ -35,7 +36,7 @@ export function createOptionsFrom(line: CommandLine, home: string, devices: read
 
 /** Creates the home directory if needed; a failed create removes it again if it made it. */
 export async function createArray(options: CreateOptions): Promise<ArrayHandle> {
-  const firstCreated = await mkdir(options.home, { recursive: true });
+  const firstCreated = makeHomeDirectory(options.home);
   try {
     return await DiskArray.create(options);
   } catch (error) {
