@@ -646,8 +646,10 @@ export class DiskArray {
    * costs a reconstruction and a rewrite of that block.)
    */
   private recordFailure(deviceId: number, reason: string): void {
-    const entry = this.devices.get(deviceId);
-    if (entry.state !== 'online') return;
+    // A device dropped from the array meanwhile (removed, or rebuilt away) fails the writes
+    // still in flight to it, the journal's among them: that is no failure of the array.
+    const entry = this.devices.all().find((candidate) => candidate.row.deviceId === deviceId);
+    if (!entry || entry.state !== 'online') return;
     entry.ioErrors++;
     // Never more than m on its own: past that a failure is not survivable, and a transient
     // fault of several devices at once (a host hiccup) must not brick an intact array. The
