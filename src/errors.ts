@@ -128,6 +128,16 @@ export class ArenaExhaustedError extends ElastripeError {
   }
 }
 
+/**
+ * The command's output could not be written: its standard output, or the file `get` writes
+ * (a full file system, /dev/full, an I/O error). Not about the array's devices (DEVICE_IO).
+ */
+export class OutputError extends ElastripeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('OUTPUT_ERROR', message, options);
+  }
+}
+
 /** The operation was cancelled through an AbortSignal. */
 export class AbortedError extends ElastripeError {
   constructor(message = 'the operation was aborted') {
@@ -137,7 +147,8 @@ export class AbortedError extends ElastripeError {
 
 const ERRNO_NAMES: Record<number, string> = {
   1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 5: 'EIO', 6: 'ENXIO', 9: 'EBADF', 11: 'EAGAIN', 12: 'ENOMEM',
-  13: 'EACCES', 16: 'EBUSY', 22: 'EINVAL', 27: 'EFBIG', 28: 'ENOSPC', 30: 'EROFS', 32: 'EPIPE',
+  13: 'EACCES', 15: 'ENOTBLK', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 20: 'ENOTDIR', 21: 'EISDIR',
+  22: 'EINVAL', 27: 'EFBIG', 28: 'ENOSPC', 30: 'EROFS', 32: 'EPIPE', 40: 'ELOOP',
   95: 'EOPNOTSUPP', 104: 'ECONNRESET', 107: 'ENOTCONN', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED',
   125: 'ECANCELED',
 };

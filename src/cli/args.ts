@@ -46,7 +46,7 @@ type RawValues = Record<string, string | boolean | undefined>;
 
 export function parseCommandLine(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CommandLine {
   const { values, positionals, optionNames } = tokenize(argv);
-  if (values['version'] === true && positionals.length === 0) return defaults('version', []);
+  if (values['version'] === true && positionals.length === 0) return { ...defaults('version', []), json: values['json'] === true };
   const verbName = positionals[0];
   if (verbName === undefined) {
     if (values['help'] === true) return defaults('help', []);
@@ -75,14 +75,54 @@ function tokenize(argv: readonly string[]): { values: RawValues; positionals: st
     options[name] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' };
   }
   options['help']!.short = 'h';
+  const args = joinNegativeValues(argv, options);
   try {
-    const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
+    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
     const optionNames = parsed.tokens.flatMap((token) => (token.kind === 'option' ? [token.name] : []));
     return { values: parsed.values as RawValues, positionals: parsed.positionals, optionNames };
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    throw new UsageError(message.replace(/\.$/, ''));
+    throw new UsageError(explainMissingValue(message, args) ?? message.replace(/\.$/, ''));
   }
+}
+
+/** "-1" or "-.5": what a value option's value looks like when it is a (negative) number. */
+const NEGATIVE_NUMBER = /^-\.?\d/;
+
+/**
+ * `--offset -1`: node's parser calls the value ambiguous (it might be an option). A negative
+ * number is never an option here, so it is taken as the value, and the option's own check then
+ * says what it must be ("--offset must be a size such as ..., not '-1'").
+ */
+function joinNegativeValues(argv: readonly string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      joined.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i += 1;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
+/** node's "argument is ambiguous" / "argument missing" as one plain sentence. */
+function explainMissingValue(message: string, args: readonly string[]): string | undefined {
+  const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const next = args[args.indexOf(ambiguous[1]!) + 1] ?? '';
+    return `${ambiguous[1]} needs a value, not the option '${next}' (write ${ambiguous[1]}=VALUE for a value that starts with '-')`;
+  }
+  const missing = /^Option '(--[\w-]+) <value>' argument missing/.exec(message);
+  return missing ? `${missing[1]} needs a value` : undefined;
 }
 
 function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], usage: string): CommandLine {

@@ -70,3 +70,30 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   );
   return lines.join('\n');
 }
+
+// Terminal safety. Names and paths are the user's (or anyone's who could write a file name):
+// printed raw, a newline forges a line of output and an escape sequence moves the cursor,
+// recolours or retitles the terminal. Human output shows them escaped; --json stays exact.
+/** C0 controls, DEL, C1 controls, and the bidirectional overrides (right-to-left tricks). */
+const CONTROL_CHARACTERS = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+function escapeCharacter(character: string): string {
+  const named = NAMED_ESCAPES[character];
+  if (named !== undefined) return named;
+  const code = character.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/** Control characters as escapes (\n, \r, \t, \x1b, \u202e) — for messages, which are prose. */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, escapeCharacter);
+}
+
+/**
+ * A file name or path for human output: control characters escaped and backslashes doubled,
+ * so the shown text is unambiguous ("a\\nb" is a backslash and an n; "a\nb" a newline).
+ */
+export function displayName(name: string): string {
+  return escapeControlCharacters(name.replaceAll('\\', '\\\\'));
+}

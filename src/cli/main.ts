@@ -1,11 +1,13 @@
 // Entry of the elastripe command-line tool: parses the command line, runs the verb, and turns
 // every outcome into an exit code and at most one line on stderr:
 //   `elastripe: CODE: one clear sentence` (stack traces only with --debug).
-import { ElastripeError, AbortedError } from '../errors.js';
+import { ElastripeError, AbortedError, OutputError } from '../errors.js';
 import { parseCommandLine, UsageError, type CommandLine } from './args.js';
 import { runHelp, runVersion } from './commands/help.js';
 import { flushStream, type CliIo, type CommandContext } from './context.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit_codes.js';
+import { escapeControlCharacters } from './format.js';
+import { describeSystemError, fromSystemError, isSystemError } from './system_errors.js';
 import type { Verb } from './verbs.js';
 
 type Handler = (context: CommandContext) => Promise<ExitCode | void> | ExitCode | void;
@@ -42,10 +44,14 @@ export async function main(argv: readonly string[], io: CliIo, signal: AbortSign
     line = parseCommandLine(argv, io.env);
     const context: CommandContext = { line, io, signal };
     const handler = line.help ? runHelp : HANDLERS[line.verb];
-    return (await handler(context)) ?? EXIT_OK;
+    const exitCode = (await handler(context)) ?? EXIT_OK;
+    // Output that never reached stdout (a full disk, /dev/full) fails the command, even when
+    // the work itself succeeded: a script must not take a truncated listing for a whole one.
+    const failure = await stdoutFailure(io, signal);
+    return failure === undefined ? exitCode : reportStdoutFailure(failure, io, line.debug);
   } catch (error) {
-    // Nobody is left to read a message when our own stdout reader went away.
-    if (signal.aborted && signal.reason instanceof StdoutClosedError) return EXIT_FAILURE;
+    const failure = signal.aborted && signal.reason instanceof StdoutClosedError ? signal.reason.failure : undefined;
+    if (failure !== undefined) return reportStdoutFailure(failure, io, line?.debug ?? argv.includes('--debug'));
     // An abort surfaces as whatever the interrupted call threw; the reason says why.
     const reported = signal.aborted && isAbortError(error) ? signal.reason : error;
     const json = line?.json ?? argv.includes('--json');
@@ -54,11 +60,29 @@ export async function main(argv: readonly string[], io: CliIo, signal: AbortSign
   }
 }
 
-/** The reader of our stdout closed the pipe (`elastripe get x - | head`). */
+/** Writing our stdout failed: its reader closed the pipe (`elastripe get x - | head`), or the
+ * file behind it cannot take the bytes (`> /dev/full`). */
 class StdoutClosedError extends AbortedError {
-  constructor(detail: string) {
-    super(`stdout closed (${detail})`);
+  readonly failure: Error;
+  constructor(failure: Error) {
+    super(`stdout failed (${(failure as { code?: string }).code ?? failure.message})`);
+    this.failure = failure;
   }
+}
+
+/** Flushes stdout and says whether anything written to it failed. */
+async function stdoutFailure(io: CliIo, signal: AbortSignal): Promise<Error | undefined> {
+  const flushError = await new Promise<Error | null | undefined>((resolve) => io.stdout.write('', (error) => resolve(error)));
+  if (signal.aborted && signal.reason instanceof StdoutClosedError) return signal.reason.failure;
+  return flushError ?? undefined;
+}
+
+/** A reader that went away (EPIPE) hears nothing; any other failure is OUTPUT_ERROR on stderr
+ * (never a JSON document: stdout is what failed). */
+function reportStdoutFailure(cause: Error, io: CliIo, debug: boolean): ExitCode {
+  if ((cause as { code?: string }).code === 'EPIPE') return EXIT_FAILURE;
+  const detail = isSystemError(cause) ? describeSystemError(cause) : cause.message;
+  return reportError(new OutputError(`cannot write to standard output: ${detail}`, { cause }), io, { json: false, debug });
 }
 
 function isAbortError(error: unknown): boolean {
@@ -71,7 +95,9 @@ interface ReportOptions {
 }
 
 function reportError(error: unknown, io: CliIo, options: ReportOptions): ExitCode {
-  const { code, message, exitCode } = classify(error);
+  const { code, message: raw, exitCode } = classify(error);
+  // One line, whatever names or paths the message quotes.
+  const message = escapeControlCharacters(raw);
   io.stderr.write(`elastripe: ${code}: ${message}\n`);
   if (error instanceof UsageError) io.stderr.write(`${error.usage}\n`);
   if (options.debug && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
@@ -81,22 +107,20 @@ function reportError(error: unknown, io: CliIo, options: ReportOptions): ExitCod
 }
 
 /** Node's own system errors (ENOENT opening an input file, EACCES, ...) are the user's to fix,
- * like ElastripeErrors; anything else thrown is a bug in elastripe. */
+ * like ElastripeErrors, and get their documented codes (NOT_FOUND, INVALID_ARGUMENT,
+ * OUTPUT_ERROR); anything else thrown is a bug in elastripe. */
 function classify(error: unknown): { code: string; message: string; exitCode: ExitCode } {
   if (error instanceof UsageError) return { code: error.code, message: error.message, exitCode: EXIT_USAGE };
   if (error instanceof ElastripeError) return { code: error.code, message: error.message, exitCode: EXIT_FAILURE };
   if (isSystemError(error)) {
-    return { code: error.code, message: error.message.replace(`${error.code}: `, ''), exitCode: EXIT_FAILURE };
+    const mapped = fromSystemError(error);
+    return { code: mapped.code, message: mapped.message, exitCode: EXIT_FAILURE };
   }
   if (error instanceof Error && error.name === 'AbortError') {
     return { code: 'ABORTED', message: 'the operation was aborted', exitCode: EXIT_FAILURE };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'INTERNAL', message: `${message} (a bug in elastripe; rerun with --debug for the stack)`, exitCode: EXIT_INTERNAL };
-}
-
-function isSystemError(error: unknown): error is Error & { code: string; syscall: string } {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && typeof (error as { syscall?: unknown }).syscall === 'string';
 }
 
 /** What bin/elastripe.js runs: the real process streams, Ctrl-C as an abort, then exit. */
@@ -112,7 +136,7 @@ export async function runAsProcess(): Promise<never> {
   };
   // A reader that closes the pipe early (`elastripe get x - | head`) stops the work.
   const onStdoutError = (error: NodeJS.ErrnoException): void => {
-    controller.abort(new StdoutClosedError(error.code ?? error.message));
+    if (!controller.signal.aborted) controller.abort(new StdoutClosedError(error));
   };
   process.on('SIGINT', onInterrupt);
   process.stdout.on('error', onStdoutError);

@@ -1,9 +1,11 @@
 // Text pictures of the array for people: `status` (devices with usage bars and array totals),
 // `stat NAME` (a file's groups and extents), `ls` and `fsck`. Pure functions from the array's
-// public report types to strings, so they are tested against fixed reports.
+// public report types to strings, so they are tested against fixed reports. Names, paths and
+// reasons are shown through displayName/escapeControlCharacters: a name cannot forge lines or
+// send escape sequences to the terminal.
 import { LB_BYTES } from '../constants.js';
 import type { ArrayStatus, ExtentInfo, FileStat, FileSummary, FsckReport } from '../array/types.js';
-import { formatBar, formatBytes, formatPercent, formatTable } from './format.js';
+import { displayName, escapeControlCharacters, formatBar, formatBytes, formatPercent, formatTable } from './format.js';
 
 const USAGE_BAR_CELLS = 20;
 
@@ -13,7 +15,7 @@ export function renderStatus(status: ArrayStatus): string {
     .sort((a, b) => a.deviceId - b.deviceId)
     .map((device) => [
       String(device.deviceId),
-      device.path,
+      displayName(device.path),
       device.backend,
       device.state,
       formatBytes(device.capacityBytes),
@@ -22,8 +24,8 @@ export function renderStatus(status: ArrayStatus): string {
       formatBar(device.usedFraction, USAGE_BAR_CELLS),
     ]);
   const table = formatTable(header, rows, ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'left']);
-  const reasons = status.devices.filter((device) => device.reason).map((device) => `device ${device.deviceId} ${device.state}: ${device.reason}`);
-  return [`array ${status.arrayUuid} at ${status.home}`, '', table, ...(reasons.length > 0 ? ['', ...reasons] : []), '', ...renderTotals(status)].join('\n');
+  const reasons = status.devices.filter((device) => device.reason).map((device) => `device ${device.deviceId} ${device.state}: ${escapeControlCharacters(device.reason!)}`);
+  return [`array ${status.arrayUuid} at ${displayName(status.home)}`, '', table, ...(reasons.length > 0 ? ['', ...reasons] : []), '', ...renderTotals(status)].join('\n');
 }
 
 function renderTotals(status: ArrayStatus): string[] {
@@ -57,7 +59,7 @@ function renderJobs(status: ArrayStatus): string[] {
 
 export function renderFileList(files: readonly FileSummary[]): string {
   if (files.length === 0) return '(no files)';
-  const rows = files.map((file) => [file.name, String(file.sizeBytes), formatBytes(file.sizeBytes), String(file.groupCount)]);
+  const rows = files.map((file) => [displayName(file.name), String(file.sizeBytes), formatBytes(file.sizeBytes), String(file.groupCount)]);
   const totalBytes = files.reduce((sum, file) => sum + file.sizeBytes, 0);
   const table = formatTable(['name', 'bytes', 'size', 'groups'], rows, ['left', 'right', 'right', 'right']);
   return `${table}\n${files.length} files, ${formatBytes(totalBytes)}`;
@@ -70,7 +72,7 @@ export function formatExtent(extent: ExtentInfo): string {
 
 export function renderFileStat(file: FileStat): string {
   const lines = [
-    `name     ${file.name}`,
+    `name     ${displayName(file.name)}`,
     `size     ${file.sizeBytes} bytes (${formatBytes(file.sizeBytes)})`,
     `created  ${new Date(file.createdMs).toISOString()}`,
     `groups   ${file.groupCount}`,
@@ -92,6 +94,6 @@ export function renderFsckReport(report: FsckReport, deep: boolean): string {
   const kind = deep ? 'deep fsck' : 'fsck';
   const verdict = report.ok ? 'ok' : `${report.problems.length} problem(s)`;
   const lines = [`${kind}: ${verdict}; checked ${report.checkedGroups} groups, ${report.checkedExtents} extents`];
-  for (const problem of report.problems) lines.push(`  ${problem}`);
+  for (const problem of report.problems) lines.push(`  ${escapeControlCharacters(problem)}`);
   return lines.join('\n');
 }

@@ -29,13 +29,20 @@ export interface VerbSpec {
   options: readonly string[];
 }
 
+/**
+ * The most parity worker threads an array can run: one arena scratch slot each, after the
+ * coordinator's (POOL_WORKER_COUNT_MAX in src/kernels/pool.ts; not imported, so usage errors
+ * answer without loading the pool; test/cli/args.test.ts keeps the two equal).
+ */
+export const WORKER_COUNT_MAX = 22;
+
 /** Options every verb accepts. */
 export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   home: { kind: 'string', valueName: 'DIR', help: 'array home directory (default: $ELASTRIPE_HOME)' },
   json: { kind: 'boolean', help: 'print one JSON document on stdout instead of text' },
   debug: { kind: 'boolean', help: 'print stack traces with errors' },
   backend: { kind: 'backend', valueName: 'auto|uring|fs', help: 'device backend (default auto)' },
-  workers: { kind: 'integer', valueName: 'N', help: 'parity worker threads (0 = inline)', minimum: 0, maximum: 256 },
+  workers: { kind: 'integer', valueName: 'N', help: `parity worker threads, 0..${WORKER_COUNT_MAX} (0 = inline)`, minimum: 0, maximum: WORKER_COUNT_MAX },
   help: { kind: 'boolean', help: 'show help for the verb' },
   scan: {
     kind: 'string',
@@ -50,9 +57,9 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'max-data-width': { kind: 'integer', valueName: 'K', help: 'largest data blocks per group, 1..255 (default 8)', minimum: 1, maximum: 255 },
   'extent-lb-max': { kind: 'integer', valueName: 'N', help: 'largest extent, in 4 KiB blocks', minimum: 1, maximum: 2 ** 31 },
   size: { kind: 'size', valueName: 'SIZE', help: 'create missing image files of SIZE (512M, 4G, 1.5GiB)', minimum: 1 },
-  force: { kind: 'boolean', help: 'overwrite devices that belong to another array' },
+  force: { kind: 'boolean', help: "overwrite devices that are not blank or belong to another array" },
   offset: { kind: 'size', valueName: 'BYTES', help: 'first byte to read (default 0)', minimum: 0 },
-  length: { kind: 'size', valueName: 'BYTES', help: 'bytes to read (default: to the end)', minimum: 0 },
+  length: { kind: 'size', valueName: 'BYTES', help: 'bytes to read, stopping at the end of the file (default: to the end)', minimum: 0 },
   deep: { kind: 'boolean', help: 'also read every block and check checksums and parity' },
   keep: { kind: 'boolean', help: 'keep the temporary home and images afterwards' },
   rate: { kind: 'size', valueName: 'BYTES', help: 'move or check at most BYTES per second (50M = 50 MiB/s)', minimum: 1 },
@@ -66,13 +73,13 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'rebuild a lost home from the devices alone (the named DEVICEs, or those --scan finds)', options: [] },
   { verb: 'add', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
     summary: 'add devices to the array while it stays online; new groups use them at once', options: ['size', 'force'] },
-  { verb: 'fail', argumentsUsage: 'DEVICE_ID', minimumArguments: 1, maximumArguments: 1, needsHome: true,
+  { verb: 'fail', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
     summary: 'mark a device failed: reads reconstruct its blocks, writes avoid it', options: [] },
   { verb: 'online', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
     summary: 'bring a failed or missing device back (by id, path or UUID) after checking its superblock', options: [] },
   { verb: 'rebuild', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'rebuild the blocks of failed and missing devices onto the survivors', options: ['rate'] },
-  { verb: 'remove', argumentsUsage: 'DEVICE_ID', minimumArguments: 1, maximumArguments: 1, needsHome: true,
+  { verb: 'remove', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
     summary: 'move every block off a device, then remove it from the array (shrink)', options: ['rate'] },
   { verb: 'rebalance', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'move blocks from fuller to emptier devices until usage is even', options: ['rate'] },
@@ -82,8 +89,8 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'read and verify every block and parity, rewriting what parity rebuilds', options: ['rate'] },
   { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
     summary: 'store FILE (default: NAME; - = stdin) as NAME', options: [] },
-  { verb: 'get', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
-    summary: 'read NAME into FILE (default: NAME; - = stdout)', options: ['offset', 'length'] },
+  { verb: 'get', argumentsUsage: 'NAME [FILE|DIR|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
+    summary: 'read NAME into FILE or DIR/NAME (default: NAME; - = stdout)', options: ['offset', 'length'] },
   { verb: 'ls', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'list files', options: [] },
   { verb: 'rm', argumentsUsage: 'NAME', minimumArguments: 1, maximumArguments: 1, needsHome: true,

@@ -3,7 +3,7 @@
 //
 // Choice: nbd://... -> the NBD client. Otherwise 'auto' takes io_uring when the addon loads
 // and the path opens with O_DIRECT, and node:fs when not (with the reason in describe()).
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, lstatSync, statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { LB_BYTES } from '../constants.js';
 import { DeviceIoError, InvalidArgumentError } from '../errors.js';
@@ -52,6 +52,7 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
     if (backend !== 'auto') throw new InvalidArgumentError(`${path} is an NBD URL; backend '${backend}' applies to local paths only`);
     return openNbdDevice(path, options.nbd);
   }
+  refuseNonDevice(path);
   const exclusive = options.exclusive ?? true;
   if (backend === 'fs') return openFsDevice(path, { exclusive });
   if (backend === 'uring') return openUringDevice(path, { registeredMemory: options.registeredMemory, exclusive });
@@ -63,6 +64,24 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
     if (!(error instanceof DeviceIoError) || error.operation !== 'open' || !URING_FALLBACK_ERRNOS.has(error.errno)) throw error;
     return openFsDevice(path, { exclusive, fallbackReason: `uring could not open it: ${error.message}` });
   }
+}
+
+/**
+ * A directory, FIFO, socket or character device is no place for an array (the backends would
+ * say EINVAL or ENOTBLK); say what it is instead. A path that cannot be stat'ed is left to the
+ * backend, which reports it (NOT_FOUND, DEVICE_IO).
+ */
+function refuseNonDevice(path: string): void {
+  let info;
+  try {
+    info = statSync(path);
+  } catch {
+    return;
+  }
+  if (info.isFile() || info.isBlockDevice()) return;
+  if (info.isDirectory()) throw new InvalidArgumentError(`${path} is a directory, not a device (give an image file, a block device or an nbd:// URL)`);
+  const kind = info.isFIFO() ? 'a FIFO' : info.isSocket() ? 'a socket' : info.isCharacterDevice() ? 'a character device' : 'a special file';
+  throw new InvalidArgumentError(`${path} is ${kind}, not an image file or a block device`);
 }
 
 export function backendReport(): BackendReport {
@@ -88,7 +107,7 @@ export async function createImageFile(path: string, sizeBytes: number, options: 
   try {
     handle = await open(path, flags, 0o644);
   } catch (error) {
-    if (errnoOf(error) === 17) throw new InvalidArgumentError(`${path} already exists; pass overwrite to replace it`);
+    if (errnoOf(error) === 17) throw new InvalidArgumentError(existingImageMessage(path));
     throw new DeviceIoError(path, 'create', 0, errnoOf(error));
   }
   try {
@@ -99,4 +118,17 @@ export async function createImageFile(path: string, sizeBytes: number, options: 
     throw new DeviceIoError(path, 'truncate', 0, errnoOf(error));
   }
   await handle.close();
+}
+
+/** Why a new image cannot be made where something already is (a race, or a dangling symlink). */
+function existingImageMessage(path: string): string {
+  let dangling = false;
+  try {
+    dangling = lstatSync(path).isSymbolicLink();
+  } catch {
+    // gone again: report it as existing
+  }
+  return dangling
+    ? `${path} is a symbolic link to a file that does not exist; image files are only created at a real path, never through a link`
+    : `${path} already exists; a new image file is never created over an existing one`;
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, parseInteger, parseSizeBytes, UsageError } from '../../src/cli/args.js';
+import { COMMON_OPTIONS, WORKER_COUNT_MAX } from '../../src/cli/verbs.js';
+import { POOL_WORKER_COUNT_MAX } from '../../src/kernels/pool.js';
 
 const ENV = { ELASTRIPE_HOME: '/tmp/elastripe-home-from-env' };
 
@@ -69,8 +71,15 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['put', '--', '-odd-name'], ENV).arguments).toEqual(['-odd-name']);
   });
 
+  it('keeps --workers within what the worker pool can run', () => {
+    expect(COMMON_OPTIONS['workers']!.maximum).toBe(POOL_WORKER_COUNT_MAX);
+    expect(WORKER_COUNT_MAX).toBe(POOL_WORKER_COUNT_MAX);
+    expect(parseCommandLine(['ls', '--workers', String(POOL_WORKER_COUNT_MAX)], ENV).workerCount).toBe(POOL_WORKER_COUNT_MAX);
+  });
+
   it('knows --version, --help and help VERB without a home', () => {
     expect(parseCommandLine(['--version'], {}).verb).toBe('version');
+    expect(parseCommandLine(['--version', '--json'], {})).toMatchObject({ verb: 'version', json: true });
     expect(parseCommandLine(['--help'], {}).verb).toBe('help');
     expect(parseCommandLine(['help', 'put'], {})).toMatchObject({ verb: 'help', arguments: ['put'] });
     expect(parseCommandLine(['put', '--help'], {})).toMatchObject({ verb: 'put', help: true });
@@ -90,11 +99,15 @@ describe('parseCommandLine', () => {
     [['create', 'a', '--parity', '4'], /--parity must be between 1 and 3/],
     [['create', 'a', '--parity', '0'], /--parity must be between 1 and 3/],
     [['create', 'a', '--parity', 'two'], /--parity must be a whole number/],
-    [['create', 'a', '--parity'], /argument missing/],
-    [['create', 'a', '--parity', '--json'], /ambiguous/],
+    [['create', 'a', '--parity'], /^--parity needs a value$/],
+    [['create', 'a', '--parity', '--json'], /^--parity needs a value, not the option '--json'/],
     [['create', 'a', '--size', '12Q'], /--size must be a size/],
     [['create', 'a', '--size', '0'], /--size must be between 1/],
-    [['get', 'a', '--offset', '-5'], /ambiguous|--offset must be a size/],
+    [['get', 'a', '--offset', '-5'], /^--offset must be a size such as .*, not '-5'$/],
+    [['get', 'a', '--length', '-.5'], /^--length must be a size such as .*, not '-\.5'$/],
+    [['ls', '--workers', '-1'], /^--workers must be a whole number, not '-1'$/],
+    [['ls', '--workers', '23'], /^--workers must be between 0 and 22, not 23$/],
+    [['ls', '--home', '-x'], /^--home needs a value, not the option '-x'/],
     [['ls', '--backend', 'nvme'], /--backend must be auto, uring or fs/],
     [['ls', '--workers', '1.5'], /--workers must be a whole number/],
     [['put', 'a', '--deep'], /option --deep does not apply to 'put'/],
@@ -113,7 +126,7 @@ describe('parseCommandLine', () => {
   });
 
   it('gives the verb usage line with verb errors', () => {
-    expect(usageErrorOf(['get']).usage).toBe('usage: elastripe get NAME [FILE|-] [options]');
+    expect(usageErrorOf(['get']).usage).toBe('usage: elastripe get NAME [FILE|DIR|-] [options]');
     expect(usageErrorOf(['nope']).usage).toMatch(/usage: elastripe <verb>/);
   });
 });

@@ -75,7 +75,11 @@ describe('elastripe on an array of image files', () => {
     }
     const tail = await inHome(['get', 'payload', '-', '--offset', '3M']);
     expect(tail.stdout.equals(payload.subarray(3 * MIB))).toBe(true);
-    const outside = await inHome(['get', 'payload', '-', '--offset', String(payload.length - 1), '--length', '2']);
+    // --length past the end stops at the end; an --offset past the end is an error.
+    const pastEnd = await inHome(['get', 'payload', '-', '--offset', String(payload.length - 1), '--length', '2']);
+    expect(pastEnd.exitCode).toBe(0);
+    expect(pastEnd.stdout.equals(payload.subarray(payload.length - 1))).toBe(true);
+    const outside = await inHome(['get', 'payload', '-', '--offset', String(payload.length + 1), '--length', '2']);
     expect(outside.exitCode).toBe(1);
     expect(outside.stderr).toMatch(/^elastripe: INVALID_ARGUMENT: /);
     expect(outside.stdout.length).toBe(0);
@@ -108,7 +112,7 @@ describe('elastripe on an array of image files', () => {
     expect(parseJson(missingJson)).toMatchObject({ error: { code: 'NOT_FOUND', exitCode: 1 } });
     const noInput = await inHome(['put', 'x', join(rootDir, 'does-not-exist.bin')]);
     expect(noInput.exitCode).toBe(1);
-    expect(noInput.stderr).toMatch(/^elastripe: ENOENT: no such file or directory/);
+    expect(noInput.stderr).toMatch(/^elastripe: NOT_FOUND: cannot read .*does-not-exist\.bin: no such file or directory/);
     const withDebug = await inHome(['rm', 'no-such-name', '--debug']);
     expect(withDebug.exitCode).toBe(1);
     expect(withDebug.stderr).toMatch(/^elastripe: NOT_FOUND: [^\n]+\nNotFoundError: [^\n]+\n\s+at /);

@@ -84,13 +84,16 @@ describe('elastripe fail, rebuild, remove, rebalance', () => {
     await readBack();
   });
 
-  it('refuses bad device ids with a usage error and unknown ones with NOT_FOUND', async () => {
+  it('refuses bad device ids with a usage error and unknown ids and paths with NOT_FOUND', async () => {
     const home = join(rootDir, 'ids');
     const cli = (...args: string[]) => runCli([...args, '--home', home, '--workers', '0']);
     expect((await cli('create', join(rootDir, 'i1.img'), join(rootDir, 'i2.img'), '--size', '40M')).exitCode).toBe(0);
     for (const verb of ['fail', 'remove']) {
-      expect((await cli(verb, 'x')).exitCode).toBe(2);
+      expect((await cli(verb, '0')).exitCode).toBe(2);
       expect((await cli(verb)).exitCode).toBe(2);
+      const notMember = await cli(verb, 'x');
+      expect(notMember.exitCode).toBe(1);
+      expect(notMember.stderr).toMatch(/^elastripe: NOT_FOUND: no device of this array is at x/);
       const unknown = await cli(verb, '7');
       expect(unknown.exitCode).toBe(1);
       expect(unknown.stderr).toMatch(/^elastripe: NOT_FOUND: /);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBar, formatBytes, formatDuration, formatPercent, formatRate, formatTable } from '../../src/cli/format.js';
+import { displayName, escapeControlCharacters, formatBar, formatBytes, formatDuration, formatPercent, formatRate, formatTable } from '../../src/cli/format.js';
 
 describe('format', () => {
   it('formats bytes in binary units', () => {
@@ -40,5 +40,25 @@ describe('format', () => {
   it('aligns table columns', () => {
     const table = formatTable(['name', 'size'], [['a', '1'], ['long-name', '12345']], ['left', 'right']);
     expect(table.split('\n')).toEqual(['name        size', 'a              1', 'long-name  12345']);
+  });
+});
+
+describe('terminal safety', () => {
+  it.each([
+    ['plain', 'photos.tar', 'photos.tar'],
+    ['newline and carriage return', 'a\nb\rc', 'a\\nb\\rc'],
+    ['an escape sequence', '\x1b[2J\x1b]0;title\x07', '\\x1b[2J\\x1b]0;title\\x07'],
+    ['a tab and NUL', '\t\0', '\\t\\x00'],
+    ['DEL and a C1 control (CSI)', '\x7f\x9b', '\\x7f\\x9b'],
+    ['a right-to-left override', 'abc\u202egnp.exe', 'abc\\u202egnp.exe'],
+    ['unicode text', 'naïve 名前 \u{1F600}', 'naïve 名前 \u{1F600}'],
+  ])('escapeControlCharacters: %s', (_label, text, expected) => {
+    expect(escapeControlCharacters(text)).toBe(expected);
+  });
+
+  it('displayName also doubles backslashes, so every shown name reads back one way', () => {
+    expect(displayName('a\\nb')).toBe('a\\\\nb');
+    expect(displayName('a\nb')).toBe('a\\nb');
+    expect(displayName('a\\nb')).not.toBe(displayName('a\nb'));
   });
 });

@@ -121,3 +121,28 @@ describe('file pictures', () => {
     expect(bad.split('\n')).toEqual(['deep fsck: 1 problem(s); checked 4 groups, 12 extents', '  group 3: parity mismatch']);
   });
 });
+
+describe('names and paths are shown escaped', () => {
+  const EVIL = 'x\n\x1b[31mred\r';
+  const SHOWN = 'x\\n\\x1b[31mred\\r';
+  const noControl = (text: string) => expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+
+  it('in status: home, device paths and reasons', () => {
+    const device = { ...STATUS.devices[2]!, path: `/img/${EVIL}.img`, reason: `gone: ${EVIL}` };
+    const text = renderStatus({ ...STATUS, home: `/srv/${EVIL}`, devices: [STATUS.devices[0]!, device] });
+    noControl(text);
+    expect(text).toContain(`at /srv/${SHOWN}`);
+    expect(text).toContain(`/img/${SHOWN}.img`);
+    expect(text).toContain(`gone: ${SHOWN}`);
+  });
+
+  it('in ls, stat and fsck', () => {
+    const list = renderFileList([{ name: EVIL, sizeBytes: 1, groupCount: 1, createdMs: 0 }]);
+    const stat = renderFileStat({ ...FILE, name: EVIL });
+    const fsck = renderFsckReport({ ok: false, problems: [`file ${EVIL}: groups hold 1 bytes, size is 2`], checkedGroups: 1, checkedExtents: 2 }, false);
+    for (const text of [list, stat, fsck]) noControl(text);
+    expect(list).toContain(SHOWN);
+    expect(stat).toContain(`name     ${SHOWN}`);
+    expect(fsck).toContain('x\\n\\x1b[31mred\\r: groups hold');
+  });
+});

@@ -17,6 +17,9 @@ export interface CliOptions {
   stdin?: Buffer;
   env?: Record<string, string>;
   cwd?: string;
+  /** An open file descriptor to use as the child's stdin or stdout instead of a pipe. */
+  stdinFd?: number;
+  stdoutFd?: number;
 }
 
 export function assertBuilt(): void {
@@ -27,10 +30,11 @@ export function assertBuilt(): void {
 export function startCli(args: readonly string[], options: CliOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
   // ELASTRIPE_HOME from the developer's shell must not leak into the tests.
   const env: Record<string, string | undefined> = { ...process.env, ELASTRIPE_HOME: undefined, ...options.env };
-  const child = spawn(process.execPath, [BIN_PATH, ...args], { cwd: options.cwd ?? REPO_DIR, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stdio = [options.stdinFd ?? 'pipe', options.stdoutFd ?? 'pipe', 'pipe'] as const;
+  const child = spawn(process.execPath, [BIN_PATH, ...args], { cwd: options.cwd ?? REPO_DIR, env, stdio: [...stdio] });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
@@ -38,13 +42,13 @@ export function startCli(args: readonly string[], options: CliOptions = {}): { c
   });
   // A child that exits before reading all its input makes our writes fail with EPIPE; its exit
   // code and stderr are what the tests judge, so the stdin error itself is not interesting.
-  child.stdin!.on('error', () => undefined);
-  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
+  child.stdin?.on('error', () => undefined);
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
   return { child, done };
 }
 
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
-  return startCli(args, { stdin: Buffer.alloc(0), ...options }).done;
+  return startCli(args, { ...(options.stdinFd === undefined ? { stdin: Buffer.alloc(0) } : {}), ...options }).done;
 }
 
 export function parseJson(result: CliResult): unknown {

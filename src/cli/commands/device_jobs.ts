@@ -1,27 +1,59 @@
-// Verbs that change where and how the data is stored: `fail ID`, `rebuild`, `remove ID`,
+// Verbs that change where and how the data is stored: `fail DEVICE`, `rebuild`, `remove DEVICE`,
 // `rebalance`, `restripe` and `scrub`. The long ones draw a progress bar of bytes moved; Ctrl-C stops them between
-// groups, and running the verb again continues where it stopped.
+// groups, and running the verb again continues where it stopped. DEVICE is a device number as
+// `status` shows it, the device's path (any path to the same file or block device) or its UUID.
+import { statSync } from 'node:fs';
 import type { JobReport } from '../../array/device_jobs.js';
-import { withArray, type ArrayHandle } from '../array_access.js';
+import { NotFoundError } from '../../errors.js';
+import { resolveDevicePath, withArray, type ArrayHandle } from '../array_access.js';
 import { printJson, printText, startProgress, type CommandContext } from '../context.js';
 import { UsageError } from '../args.js';
 import { EXIT_FAILURE, EXIT_OK, type ExitCode } from '../exit_codes.js';
-import { formatBytes } from '../format.js';
+import { displayName, escapeControlCharacters, formatBytes } from '../format.js';
 import { renderStatus } from '../render_status.js';
 import { findVerbSpec, usageLine } from '../verbs.js';
 
-function deviceIdArgument(context: CommandContext): number {
+/** A whole number is a device id (checked before the array opens); anything else a path. */
+function deviceArgument(context: CommandContext): number | string {
   const text = context.line.arguments[0]!;
+  if (!/^\d+$/.test(text)) return text;
   const deviceId = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(deviceId) || deviceId < 1) {
-    throw new UsageError(`DEVICE_ID must be a device number as 'status' shows it, not '${text}'`, usageLine(findVerbSpec(context.line.verb)!));
+  if (!Number.isSafeInteger(deviceId) || deviceId < 1) {
+    throw new UsageError(`DEVICE must be a device number as 'status' shows it, or its path, not '${text}'`, usageLine(findVerbSpec(context.line.verb)!));
   }
   return deviceId;
 }
 
+/** The id of the array's device at `path`: the same recorded path, the same file or block device
+ * (a symlink, a hard link, another node), or its UUID as `status` shows it. */
+function deviceIdAt(array: ArrayHandle, path: string): number {
+  const wanted = resolveDevicePath(path);
+  const identity = (candidate: string): string | undefined => {
+    try {
+      const info = statSync(candidate);
+      return info.isBlockDevice() ? `block:${info.rdev}` : `file:${info.dev}:${info.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const wantedIdentity = /^nbd:\/\//i.test(wanted) ? undefined : identity(wanted);
+  const devices = array.status().devices;
+  const found =
+    devices.find((device) => device.path === wanted || device.uuid === path) ??
+    devices.find((device) => wantedIdentity !== undefined && identity(device.path) === wantedIdentity);
+  if (found === undefined) throw new NotFoundError(`no device of this array is at ${displayName(path)}; 'status' lists them`);
+  return found.deviceId;
+}
+
+function resolveDeviceId(array: ArrayHandle, device: number | string): number {
+  return typeof device === 'number' ? device : deviceIdAt(array, device);
+}
+
 export async function runFail(context: CommandContext): Promise<void> {
-  const deviceId = deviceIdArgument(context);
+  const device = deviceArgument(context);
+  let deviceId = 0;
   const status = await withArray(context.line, async (array) => {
+    deviceId = resolveDeviceId(array, device);
     await array.failDevice(deviceId);
     return array.status();
   }, false);
@@ -34,8 +66,11 @@ export function runRebuild(context: CommandContext): Promise<ExitCode> {
 }
 
 export function runRemove(context: CommandContext): Promise<ExitCode> {
-  const deviceId = deviceIdArgument(context);
-  return runJob(context, `remove ${deviceId}`, (array, onProgress) => array.removeDevice(deviceId, { onProgress, signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec }));
+  const device = deviceArgument(context);
+  const label = typeof device === 'number' ? `remove ${device}` : `remove ${displayName(device)}`;
+  return runJob(context, label, (array, onProgress) =>
+    array.removeDevice(resolveDeviceId(array, device), { onProgress, signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec }),
+  );
 }
 
 export function runRebalance(context: CommandContext): Promise<ExitCode> {
@@ -54,7 +89,7 @@ export async function runRestripe(context: CommandContext): Promise<ExitCode> {
     printJson(context, { ...report, status });
   } else {
     const lines = [`restripe: rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), freeing ${formatBytes(report.savedBytes)} of parity`];
-    for (const problem of report.problems) lines.push(`  not rewritten: ${problem}`);
+    for (const problem of report.problems) lines.push(`  not rewritten: ${escapeControlCharacters(problem)}`);
     printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
   }
   return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
@@ -71,7 +106,7 @@ export async function runScrub(context: CommandContext): Promise<ExitCode> {
     printJson(context, report);
   } else {
     const lines = [`scrub: checked ${report.checkedGroups} groups (${report.checkedExtents} blocks), repaired ${report.repairedBlocks} blocks`];
-    for (const problem of report.problems) lines.push(`  ${problem}`);
+    for (const problem of report.problems) lines.push(`  ${escapeControlCharacters(problem)}`);
     printText(context, lines.join('\n'));
   }
   return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
@@ -93,7 +128,7 @@ async function runJob(context: CommandContext, label: string, job: (array: Array
     const targets = Object.entries(report.blocksByTargetDevice).map(([deviceId, blocks]) => `${blocks} to device ${deviceId}`);
     const lines = [`${label}: moved ${report.movedBlocks} blocks (${formatBytes(report.movedBytes)})${targets.length > 0 ? `: ${targets.join(', ')}` : ''}`];
     if (report.restripedGroups > 0) lines.push(`  ${report.restripedGroups} groups rewritten narrower (no device outside them was left)`);
-    for (const problem of report.problems) lines.push(`  not moved: ${problem}`);
+    for (const problem of report.problems) lines.push(`  not moved: ${escapeControlCharacters(problem)}`);
     printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
   }
   return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;

@@ -1,18 +1,19 @@
-// Verbs that move file data: `put NAME [FILE|-]`, `get NAME [FILE|-]` and `rm NAME`. Data is
+// Verbs that move file data: `put NAME [FILE|-]`, `get NAME [FILE|DIR|-]` and `rm NAME`. Data is
 // streamed in both directions (never held whole in memory), with a progress bar on stderr.
-import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import { once } from 'node:events';
+// Where get may write, and how, is output_target.ts.
+import { fstatSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { addAbortSignal, Readable } from 'node:stream';
-import { dirname, basename, join } from 'node:path';
 import type { FileStat } from '../../array/types.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { UsageError } from '../args.js';
 import { withArray } from '../array_access.js';
-import { flushStream, printJson, startProgress, writeWithBackpressure, type CommandContext } from '../context.js';
-import { formatBytes, formatDuration, formatRate } from '../format.js';
+import { printJson, startProgress, type CommandContext } from '../context.js';
+import { displayName, formatBytes, formatDuration, formatRate } from '../format.js';
+import { nameArgument } from '../name_argument.js';
+import { openTarget, STDIO_ARGUMENT } from '../output_target.js';
+import { fromSystemError, isSystemError } from '../system_errors.js';
 import { usageLine, findVerbSpec } from '../verbs.js';
-
-const STDIO_ARGUMENT = '-';
 
 interface Source {
   stream: NodeJS.ReadableStream;
@@ -22,11 +23,33 @@ interface Source {
 
 /** Opens the input before the array, so a missing file fails without touching the array. */
 async function openSource(context: CommandContext, file: string): Promise<Source> {
-  if (file === STDIO_ARGUMENT) return { stream: abortable(context, context.io.stdin), close: async () => undefined };
-  const handle = await open(file, 'r');
+  if (file === STDIO_ARGUMENT) {
+    refuseDirectoryOnStdin(context);
+    return { stream: abortable(context, context.io.stdin), close: async () => undefined };
+  }
+  const handle = await open(file, 'r').catch((error: unknown) => {
+    throw isSystemError(error) ? fromSystemError(error, displayName(file), 'read') : error;
+  });
   const info = await handle.stat();
+  if (info.isDirectory()) {
+    await handle.close();
+    throw new InvalidArgumentError(`${displayName(file)} is a directory; put stores one file (archive a directory first, e.g. with tar)`);
+  }
   const stream = handle.createReadStream({ autoClose: false });
   return { stream: abortable(context, stream), sizeBytes: info.isFile() ? info.size : undefined, close: () => handle.close() };
+}
+
+/** `put NAME - < somedir` would read nothing (EISDIR) and store an empty file. */
+function refuseDirectoryOnStdin(context: CommandContext): void {
+  const fd = (context.io.stdin as { fd?: unknown }).fd;
+  if (typeof fd !== 'number') return;
+  let isDirectory = false;
+  try {
+    isDirectory = fstatSync(fd).isDirectory();
+  } catch {
+    return; // no usable descriptor: the read itself will tell
+  }
+  if (isDirectory) throw new InvalidArgumentError('standard input is a directory; put reads one file or a pipe from it');
 }
 
 /** Ctrl-C must end a put that is waiting for input (an idle pipe, a slow FIFO), not only one
@@ -36,10 +59,11 @@ function abortable(context: CommandContext, stream: NodeJS.ReadableStream): Node
 }
 
 export async function runPut(context: CommandContext): Promise<void> {
-  const [name, file = name] = context.line.arguments as [string, string?];
+  const [nameText, file = nameText] = context.line.arguments as [string, string?];
+  const name = nameArgument(nameText);
   const source = await openSource(context, file!);
   const startMs = performance.now();
-  const bar = startProgress(context, `put ${name}`, source.sizeBytes);
+  const bar = startProgress(context, `put ${displayName(name)}`, source.sizeBytes);
   let stat: FileStat;
   try {
     stat = await withArray(context.line, (array) =>
@@ -57,7 +81,7 @@ export async function runPut(context: CommandContext): Promise<void> {
   }
   bar?.finish();
   if (context.line.json) printJson(context, stat);
-  else context.io.stdout.write(`stored ${name}: ${describeTransfer(stat.sizeBytes, performance.now() - startMs)}, ${stat.groupCount} groups\n`);
+  else context.io.stdout.write(`stored ${displayName(name)}: ${describeTransfer(stat.sizeBytes, performance.now() - startMs)}, ${stat.groupCount} groups\n`);
 }
 
 function describeTransfer(sizeBytes: number, elapsedMs: number): string {
@@ -70,77 +94,52 @@ function rangeLengthBytes(sizeBytes: number, offsetBytes = 0, lengthBytes = Infi
   return Math.max(0, Math.min(lengthBytes, sizeBytes - offsetBytes));
 }
 
-interface Sink {
-  stream: NodeJS.WritableStream;
-  /** Makes the output final (flush, or rename the partial file into place). */
-  commit(): Promise<void>;
-  /** Removes what a failed read left behind. */
-  discard(): Promise<void>;
-}
-
-function stdoutSink(context: CommandContext): Sink {
-  const stream = context.io.stdout;
-  return { stream, commit: () => flushStream(stream), discard: async () => undefined };
-}
-
-/** Writes to a hidden partial file beside the target and renames it into place at the end, so
- * an interrupted get never leaves a truncated file under the real name. */
-async function fileSink(target: string): Promise<Sink> {
-  const partial = join(dirname(target), `.${basename(target)}.elastripe-partial-${process.pid}`);
-  const stream = createWriteStream(partial, { flags: 'w' });
-  await once(stream, 'open');
-  const closed = async (): Promise<void> => {
-    if (!stream.closed) await new Promise<void>((resolve) => stream.end(() => resolve()));
-  };
-  return {
-    stream,
-    commit: async () => {
-      await closed();
-      await rename(partial, target);
-    },
-    discard: async () => {
-      stream.destroy();
-      await rm(partial, { force: true });
-    },
-  };
-}
-
 export async function runGet(context: CommandContext): Promise<void> {
   const { line } = context;
-  const [name, target = name] = line.arguments as [string, string?];
+  const [nameText, target = nameText] = line.arguments as [string, string?];
+  const name = nameArgument(nameText);
   if (target === STDIO_ARGUMENT && line.json) {
     throw new UsageError('--json cannot be combined with writing the data to stdout', usageLine(findVerbSpec('get')!));
   }
   const startMs = performance.now();
-  const writtenBytes = await withArray(line, async (array) => {
-    const totalBytes = rangeLengthBytes(array.stat(name).sizeBytes, line.offsetBytes, line.lengthBytes);
-    const sink = target === STDIO_ARGUMENT ? stdoutSink(context) : await fileSink(target!);
-    const bar = startProgress(context, `get ${name}`, totalBytes);
+  const { writtenBytes, sink } = await withArray(line, async (array) => {
+    const sizeBytes = array.stat(name).sizeBytes;
+    // The command line stops --length at the end of the file, as head -c does; the library's
+    // get keeps its strict range check (and an --offset past the end is still an error).
+    const length = line.lengthBytes === undefined ? undefined : Math.min(line.lengthBytes, Math.max(0, sizeBytes - (line.offsetBytes ?? 0)));
+    const totalBytes = rangeLengthBytes(sizeBytes, line.offsetBytes, length);
+    const reader = array.createReadStream(name, { offset: line.offsetBytes, length, signal: context.signal });
+    const devices = target === STDIO_ARGUMENT ? [] : array.status().devices;
+    const output = await openTarget(context, target!, name, { home: array.home, devices }).catch((error: unknown) => {
+      reader.destroy();
+      throw error;
+    });
+    const bar = startProgress(context, `get ${displayName(name)}`, totalBytes);
     try {
-      const reader = array.createReadStream(name, { offset: line.offsetBytes, length: line.lengthBytes, signal: context.signal });
       let doneBytes = 0;
       for await (const chunk of reader as AsyncIterable<Uint8Array>) {
-        await writeWithBackpressure(sink.stream, chunk, context.signal);
+        await output.write(chunk);
         doneBytes += chunk.byteLength;
         bar?.update(doneBytes);
       }
-      await sink.commit();
+      await output.commit();
       bar?.finish();
-      return doneBytes;
+      return { writtenBytes: doneBytes, sink: output };
     } catch (error) {
       bar?.abandon();
-      await sink.discard();
+      reader.destroy();
+      await output.discard();
       throw error;
     }
   });
   const elapsedMs = performance.now() - startMs;
-  if (line.json) printJson(context, { name, target, offsetBytes: line.offsetBytes ?? 0, lengthBytes: writtenBytes, elapsedMs });
-  else if (target !== STDIO_ARGUMENT) context.io.stdout.write(`read ${name} into ${target}: ${describeTransfer(writtenBytes, elapsedMs)}\n`);
+  if (line.json) printJson(context, { name, target: sink.path, offsetBytes: line.offsetBytes ?? 0, lengthBytes: writtenBytes, elapsedMs });
+  else if (!sink.toStdout) context.io.stdout.write(`read ${displayName(name)} into ${displayName(sink.path)}: ${describeTransfer(writtenBytes, elapsedMs)}\n`);
 }
 
 export async function runRemove(context: CommandContext): Promise<void> {
-  const name = context.line.arguments[0]!;
+  const name = nameArgument(context.line.arguments[0]!);
   await withArray(context.line, (array) => array.delete(name), false);
   if (context.line.json) printJson(context, { deleted: name });
-  else context.io.stdout.write(`deleted ${name}\n`);
+  else context.io.stdout.write(`deleted ${displayName(name)}\n`);
 }

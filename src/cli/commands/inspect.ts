@@ -2,6 +2,7 @@
 import { EXIT_FAILURE, EXIT_OK, type ExitCode } from '../exit_codes.js';
 import { withArray } from '../array_access.js';
 import { printJson, printText, type CommandContext } from '../context.js';
+import { nameArgument } from '../name_argument.js';
 import { renderFileList, renderFileStat, renderFsckReport, renderStatus } from '../render_status.js';
 
 export async function runList(context: CommandContext): Promise<void> {
@@ -11,7 +12,7 @@ export async function runList(context: CommandContext): Promise<void> {
 }
 
 export async function runStat(context: CommandContext): Promise<void> {
-  const name = context.line.arguments[0]!;
+  const name = nameArgument(context.line.arguments[0]!);
   const file = await withArray(context.line, async (array) => array.stat(name), false);
   if (context.line.json) printJson(context, file);
   else printText(context, renderFileStat(file));

@@ -1,0 +1,243 @@
+// Where `elastripe get NAME TARGET` writes, and how. A get must never destroy what is not its
+// to replace:
+//   - `-`, or a path that is our own standard output (/dev/stdout, /proc/self/fd/1): stdout;
+//   - a character device or a FIFO (/dev/null, a pipe someone reads), or a block device that is
+//     not the array's: written through, in place (a block device opened O_EXCL, so a mounted
+//     one is refused);
+//   - a regular file, or a new one: a hidden partial file beside it, flushed and renamed over it
+//     at the end (keeping the old file's mode and owner), so an interrupted get leaves the old
+//     file whole. A symlink to a regular file is resolved: its target is replaced, the link kept;
+//   - an existing directory: DIR/NAME, for a NAME that is a plain file name (no '/', not '.'
+//     or '..');
+//   - refused with INVALID_ARGUMENT before anything is opened: the array's own devices —
+//     compared by (st_dev, st_ino), or st_rdev for block devices, so another path, a symlink,
+//     a hard link or another device node is caught too —, any file in the array's home (or a
+//     new one there), sockets, dangling symlinks.
+// Errors about the target name the target the user gave, never the partial file.
+import { constants as fsConstants, fstatSync, type Stats } from 'node:fs';
+import { lstat, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { flushStream, writeWithBackpressure, type CommandContext } from './context.js';
+import { displayName } from './format.js';
+import { fromSystemError, isSystemError } from './system_errors.js';
+
+export const STDIO_ARGUMENT = '-';
+
+/** Where the bytes go; `path` is what the output reports (DIR/NAME for a directory). */
+export interface Sink {
+  readonly path: string;
+  /** The bytes go to our own standard output (nothing else may be printed there). */
+  readonly toStdout: boolean;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes the output final (flush, or rename the partial file into place). */
+  commit(): Promise<void>;
+  /** Removes what a failed read left behind. */
+  discard(): Promise<void>;
+}
+
+/** What the array owns on this machine: its devices and its home directory. */
+export interface ArrayFiles {
+  readonly home: string;
+  readonly devices: ReadonlyArray<{ readonly deviceId: number; readonly path: string }>;
+}
+
+/** `shown`: the path as the user gave it (DIR/NAME for a directory), for output and errors. */
+type Plan =
+  | { kind: 'stdout' }
+  | { kind: 'through'; path: string; shown: string; flags: number }
+  | { kind: 'replace'; path: string; shown: string; existing?: Stats };
+
+/** Resolves the target, refuses what may not be written, and opens it. */
+export async function openTarget(context: CommandContext, target: string, name: string, array: ArrayFiles): Promise<Sink> {
+  if (target === STDIO_ARGUMENT) return stdoutSink(context, STDIO_ARGUMENT);
+  const plan = await planTarget(context, target, name, array);
+  if (plan.kind === 'stdout') {
+    if (context.line.json) throw new InvalidArgumentError(`${displayName(target)} is standard output, and --json prints its document there`);
+    return stdoutSink(context, target);
+  }
+  if (plan.kind === 'through') return throughSink(plan.path, plan.flags, plan.shown);
+  return replaceSink(plan.path, plan.existing, plan.shown);
+}
+
+async function planTarget(context: CommandContext, target: string, name: string, array: ArrayFiles): Promise<Plan> {
+  let path = target;
+  let info = await statTarget(path, target);
+  if (info?.isDirectory()) {
+    if (!isPlainName(name)) {
+      throw new InvalidArgumentError(`${displayName(target)} is a directory and ${JSON.stringify(name)} is not a plain file name to write into it; give the output file's path`);
+    }
+    path = join(target, name);
+    info = await statTarget(path, target);
+    if (info?.isDirectory()) throw new InvalidArgumentError(`${displayName(path)} is a directory`);
+  }
+  if (info !== undefined && sameFile(info, stdoutStats(context))) return { kind: 'stdout' };
+  const owned = await arrayIdentities(array);
+  if (info !== undefined) {
+    const what = owned.get(identityOf(info));
+    if (what !== undefined) throw new InvalidArgumentError(`${displayName(path)} ${what}; get does not write there`);
+  }
+  if (info === undefined || info.isFile()) {
+    const finalPath = info === undefined ? await newFilePath(path, target) : await realpath(path);
+    await refuseInHome(finalPath, path, array.home);
+    return { kind: 'replace', path: finalPath, shown: path, existing: info };
+  }
+  if (info.isCharacterDevice() || info.isFIFO()) return { kind: 'through', path, shown: path, flags: fsConstants.O_WRONLY };
+  if (info.isBlockDevice()) return { kind: 'through', path, shown: path, flags: fsConstants.O_WRONLY | fsConstants.O_EXCL };
+  throw new InvalidArgumentError(`${displayName(path)} is a ${info.isSocket() ? 'socket' : 'special file'}; get writes to files, devices, FIFOs or - (standard output)`);
+}
+
+/** A name that is one path component: it cannot climb out of, or into, another directory. */
+function isPlainName(name: string): boolean {
+  return !name.includes('/') && name !== '.' && name !== '..';
+}
+
+/** stat, following links; undefined when nothing is there. */
+async function statTarget(path: string, target: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (isSystemError(error) && error.code === 'ENOENT') return undefined;
+    throw isSystemError(error) ? fromSystemError(error, displayName(target), 'write') : error;
+  }
+}
+
+/** Where a new file goes: its directory must exist; a dangling symlink is not followed. */
+async function newFilePath(path: string, target: string): Promise<string> {
+  const link = await lstat(path).catch(() => undefined);
+  if (link?.isSymbolicLink()) throw new InvalidArgumentError(`${displayName(target)} is a symbolic link to a file that does not exist; get does not create files through links`);
+  let directory: string;
+  try {
+    directory = await realpath(dirname(path));
+  } catch (error) {
+    if (isSystemError(error) && error.code === 'ENOENT') throw new NotFoundError(`cannot write ${displayName(target)}: its directory ${displayName(dirname(path))} does not exist`);
+    throw isSystemError(error) ? fromSystemError(error, displayName(target), 'write') : error;
+  }
+  return join(directory, basename(path));
+}
+
+async function refuseInHome(finalPath: string, shown: string, home: string): Promise<void> {
+  const realHome = await realpath(home);
+  const directory = dirname(finalPath);
+  if (directory === realHome || directory.startsWith(realHome + sep)) {
+    throw new InvalidArgumentError(`${displayName(shown)} is in the array's home ${displayName(home)}; get does not write there`);
+  }
+}
+
+function identityOf(info: Stats): string {
+  return info.isBlockDevice() ? `block:${info.rdev}` : `file:${info.dev}:${info.ino}`;
+}
+
+function sameFile(info: Stats, other: Stats | undefined): boolean {
+  return other !== undefined && identityOf(info) === identityOf(other);
+}
+
+/** Our standard output's file, when it has a descriptor (the real process, not a test stream). */
+function stdoutStats(context: CommandContext): Stats | undefined {
+  const fd = (context.io.stdout as { fd?: unknown }).fd;
+  if (typeof fd !== 'number') return undefined;
+  try {
+    // fstat through the fd itself: /proc/self/fd/1 may be a pipe or socket with no path.
+    return fstatSync(fd);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every file of the array, by identity, with what it is ("is device 2 of the array (/x/d2.img)"). */
+async function arrayIdentities(array: ArrayFiles): Promise<Map<string, string>> {
+  const owned = new Map<string, string>();
+  const note = async (path: string, what: string, follow = true): Promise<void> => {
+    const info = await (follow ? stat(path) : lstat(path)).catch(() => undefined);
+    if (info !== undefined) owned.set(identityOf(info), what);
+  };
+  for (const device of array.devices) {
+    if (!/^nbd:\/\//i.test(device.path)) await note(device.path, `is device ${device.deviceId} of the array (${displayName(device.path)})`);
+  }
+  const inHome = `is in the array's home ${displayName(array.home)}`;
+  await note(array.home, inHome);
+  for (const entry of await readdir(array.home).catch(() => [] as string[])) {
+    await note(join(array.home, entry), inHome);
+    await note(join(array.home, entry), inHome, false);
+  }
+  return owned;
+}
+
+function stdoutSink(context: CommandContext, shown: string): Sink {
+  const stream = context.io.stdout;
+  return {
+    path: shown,
+    toStdout: true,
+    write: (chunk) => writeWithBackpressure(stream, chunk, context.signal),
+    commit: () => flushStream(stream),
+    discard: async () => undefined,
+  };
+}
+
+/** Writes every byte of chunk (a FIFO may take fewer per call). */
+async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
+  for (let done = 0; done < chunk.byteLength; ) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done);
+    done += bytesWritten;
+  }
+}
+
+/** Runs a file operation; a system error becomes one about the target the user named. */
+async function aboutTarget<T>(target: string, action: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw isSystemError(error) ? fromSystemError(error, displayName(target), action) : error;
+  }
+}
+
+/** Character devices, FIFOs and block devices: opened without O_CREAT or O_TRUNC, written in place. */
+async function throughSink(path: string, flags: number, target: string): Promise<Sink> {
+  const handle = await aboutTarget(target, 'open', () => open(path, flags));
+  return {
+    path: target,
+    toStdout: false,
+    write: (chunk) => aboutTarget(target, 'write', () => writeAll(handle, chunk)),
+    commit: () => aboutTarget(target, 'write', () => handle.close()),
+    discard: () => handle.close().catch(() => undefined),
+  };
+}
+
+/**
+ * Regular files: a hidden partial file beside the final path (O_EXCL, so nothing there is
+ * followed or reused), given the old file's mode and owner, flushed, then renamed into place.
+ */
+async function replaceSink(finalPath: string, existing: Stats | undefined, target: string): Promise<Sink> {
+  const partial = join(dirname(finalPath), `.${basename(finalPath)}.elastripe-partial-${process.pid}`);
+  const handle = await aboutTarget(target, 'write', () => open(partial, 'wx', existing ? existing.mode & 0o7777 : 0o666));
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (!closed) await handle.close();
+    closed = true;
+  };
+  try {
+    if (existing !== undefined) {
+      await handle.chmod(existing.mode & 0o7777); // open's mode went through the umask
+      if (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.()) await handle.chown(existing.uid, existing.gid).catch(() => undefined);
+    }
+  } catch (error) {
+    await close().catch(() => undefined);
+    await rm(partial, { force: true });
+    throw isSystemError(error) ? fromSystemError(error, displayName(target), 'write') : error;
+  }
+  return {
+    path: target,
+    toStdout: false,
+    write: (chunk) => aboutTarget(target, 'write', () => writeAll(handle, chunk)),
+    commit: () =>
+      aboutTarget(target, 'write', async () => {
+        await handle.datasync();
+        await close();
+        await rename(partial, finalPath);
+      }),
+    discard: async () => {
+      await close().catch(() => undefined);
+      await rm(partial, { force: true });
+    },
+  };
+}
