@@ -39,6 +39,7 @@ import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
 import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
 import { ReaderEpochs } from './reader_epochs.js';
+import { scrub as scrubJob, scrubResumePoint } from './scrub_job.js';
 import { makeHomeDirectory } from './home_directory.js';
 import type {
   AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, Progress, PutOptions, RuntimeOptions,
@@ -58,7 +59,11 @@ export class DiskArray {
   private closed = false;
   private rotation = 0;
   private writesInFlight = 0;
-  /** Settles when the last put or job in flight has finished (close waits for it). */
+  /** Puts, jobs and reads in flight (close waits for them). */
+  private callsInFlight = 0;
+  /** Streams still open: close() ends them with ARRAY_CLOSED (a paused one would never finish). */
+  private readonly openStreams = new Set<Readable>();
+  /** Settles when the last put, job or read in flight has finished (close waits for it). */
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => undefined;
   private degradedReads = 0;
@@ -331,7 +336,7 @@ export class DiskArray {
           readContext: this.readContext(),
           writeContext: () => this.writeContext(),
           freeWhenUnread: (extents) => this.freeWhenUnread(extents),
-          enterReader: () => this.epochs.enter(),
+          enterReader: (groupIds) => this.epochs.enter(groupIds),
         },
         tracked,
       ),
@@ -374,9 +379,9 @@ export class DiskArray {
   /** Reads a whole file, or the byte range offset..offset+length, into a new Buffer. */
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
     this.assertOpen();
-    const leave = this.epochs.enter();
+    const range = this.resolveRange(name, options);
+    const leave = this.beginRead(range.groups);
     try {
-      const range = this.resolveRange(name, options);
       const target = Buffer.allocUnsafe(range.length);
       await this.readRangeInto(range, target, options);
       return target;
@@ -392,12 +397,12 @@ export class DiskArray {
    */
   async readInto(name: string, target: Uint8Array, options: Omit<GetOptions, 'length'> = {}): Promise<number> {
     this.assertOpen();
-    const leave = this.epochs.enter();
+    const size = this.fileStat(name).sizeBytes;
+    const offset = options.offset ?? 0;
+    const length = Math.max(0, Math.min(target.byteLength, size - offset));
+    const range = this.resolveRange(name, { ...options, offset, length });
+    const leave = this.beginRead(range.groups);
     try {
-      const size = this.fileStat(name).sizeBytes;
-      const offset = options.offset ?? 0;
-      const length = Math.max(0, Math.min(target.byteLength, size - offset));
-      const range = this.resolveRange(name, { ...options, offset, length });
       await this.readRangeInto(range, target, options);
       return range.length;
     } finally {
@@ -413,19 +418,8 @@ export class DiskArray {
   /** A stream of the file (or range), read group by group with several groups in flight. */
   createReadStream(name: string, options: GetOptions = {}): Readable {
     this.assertOpen();
-    const leaveEpoch = this.epochs.enter();
-    let left = false;
-    const leave = () => {
-      if (!left) leaveEpoch();
-      left = true;
-    };
-    let range: ReturnType<DiskArray['resolveRange']>;
-    try {
-      range = this.resolveRange(name, options);
-    } catch (error) {
-      leave();
-      throw error;
-    }
+    const range = this.resolveRange(name, options);
+    const leave = this.beginRead(range.groups);
     const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, {
       ...options,
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
@@ -439,7 +433,13 @@ export class DiskArray {
       }
     }
     // A stream destroyed before its first read never runs the generator's finally.
-    return Readable.from(chunks(), { objectMode: false }).once('close', leave);
+    const stream = Readable.from(chunks(), { objectMode: false });
+    this.openStreams.add(stream);
+    stream.once('close', () => {
+      this.openStreams.delete(stream);
+      leave();
+    });
+    return stream;
   }
 
   async delete(name: string): Promise<void> {
@@ -564,7 +564,7 @@ export class DiskArray {
     let checkedExtents = 0;
     const groups = this.store.allGroups();
     if (options.deep) {
-      const leave = this.epochs.enter();
+      const leave = this.beginRead(); // every group: frees made meanwhile wait for the check
       try {
         const deep = await deepCheck(this.readContext(), this.runtime, this.allGroupsWithExtents());
         problems.push(...deep.problems);
@@ -579,21 +579,14 @@ export class DiskArray {
   /**
    * Scrub: reads every block of every group, verifies every checksum and every group's parity,
    * and rewrites in place what parity rebuilt (bit rot, bad sectors). Online; the report lists
-   * what was found, `repairedBlocks` in status counts the rewrites.
+   * what was found, `repairedBlocks` in status counts the rewrites. Resumable: after an aborted
+   * or interrupted scrub, the next one continues from the last group it checked.
    */
   async scrub(options: JobOptions = {}): Promise<ScrubReport> {
     this.assertOpen();
-    return this.runJob('scrub', options, async (tracked) => {
-      const leave = this.epochs.enter();
-      const repairedBefore = this.repairedBlocks;
-      try {
-        const groups = this.allGroupsWithExtents();
-        const deep = await deepCheck(this.readContext(), this.runtime, groups, { ...tracked, repair: true });
-        return { checkedGroups: groups.length, checkedExtents: deep.checkedExtents, repairedBlocks: this.repairedBlocks - repairedBefore, problems: deep.problems };
-      } finally {
-        leave();
-      }
-    });
+    const afterGroupId = scrubResumePoint(this.store.lastJob('scrub'));
+    const context = { store: this.store, readContext: this.readContext(), runtime: this.runtime, enterReader: (groupIds: readonly number[]) => this.epochs.enter(groupIds) };
+    return this.runJob('scrub', options, (tracked) => scrubJob(context, { ...tracked, afterGroupId }), (report) => report.unrepairedProblems > 0);
   }
 
   /** Files with a group that lost more blocks than parity rebuilds, to unavailable devices. */
@@ -624,12 +617,14 @@ export class DiskArray {
   }
 
   /**
-   * Closes the array: new calls are refused at once, puts and jobs in flight finish first (abort
-   * a long job through its signal to close sooner), then devices, workers and the lock go.
+   * Closes the array: new calls are refused at once (ARRAY_CLOSED), puts, jobs and reads in
+   * flight finish first (abort a long job through its signal to close sooner), streams still open
+   * end with an ARRAY_CLOSED error, then devices, workers and the lock go.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const stream of this.openStreams) stream.destroy(new ElastripeError('ARRAY_CLOSED', 'the array was closed while this stream was open'));
     await this.idle;
     await this.journal.close();
     this.store.onCommit = undefined;
@@ -691,10 +686,10 @@ export class DiskArray {
 
   /**
    * Runs a job with its row in the jobs table: 'running' with a progress cursor updated as it
-   * goes, then 'done', 'aborted' or 'failed'; a crash leaves it 'running', which the next open
+   * goes, then 'done', 'incomplete' (it left problems), 'aborted' or 'failed'; a crash leaves it 'running', which the next open
    * turns into 'interrupted' (running the job again continues it).
    */
-  private async runJob<T>(kind: string, options: JobOptions, job: (tracked: JobOptions) => Promise<T>): Promise<T> {
+  private async runJob<T extends { problems: string[] }>(kind: string, options: JobOptions, job: (tracked: JobOptions) => Promise<T>, unfinished: (result: T) => boolean = (result) => result.problems.length > 0): Promise<T> {
     const jobId = this.store.startJob(kind, Date.now());
     const tracked: JobOptions = {
       ...options,
@@ -707,7 +702,9 @@ export class DiskArray {
     try {
       const result = await job(tracked);
       await this.journal.durable();
-      this.store.finishJob(jobId, 'done', Date.now());
+      // A job that ran to its end but left problems (groups it could not move, files that
+      // changed under it, damage a scrub could not repair) did not do its work: 'incomplete'.
+      this.store.finishJob(jobId, unfinished(result) ? 'incomplete' : 'done', Date.now());
       return result;
     } catch (error) {
       // The store is still open: close() waits for jobs in flight before closing it.
@@ -719,11 +716,38 @@ export class DiskArray {
   }
 
   private beginWrite(): void {
-    if (this.writesInFlight++ === 0) this.idle = new Promise((resolve) => (this.markIdle = resolve));
+    this.writesInFlight++;
+    this.beginCall();
   }
 
   private endWrite(): void {
-    if (--this.writesInFlight === 0) this.markIdle();
+    this.writesInFlight--;
+    this.endCall();
+  }
+
+  private beginCall(): void {
+    if (this.callsInFlight++ === 0) this.idle = new Promise((resolve) => (this.markIdle = resolve));
+  }
+
+  private endCall(): void {
+    if (--this.callsInFlight === 0) this.markIdle();
+  }
+
+  /**
+   * Registers a read of `groups` — with the reader epochs, so extents freed meanwhile wait for
+   * it, and with close(), which waits for it. Call it in the same tick as the groups' lookup;
+   * the returned function (idempotent) ends the read.
+   */
+  private beginRead(groups?: readonly { groupId: number }[]): () => void {
+    const leaveEpoch = this.epochs.enter(groups?.map((group) => group.groupId));
+    this.beginCall();
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      leaveEpoch();
+      this.endCall();
+    };
   }
 
 
@@ -794,7 +818,7 @@ export class DiskArray {
     this.journal.durable(this.store.seq).then(
       () => {
         this.freesAwaitingJournal--;
-        this.epochs.deferFree(() => {
+        this.epochs.deferFree(new Set(extents.map((extent) => extent.groupId)), () => {
           for (const extent of extents) this.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
         });
       },

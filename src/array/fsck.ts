@@ -95,48 +95,84 @@ export async function deepCheck(
   runtime: Runtime,
   groups: GroupWithExtents[],
   options: DeepCheckOptions = {},
-): Promise<{ problems: string[]; checkedExtents: number }> {
+): Promise<{ problems: string[]; checkedExtents: number; unrepairedProblems: number }> {
   const problems: string[] = [];
   let checkedExtents = 0;
+  let unrepairedProblems = 0;
   let checkedBytes = 0;
-  const totalBytes = groups.reduce((sum, group) => sum + (group.dataCount + group.parityCount) * group.extentLb * LB_BYTES, 0);
+  const totalBytes = groups.reduce((sum, group) => sum + groupBytes(group), 0);
   const throttle = new Throttle(options.rateBytesPerSec);
   for (const group of groups) {
     if (options.signal?.aborted) throw new AbortedError('the check was aborted');
-    const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
-    const width = group.dataCount + group.parityCount;
-    const offline = group.extents
-      .filter((extent) => !context.devices.usable(extent.deviceId))
-      .map((extent) => blockIndex(group, extent));
-    if (offline.length > 0) problems.push(`${name}: blocks ${offline.join(',')} are on missing or failed devices`);
-    const reporting: ReadContext = {
-      ...context,
-      repair: options.repair ?? false,
-      onDegradedRead: (degraded, rebuilt) => {
-        context.onDegradedRead(degraded, rebuilt);
-        const corrupt = rebuilt.filter((index) => !offline.includes(index));
-        const what = options.repair ? 'rebuilt from parity and rewritten' : 'parity can rebuild them';
-        if (corrupt.length > 0) problems.push(`${name}: blocks ${corrupt.join(',')} unreadable or corrupt (${what})`);
-      },
-    };
-    let blocks;
-    try {
-      blocks = await readGroupBlocks(reporting, group, [...Array(width).keys()]);
-    } catch (error) {
-      problems.push(`${name}: ${(error as Error).message}`);
-      continue;
-    }
-    checkedExtents += width;
-    try {
-      problems.push(...(await parityProblems(runtime, group, blocks.view, blocks.extentBytes, name)));
-    } finally {
-      blocks.release();
-    }
-    checkedBytes += width * group.extentLb * LB_BYTES;
+    const checked = await checkGroup(context, runtime, group, options.repair ?? false);
+    problems.push(...checked.problems);
+    unrepairedProblems += checked.unrepairedProblems;
+    checkedExtents += checked.checkedExtents;
+    if (checked.checkedExtents === 0) continue;
+    checkedBytes += groupBytes(group);
     options.onProgress?.({ doneBytes: checkedBytes, totalBytes });
-    await throttle.pace(width * group.extentLb * LB_BYTES, options.signal);
+    await throttle.pace(groupBytes(group), options.signal);
   }
-  return { problems, checkedExtents };
+  return { problems, checkedExtents, unrepairedProblems };
+}
+
+/** Bytes of all of a group's blocks (what a deep check reads). */
+export function groupBytes(group: { dataCount: number; parityCount: number; extentLb: number }): number {
+  return (group.dataCount + group.parityCount) * group.extentLb * LB_BYTES;
+}
+
+export interface GroupCheck {
+  problems: string[];
+  /** Problems left as found (blocks on missing devices, more damage than parity rebuilds, wrong parity). */
+  unrepairedProblems: number;
+  /** Blocks read and checked: the group's width, or 0 when it could not be read. */
+  checkedExtents: number;
+}
+
+/**
+ * Reads every block of one group, verifies every checksum and the parity; with `repair`,
+ * rewrites in place the blocks parity rebuilt.
+ */
+export async function checkGroup(context: ReadContext, runtime: Runtime, group: GroupWithExtents, repair: boolean): Promise<GroupCheck> {
+  const problems: string[] = [];
+  let unrepairedProblems = 0;
+  const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
+  const width = group.dataCount + group.parityCount;
+  const offline = group.extents
+    .filter((extent) => !context.devices.usable(extent.deviceId))
+    .map((extent) => blockIndex(group, extent));
+  if (offline.length > 0) {
+    problems.push(`${name}: blocks ${offline.join(',')} are on missing or failed devices`);
+    unrepairedProblems++;
+  }
+  const reporting: ReadContext = {
+    ...context,
+    repair,
+    onDegradedRead: (degraded, rebuilt) => {
+      context.onDegradedRead(degraded, rebuilt);
+      const corrupt = rebuilt.filter((index) => !offline.includes(index));
+      const what = repair ? 'rebuilt from parity and rewritten' : 'parity can rebuild them';
+      if (corrupt.length > 0) {
+        problems.push(`${name}: blocks ${corrupt.join(',')} unreadable or corrupt (${what})`);
+        if (!repair) unrepairedProblems++;
+      }
+    },
+  };
+  let blocks;
+  try {
+    blocks = await readGroupBlocks(reporting, group, [...Array(width).keys()]);
+  } catch (error) {
+    problems.push(`${name}: ${(error as Error).message}`);
+    return { problems, unrepairedProblems: unrepairedProblems + 1, checkedExtents: 0 };
+  }
+  try {
+    const parity = await parityProblems(runtime, group, blocks.view, blocks.extentBytes, name);
+    problems.push(...parity);
+    unrepairedProblems += parity.length;
+  } finally {
+    blocks.release();
+  }
+  return { problems, unrepairedProblems, checkedExtents: width };
 }
 
 async function parityProblems(

@@ -79,7 +79,12 @@ export async function* readRangeSlices(
       launch();
     }
   } finally {
-    for (const read of pending.splice(0)) read.then((blocks) => blocks.release(), () => undefined);
+    // Reads still in flight (the consumer stopped early, or a group failed) settle before the
+    // generator ends, so a reader that is done holds no device I/O and no arena buffer: close()
+    // may close the devices once every reader has ended.
+    const left = pending.splice(0);
+    for (const read of left) read.then((blocks) => blocks.release(), () => undefined);
+    await Promise.allSettled(left);
   }
 }
 

@@ -1,38 +1,61 @@
-// Deferred freeing. A commit that replaces or deletes a file frees its extents, but a read
+// Deferred freeing. A commit that replaces, deletes or moves data frees extents, but a read
 // that started before the commit may still be reading them; reusing them at once could hand
-// that reader someone else's new data. Each read holds an epoch; freed extents wait until
-// every read that began at or before their commit has finished.
+// that reader someone else's new data. Each read registers, at the moment it looks up its
+// groups, which groups it reads (or every group: fsck --deep); freed extents name the groups
+// they belonged to, and wait only for the readers that could see them: readers of one of those
+// groups that registered before the free. A reader of another file never holds them (one
+// paused stream used to hold the space of every file deleted after it started).
+//
+// Invariants (assertInvariants):
+//  1. The per-group and all-group counts of active readers equal the registered readers.
+//  2. No pending free is free to go: each is held by an earlier reader of one of its groups.
 
 interface PendingFree {
-  /** The epoch current when the extents were freed. */
+  /** The epoch current when the extents were freed: readers from this epoch or earlier hold them. */
   epoch: number;
+  groupIds: readonly number[];
   release: () => void;
 }
 
+/** Active readers by the epoch they entered in (epoch -> count). */
+type EpochCounts = Map<number, number>;
+
 export class ReaderEpochs {
   private epoch = 0;
-  /** Active readers per epoch they started in. */
-  private readonly active = new Map<number, number>();
-  private readonly pending: PendingFree[] = [];
+  /** Active readers of every group, by epoch. */
+  private readonly allGroups: EpochCounts = new Map();
+  /** Active readers of each group, by epoch. */
+  private readonly byGroup = new Map<number, EpochCounts>();
+  private pending: PendingFree[] = [];
 
-  /** Registers a reader; call the returned function exactly once when it is done. */
-  enter(): () => void {
+  /**
+   * Registers a reader of `groupIds` (every group when omitted); call it in the same tick as
+   * the lookup of those groups, and the returned function exactly once when the read is done.
+   */
+  enter(groupIds?: Iterable<number>): () => void {
     const epoch = this.epoch;
-    this.active.set(epoch, (this.active.get(epoch) ?? 0) + 1);
+    const groups = groupIds === undefined ? undefined : [...new Set(groupIds)];
+    if (groups === undefined) add(this.allGroups, epoch, 1);
+    else for (const groupId of groups) add(this.countsOf(groupId), epoch, 1);
     let left = false;
     return () => {
       if (left) throw new Error('reader epochs: a reader left twice');
       left = true;
-      const count = this.active.get(epoch)! - 1;
-      if (count === 0) this.active.delete(epoch);
-      else this.active.set(epoch, count);
+      if (groups === undefined) add(this.allGroups, epoch, -1);
+      else {
+        for (const groupId of groups) {
+          const counts = this.countsOf(groupId);
+          add(counts, epoch, -1);
+          if (counts.size === 0) this.byGroup.delete(groupId);
+        }
+      }
       this.drain();
     };
   }
 
-  /** Runs `release` once no reader that could see the freed extents is left. */
-  deferFree(release: () => void): void {
-    this.pending.push({ epoch: this.epoch, release });
+  /** Runs `release` once no reader that could see the freed extents (of `groupIds`) is left. */
+  deferFree(groupIds: Iterable<number>, release: () => void): void {
+    this.pending.push({ epoch: this.epoch, groupIds: [...new Set(groupIds)], release });
     this.epoch++;
     this.drain();
   }
@@ -41,10 +64,45 @@ export class ReaderEpochs {
     return this.pending.length;
   }
 
-  private drain(): void {
-    const oldestActive = this.active.size === 0 ? Infinity : Math.min(...this.active.keys());
-    while (this.pending.length > 0 && this.pending[0]!.epoch < oldestActive) {
-      this.pending.shift()!.release();
+  assertInvariants(): void {
+    for (const counts of [this.allGroups, ...this.byGroup.values()]) {
+      for (const count of counts.values()) if (!(count > 0)) throw new Error('reader epochs: a non-positive reader count');
     }
+    for (const free of this.pending) if (!this.held(free)) throw new Error('reader epochs: a free nobody holds is still pending');
   }
+
+  private countsOf(groupId: number): EpochCounts {
+    let counts = this.byGroup.get(groupId);
+    if (!counts) this.byGroup.set(groupId, (counts = new Map()));
+    return counts;
+  }
+
+  /** Whether a reader that entered at or before the free's epoch reads one of its groups. */
+  private held(free: PendingFree): boolean {
+    if (hasEntryAtOrBefore(this.allGroups, free.epoch)) return true;
+    return free.groupIds.some((groupId) => {
+      const counts = this.byGroup.get(groupId);
+      return counts !== undefined && hasEntryAtOrBefore(counts, free.epoch);
+    });
+  }
+
+  private drain(): void {
+    if (this.pending.length === 0) return;
+    const ready = this.pending.filter((free) => !this.held(free));
+    if (ready.length === 0) return;
+    this.pending = this.pending.filter((free) => !ready.includes(free));
+    for (const free of ready) free.release();
+  }
+}
+
+function add(counts: EpochCounts, epoch: number, delta: number): void {
+  const count = (counts.get(epoch) ?? 0) + delta;
+  if (count < 0) throw new Error('reader epochs: more readers left than entered');
+  if (count === 0) counts.delete(epoch);
+  else counts.set(epoch, count);
+}
+
+function hasEntryAtOrBefore(counts: EpochCounts, epoch: number): boolean {
+  for (const entered of counts.keys()) if (entered <= epoch) return true;
+  return false;
 }

@@ -28,7 +28,8 @@ export interface RestripeJobContext {
   /** The write context of a put started now (today's k and devices). */
   writeContext: () => WriteContext;
   freeWhenUnread: (extents: ExtentRow[]) => void;
-  enterReader: () => () => void;
+  /** Registers a read of these groups (see ReaderEpochs.enter); returns its end. */
+  enterReader: (groupIds: readonly number[]) => () => void;
 }
 
 export interface RestripeReport {
@@ -52,9 +53,9 @@ export async function restripe(context: RestripeJobContext, options: JobOptions)
   const throttle = new Throttle(options.rateBytesPerSec);
   for (const file of candidates) {
     if (options.signal?.aborted) throw new AbortedError('restripe was aborted; run it again to continue where it stopped');
-    const leave = context.enterReader();
+    const groups = context.store.groupsOf(file.fileId);
+    const leave = context.enterReader(groups.map((group) => group.groupId));
     try {
-      const groups = context.store.groupsOf(file.fileId);
       if (groups.length === 0 || !groups.some((group) => isNarrow(group, dataCountToday))) continue;
       const savedBytes = await restripeFile(context, file.fileId, file.sizeBytes, groups, options.signal);
       if (savedBytes === undefined) {

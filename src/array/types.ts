@@ -100,8 +100,11 @@ export interface ArrayStatus {
 export interface JobStatus {
   jobId: number;
   kind: string;
-  /** 'interrupted': the process stopped while it ran; running the job again continues it. */
-  state: 'running' | 'done' | 'aborted' | 'failed' | 'interrupted';
+  /**
+   * 'incomplete': it ran to its end but left problems (groups not moved, damage not repaired);
+   * 'interrupted': the process stopped while it ran. Running the job again continues either.
+   */
+  state: 'running' | 'done' | 'incomplete' | 'aborted' | 'failed' | 'interrupted';
   /** What it had done when last updated (e.g. bytes moved). */
   progress: Progress | null;
   startedMs: number;
@@ -145,6 +148,8 @@ export interface Progress {
   doneBytes: number;
   /** Undefined where the total is not known in advance (a stream of unknown length). */
   totalBytes?: number;
+  /** Scrub: the last group checked (in ascending id order), where a cut-short scrub continues. */
+  lastGroupId?: number;
 }
 
 export interface PutOptions {
@@ -180,4 +185,8 @@ export interface ScrubReport {
   repairedBlocks: number;
   /** What was found, repaired or not (blocks on missing devices, parity mismatches, ...). */
   problems: string[];
+  /** How many of the problems were left as found (the scrub is then recorded 'incomplete'). */
+  unrepairedProblems: number;
+  /** Set when this scrub continued an aborted or interrupted one after this group id. */
+  resumedAfterGroupId?: number;
 }

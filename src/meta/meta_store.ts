@@ -196,13 +196,22 @@ export class MetaStore {
     this.statement('UPDATE jobs SET cursor = ?, updated_ms = ? WHERE job_id = ?').run(cursor, nowMs, jobId);
   }
 
-  finishJob(jobId: number, state: 'done' | 'aborted' | 'failed', nowMs: number): void {
+  /** 'incomplete': the job ran to its end but left problems (running it again may finish it). */
+  finishJob(jobId: number, state: 'done' | 'incomplete' | 'aborted' | 'failed', nowMs: number): void {
     this.statement('UPDATE jobs SET state = ?, updated_ms = ? WHERE job_id = ?').run(state, nowMs, jobId);
   }
 
   /** Jobs still marked running at open were cut short by a crash: they become 'interrupted'. */
   markInterruptedJobs(nowMs: number): void {
     this.statement("UPDATE jobs SET state = 'interrupted', updated_ms = ? WHERE state = 'running'").run(nowMs);
+  }
+
+  /** The newest job of a kind ('scrub', 'remove 3'), if any. */
+  lastJob(kind: string): JobRow | undefined {
+    return this.statement(
+      `SELECT job_id AS jobId, kind, state, cursor, created_ms AS createdMs, updated_ms AS updatedMs
+       FROM jobs WHERE kind = ? ORDER BY job_id DESC LIMIT 1`,
+    ).get(kind) as JobRow | undefined;
   }
 
   /** The most recent jobs, newest first. */

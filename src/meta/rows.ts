@@ -73,7 +73,7 @@ export interface ExtentMove {
 export interface JobRow {
   jobId: number;
   kind: string;
-  state: 'running' | 'done' | 'aborted' | 'failed' | 'interrupted';
+  state: 'running' | 'done' | 'incomplete' | 'aborted' | 'failed' | 'interrupted';
   /** JSON text: what the job had done when last updated. */
   cursor: string | null;
   createdMs: number;

@@ -2,7 +2,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
-import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
+import { DiskArray } from '../../src/array/disk_array.js';
+import { createTempArray, MIB, patternBytes, TEST_RUNTIME, useArraySuite } from '../helpers/temp_array.js';
 
 const suite = useArraySuite();
 
@@ -33,6 +34,8 @@ describe('scrub', () => {
     expect(report.problems.join('\n')).toMatch(/rebuilt from parity and rewritten/);
     expect(report.checkedGroups).toBe(stat.groups.length);
     expect(progress).toHaveLength(stat.groups.length);
+    // Everything it found it repaired: the job did its work.
+    expect(suite.array.status().jobs[0]).toMatchObject({ kind: 'scrub', state: 'done' });
 
     const again = await suite.array.scrub();
     expect(again).toMatchObject({ repairedBlocks: 0, problems: [] });
@@ -48,8 +51,41 @@ describe('scrub', () => {
     const report = await suite.array.scrub();
     expect(report.repairedBlocks).toBe(0);
     expect(report.problems.join('\n')).toMatch(/unreadable blocks|TOO_MANY|rebuilds at most/);
+    expect(report.unrepairedProblems).toBeGreaterThan(0);
+    // Damage it could not repair: the job is not recorded as done (issue 12 item 11).
+    expect(suite.array.status().jobs[0]).toMatchObject({ kind: 'scrub', state: 'incomplete' });
     const controller = new AbortController();
     controller.abort();
     await expect(suite.array.scrub({ signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
+  // Issue 12 item 14: an interrupted scrub restarted from 0%.
+  it('continues an aborted or interrupted scrub from the last group it checked, across reopen', async () => {
+    let home: string;
+    ({ array: suite.array, home } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: 4 }));
+    for (let i = 0; i < 4; i++) await suite.array.put(`f${i}`, patternBytes(MIB, 90 + i));
+    const groupCount = suite.array.list().reduce((sum, file) => sum + file.groupCount, 0);
+    expect(groupCount).toBeGreaterThan(20);
+    const controller = new AbortController();
+    let seen = 0;
+    await expect(suite.array.scrub({ signal: controller.signal, onProgress: () => ++seen === 10 && controller.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+    const aborted = suite.array.status().jobs[0]!;
+    expect(aborted).toMatchObject({ kind: 'scrub', state: 'aborted' });
+    const cursor = aborted.progress!.lastGroupId!;
+    expect(cursor).toBeGreaterThan(0);
+    await suite.array.close();
+    suite.array = await DiskArray.open(home, TEST_RUNTIME);
+
+    const progress: number[] = [];
+    const resumed = await suite.array.scrub({ onProgress: (p) => progress.push(p.doneBytes / p.totalBytes!) });
+    expect(resumed.resumedAfterGroupId).toBe(cursor);
+    expect(resumed.checkedGroups).toBe(groupCount - 10);
+    expect(progress[0]).toBeGreaterThanOrEqual(9 / groupCount); // continues where it stopped, not from 0%
+    expect(progress.at(-1)).toBe(1);
+    expect(suite.array.status().jobs[0]).toMatchObject({ kind: 'scrub', state: 'done' });
+    // After a scrub that finished, the next one checks everything again.
+    const full = await suite.array.scrub();
+    expect(full.resumedAfterGroupId).toBeUndefined();
+    expect(full.checkedGroups).toBe(groupCount);
   });
 });
