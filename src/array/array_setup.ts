@@ -212,7 +212,8 @@ export async function openRecordedDevices(
       continue;
     }
     const opened = await openAsRecorded(row.path, row, arrayUuid, runtime);
-    if (opened.device) devices.add({ row, device: opened.device, state: 'online', ioErrors: 0 });
+    // A 'draining' device (being removed) is online and readable, but takes no new blocks.
+    if (opened.device) devices.add({ row, device: opened.device, state: 'online', ioErrors: 0, draining: row.state === 'draining' });
     else lost.push({ row, reason: opened.reason!, foreignArrayUuid: opened.foreignArrayUuid });
   }
   const moved: MovedDevice[] = [];
@@ -221,7 +222,7 @@ export async function openRecordedDevices(
     const path = found.get(entry.row.uuid);
     const opened = path === undefined ? undefined : await openAsRecorded(path, entry.row, arrayUuid, runtime);
     if (opened?.device) {
-      devices.add({ row: { ...entry.row, path: path! }, device: opened.device, state: 'online', ioErrors: 0 });
+      devices.add({ row: { ...entry.row, path: path! }, device: opened.device, state: 'online', ioErrors: 0, draining: entry.row.state === 'draining' });
       moved.push({ deviceId: entry.row.deviceId, from: entry.row.path, to: path! });
     } else {
       devices.add({ row: entry.row, device: undefined, state: 'missing', reason: entry.reason, ioErrors: 0, foreignArrayUuid: entry.foreignArrayUuid });

@@ -41,6 +41,7 @@ export interface JobOptions {
 }
 
 export interface JobReport {
+  /** Blocks taken off their devices: relocated, or in a group rewritten narrower. */
   movedBlocks: number;
   movedBytes: number;
   /** Groups rewritten narrower because no device outside them could take a lost block. */
@@ -54,13 +55,24 @@ export interface JobReport {
 /** What a job needs: reading, relocating and restriping, and the devices blocks may go to. */
 export type JobContext = RestripeContext;
 
+/**
+ * How a move treats a group no device outside it can take a block of. `narrowWhenFull`: rewrite
+ * it narrower also when enough devices are left but they are full (a rebuild restores
+ * redundancy at any cost in overhead); otherwise (a remove) only when fewer devices than its
+ * width are left, and report it when they are merely full, so a remove that cannot finish
+ * leaves no group narrower than it needed to be.
+ */
+export interface MovePolicy {
+  narrowWhenFull: boolean;
+}
+
 /** Moves every block that lies on one of `sourceDeviceIds` to other devices. */
-export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions): Promise<JobReport> {
+export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions, policy: MovePolicy = { narrowWhenFull: true }): Promise<JobReport> {
   const report = emptyReport();
   const throttle = new Throttle(options.rateBytesPerSec);
   const groupIds = context.store.groupIdsOnDevices(sourceDeviceIds);
   const totalBytes = groupIds.reduce((sum, groupId) => sum + blocksOn(context, groupId, sourceDeviceIds), 0);
-  const step = { context, sourceDeviceIds, report, totalBytes, throttle, options };
+  const step = { context, sourceDeviceIds, report, totalBytes, throttle, options, policy };
   // Several groups move at once: each move waits on reads, writes, a flush and a commit, so one
   // at a time would leave the survivors mostly idle. On the first failure the other lanes stop
   // taking groups, and all of them settle before the job returns.
@@ -92,6 +104,7 @@ interface MoveStep {
   totalBytes: number;
   throttle: Throttle;
   options: JobOptions;
+  policy: MovePolicy;
 }
 
 /** Moves one group's blocks off the source devices (relocating them, or re-cutting the group narrower). */
@@ -131,6 +144,11 @@ type MoveOutcome = 'moved' | 'stale' | 'unplaceable';
 /** One try at moving a group's blocks: relocate them, or re-cut the group narrower. */
 async function moveOnce(step: MoveStep, group: GroupWithExtents, indices: number[], moves: BlockMove[] | string): Promise<MoveOutcome> {
   const { context, report } = step;
+  const devicesLeft = context.candidates().filter((device) => !step.sourceDeviceIds.includes(device.deviceId)).length;
+  if (typeof moves === 'string' && !step.policy.narrowWhenFull && devicesLeft >= group.dataCount + group.parityCount) {
+    report.problems.push(`group ${group.groupId} (file ${group.fileId} #${group.sequence}): ${moves.replace(/ \(a narrower restripe would be needed\)$/, '')}`);
+    return 'unplaceable';
+  }
   if (typeof moves === 'string') {
     // No device outside the group can take a block: rewrite the group narrower over the
     // devices that are left (fewer data blocks, longer extents, new parity).
@@ -141,6 +159,7 @@ async function moveOnce(step: MoveStep, group: GroupWithExtents, indices: number
     }
     if (!(await restripeGroup(context, group, shape))) return 'stale';
     report.restripedGroups++;
+    report.movedBlocks += indices.length;
     report.movedBytes += indices.length * group.extentLb * LB_BYTES;
     return 'moved';
   }

@@ -39,6 +39,8 @@ import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
 import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
 import { ReaderEpochs } from './reader_epochs.js';
+import { removalProblem } from './remove_check.js';
+import { DEGRADED_READS, readErrorsKey, REPAIRED_BLOCKS, UsageCounters } from './usage_counters.js';
 import { scrub as scrubJob, scrubResumePoint } from './scrub_job.js';
 import { makeHomeDirectory } from './home_directory.js';
 import type {
@@ -61,13 +63,15 @@ export class DiskArray {
   private writesInFlight = 0;
   /** Puts, jobs and reads in flight (close waits for them). */
   private callsInFlight = 0;
+  /** Devices a removeDevice call of this process is emptying right now. */
+  private readonly removesRunning = new Set<number>();
   /** Streams still open: close() ends them with ARRAY_CLOSED (a paused one would never finish). */
   private readonly openStreams = new Set<Readable>();
   /** Settles when the last put, job or read in flight has finished (close waits for it). */
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => undefined;
-  private degradedReads = 0;
-  private repairedBlocks = 0;
+  /** Degraded reads, repairs and read errors per device, kept in the home (see usage_counters.ts). */
+  private counters!: UsageCounters;
   private readonly epochs = new ReaderEpochs();
   private readonly flusher = new FlushCoalescer();
   /** Frees waiting for their change set to be durable on the devices. */
@@ -188,6 +192,7 @@ export class DiskArray {
     store.markInterruptedJobs(Date.now());
     array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal);
     array.scan = options.scan;
+    array.counters = new UsageCounters(store);
     array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
     return array;
   }
@@ -301,24 +306,56 @@ export class DiskArray {
 
   /**
    * Removes a healthy device (shrinks the array): its blocks are copied to the other devices
-   * first, then it is forgotten and its superblock stays as it was. Refused with NO_SPACE (and
-   * the device kept) when the others cannot take every block.
+   * first, then it is forgotten and its superblock stays as it was. Refused up front with
+   * NO_SPACE, nothing moved, when the others cannot hold its blocks (remove_check.ts).
+   *
+   * From the start until the remove finishes, the device is 'draining' — readable, but no new
+   * block goes to it — and that state is journaled, so it holds across a crash, an abort or a
+   * remove that could not finish: run removeDevice again to finish, or cancelRemove to keep it.
    */
   async removeDevice(deviceId: number, options: JobOptions = {}): Promise<JobReport> {
     this.assertOpen();
     this.assertRedundant();
     const entry = this.knownDevice(deviceId);
+    const problem = removalProblem(this.store, this.jobContext().candidates(), deviceId, this.settings.parityCount);
+    if (problem) throw new NoSpaceError(problem);
     entry.draining = true;
+    if (this.devices.isOnline(entry)) {
+      this.store.setDeviceState(deviceId, 'draining');
+      await this.journal.durable();
+    }
+    this.removesRunning.add(deviceId);
     try {
-      const report = await this.runJob(`remove ${deviceId}`, options, (tracked) => moveBlocksOff(this.jobContext(), [deviceId], tracked));
+      const report = await this.runJob(`remove ${deviceId}`, options, (tracked) => moveBlocksOff(this.jobContext(), [deviceId], tracked, { narrowWhenFull: false }));
       if (report.problems.length > 0) {
-        throw new NoSpaceError(`device ${deviceId} cannot be emptied: ${report.problems[0]}${report.problems.length > 1 ? ` (and ${report.problems.length - 1} more)` : ''}`);
+        throw new NoSpaceError(
+          `device ${deviceId} cannot be emptied: ${report.problems[0]}${report.problems.length > 1 ? ` (and ${report.problems.length - 1} more)` : ''}; ` +
+            `it stays draining: run remove again once there is room, or cancel the remove`,
+        );
       }
       await this.removeEmptied([deviceId]);
       return report;
     } finally {
-      entry.draining = false;
+      this.removesRunning.delete(deviceId);
     }
+  }
+
+  /**
+   * Cancels the remove of a device that is draining (a remove that was aborted, interrupted or
+   * could not finish): it takes new blocks again. The blocks already moved off it stay where
+   * they went. Refused while a remove of the device is running (abort that first).
+   */
+  async cancelRemove(deviceId: number): Promise<DeviceStatus> {
+    this.assertOpen();
+    const entry = this.knownDevice(deviceId);
+    if (!entry.draining) throw new InvalidArgumentError(`device ${deviceId} is not being removed`);
+    if (this.removesRunning.has(deviceId)) throw new InvalidArgumentError(`a remove of device ${deviceId} is running; abort it first`);
+    entry.draining = false;
+    if (this.devices.isOnline(entry)) {
+      this.store.setDeviceState(deviceId, 'online');
+      await this.journal.durable();
+    }
+    return this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
   }
 
   /**
@@ -514,11 +551,12 @@ export class DiskArray {
         path: row.path,
         uuid: row.uuid,
         backend: entry.device?.backend ?? ('none' as const),
-        state: this.devices.isOnline(entry) ? ('online' as const) : entry.state === 'online' ? ('failed' as const) : entry.state,
+        state: this.devices.isOnline(entry) ? (entry.draining ? ('draining' as const) : ('online' as const)) : entry.state === 'online' ? ('failed' as const) : entry.state,
         ...(this.devices.isOnline(entry) ? {} : { reason: entry.reason ?? 'the device went offline' }),
         capacityBytes: dataAreaLb * LB_BYTES,
         usedBytes: usedLb * LB_BYTES,
         usedFraction: usedLb / dataAreaLb,
+        readErrors: this.counters.get(readErrorsKey(row.deviceId)),
       };
     });
     return {
@@ -528,9 +566,9 @@ export class DiskArray {
       storedBytes: files.reduce((sum, file) => sum + file.sizeBytes, 0),
       allocatedBytes: devices.reduce((sum, device) => sum + device.usedBytes, 0),
       capacityBytes: devices.reduce((sum, device) => sum + device.capacityBytes, 0),
-      degraded: devices.some((device) => device.state !== 'online'),
-      degradedReads: this.degradedReads,
-      repairedBlocks: this.repairedBlocks,
+      degraded: devices.some((device) => device.state === 'missing' || device.state === 'failed'),
+      degradedReads: this.counters.get(DEGRADED_READS),
+      repairedBlocks: this.counters.get(REPAIRED_BLOCKS),
       metadata: {
         seq: this.store.seq,
         durableSeq: this.journal.durableSeq,
@@ -558,7 +596,7 @@ export class DiskArray {
     this.assertOpen();
     const problems = this.metadataProblems();
     for (const device of this.statusReport().devices) {
-      if (device.state !== 'online') problems.push(`device ${device.deviceId} (${device.path}) is ${device.state}: ${device.reason}`);
+      if (device.state === 'missing' || device.state === 'failed') problems.push(`device ${device.deviceId} (${device.path}) is ${device.state}: ${device.reason}`);
     }
     problems.push(...this.unreadableFiles());
     let checkedExtents = 0;
@@ -626,6 +664,7 @@ export class DiskArray {
     this.closed = true;
     for (const stream of this.openStreams) stream.destroy(new ElastripeError('ARRAY_CLOSED', 'the array was closed while this stream was open'));
     await this.idle;
+    this.counters.save();
     await this.journal.close();
     this.store.onCommit = undefined;
     await this.devices.closeAll();
@@ -850,11 +889,12 @@ export class DiskArray {
       arena: this.runtime.arena,
       codec: this.runtime.codec,
       devices: this.devices,
-      onDegradedRead: () => void this.degradedReads++,
-      onRepaired: () => void this.repairedBlocks++,
+      onDegradedRead: () => this.counters.bump(DEGRADED_READS),
+      onRepaired: () => this.counters.bump(REPAIRED_BLOCKS),
       onDeviceError: (deviceId) => {
         const entry = this.devices.get(deviceId);
         entry.ioErrors++;
+        this.counters.bump(readErrorsKey(deviceId));
         if (entry.device && !entry.device.online) this.recordFailure(deviceId, 'the device went offline');
       },
     };

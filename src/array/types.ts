@@ -51,7 +51,8 @@ export interface AddDeviceOptions {
   force?: boolean;
 }
 
-export type DeviceState = 'online' | 'missing' | 'failed';
+/** 'draining': online and readable, but being removed: no new block goes to it (until the remove finishes or is cancelled). */
+export type DeviceState = 'online' | 'draining' | 'missing' | 'failed';
 
 export interface DeviceStatus {
   deviceId: number;
@@ -64,6 +65,8 @@ export interface DeviceStatus {
   capacityBytes: number;
   usedBytes: number;
   usedFraction: number;
+  /** Reads of this device that failed (I/O errors), over the array's life in this home. */
+  readErrors: number;
 }
 
 export interface ArrayStatus {
@@ -78,8 +81,11 @@ export interface ArrayStatus {
   /** Bytes of extents allocated on devices (data + parity). */
   allocatedBytes: number;
   capacityBytes: number;
+  /** A device is missing or failed. */
   degraded: boolean;
+  /** Reads that needed reconstruction, over the array's life in this home (kept in its database). */
   degradedReads: number;
+  /** Blocks rebuilt from parity and rewritten in place, over the array's life in this home. */
   repairedBlocks: number;
   /** The on-device metadata: newest change set, the newest durable on the devices, and what this process wrote. */
   metadata: { seq: number; durableSeq: number; regionBytes: number; records: number; checkpoints: number };

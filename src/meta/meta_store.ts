@@ -206,6 +206,22 @@ export class MetaStore {
     this.statement("UPDATE jobs SET state = 'interrupted', updated_ms = ? WHERE state = 'running'").run(nowMs);
   }
 
+  // --- local statistics: not journaled (like jobs, they are this home's history) ---
+
+  /** Every counter: degraded reads, repaired blocks, read errors per device. */
+  counters(): Map<string, number> {
+    const rows = this.statement('SELECT key, value FROM counters').all() as { key: string; value: number }[];
+    return new Map(rows.map((row) => [row.key, row.value]));
+  }
+
+  /** Adds to counters, in one transaction of its own (outside `mutate`: nothing is journaled). */
+  addCounters(deltas: ReadonlyMap<string, number>): void {
+    const add = this.statement('INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value');
+    this.db.transaction(() => {
+      for (const [key, delta] of deltas) add.run(key, delta);
+    })();
+  }
+
   /** The newest job of a kind ('scrub', 'remove 3'), if any. */
   lastJob(kind: string): JobRow | undefined {
     return this.statement(
@@ -616,13 +632,27 @@ function firstLine(text: string): string {
   return text.split('\n')[0]!.trim();
 }
 
+/**
+ * Runs the migrations a database lacks, each in its own transaction with its version bump.
+ * Foreign keys are off meanwhile (a migration may rebuild a table others reference, as
+ * SQLite's ALTER TABLE guide does) and checked before each commit.
+ */
 function migrate(db: Db): void {
   const version = Number(db.pragma('user_version', { simple: true }));
-  for (const migration of MIGRATIONS) {
-    if (migration.version <= version) continue;
-    db.transaction(() => {
-      db.exec(migration.sql);
-      db.pragma(`user_version = ${migration.version}`);
-    }).immediate();
+  const pending = MIGRATIONS.filter((migration) => migration.version > version);
+  if (pending.length === 0) return;
+  const foreignKeys = Number(db.pragma('foreign_keys', { simple: true }));
+  db.pragma('foreign_keys = OFF'); // a no-op inside a transaction: set it outside
+  try {
+    for (const migration of pending) {
+      db.transaction(() => {
+        db.exec(migration.sql);
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new CorruptMetadataError(`schema migration ${migration.version} left ${broken.length} broken references`);
+        db.pragma(`user_version = ${migration.version}`);
+      }).immediate();
+    }
+  } finally {
+    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`);
   }
 }

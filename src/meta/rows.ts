@@ -7,7 +7,8 @@ export interface DeviceRow {
   capacityLb: number;
   dataStartLb: number;
   dataEndLb: number;
-  state: 'online' | 'failed' | 'removed';
+  /** 'draining': being removed (readable, no new blocks) until the remove finishes or is cancelled. */
+  state: 'online' | 'draining' | 'failed' | 'removed';
   addedMs: number;
 }
 

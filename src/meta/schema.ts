@@ -62,6 +62,34 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // A device being removed is 'draining' (readable, no new blocks) until the remove finishes
+    // or is cancelled, also across a restart: the CHECK constraint of devices.state allows it.
+    // SQLite cannot alter a CHECK constraint, so the table is rebuilt (migrate() runs this with
+    // foreign keys off, then checks them). `counters` holds local statistics (degraded reads,
+    // repairs, read errors per device): like jobs, they are not journaled on the devices.
+    version: 2,
+    sql: `
+      CREATE TABLE devices_v2 (
+        device_id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        capacity_lb INTEGER NOT NULL CHECK (capacity_lb > 0),
+        data_start_lb INTEGER NOT NULL,
+        data_end_lb INTEGER NOT NULL CHECK (data_end_lb > data_start_lb),
+        state TEXT NOT NULL CHECK (state IN ('online', 'draining', 'failed', 'removed')),
+        added_ms INTEGER NOT NULL
+      );
+      INSERT INTO devices_v2 (device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms)
+        SELECT device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms FROM devices;
+      DROP TABLE devices;
+      ALTER TABLE devices_v2 RENAME TO devices;
+      CREATE TABLE counters (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

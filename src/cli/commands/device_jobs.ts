@@ -92,7 +92,8 @@ export async function runRestripe(context: CommandContext): Promise<ExitCode> {
     for (const problem of report.problems) lines.push(`  not rewritten: ${escapeControlCharacters(problem)}`);
     printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
   }
-  return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
+  if (report.problems.length === 0) return EXIT_OK;
+  return exitIncomplete(context, 'INCOMPLETE', `restripe left ${count(report.problems.length, 'file')} not rewritten (${report.problems[0]}); run 'elastripe restripe' again`);
 }
 
 /** Exits 1 when scrub found anything, repaired or not, so scripts notice rot. */
@@ -109,7 +110,22 @@ export async function runScrub(context: CommandContext): Promise<ExitCode> {
     for (const problem of report.problems) lines.push(`  ${escapeControlCharacters(problem)}`);
     printText(context, lines.join('\n'));
   }
-  return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
+  if (report.problems.length === 0) return EXIT_OK;
+  if (report.unrepairedProblems > 0) {
+    const first = report.problems.find((problem) => !problem.includes('rewritten')) ?? report.problems[0];
+    return exitIncomplete(context, 'INCOMPLETE', `scrub left ${count(report.unrepairedProblems, 'problem')} unrepaired (${first}); see the report, rebuild or restore what is lost`);
+  }
+  return exitIncomplete(context, 'REPAIRED', `scrub found and repaired ${count(report.repairedBlocks, 'block')} that parity rebuilt (exit 1 so scripts notice the rot)`);
+}
+
+/** The one `elastripe: CODE: sentence` line on stderr of a verb that reports and still fails. */
+function exitIncomplete(context: CommandContext, code: string, sentence: string): ExitCode {
+  context.io.stderr.write(`elastripe: ${code}: ${escapeControlCharacters(sentence)}\n`);
+  return EXIT_FAILURE;
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 type OnProgress = (progress: { doneBytes: number; totalBytes?: number }) => void;
@@ -131,5 +147,6 @@ async function runJob(context: CommandContext, label: string, job: (array: Array
     for (const problem of report.problems) lines.push(`  not moved: ${escapeControlCharacters(problem)}`);
     printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
   }
-  return report.problems.length === 0 ? EXIT_OK : EXIT_FAILURE;
+  if (report.problems.length === 0) return EXIT_OK;
+  return exitIncomplete(context, 'INCOMPLETE', `${label} left ${count(report.problems.length, 'group')} not moved (${report.problems[0]}); make room (delete files or add a device) and run 'elastripe ${label}' again`);
 }
