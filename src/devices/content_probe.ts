@@ -11,13 +11,16 @@
 // buffer). The middle of the device is not read: a device whose first and last MiB are zero
 // is taken as blank.
 import { LB_BYTES } from '../constants.js';
-import { ForeignDeviceError, InvalidArgumentError } from '../errors.js';
+import { DeviceIoError, ForeignDeviceError, InvalidArgumentError } from '../errors.js';
 import type { Device } from './device.js';
 
 /** Bytes looked at, at each end of the device. */
 export const PROBE_REGION_BYTES = 1024 * 1024;
-/** Scratch buffer size that reads each region in a few requests. */
-export const PROBE_SCRATCH_BYTES = 256 * 1024;
+/** Scratch buffer size that reads each region in one request. */
+export const PROBE_SCRATCH_BYTES = 1024 * 1024;
+/** Reads of one piece tried before the probe gives up: a one-off EIO (a flaky cable, an NBD
+ * server's hiccup) must not fail a create, as it does not fail a superblock read. */
+const PROBE_READ_ATTEMPTS = 5;
 
 /** Bytes read from a device, with the device offset of their first byte. */
 export interface ProbeRegion {
@@ -141,11 +144,22 @@ async function readRange(device: Device, offsetBytes: number, lengthBytes: numbe
   for (let done = 0; done < lengthBytes; ) {
     const pieceBytes = Math.min(scratch.byteLength, lengthBytes - done);
     const piece = scratch.subarray(0, pieceBytes);
-    await device.read([{ startLb: (offsetBytes + done) / LB_BYTES, lengthLb: pieceBytes / LB_BYTES }], [piece]);
+    await readRetrying(device, (offsetBytes + done) / LB_BYTES, piece);
     target.set(piece, done);
     done += pieceBytes;
   }
   return target;
+}
+
+async function readRetrying(device: Device, startLb: number, piece: Uint8Array): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await device.read([{ startLb, lengthLb: piece.byteLength / LB_BYTES }], [piece]);
+      return;
+    } catch (error) {
+      if (!(error instanceof DeviceIoError) || attempt >= PROBE_READ_ATTEMPTS || !device.online) throw error;
+    }
+  }
 }
 
 /**

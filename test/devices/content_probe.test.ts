@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { describeContent, PROBE_REGION_BYTES, probeDeviceContent, type ProbeRegion } from '../../src/devices/content_probe.js';
+import type { Device } from '../../src/devices/device.js';
+import { DeviceIoError } from '../../src/errors.js';
 import { openDevice } from '../../src/devices/open_device.js';
 
 const MIB = 2 ** 20;
@@ -118,15 +120,26 @@ describe('probeDeviceContent through a Device', () => {
   const dir = mkdtempSync(join(tmpdir(), 'elastripe-probe-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function probeFile(name: string, content: (image: Buffer) => void, scratchBytes = LB_BYTES): Promise<string | undefined> {
+  /** `failEvery`: every that-many reads fail once with EIO first (a flaky device). */
+  async function probeFile(name: string, content: (image: Buffer) => void, scratchBytes = LB_BYTES, failEvery = 0): Promise<string | undefined> {
     const path = join(dir, name);
     const image = Buffer.alloc(DEVICE_BYTES);
     content(image);
     writeFileSync(path, image);
     const device = await openDevice(path, { backend: 'fs' });
+    let reads = 0;
+    const flaky: Device = Object.create(device, {
+      read: {
+        value: (extents: Parameters<Device['read']>[0], buffers: Parameters<Device['read']>[1]) => {
+          reads += 1;
+          if (failEvery > 0 && reads % failEvery === 0) return Promise.reject(new DeviceIoError(path, 'read', extents[0]!.startLb * LB_BYTES, 5));
+          return device.read(extents, buffers);
+        },
+      },
+    });
     try {
       // The fs backend takes any buffer; an arena buffer is what O_DIRECT backends need.
-      return await probeDeviceContent(device, new Uint8Array(scratchBytes));
+      return await probeDeviceContent(flaky, new Uint8Array(scratchBytes));
     } finally {
       await device.close();
     }
@@ -138,5 +151,10 @@ describe('probeDeviceContent through a Device', () => {
       expect(await probeFile('tail.img', (image) => (image[DEVICE_BYTES - 3] = 9), scratchBytes)).toBe(`holds data: non-zero bytes at offset ${DEVICE_BYTES - 3}`);
       expect(await probeFile('ext.img', (image) => image.writeUInt16LE(0xef53, 1080), scratchBytes)).toMatch(/ext2\/3\/4/);
     }
+  });
+
+  it('retries a read that fails once (a flaky device does not fail a create)', async () => {
+    expect(await probeFile('flaky.img', (image) => (image[DEVICE_BYTES - 1] = 1), 256 * 1024, 2)).toBe(`holds data: non-zero bytes at offset ${DEVICE_BYTES - 1}`);
+    expect(await probeFile('flaky-blank.img', () => undefined, 256 * 1024, 2)).toBeUndefined();
   });
 });
