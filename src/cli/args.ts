@@ -40,6 +40,8 @@ export interface CommandLine {
   rateBytesPerSec?: number;
   /** --scan: patterns where devices are looked for by UUID (import, and open when a path changed). */
   scan?: string[];
+  /** --cancel (remove): cancel the remove of a draining device. */
+  cancel?: boolean;
 }
 
 type RawValues = Record<string, string | boolean | undefined>;
@@ -145,6 +147,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.keep = values['keep'] === true;
   line.demoSizeMib = read('size-mib');
   line.rateBytesPerSec = read('rate');
+  line.cancel = values['cancel'] === true;
   if (typeof values['scan'] === 'string') {
     const patterns = values['scan'].split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
     if (patterns.length === 0) throw new UsageError('--scan needs at least one pattern', usage);

@@ -33,26 +33,42 @@ function renderTotals(status: ArrayStatus): string[] {
   const overheadFraction = status.storedBytes > 0 ? overheadBytes / status.storedBytes : 0;
   const usedFraction = status.capacityBytes > 0 ? status.allocatedBytes / status.capacityBytes : 0;
   const onlineCount = status.devices.filter((device) => device.state === 'online').length;
+  const drainingCount = status.devices.filter((device) => device.state === 'draining').length;
+  const readErrors = status.devices.filter((device) => (device.readErrors ?? 0) > 0);
+  const readErrorCount = readErrors.reduce((sum, device) => sum + device.readErrors, 0);
   const health = status.degraded ? 'DEGRADED' : 'healthy';
   return [
     `geometry   parity ${status.parityCount}, data width up to ${status.maxDataWidth}, extents up to ${status.extentLbMax} LB (${formatBytes(status.extentLbMax * LB_BYTES)})`,
-    `devices    ${status.devices.length} (${onlineCount} online), ${health}`,
+    `devices    ${status.devices.length} (${onlineCount} online${drainingCount > 0 ? `, ${drainingCount} draining` : ''}), ${health}`,
     `files      ${status.fileCount}`,
     `stored     ${formatBytes(status.storedBytes)}`,
     `allocated  ${formatBytes(status.allocatedBytes)} of ${formatBytes(status.capacityBytes)} ${formatBar(usedFraction, USAGE_BAR_CELLS)} ${formatPercent(usedFraction)}`,
     `overhead   ${formatBytes(overheadBytes)} (${formatPercent(overheadFraction)} of stored)`,
-    `degraded   ${status.degradedReads} reads reconstructed, ${status.repairedBlocks} blocks repaired`,
+    `degraded   ${status.degradedReads} reads reconstructed, ${status.repairedBlocks} blocks repaired` +
+      (readErrorCount > 0 ? `, ${readErrorCount} read errors (${readErrors.map((device) => `device ${device.deviceId}: ${device.readErrors}`).join(', ')})` : ''),
     `kernels    ${status.kernelVariant}, ${status.workerCount === 1 ? '1 worker' : `${status.workerCount} workers`}`,
     ...renderJobs(status),
   ];
 }
 
-/** The latest job, and any that a crash interrupted (running it again continues it). */
+/** Job states that leave work to do: running the same job again continues it. */
+const CUT_SHORT = new Set(['interrupted', 'aborted', 'incomplete']);
+
+/**
+ * The latest job, and the newest run of any other job that is running or was cut short
+ * (interrupted, aborted, incomplete). An older run of a job is never shown: once a later run
+ * of it finished, the old 'interrupted' line would only mislead.
+ */
 function renderJobs(status: ArrayStatus): string[] {
-  const shown = status.jobs.filter((job, index) => index === 0 || job.state === 'interrupted' || job.state === 'running');
+  const newestOfKind = new Set<string>();
+  const shown = status.jobs.filter((job, index) => {
+    if (newestOfKind.has(job.kind)) return false; // jobs come newest first
+    newestOfKind.add(job.kind);
+    return index === 0 || job.state === 'running' || CUT_SHORT.has(job.state);
+  });
   return shown.map((job, index) => {
     const moved = job.progress ? `, ${formatBytes(job.progress.doneBytes)}${job.progress.totalBytes ? ` of ${formatBytes(job.progress.totalBytes)}` : ''}` : '';
-    const hint = job.state === 'interrupted' || job.state === 'aborted' ? ` — run 'elastripe ${job.kind.split(' ')[0]}' again to continue` : '';
+    const hint = CUT_SHORT.has(job.state) ? ` — run 'elastripe ${job.kind}' again to continue` : '';
     return `${index === 0 ? 'jobs      ' : '          '} ${job.kind} ${job.state}${moved}${hint}`;
   });
 }

@@ -63,6 +63,7 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   deep: { kind: 'boolean', help: 'also read every block and check checksums and parity' },
   keep: { kind: 'boolean', help: 'keep the temporary home and images afterwards' },
   rate: { kind: 'size', valueName: 'BYTES', help: 'move or check at most BYTES per second (50M = 50 MiB/s)', minimum: 1 },
+  cancel: { kind: 'boolean', help: 'cancel the remove of a draining device: it takes new blocks again (blocks already moved stay moved)' },
   'size-mib': { kind: 'integer', valueName: 'N', help: 'MiB of file data the demo writes (default 320)', minimum: 1, maximum: 65536 },
 };
 
@@ -80,7 +81,7 @@ export const VERB_SPECS: readonly VerbSpec[] = [
   { verb: 'rebuild', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'rebuild the blocks of failed and missing devices onto the survivors', options: ['rate'] },
   { verb: 'remove', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
-    summary: 'move every block off a device, then remove it from the array (shrink)', options: ['rate'] },
+    summary: 'move every block off a device, then remove it from the array (shrink); the device stays draining until it finishes or --cancel', options: ['rate', 'cancel'] },
   { verb: 'rebalance', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'move blocks from fuller to emptier devices until usage is even', options: ['rate'] },
   { verb: 'restripe', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,

@@ -162,3 +162,14 @@ describe('remove checks capacity before it moves anything (item 13)', () => {
     expect(suite.array.status().jobs).toEqual([]);
   });
 });
+
+describe('reports agree with themselves (item 15)', () => {
+  it('blocks of groups rewritten narrower count as moved: never "moved 0 blocks (N MiB)"', async () => {
+    ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 3, parityCount: 1, extentLbMax: 16 }));
+    await fill(suite.array, 2, MIB, 1600);
+    const report = await suite.array.removeDevice(2);
+    expect(report.restripedGroups).toBeGreaterThan(0);
+    expect(report.movedBlocks).toBeGreaterThanOrEqual(report.restripedGroups);
+    expect(report.movedBytes).toBeGreaterThan(0);
+  });
+});

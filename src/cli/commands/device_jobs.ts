@@ -65,12 +65,26 @@ export function runRebuild(context: CommandContext): Promise<ExitCode> {
   return runJob(context, 'rebuild', (array, onProgress) => array.rebuild({ onProgress, signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec }));
 }
 
-export function runRemove(context: CommandContext): Promise<ExitCode> {
+export async function runRemove(context: CommandContext): Promise<ExitCode> {
   const device = deviceArgument(context);
+  if (context.line.cancel) return runCancelRemove(context, device);
   const label = typeof device === 'number' ? `remove ${device}` : `remove ${displayName(device)}`;
   return runJob(context, label, (array, onProgress) =>
     array.removeDevice(resolveDeviceId(array, device), { onProgress, signal: context.signal, rateBytesPerSec: context.line.rateBytesPerSec }),
   );
+}
+
+/** `remove --cancel DEVICE`: the draining device takes new blocks again. */
+async function runCancelRemove(context: CommandContext, device: number | string): Promise<ExitCode> {
+  let deviceId = 0;
+  const status = await withArray(context.line, async (array) => {
+    deviceId = resolveDeviceId(array, device);
+    await array.cancelRemove(deviceId);
+    return array.status();
+  }, false);
+  if (context.line.json) printJson(context, status);
+  else printText(context, `remove of device ${deviceId} cancelled: it takes new blocks again\n\n${renderStatus(status)}`);
+  return EXIT_OK;
 }
 
 export function runRebalance(context: CommandContext): Promise<ExitCode> {
