@@ -28,6 +28,13 @@ afterEach(async () => {
   dir.remove();
 });
 
+/** SIGKILL, and wait until the process is gone (so nothing can still connect to it). */
+async function killAndWait(server: NbdkitServer): Promise<void> {
+  const gone = server.process.exitCode !== null || server.process.signalCode !== null ? Promise.resolve() : new Promise((resolve) => server.process.once('exit', resolve));
+  server.kill();
+  await gone;
+}
+
 /** An nbdkit file-plugin server over an image file; restartable on its port. */
 async function fileServer(image: string, port?: number): Promise<NbdkitServer> {
   const server = await startNbdkit({ plugin: 'file', parameters: [image], ...(port === undefined ? {} : { port }) });
@@ -46,7 +53,7 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
     for (const [name, content] of files) await array.put(name, content);
 
     // One server dies: reads reconstruct, the device is marked failed.
-    started[1]!.kill();
+    await killAndWait(started[1]!);
     for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
     expect(array.status().devices[1]!.state).toBe('failed');
 
@@ -62,8 +69,8 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
 
     // Two servers down with parity 1: the array still opens; status, ls and fsck work and name
     // the files it cannot read; changes are refused; both come back and everything reads.
-    servers[0]!.kill();
-    servers[2]!.kill();
+    await killAndWait(servers[0]!);
+    await killAndWait(servers[2]!);
     array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
     expect(array.list().map((file) => file.name).sort()).toEqual([...files.keys()]);
     expect(array.status().devices.filter((device) => device.state !== 'online').map((device) => device.deviceId)).toEqual([1, 3]);
