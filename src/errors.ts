@@ -115,9 +115,20 @@ export class ForeignDeviceError extends ElastripeError {
   }
 }
 
+/**
+ * A change was asked of an array opened read-only, or a home (or device) that cannot be written
+ * was opened for writing.
+ */
+export class ReadOnlyError extends ElastripeError {
+  constructor(message: string) {
+    super('READ_ONLY', message);
+  }
+}
+
 export class ArrayLockedError extends ElastripeError {
-  constructor(home: string, holder: string) {
-    super('ARRAY_LOCKED', `array at ${home} is already open by ${holder}`);
+  /** `hint`: what to do about it, appended after a semicolon. */
+  constructor(home: string, holder: string, hint?: string) {
+    super('ARRAY_LOCKED', `array at ${home} is already open by ${holder}${hint ? `; ${hint}` : ''}`);
   }
 }
 

@@ -17,8 +17,9 @@ import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
-import { isNbdUrl } from '../devices/open_device.js';
-import { AbortedError, DeviceFailedError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, TooManyErasuresError } from '../errors.js';
+import { isNbdUrl, openDevice } from '../devices/open_device.js';
+import { AbortedError, DeviceFailedError, ElastripeError, InvalidArgumentError, NoSpaceError, NotFoundError, ReadOnlyError, TooManyErasuresError } from '../errors.js';
+import { ReadOnlyDevice } from '../devices/read_only_device.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ import { DEGRADED_READS, readErrorsKey, REPAIRED_BLOCKS, UsageCounters } from '.
 import { scrub as scrubJob, scrubResumePoint } from './scrub_job.js';
 import { makeHomeDirectory } from './home_directory.js';
 import type {
-  AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, Progress, PutOptions, RuntimeOptions,
+  AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, OpenOptions, Progress, PutOptions, RuntimeOptions,
 } from './types.js';
 import { writeFile, type WriteContext } from './write_path.js';
 
@@ -63,6 +64,8 @@ export class DiskArray {
   private writesInFlight = 0;
   /** Puts, jobs and reads in flight (close waits for them). */
   private callsInFlight = 0;
+  /** Opened read-only: every change is refused, reads never repair. */
+  private readOnly = false;
   /** Devices a removeDevice call of this process is emptying right now. */
   private readonly removesRunning = new Set<number>();
   /** Streams still open: close() ends them with ARRAY_CLOSED (a paused one would never finish). */
@@ -145,12 +148,19 @@ export class DiskArray {
     }
   }
 
-  static async open(home: string, options: RuntimeOptions = {}): Promise<DiskArray> {
-    const store = MetaStore.open(home, { create: false });
+  /**
+   * Opens an array. With `readOnly`, no lock is taken and nothing is ever written: the home's
+   * metadata is read into memory (so the owner may start meanwhile; the view is then as of the
+   * open), devices open read-only and unclaimed, reads never repair, and every change is
+   * refused with READ_ONLY. A read-only open while the owner has the array open gets
+   * ARRAY_LOCKED (the owner's lock keeps every reader of the database out).
+   */
+  static async open(home: string, options: OpenOptions = {}): Promise<DiskArray> {
+    const store = options.readOnly ? MetaStore.openReadOnly(home) : MetaStore.open(home, { create: false });
     let runtime: setup.Runtime | undefined;
     try {
       readSettings(store); // corrupt settings fail before workers start
-      runtime = await setup.startRuntime(options);
+      runtime = await setup.startRuntime(options.readOnly ? readOnlyRuntime(options) : options);
       return await DiskArray.openWith(store, runtime, options);
     } catch (error) {
       store.close();
@@ -164,7 +174,7 @@ export class DiskArray {
    * same, newest state (rolling the home forward, or checkpointing it onto devices that lag),
    * and derives the allocator; the caller cleans up on failure.
    */
-  private static async openWith(store: MetaStore, runtime: setup.Runtime, options: Pick<RuntimeOptions, 'scan'> = {}): Promise<DiskArray> {
+  private static async openWith(store: MetaStore, runtime: setup.Runtime, options: Pick<OpenOptions, 'scan' | 'readOnly'> = {}): Promise<DiskArray> {
     const recovered = await recoverMetadata(store, runtime, options);
     const { devices, settings } = recovered;
     let array: DiskArray | undefined;
@@ -180,9 +190,10 @@ export class DiskArray {
       recovered.position,
       store.seq,
     );
-    store.onCommit = (set) => journal.submit(set);
+    if (!store.readOnly) store.onCommit = (set) => journal.submit(set);
     try {
-      if (recovered.checkpointNeeded) await journal.checkpoint();
+      // Read-only: the devices are left as they are (the view in memory is up to date anyway).
+      if (recovered.checkpointNeeded && !store.readOnly) await journal.checkpoint();
     } catch (error) {
       store.onCommit = undefined;
       await journal.close();
@@ -192,7 +203,8 @@ export class DiskArray {
     store.markInterruptedJobs(Date.now());
     array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal);
     array.scan = options.scan;
-    array.counters = new UsageCounters(store);
+    array.readOnly = store.readOnly;
+    array.counters = new UsageCounters(store.readOnly ? { counters: () => store.counters(), addCounters: () => undefined } : store);
     array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
     return array;
   }
@@ -205,6 +217,7 @@ export class DiskArray {
    */
   async addDevice(path: string, options: AddDeviceOptions = {}): Promise<DeviceStatus> {
     this.assertOpen();
+    this.assertWritable();
     this.assertRedundant();
     setup.assertDistinctPaths([...this.devices.all().map((entry) => entry.row.path), path]);
     const createsImage = options.createSizeBytes !== undefined && !isNbdUrl(path) && !existsSync(path);
@@ -240,6 +253,7 @@ export class DiskArray {
    */
   async onlineDevice(ref: number | string): Promise<DeviceStatus> {
     this.assertOpen();
+    this.assertWritable();
     const entry = this.deviceByRef(ref);
     if (!this.devices.isOnline(entry)) {
       const { row } = entry;
@@ -274,6 +288,7 @@ export class DiskArray {
    */
   async failDevice(deviceId: number, reason = 'failed by request'): Promise<void> {
     this.assertOpen();
+    this.assertWritable();
     const entry = this.knownDevice(deviceId);
     if (entry.state === 'online' && this.devices.unavailableCount() + 1 > this.settings.parityCount) {
       throw new TooManyErasuresError(
@@ -297,6 +312,7 @@ export class DiskArray {
    */
   async rebuild(options: JobOptions = {}): Promise<JobReport & { removedDeviceIds: number[] }> {
     this.assertOpen();
+    this.assertWritable();
     const lost = this.devices.all().filter((entry) => !this.devices.isOnline(entry)).map((entry) => entry.row.deviceId);
     for (const deviceId of lost) this.devices.markFailed(deviceId, 'being rebuilt');
     const report = await this.runJob('rebuild', options, (tracked) => moveBlocksOff(this.jobContext(), lost, tracked));
@@ -315,6 +331,7 @@ export class DiskArray {
    */
   async removeDevice(deviceId: number, options: JobOptions = {}): Promise<JobReport> {
     this.assertOpen();
+    this.assertWritable();
     this.assertRedundant();
     const entry = this.knownDevice(deviceId);
     const problem = removalProblem(this.store, this.jobContext().candidates(), deviceId, this.settings.parityCount);
@@ -347,6 +364,7 @@ export class DiskArray {
    */
   async cancelRemove(deviceId: number): Promise<DeviceStatus> {
     this.assertOpen();
+    this.assertWritable();
     const entry = this.knownDevice(deviceId);
     if (!entry.draining) throw new InvalidArgumentError(`device ${deviceId} is not being removed`);
     if (this.removesRunning.has(deviceId)) throw new InvalidArgumentError(`a remove of device ${deviceId} is running; abort it first`);
@@ -365,6 +383,7 @@ export class DiskArray {
    */
   async restripe(options: JobOptions = {}): Promise<RestripeReport> {
     this.assertOpen();
+    this.assertWritable();
     this.assertRedundant();
     return this.runJob('restripe', options, (tracked) =>
       restripeJob(
@@ -383,6 +402,7 @@ export class DiskArray {
   /** Moves blocks from over-full to under-full devices until used fractions are within 2%. */
   async rebalance(options: JobOptions = {}): Promise<JobReport> {
     this.assertOpen();
+    this.assertWritable();
     this.assertRedundant();
     return this.runJob('rebalance', options, (tracked) => rebalanceJob(this.jobContext(), tracked));
   }
@@ -390,6 +410,7 @@ export class DiskArray {
   /** Stores `source` under `name`, replacing any previous file atomically. */
   async put(name: string, input: PutSource, options: PutOptions = {}): Promise<FileStat> {
     this.assertOpen();
+    this.assertWritable();
     this.assertRedundant();
     validateName(name);
     const { source, sizeBytes } = normalizeSource(input, options.sizeBytes);
@@ -481,6 +502,7 @@ export class DiskArray {
 
   async delete(name: string): Promise<void> {
     this.assertOpen();
+    this.assertWritable();
     this.assertRedundant();
     this.beginWrite();
     try {
@@ -494,6 +516,7 @@ export class DiskArray {
   /** Renames a file (atomically replacing a file of the new name only when `replace` is set). */
   async rename(from: string, to: string, options: { replace?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    this.assertWritable();
     this.assertRedundant();
     validateName(to);
     this.beginWrite();
@@ -561,6 +584,7 @@ export class DiskArray {
     });
     return {
       home: this.home,
+      readOnly: this.readOnly,
       ...this.settings,
       fileCount: files.length,
       storedBytes: files.reduce((sum, file) => sum + file.sizeBytes, 0),
@@ -622,6 +646,7 @@ export class DiskArray {
    */
   async scrub(options: JobOptions = {}): Promise<ScrubReport> {
     this.assertOpen();
+    this.assertWritable();
     const afterGroupId = scrubResumePoint(this.store.lastJob('scrub'));
     const context = { store: this.store, readContext: this.readContext(), runtime: this.runtime, enterReader: (groupIds: readonly number[]) => this.epochs.enter(groupIds) };
     return this.runJob('scrub', options, (tracked) => scrubJob(context, { ...tracked, afterGroupId }), (report) => report.unrepairedProblems > 0);
@@ -690,7 +715,7 @@ export class DiskArray {
     // operation that saw the error fails instead; `fail` can still mark it by request.
     if (this.devices.isOnline(entry) && this.devices.unavailableCount() >= this.settings.parityCount) return;
     this.devices.markFailed(deviceId, reason);
-    if (!this.closed) this.store.setDeviceState(deviceId, 'failed');
+    if (!this.closed && !this.readOnly) this.store.setDeviceState(deviceId, 'failed');
   }
 
   /** A device by id, or by path (as recorded or as found), or by UUID. */
@@ -889,6 +914,7 @@ export class DiskArray {
       arena: this.runtime.arena,
       codec: this.runtime.codec,
       devices: this.devices,
+      ...(this.readOnly ? { repair: false } : {}),
       onDegradedRead: () => this.counters.bump(DEGRADED_READS),
       onRepaired: () => this.counters.bump(REPAIRED_BLOCKS),
       onDeviceError: (deviceId) => {
@@ -903,4 +929,14 @@ export class DiskArray {
   private assertOpen(): void {
     if (this.closed) throw new ElastripeError('ARRAY_CLOSED', 'the array is closed');
   }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new ReadOnlyError(`the array at ${this.home} is open read-only: changes are refused`);
+  }
+}
+
+/** The runtime of a read-only open: every device opens read-only (writes refused before they reach it). */
+function readOnlyRuntime(options: OpenOptions): RuntimeOptions {
+  const open = options.openDevice ?? openDevice;
+  return { ...options, openDevice: async (path, deviceOptions) => new ReadOnlyDevice(await open(path, { ...deviceOptions, readOnly: true })) };
 }

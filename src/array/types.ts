@@ -25,6 +25,15 @@ export interface RuntimeOptions {
   scan?: string[] | false;
 }
 
+export interface OpenOptions extends RuntimeOptions {
+  /**
+   * Open without the lock and write nothing: metadata read into memory, devices opened
+   * read-only, no repairs; every change is refused with READ_ONLY. Needs the owner stopped
+   * (its lock keeps every reader of the database out: ARRAY_LOCKED).
+   */
+  readOnly?: boolean;
+}
+
 export interface CreateOptions extends RuntimeOptions {
   /** The array's home directory: metadata database and lock live here. */
   home: string;
@@ -71,6 +80,8 @@ export interface DeviceStatus {
 
 export interface ArrayStatus {
   home: string;
+  /** Opened read-only (OpenOptions.readOnly): a view as of the open; changes are refused. */
+  readOnly: boolean;
   arrayUuid: string;
   parityCount: ParityCount;
   maxDataWidth: number;

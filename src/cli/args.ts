@@ -42,6 +42,8 @@ export interface CommandLine {
   scan?: string[];
   /** --cancel (remove): cancel the remove of a draining device. */
   cancel?: boolean;
+  /** --read-only: open the array read-only (ls, stat, status, get, fsck). */
+  readOnly?: boolean;
 }
 
 type RawValues = Record<string, string | boolean | undefined>;
@@ -148,6 +150,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.demoSizeMib = read('size-mib');
   line.rateBytesPerSec = read('rate');
   line.cancel = values['cancel'] === true;
+  line.readOnly = values['read-only'] === true;
   if (typeof values['scan'] === 'string') {
     const patterns = values['scan'].split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
     if (patterns.length === 0) throw new UsageError('--scan needs at least one pattern', usage);

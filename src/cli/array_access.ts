@@ -5,7 +5,7 @@ import { rmdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DiskArray } from '../array/disk_array.js';
 import { makeHomeDirectory } from '../array/home_directory.js';
-import type { CreateOptions, RuntimeOptions } from '../array/types.js';
+import type { CreateOptions, OpenOptions, RuntimeOptions } from '../array/types.js';
 import type { CommandLine } from './args.js';
 
 export type ArrayHandle = DiskArray;
@@ -67,13 +67,14 @@ export function importArray(home: string, options: RuntimeOptions, devices: read
   });
 }
 
-export function openArray(home: string, options: RuntimeOptions): Promise<ArrayHandle> {
+export function openArray(home: string, options: OpenOptions): Promise<ArrayHandle> {
   return DiskArray.open(resolve(home), options);
 }
 
 /** Opens the array of the command line, runs `work` on it and always closes it. */
 export async function withArray<T>(line: CommandLine, work: (array: ArrayHandle) => Promise<T>, computes = true): Promise<T> {
-  const array = await openArray(requireHome(line), runtimeOptions(line, computes));
+  // --read-only (ls, stat, status, get, fsck): no lock, nothing written (DiskArray.open).
+  const array = await openArray(requireHome(line), { ...runtimeOptions(line, computes), ...(line.readOnly ? { readOnly: true } : {}) });
   let result: T;
   try {
     result = await work(array);

@@ -25,7 +25,7 @@ export function renderStatus(status: ArrayStatus): string {
     ]);
   const table = formatTable(header, rows, ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'left']);
   const reasons = status.devices.filter((device) => device.reason).map((device) => `device ${device.deviceId} ${device.state}: ${escapeControlCharacters(device.reason!)}`);
-  return [`array ${status.arrayUuid} at ${displayName(status.home)}`, '', table, ...(reasons.length > 0 ? ['', ...reasons] : []), '', ...renderTotals(status)].join('\n');
+  return [`array ${status.arrayUuid} at ${displayName(status.home)}${status.readOnly ? ' (read-only)' : ''}`, '', table, ...(reasons.length > 0 ? ['', ...reasons] : []), '', ...renderTotals(status)].join('\n');
 }
 
 function renderTotals(status: ArrayStatus): string[] {

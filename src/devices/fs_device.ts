@@ -24,7 +24,12 @@ export interface FsDeviceOptions {
   readonly exclusive?: boolean;
   /** Why the factory fell back to this backend; shown in describe(). */
   readonly fallbackReason?: string;
+  /** Open O_RDONLY and unclaimed (no O_EXCL, not counted as this process's open copy): writes fail. */
+  readonly readOnly?: boolean;
 }
+
+/** Read-only opens get identities of their own: they may share a device with any other opener. */
+let readOnlyOpens = 0;
 
 /** Identities of devices this process has open, so a second open is refused (invariant 2). */
 const openIdentities = new Set<string>();
@@ -34,9 +39,9 @@ export async function openFsDevice(path: string, options: FsDeviceOptions = {}):
   const info = await statOrThrow(path);
   const isBlock = info.isBlockDevice();
   if (!isBlock && !info.isFile()) throw new DeviceIoError(path, 'open', 0, ERRNO.EINVAL, 'not a file or block device');
-  const identity = isBlock ? `block:${info.rdev}` : `file:${info.dev}:${info.ino}`;
+  const identity = options.readOnly ? `read-only:${++readOnlyOpens}` : isBlock ? `block:${info.rdev}` : `file:${info.dev}:${info.ino}`;
   if (openIdentities.has(identity)) throw new DeviceBusyError(path, 'already open in this process');
-  const flags = fsConstants.O_RDWR | (isBlock && exclusive ? fsConstants.O_EXCL : 0);
+  const flags = options.readOnly ? fsConstants.O_RDONLY : fsConstants.O_RDWR | (isBlock && exclusive ? fsConstants.O_EXCL : 0);
   let handle: FileHandle;
   try {
     handle = await open(path, flags);
@@ -48,7 +53,7 @@ export async function openFsDevice(path: string, options: FsDeviceOptions = {}):
   openIdentities.add(identity);
   try {
     const geometry = isBlock ? await blockGeometry(path, info) : { sizeBytes: Number(info.size), logicalBlockBytes: LB_BYTES };
-    return new FsDevice(path, handle, identity, isBlock, geometry.sizeBytes, geometry.logicalBlockBytes, exclusive, options.fallbackReason ?? '');
+    return new FsDevice(path, handle, identity, isBlock, geometry.sizeBytes, geometry.logicalBlockBytes, exclusive && !options.readOnly, options.fallbackReason ?? '');
   } catch (error) {
     openIdentities.delete(identity);
     await handle.close();

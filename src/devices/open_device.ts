@@ -10,6 +10,7 @@ import { DeviceIoError, InvalidArgumentError } from '../errors.js';
 import type { Device } from './device.js';
 import { errnoOf } from './device_batch.js';
 import { openFsDevice } from './fs_device.js';
+import { ReadOnlyDevice } from './read_only_device.js';
 import { openNbdDevice, type NbdDeviceOptions } from './nbd_device.js';
 import { openUringDevice } from './uring_device.js';
 import { uringAvailable } from './uring_native.js';
@@ -24,6 +25,11 @@ export interface OpenDeviceOptions {
   readonly exclusive?: boolean;
   /** Timeouts and queue depth for nbd:// devices. */
   readonly nbd?: NbdDeviceOptions;
+  /**
+   * Read only: local paths open O_RDONLY on the fs backend (the io_uring addon opens devices
+   * read-write), unclaimed; every write, flush or trim is refused with READ_ONLY.
+   */
+  readonly readOnly?: boolean;
 }
 
 export interface BackendAvailability {
@@ -47,6 +53,7 @@ export function isNbdUrl(path: string): boolean {
 }
 
 export async function openDevice(path: string, options: OpenDeviceOptions = {}): Promise<Device> {
+  if (options.readOnly) return new ReadOnlyDevice(await openReadOnly(path, options));
   const backend = options.backend ?? 'auto';
   if (isNbdUrl(path)) {
     if (backend !== 'auto') throw new InvalidArgumentError(`${path} is an NBD URL; backend '${backend}' applies to local paths only`);
@@ -82,6 +89,12 @@ function refuseNonDevice(path: string): void {
   if (info.isDirectory()) throw new InvalidArgumentError(`${path} is a directory, not a device (give an image file, a block device or an nbd:// URL)`);
   const kind = info.isFIFO() ? 'a FIFO' : info.isSocket() ? 'a socket' : info.isCharacterDevice() ? 'a character device' : 'a special file';
   throw new InvalidArgumentError(`${path} is ${kind}, not an image file or a block device`);
+}
+
+async function openReadOnly(path: string, options: OpenDeviceOptions): Promise<Device> {
+  if (isNbdUrl(path)) return openNbdDevice(path, options.nbd);
+  refuseNonDevice(path);
+  return openFsDevice(path, { readOnly: true, fallbackReason: 'opened read-only (O_RDONLY through node:fs)' });
 }
 
 export function backendReport(): BackendReport {

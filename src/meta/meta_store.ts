@@ -3,9 +3,10 @@
 // the kernel's file lock keeps every other opener out (in this process or another) and is
 // released even when the owner is killed.
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError, ReadOnlyError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
 import type { ChangeSet, MetaChange, SnapshotRows } from './meta_changes.js';
@@ -20,6 +21,8 @@ type Db = Database.Database;
 export class MetaStore {
   /** Prepared statements by SQL text: preparing costs more than running one (small puts). */
   private readonly statements = new Map<string, Database.Statement>();
+  /** Opened by openReadOnly: an in-memory copy, and every journaled change refused. */
+  readOnly = false;
   /** Changes of the transaction being run by `mutate`, in order. */
   private recording: MetaChange[] | undefined;
   /** Sequence number of the last committed change set (0 for a new store). */
@@ -53,7 +56,10 @@ export class MetaStore {
     const exists = existsSync(path);
     if (options.create && exists) throw new InvalidArgumentError(`an array already exists in ${home}`);
     if (!options.create && !exists) throw new NotFoundError(`no array in ${home} (no ${DATABASE_FILE})`);
-    if (!options.create) assertSqliteHeader(path);
+    if (!options.create) {
+      assertSqliteHeader(path);
+      assertWritable(home, path);
+    }
     let db: Db;
     try {
       db = new Database(path, { timeout: 0, fileMustExist: !options.create });
@@ -74,6 +80,41 @@ export class MetaStore {
     return store;
   }
 
+  /**
+   * Opens the store read-only, without the lock: the home's database is read once into an
+   * in-memory copy (migrated there if it is older) and the file is let go at once, so the
+   * owner may open the array meanwhile (this store then no longer follows it). A home whose
+   * owner has it open cannot be read at all — its exclusive lock keeps every reader out —
+   * and gets ARRAY_LOCKED. Nothing is ever written to the home; changes are refused.
+   */
+  static openReadOnly(home: string): MetaStore {
+    if (!existsSync(home) || !statSync(home).isDirectory()) throw new InvalidArgumentError(`array home ${home} is not a directory`);
+    const path = join(home, DATABASE_FILE);
+    if (!existsSync(path)) throw new NotFoundError(`no array in ${home} (no ${DATABASE_FILE})`);
+    assertSqliteHeader(path);
+    const image = readDatabaseImage(home, path);
+    // A WAL-mode header (bytes 18-19 = 2) cannot be opened from memory: mark it rollback-mode.
+    image[18] = 1;
+    image[19] = 1;
+    let db: Db;
+    try {
+      db = new Database(image);
+    } catch (error) {
+      throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
+    }
+    try {
+      checkIntegrity(db, path, false);
+      migrate(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    const store = new MetaStore(home, db);
+    store.readOnly = true;
+    store.committedSeq = Number(store.setting(META_SEQ_KEY) ?? 0);
+    return store;
+  }
+
   /** Sequence number of the last committed change set. */
   get seq(): number {
     return this.committedSeq;
@@ -85,6 +126,7 @@ export class MetaStore {
    * then handed to onCommit. A transaction that records nothing takes no number.
    */
   private mutate<T>(work: () => T): T {
+    if (this.readOnly) throw new ReadOnlyError(`the array at ${this.home} is open read-only`);
     if (this.recording) return work(); // nested in a mutation already running
     this.recording = [];
     let changes: MetaChange[];
@@ -572,6 +614,78 @@ function takeLock(db: Db, home: string): void {
   } catch (error) {
     if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new ArrayLockedError(home, describeHolder(home));
     throw new CorruptMetadataError(`cannot lock the metadata in ${home}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * A home the process cannot write (a read-only file system, no permission) would fail later
+ * with SQLite's 'attempt to write a readonly database'; say what it is instead.
+ */
+function assertWritable(home: string, path: string): void {
+  for (const target of [home, path]) {
+    try {
+      accessSync(target, fsConstants.W_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'not writable';
+      throw new ReadOnlyError(`the array home ${home} cannot be written (${target}: ${code}); open it read-only to read it (--read-only, or readOnly: true)`);
+    }
+  }
+}
+
+/**
+ * The database's bytes as one image. A home closed cleanly has no WAL file: its database file
+ * is the whole image, read as plain bytes — no lock, no SQLite side files in the home (a WAL
+ * appearing meanwhile means an owner started: then the connection route below decides).
+ * With a WAL (an owner running, or killed), a read-only connection reads it, closed again at
+ * once (SQLite may leave its -shm index file). Where SQLite cannot open the file in place (a
+ * read-only home, whose WAL index it cannot create), a private copy in the temp directory is
+ * read instead: nobody can be writing a home on a read-only file system.
+ */
+function readDatabaseImage(home: string, path: string): Buffer {
+  if (!existsSync(`${path}-wal`)) {
+    const image = readFileSync(path);
+    if (!existsSync(`${path}-wal`)) return image;
+  }
+  let source: Db | undefined;
+  try {
+    source = new Database(path, { readonly: true, fileMustExist: true, timeout: 0 });
+    source.prepare('SELECT count(*) FROM sqlite_schema').get(); // takes the read lock now
+    return source.serialize();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_BUSY') {
+      throw new ArrayLockedError(home, describeHolder(home), 'its owner keeps the database locked, so not even a read-only open can read it; run this while no other process has the array open');
+    }
+    if (code === 'SQLITE_CANTOPEN' && !isWritable(home)) return readCopiedImage(path);
+    throw new CorruptMetadataError(`cannot read ${path}: ${firstLine((error as Error).message)}`, { cause: error });
+  } finally {
+    source?.close();
+  }
+}
+
+function readCopiedImage(path: string): Buffer {
+  const scratch = mkdtempSync(join(tmpdir(), 'elastripe-read-only-'));
+  try {
+    const copy = join(scratch, DATABASE_FILE);
+    copyFileSync(path, copy);
+    if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
+    const db = new Database(copy, { fileMustExist: true, timeout: 0 });
+    try {
+      return db.serialize();
+    } finally {
+      db.close();
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function isWritable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 
