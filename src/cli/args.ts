@@ -31,6 +31,8 @@ export interface CommandLine {
   extentLbMax?: number;
   createSizeBytes?: number;
   force: boolean;
+  /** rename --replace: replace a file of the new name. */
+  replace: boolean;
   offsetBytes?: number;
   lengthBytes?: number;
   deep: boolean;
@@ -143,6 +145,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.extentLbMax = read('extent-lb-max');
   line.createSizeBytes = read('size');
   line.force = values['force'] === true;
+  line.replace = values['replace'] === true;
   line.offsetBytes = read('offset');
   line.lengthBytes = read('length');
   line.deep = values['deep'] === true;
@@ -160,7 +163,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
 }
 
 function defaults(verb: Verb | 'version', positionals: string[]): CommandLine {
-  return { verb, arguments: positionals, json: false, debug: false, help: false, backend: 'auto', force: false, deep: false, keep: false };
+  return { verb, arguments: positionals, json: false, debug: false, help: false, backend: 'auto', force: false, replace: false, deep: false, keep: false };
 }
 
 function readNumber(name: string, raw: string | boolean | undefined, usage: string): number | undefined {

@@ -28,6 +28,7 @@ const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   put: async (context) => (await import('./commands/files.js')).runPut(context),
   get: async (context) => (await import('./commands/files.js')).runGet(context),
   rm: async (context) => (await import('./commands/files.js')).runRemove(context),
+  rename: async (context) => (await import('./commands/rename.js')).runRename(context),
   ls: async (context) => (await import('./commands/inspect.js')).runList(context),
   stat: async (context) => (await import('./commands/inspect.js')).runStat(context),
   status: async (context) => (await import('./commands/inspect.js')).runStatus(context),

@@ -2,7 +2,7 @@
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
 // is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'import' | 'add' | 'online' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'import' | 'add' | 'online' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'rename' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -57,6 +57,7 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'max-data-width': { kind: 'integer', valueName: 'K', help: 'largest data blocks per group, 1..255 (default 8)', minimum: 1, maximum: 255 },
   'extent-lb-max': { kind: 'integer', valueName: 'N', help: 'largest extent, in 4 KiB blocks', minimum: 1, maximum: 2 ** 31 },
   size: { kind: 'size', valueName: 'SIZE', help: 'create missing image files of SIZE (512M, 4G, 1.5GiB)', minimum: 1 },
+  replace: { kind: 'boolean', help: 'rename over an existing file of the new name (atomically)' },
   force: { kind: 'boolean', help: "overwrite devices that are not blank or belong to another array" },
   offset: { kind: 'size', valueName: 'BYTES', help: 'first byte to read (default 0)', minimum: 0 },
   length: { kind: 'size', valueName: 'BYTES', help: 'bytes to read, stopping at the end of the file (default: to the end)', minimum: 0 },
@@ -95,6 +96,8 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'read NAME into FILE or DIR/NAME (default: NAME; - = stdout)', options: ['offset', 'length', 'read-only'] },
   { verb: 'ls', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'list files', options: ['read-only'] },
+  { verb: 'rename', argumentsUsage: 'OLD NEW', minimumArguments: 2, maximumArguments: 2, needsHome: true,
+    summary: 'rename a file (a file named NEW is refused unless --replace)', options: ['replace'] },
   { verb: 'rm', argumentsUsage: 'NAME', minimumArguments: 1, maximumArguments: 1, needsHome: true,
     summary: 'delete a file', options: [] },
   { verb: 'stat', argumentsUsage: 'NAME', minimumArguments: 1, maximumArguments: 1, needsHome: true,
