@@ -675,6 +675,7 @@ export class DiskArray {
   assertInvariants(): void {
     this.allocator.assertInvariants();
     this.journal.assertInvariants();
+    this.epochs.assertInvariants();
     const problems = this.metadataProblems();
     if (problems.length > 0) throw new Error(`array invariants broken:\n${problems.join('\n')}`);
   }
