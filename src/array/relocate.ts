@@ -5,7 +5,7 @@
 // transaction point the extent row at the new place. The old extent is freed once no reader
 // can still see it. A crash at any point leaves either the old or the new place committed,
 // never both and never neither; the unreferenced copy is free space after reopen.
-import { NoSpaceError } from '../errors.js';
+import { DeviceFailedError, NoSpaceError } from '../errors.js';
 import type { ExtentAllocator } from '../meta/extent_allocator.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { ExtentMove, ExtentRow, GroupWithExtents } from '../meta/rows.js';
@@ -48,7 +48,16 @@ export async function relocateBlocks(context: RelocateContext, group: GroupWithE
         await device.write([{ startLb: extent.toStartLb, lengthLb: group.extentLb }], [blocks.view(moves[i]!.index)]);
       }),
     );
-    await Promise.all([...new Set(placed.map((extent) => extent.toDeviceId))].map((deviceId) => context.flusher.flush(context.devices.usable(deviceId)!)));
+    await Promise.all(
+      [...new Set(placed.map((extent) => extent.toDeviceId))].map((deviceId) => {
+        const device = context.devices.usable(deviceId);
+        if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before a moved block was flushed');
+        return context.flusher.flush(device);
+      }),
+    );
+    // Another job may have moved a block of this group onto a target meanwhile (a rebalance
+    // beside a rebuild): checked in the same tick as the commit, so nothing slips in between.
+    if (targetTaken(context, group.groupId, placed)) throw new StaleGroupError();
     if (!context.store.relocateExtents(placed)) throw new StaleGroupError();
   } catch (error) {
     for (const extent of placed) context.allocator.release(extent.toDeviceId, extent.toStartLb, group.extentLb);
@@ -59,6 +68,15 @@ export async function relocateBlocks(context: RelocateContext, group: GroupWithE
   }
   context.freeWhenUnread(moves.map((move) => byBlock[move.index]!));
   return true;
+}
+
+/** Whether a target device now holds a block of the group other than the ones being moved. */
+function targetTaken(context: RelocateContext, groupId: number, placed: readonly ExtentMove[]): boolean {
+  const current = context.store.group(groupId);
+  if (!current) return false; // deleted: relocateExtents reports it stale
+  const moving = new Set(placed.map((extent) => extent.extentId));
+  const others = new Set(current.extents.filter((extent) => !moving.has(extent.extentId)).map((extent) => extent.deviceId));
+  return placed.some((extent) => others.has(extent.toDeviceId));
 }
 
 class StaleGroupError extends Error {}

@@ -5,7 +5,8 @@
 // shape, encoded with fresh parity and checksums, written to newly placed extents and flushed;
 // then one transaction swaps the old group for the new one at the same place in the file.
 import { LB_BYTES } from '../constants.js';
-import { NoSpaceError } from '../errors.js';
+import { DeviceFailedError, NoSpaceError } from '../errors.js';
+import type { Device } from '../devices/device.js';
 import type { NewExtent } from '../meta/rows.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import type { GroupShape } from './layout.js';
@@ -51,9 +52,12 @@ export async function restripeGroup(context: RestripeContext, group: GroupWithEx
       if (startLb === undefined) throw new NoSpaceError(`device ${position.deviceId} has no free run of ${shape.extentLb} LB`);
       reserved.push({ ...position, startLb, lengthLb: shape.extentLb, checksum: checksums[i]! });
     }
-    await Promise.all(reserved.map((extent, i) => context.devices.usable(extent.deviceId)!.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!])));
-    await Promise.all([...new Set(reserved.map((extent) => extent.deviceId))].map((deviceId) => context.flusher.flush(context.devices.usable(deviceId)!)));
+    await Promise.all(reserved.map((extent, i) => onlineDevice(context, extent.deviceId).write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!])));
+    await Promise.all([...new Set(reserved.map((extent) => extent.deviceId))].map((deviceId) => context.flusher.flush(onlineDevice(context, deviceId))));
     const replacement = { sequence: group.sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.lengthBytes, extents: reserved };
+    // replaceGroup's guard compares extent ids, but a move elsewhere (a rebalance) keeps the ids
+    // and changes where they are: then the extents to free below are not the group's any more.
+    if (movedSinceRead(context, group)) throw new StaleRestripeError();
     if (!context.store.replaceGroup(group.groupId, group.extents.map((extent) => extent.extentId), replacement)) {
       throw new StaleRestripeError();
     }
@@ -66,6 +70,21 @@ export async function restripeGroup(context: RestripeContext, group: GroupWithEx
   }
   context.freeWhenUnread(group.extents);
   return true;
+}
+
+/** The device of an online device, or DEVICE_FAILED (it went offline while the group was written). */
+function onlineDevice(context: RestripeContext, deviceId: number): Device {
+  const device = context.devices.usable(deviceId);
+  if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline while a restriped group was written');
+  return device;
+}
+
+/** Whether a block of the group lies elsewhere than when it was read (checked in the commit's tick). */
+function movedSinceRead(context: RestripeContext, group: GroupWithExtents): boolean {
+  const current = context.store.group(group.groupId);
+  if (!current) return false; // gone: replaceGroup reports it stale
+  const readAt = new Map(group.extents.map((extent) => [extent.extentId, `${extent.deviceId}:${extent.startLb}`]));
+  return current.extents.some((extent) => readAt.get(extent.extentId) !== `${extent.deviceId}:${extent.startLb}`);
 }
 
 class StaleRestripeError extends Error {}

@@ -1,0 +1,71 @@
+// The whole-system simulation (see simulator.ts): seeded operations, faults and power losses
+// against a real DiskArray on simulated disks, checked after every step.
+//
+//   npm test           a short run: fixed seeds, one per parity count (under a minute)
+//   npm run sim        a long run: ELASTRIPE_SIM_OPS operations per seed (default 10,000) on
+//                      ELASTRIPE_SIM_SEEDS seeds (default 3) from a random base seed
+//   ELASTRIPE_SIM_SEED=n   replays seed n exactly (with ELASTRIPE_SIM_OPS as long as before)
+//
+// A failing run is shrunk (ELASTRIPE_SIM_SHRINK_MS of delta debugging) and the short list of
+// steps is printed, ready to paste into a regression case below.
+import { describe, expect, it, vi } from 'vitest';
+// Determinism and device discovery for the simulator (sim_determinism.ts, sim_scan.ts).
+vi.mock('node:crypto', async (importOriginal) => (await import('./sim_determinism.js')).cryptoMock(await importOriginal<object>()));
+vi.mock('../../src/devices/device_scan.js', async (importOriginal) => (await import('./sim_scan.js')).scanMock(await importOriginal()));
+import { generateSteps, opCount, type SimStep } from './sim_ops.js';
+import { formatReport, formatSteps, shrink } from './sim_shrink.js';
+import { configFor, runSteps, type SimReport } from './simulator.js';
+
+
+const LONG = process.env.ELASTRIPE_SIM_LONG === '1';
+const OPS_PER_SEED = Number(process.env.ELASTRIPE_SIM_OPS ?? (LONG ? 10_000 : 500));
+const SHRINK_MS = Number(process.env.ELASTRIPE_SIM_SHRINK_MS ?? (LONG ? 600_000 : 60_000));
+const SEEDS = seedsToRun();
+
+function seedsToRun(): number[] {
+  if (process.env.ELASTRIPE_SIM_SEED) return [Number(process.env.ELASTRIPE_SIM_SEED)];
+  const count = Number(process.env.ELASTRIPE_SIM_SEEDS ?? 3);
+  const base = LONG ? Math.floor(Math.random() * 1_000_000) * 3 : 3000;
+  return Array.from({ length: count }, (_, i) => base + i);
+}
+
+const totals = { ops: 0, powerLosses: 0, faults: 0, ms: 0 };
+
+async function simulate(seed: number): Promise<SimReport> {
+  const steps = generateSteps(seed, OPS_PER_SEED);
+  console.log(`simulation seed ${seed}: ${opCount(steps)} ops in ${steps.length} steps (ELASTRIPE_SIM_SEED=${seed} ELASTRIPE_SIM_OPS=${OPS_PER_SEED} to replay)`);
+  const report = await runSteps(configFor(seed), steps);
+  console.log(formatReport(report));
+  totals.ops += report.ops;
+  totals.powerLosses += report.powerLosses;
+  totals.faults += Object.entries(report.faults).reduce((sum, [key, count]) => sum + (key.endsWith('PageWrites') || key === 'powerLosses' ? 0 : count), 0);
+  totals.ms += report.elapsedMs;
+  if (report.failure) await shrinkAndPrint(seed, steps, report);
+  return report;
+}
+
+async function shrinkAndPrint(seed: number, steps: SimStep[], report: SimReport): Promise<void> {
+  console.log(`seed ${seed} failed at step ${report.failure!.stepIndex}; shrinking for up to ${SHRINK_MS} ms ...`);
+  const shrunk = await shrink(configFor(seed), steps, report.failure!, SHRINK_MS);
+  console.log(
+    `shrunk to ${shrunk.steps.length} steps (${opCount(shrunk.steps)} ops) in ${shrunk.trials} trials${shrunk.complete ? '' : ' (time ran out)'}:\n` +
+      `failure: ${shrunk.failure.kind}: ${shrunk.failure.message}\n` +
+      `regression case: runSteps(configFor(${seed}), ${formatSteps(shrunk.steps)})`,
+  );
+}
+
+describe('deterministic simulation', () => {
+  for (const seed of SEEDS) {
+    it(`seed ${seed} (parity ${configFor(seed).parityCount})`, { timeout: (LONG ? 3_600_000 : 120_000) + SHRINK_MS }, async () => {
+      const report = await simulate(seed);
+      expect(report.failure, report.failure && `${report.failure.kind}: ${report.failure.message}`).toBeUndefined();
+    });
+  }
+
+  it('reports what it explored', () => {
+    console.log(
+      `simulation total: ${totals.ops} ops, ${totals.powerLosses} power losses, ${totals.faults} injected faults in ${(totals.ms / 1000).toFixed(1)} s ` +
+        `(${(totals.ops / (totals.ms / 1000)).toFixed(0)} ops/s, ${(totals.powerLosses / (totals.ms / 60_000)).toFixed(0)} power losses/min)`,
+    );
+  });
+});

@@ -1,0 +1,555 @@
+// The deterministic whole-system simulator (after TigerBeetle's VOPR): a real DiskArray on
+// simulated disks (sim_device.ts), driven by seeded steps of concurrent operations with
+// faults and power losses injected, checked after every step against a model and oracles
+// that do not trust the array's own accounting (sim_oracle.ts).
+//
+// Determinism: the array runs with no worker threads (every kernel inline) on simulated disks
+// whose completion order comes from seeded setImmediate hops, and SQLite is synchronous, so
+// the same steps replay the same interleaving. Each step reseeds every disk's stream from the
+// step's seed, so a step behaves the same with or without the steps around it as far as its
+// own randomness goes (what shrinking needs).
+//
+// A step: faults first (rot, latent errors, disks vanishing or returning, within the budget),
+// then its operations start together; in-I/O faults are on for the disks of the fault atlas;
+// a power loss may fire at its n-th request completion. Power loss = at that instant, copy the
+// home's SQLite files (every commit is synchronous and fsync'd, so they are its durable state,
+// as SQLite's own crash tests copy the database) and make every disk drop, tear or reorder its
+// unflushed writes and kill its handles. The abandoned array then fails fast, is closed, and a
+// new DiskArray opens the copied home over fresh handles to the surviving disk state.
+//
+// Fault budget: at most parityCount disks are "afflicted" (down, gone, or holding a damaged
+// block or reserved page) at once — TigerBeetle's fault atlas at disk granularity: faults land
+// only on afflicted disks plus chosen ones up to that count, so every group keeps enough blocks
+// and every failure the checker sees is the array's.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DiskArray } from '../../src/array/disk_array.js';
+import type { RuntimeOptions } from '../../src/array/types.js';
+import { SimStorage, type SimFaultCounts } from './sim_device.js';
+import { KNOWN_ISSUES, ratesFor, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
+import { matchVersion, SimModel, statesAfterStep, describeMismatch, type FileState, type Version } from './sim_model.js';
+import { checkDisks, ParityCache, spaceProblems, takeSnapshot, unexpectedFsckProblems, type LayoutSnapshot } from './sim_oracle.js';
+import { opCount, type SimFault, type SimOp, type SimStep } from './sim_ops.js';
+import { budgetAllows, planOp, type Outcome, type PlanContext, type PlannedOp, type StepFacts } from './sim_plan.js';
+import { mixSeed, SimRng } from './sim_rng.js';
+import { setScannedStorage, simScanInstalled } from './sim_scan.js';
+import { beginDeterministicRun, cryptoMockInstalled } from './sim_determinism.js';
+
+/** A copy of the home is kept every this many checks (an old home restored after a power loss). */
+const HOME_SNAPSHOT_EVERY_CHECKS = 12;
+const HOME_SNAPSHOTS_KEPT = 3;
+
+/** Event-loop turns the checker waits for the journal to catch up before calling it stuck. */
+const QUIET_HOPS_MAX = 100_000;
+/** A step that has not settled after this long (wall clock) is reported as a hang. */
+const STEP_HANG_MS = 60_000;
+
+class SimFailureError extends Error {
+  constructor(readonly failure: Omit<SimFailure, 'stepIndex'>) {
+    super(`${failure.kind}: ${failure.message}`);
+  }
+}
+
+function fail(kind: string, message: string): never {
+  throw new SimFailureError({ kind, message });
+}
+
+export class Simulation {
+  readonly storage = new SimStorage();
+  readonly model = new SimModel();
+  readonly report: SimReport;
+  /** Homes live on tmpfs where there is one: SQLite's fsyncs cost nothing there (no real disk is simulated). */
+  private readonly root = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'elastripe-sim-'));
+  /** Runtime options without openDevice: each simulated process gets its own (processRuntime). */
+  private readonly runtime: RuntimeOptions;
+  private readonly parity = new ParityCache();
+  private home = '';
+  private homeCount = 0;
+  private array!: DiskArray;
+  /** Arrays opened during the current step (a power loss abandons all of them). */
+  private stepArrays: DiskArray[] = [];
+  private crashHome: string | undefined;
+  /** Copies of the home taken at quiet moments, oldest first. */
+  private homeSnapshots: string[] = [];
+  /** How the last power loss was recovered from (the model's rules depend on it). */
+  private recovery: RecoveryMode | undefined;
+  private afflicted = new Set<string>();
+  private snapshot!: LayoutSnapshot;
+  private diskCount = 0;
+  private readonly startMs = performance.now();
+
+  constructor(readonly config: SimConfig) {
+    this.runtime = { workerCount: 0, arenaBytes: config.arenaBytes, scan: false };
+    this.report = {
+      seed: config.seed,
+      config,
+      steps: 0,
+      ops: 0,
+      opsByKind: {},
+      skippedByKind: {},
+      errorsByCode: {},
+      powerLosses: 0,
+      recoveries: { home: 0, 'stale-home': 0, import: 0 },
+      reopens: 0,
+      faults: this.storage.counts,
+      checks: 0,
+      steeredAround: {},
+      elapsedMs: 0,
+      timeMs: {},
+    };
+  }
+
+  /** Runs the steps, stopping at the first failure (recorded in the report). */
+  async run(steps: readonly SimStep[], onProgress?: (stepIndex: number) => void): Promise<SimReport> {
+    let index = -1;
+    setScannedStorage(this.storage);
+    const endDeterministicRun = beginDeterministicRun(this.config.seed);
+    if (!cryptoMockInstalled) console.warn('simulator: node:crypto is not mocked (see sim_determinism.ts): runs will not replay exactly');
+    try {
+      await this.start();
+      await this.check();
+      for (index = 0; index < steps.length; index++) {
+        await this.timed('steps', () => this.runStep(steps[index]!));
+        await this.check();
+        onProgress?.(index);
+      }
+    } catch (error) {
+      const failure = error instanceof SimFailureError ? error.failure : { kind: 'crash-of-simulator', message: (error as Error)?.stack ?? String(error) };
+      this.report.failure = { stepIndex: index, ...failure };
+    } finally {
+      this.report.elapsedMs = performance.now() - this.startMs;
+      await this.cleanUp();
+      setScannedStorage(undefined);
+      endDeterministicRun();
+    }
+    return this.report;
+  }
+
+  private async start(): Promise<void> {
+    const devices = this.config.deviceMib.map((mib) => this.createDisk(mib));
+    this.home = this.newHome();
+    this.array = await DiskArray.create({
+      ...this.processRuntime(),
+      home: this.home,
+      devices,
+      parityCount: this.config.parityCount,
+      maxDataWidth: this.config.maxDataWidth,
+      extentLbMax: this.config.extentLbMax,
+    });
+  }
+
+  private avoids(issue: keyof typeof KNOWN_ISSUES): boolean {
+    return KNOWN_ISSUES[issue] && (this.config.avoidKnownIssues ?? true);
+  }
+
+  /** Skips an operation that would hit a known bug (counted in the report). */
+  private steer(issue: keyof typeof KNOWN_ISSUES, op: SimOp): PlannedOp {
+    this.report.steeredAround[issue] = (this.report.steeredAround[issue] ?? 0) + 1;
+    return { op, skipped: `known issue ${issue}`, start: async () => undefined, judge: () => undefined };
+  }
+
+  /** Whether some array device has an unreadable page in its metadata region (before its data area). */
+  private unreadableMetadata(): boolean {
+    return [...this.snapshot.devices.values()].some((device) => {
+      const disk = this.storage.disk(device.path);
+      return [...disk.badPages()].some(([page, bad]) => bad === 'latent' && page > 0 && page < device.dataStartLb);
+    });
+  }
+
+  /** Runtime options for a new simulated process: it dies (can open nothing) at the next power loss. */
+  private processRuntime(): RuntimeOptions {
+    return { ...this.runtime, openDevice: this.storage.processOpener() };
+  }
+
+  private createDisk(mib: number): string {
+    const path = `sim://dev${this.diskCount++}`;
+    this.storage.createDisk(path, mib * 1024 * 1024, ratesFor(this.config.seed, path), mixSeed(this.config.seed, path));
+    return path;
+  }
+
+  private newHome(): string {
+    const home = join(this.root, `home-${this.homeCount++}`);
+    mkdirSync(home);
+    return home;
+  }
+
+  private async cleanUp(): Promise<void> {
+    this.storage.disarmCrash();
+    this.storage.setFaulty(undefined);
+    await Promise.race([this.array?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** Runs `work`, adding its duration to report.timeMs[what]. */
+  private async timed<T>(what: string, work: () => Promise<T> | T): Promise<T> {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.report.timeMs[what] = (this.report.timeMs[what] ?? 0) + performance.now() - start;
+    }
+  }
+
+  // --- one step ---
+
+  private async runStep(step: SimStep): Promise<void> {
+    this.report.steps++;
+    if (process.env.ELASTRIPE_SIM_TRACE) console.log(`step ${this.report.steps - 1}: ${JSON.stringify(step)}`);
+    for (const [path, disk] of this.storage.disks) disk.rng = new SimRng(mixSeed(step.seed, path));
+    const countsBefore = { ...this.storage.counts };
+    for (const fault of step.faults) this.applyFault(fault, new SimRng(mixSeed(step.seed, `fault ${fault.kind}`)));
+    const context = this.planContext(step);
+    let rebuilds = 0;
+    const planned = step.ops.map((op, i) => {
+      context.opIndex = i;
+      if (op.kind === 'rebuild' && rebuilds++ > 0 && this.avoids('concurrentRebuilds')) return this.steer('concurrentRebuilds', op);
+      return planOp(context, op);
+    });
+    if (step.ioFaults) this.storage.setFaulty(this.atlas(new SimRng(mixSeed(step.seed, 'atlas'))));
+    this.stepArrays = [this.array];
+    this.crashHome = undefined;
+    this.recovery = undefined;
+    if (step.crashAt !== undefined) this.storage.armCrash(step.crashAt, () => this.powerLoss(step));
+    const outcomes = await this.runConcurrently(planned);
+    this.storage.setFaulty(undefined);
+    if (this.storage.crashArmed) {
+      this.storage.disarmCrash();
+      this.powerLoss(step);
+    }
+    if (this.crashHome !== undefined) await this.recover(new SimRng(mixSeed(step.seed, 'recovery')));
+    const facts = this.facts(planned, countsBefore, step);
+    this.judge(planned, outcomes, facts);
+    this.applyToModel(planned, outcomes, context);
+  }
+
+  private planContext(step: SimStep): PlanContext {
+    return {
+      array: () => this.array,
+      model: this.model,
+      storage: this.storage,
+      snapshot: this.snapshot,
+      parityCount: this.config.parityCount,
+      storedBytesMax: this.config.storedBytesMax,
+      afflicted: this.afflicted,
+      visible: new Map(),
+      syncOps: [],
+      opIndex: 0,
+      rng: new SimRng(mixSeed(step.seed, 'plan')),
+      reopen: () => this.reopen(),
+      newDiskPath: () => `sim://dev${this.diskCount++}`,
+      ratesFor: (path) => ratesFor(this.config.seed, path),
+      diskSeedFor: (path) => mixSeed(this.config.seed, path),
+    };
+  }
+
+  /** Starts every planned operation in order (same tick) and waits for all to settle. */
+  private async runConcurrently(planned: PlannedOp[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = planned.map(() => ({ ok: false, afterCrash: false }));
+    const settled = planned.map((plan, i) => {
+      const record = outcomes[i]!;
+      if (plan.skipped) {
+        record.ok = true;
+        return Promise.resolve();
+      }
+      let promise: Promise<unknown>;
+      try {
+        promise = plan.start();
+      } catch (error) {
+        promise = Promise.reject(error);
+      }
+      return promise.then(
+        (value) => Object.assign(record, { ok: true, value, afterCrash: this.crashHome !== undefined }),
+        (error: unknown) => Object.assign(record, { ok: false, error, afterCrash: this.crashHome !== undefined }),
+      );
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const hang = new Promise<'hang'>((resolve) => (timer = setTimeout(() => resolve('hang'), STEP_HANG_MS)));
+    const result = await Promise.race([Promise.all(settled), hang]);
+    clearTimeout(timer);
+    if (result === 'hang') {
+      const pending = planned.filter((_, i) => !outcomes[i]!.ok && outcomes[i]!.error === undefined).map((plan) => plan.op.kind);
+      fail('hang', `operations did not settle within ${STEP_HANG_MS} ms: ${pending.join(', ')}`);
+    }
+    return outcomes;
+  }
+
+  private facts(planned: PlannedOp[], countsBefore: SimFaultCounts, step: SimStep): StepFacts {
+    const counts = this.storage.counts;
+    const injected = (Object.keys(counts) as (keyof SimFaultCounts)[]).some(
+      (key) => key !== 'powerLosses' && key !== 'droppedPageWrites' && key !== 'appliedPageWrites' && counts[key] !== countsBefore[key],
+    );
+    const disturbed = injected || planned.some((plan) => plan.disturbs && !plan.skipped) || step.faults.length > 0;
+    const online = [...this.snapshot.devices.values()].filter((device) => device.online);
+    const lowSpace =
+      online.length < this.config.parityCount + 3 ||
+      online.some((device) => device.usedLb > 0.7 * (device.dataEndLb - device.dataStartLb)) ||
+      this.snapshot.devices.size !== online.length;
+    return { disturbed, lowSpace };
+  }
+
+  private judge(planned: PlannedOp[], outcomes: Outcome[], facts: StepFacts): void {
+    planned.forEach((plan, i) => {
+      const kind = plan.op.kind;
+      if (plan.skipped) {
+        this.report.skippedByKind[kind] = (this.report.skippedByKind[kind] ?? 0) + 1;
+        return;
+      }
+      this.report.ops++;
+      this.report.opsByKind[kind] = (this.report.opsByKind[kind] ?? 0) + 1;
+      const outcome = outcomes[i]!;
+      if (!outcome.ok) {
+        const code = (outcome.error as { code?: string })?.code ?? 'untyped';
+        const key = outcome.afterCrash ? `${code} (after power loss)` : code;
+        this.report.errorsByCode[key] = (this.report.errorsByCode[key] ?? 0) + 1;
+      }
+      const problem = plan.judge(outcome, facts);
+      if (problem) fail('op', `${kind} ${JSON.stringify(plan.op)}: ${problem}`);
+    });
+  }
+
+  /**
+   * The states each touched name may be in now. After a power loss, a put that settled later
+   * (either way) may or may not have committed. When the state came back from the devices
+   * (stale home, import), their journal holds a gap-free prefix of the change sets that at
+   * least reaches the last acknowledged one: the step's deletes and renames (committed when
+   * called, before any put) count only up to the last acknowledged one, or all of them once a
+   * put was acknowledged.
+   */
+  private applyToModel(planned: PlannedOp[], outcomes: Outcome[], context: PlanContext): void {
+    const acked = (i: number) => outcomes[i]!.ok && !outcomes[i]!.afterCrash;
+    let certainSyncOps = context.syncOps.length;
+    if (this.recovery === 'stale-home' || this.recovery === 'import') {
+      const putAcked = planned.some((plan, i) => plan.put && !plan.skipped && acked(i));
+      if (!putAcked) certainSyncOps = context.syncOps.reduce((last, sync, t) => (acked(sync.opIndex) ? t + 1 : last), 0);
+    }
+    const names = new Set([...context.visible.keys(), ...planned.flatMap((plan) => (plan.put ? [plan.put.name] : []))]);
+    for (const name of names) {
+      const acknowledged: Version[] = [];
+      const uncertain: Version[] = [];
+      planned.forEach((plan, i) => {
+        if (plan.put?.name !== name || plan.skipped) return;
+        if (outcomes[i]!.afterCrash) uncertain.push(plan.put.version);
+        else if (outcomes[i]!.ok) acknowledged.push(plan.put.version);
+      });
+      const afterDeletes = new Set<FileState>();
+      for (let cut = certainSyncOps; cut <= context.syncOps.length; cut++) {
+        for (const state of this.stateAfterSyncOps(context, cut, name)) afterDeletes.add(state);
+      }
+      this.model.set(name, statesAfterStep({ afterDeletes, acknowledged, uncertain }));
+    }
+  }
+
+  /** A name's states once the step's first `cut` synchronous changes are applied. */
+  private stateAfterSyncOps(context: PlanContext, cut: number, name: string): ReadonlySet<FileState> {
+    for (let t = cut - 1; t >= 0; t--) {
+      const states = context.syncOps[t]!.after.get(name);
+      if (states) return states;
+    }
+    return this.model.possible(name);
+  }
+
+  // --- faults and the budget ---
+
+  private applyFault(fault: SimFault, rng: SimRng): void {
+    const devices = [...this.snapshot.devices.values()].filter((device) => device.online && this.storage.disk(device.path).present);
+    if (fault.kind === 'return') {
+      const gone = [...this.storage.disks.values()].filter((disk) => !disk.present);
+      if (gone.length > 0) gone[Math.floor(fault.pick * gone.length)]!.returnDisk();
+      return;
+    }
+    const eligible = devices.filter((device) => budgetAllows({ afflicted: this.afflicted, parityCount: this.config.parityCount }, device.path));
+    if (eligible.length === 0) return;
+    const target = eligible[Math.floor(fault.pick * eligible.length)]!;
+    const disk = this.storage.disk(target.path);
+    if (fault.kind === 'vanish') {
+      if (devices.length < this.config.parityCount + 3) return;
+      disk.vanish();
+      this.afflicted.add(target.path);
+      return;
+    }
+    const page = fault.superblock ? (fault.pagePick < 0.5 ? 0 : disk.pageCount - 1) : this.committedPage(target.deviceId, fault.pagePick);
+    if (page === undefined) return;
+    if (fault.latent ? disk.makeLatent(page) : disk.rot(page, rng)) this.afflicted.add(target.path);
+  }
+
+  /** A page inside a committed extent of the device, chosen by a fraction. */
+  private committedPage(deviceId: number, pick: number): number | undefined {
+    const pages: [number, number][] = [];
+    for (const file of this.snapshot.files.values()) {
+      for (const group of file.groups) {
+        for (const extent of group.extents) if (extent.deviceId === deviceId) pages.push([extent.startLb, extent.lengthLb]);
+      }
+    }
+    if (pages.length === 0) return undefined;
+    const [startLb, lengthLb] = pages[Math.floor(pick * pages.length)]!;
+    return startLb + Math.floor(((pick * pages.length) % 1) * lengthLb);
+  }
+
+  /** Disks that may fail during the step: the afflicted ones plus others up to parityCount. */
+  private atlas(rng: SimRng): Set<string> {
+    const atlas = new Set(this.afflicted);
+    const others = [...this.snapshot.devices.values()].filter((device) => device.online && !atlas.has(device.path));
+    for (const device of rng.shuffle(others)) {
+      if (atlas.size >= this.config.parityCount) break;
+      atlas.add(device.path);
+    }
+    return atlas;
+  }
+
+  // --- power loss, reopen ---
+
+  /** The instant of power loss (called synchronously from a request completion). */
+  private powerLoss(step: SimStep): void {
+    this.report.powerLosses++;
+    this.crashHome = this.copyHome(this.home);
+    this.storage.powerLoss(new SimRng(mixSeed(step.seed, 'power')));
+  }
+
+  /** After a power loss: close every abandoned array, then bring the array back (see RecoveryMode). */
+  private async recover(rng: SimRng): Promise<void> {
+    for (const array of this.stepArrays) {
+      const closing = array.close().catch(() => undefined);
+      const closed = await Promise.race([closing.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), STEP_HANG_MS).unref())]);
+      if (!closed) fail('hang', 'an array abandoned at a power loss did not close');
+    }
+    let mode = this.config.recovery ?? rng.weighted<RecoveryMode>({
+      home: 2,
+      'stale-home': this.homeSnapshots.length > 0 ? 1 : 0,
+      import: simScanInstalled ? 1 : 0,
+    });
+    if (mode === 'import' && this.avoids('importUnreadableMetadata') && this.unreadableMetadata()) {
+      this.report.steeredAround.importUnreadableMetadata = (this.report.steeredAround.importUnreadableMetadata ?? 0) + 1;
+      mode = 'home';
+    }
+    this.recovery = mode;
+    this.report.recoveries[mode]++;
+    try {
+      if (mode === 'home') {
+        this.home = this.crashHome!;
+        this.array = await DiskArray.open(this.home, this.processRuntime());
+      } else if (mode === 'stale-home') {
+        this.home = this.copyHome(rng.pick(this.homeSnapshots));
+        this.array = await DiskArray.open(this.home, this.processRuntime());
+      } else {
+        this.home = this.newHome();
+        this.array = await DiskArray.import({ ...this.processRuntime(), home: this.home, scan: ['sim://*'] });
+      }
+    } catch (error) {
+      fail('crash-reopen', `the array did not come back (${mode}) after a power loss: ${(error as Error).message}`);
+    }
+  }
+
+  private copyHome(from: string): string {
+    const home = this.newHome();
+    for (const name of readdirSync(from)) copyFileSync(join(from, name), join(home, name));
+    return home;
+  }
+
+  /** Keeps a copy of the (quiet) home now and then, for the stale-home recovery. */
+  private snapshotHome(): void {
+    if (this.report.checks % HOME_SNAPSHOT_EVERY_CHECKS !== 1) return;
+    this.homeSnapshots.push(this.copyHome(this.home));
+    if (this.homeSnapshots.length > HOME_SNAPSHOTS_KEPT) rmSync(this.homeSnapshots.shift()!, { recursive: true, force: true });
+  }
+
+  private async reopen(): Promise<void> {
+    this.report.reopens++;
+    await this.array.close();
+    const array = await DiskArray.open(this.home, this.processRuntime());
+    this.stepArrays.push(array);
+    this.array = array;
+  }
+
+  // --- checks after every step ---
+
+  private async check(): Promise<void> {
+    this.report.checks++;
+    for (const [path, disk] of this.storage.disks) disk.rng = new SimRng(mixSeed(this.report.checks, `check ${path}`));
+    await this.timed('quiet', () => this.waitUntilQuiet());
+    try {
+      this.array.assertInvariants();
+    } catch (error) {
+      fail('invariants', (error as Error).message);
+    }
+    const snapshot = takeSnapshot(this.array, this.storage);
+    const space = spaceProblems(snapshot);
+    if (space.length > 0) fail('space', `${space.join('\n')}\n${this.quietness()}`);
+    const findings = await this.timed('disks', () => checkDisks(snapshot, this.storage, this.model, this.parity));
+    if (findings.problems.length > 0) fail('disk', findings.problems.join('\n'));
+    const fsck = await this.timed('fsck', () => this.array.fsck({ deep: true }));
+    const unexpected = unexpectedFsckProblems(fsck.problems, snapshot, findings);
+    if (unexpected.length > 0) fail('fsck', `${unexpected.join('\n')}\nfsck said:\n${fsck.problems.join('\n')}`);
+    await this.timed('readback', () => this.readBack(snapshot));
+    this.parity.sweep();
+    if (findings.afflicted.size > this.config.parityCount) {
+      fail('budget', `${findings.afflicted.size} disks are down or damaged (${[...findings.afflicted].join(', ')}), parity ${this.config.parityCount}`);
+    }
+    this.afflicted = findings.afflicted;
+    this.snapshot = takeSnapshot(this.array, this.storage);
+    this.snapshotHome();
+    if (process.env.ELASTRIPE_SIM_TRACE) this.trace();
+  }
+
+  /**
+   * Waits for work the array finishes in the background after a call returned (a failed job's
+   * committed moves still being journaled, and the frees waiting for that), through status():
+   * quiet once every committed change set is durable on the devices.
+   */
+  private async waitUntilQuiet(): Promise<void> {
+    for (let hops = 0; hops < QUIET_HOPS_MAX; hops++) {
+      const { seq, durableSeq } = this.array.status().metadata;
+      if (seq === durableSeq) {
+        for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+        return;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const { seq, durableSeq } = this.array.status().metadata;
+    fail('journal', `change sets ${durableSeq + 1}..${seq} are committed but never became durable on the devices`);
+  }
+
+  /** One line per check: device states, files, afflicted disks (ELASTRIPE_SIM_TRACE=1). */
+  private trace(): void {
+    const status = this.snapshot.status;
+    const devices = status.devices.map((device) => `#${device.deviceId}=${device.path.slice(6)}:${device.state}`).join(' ');
+    console.log(`check ${this.report.checks}: ${devices} | files ${status.fileCount} | afflicted ${[...this.afflicted].map((path) => path.slice(6)).join(',')} | seq ${status.metadata.seq}`);
+  }
+
+  /** The array's private counters that say whether it is quiet (for failure reports only). */
+  private quietness(): string {
+    const internals = this.array as unknown as { writesInFlight?: number; freesAwaitingJournal?: number; epochs?: { pendingCount?: number }; journal?: { durableSeq?: number } };
+    const devices = this.array.status().devices.map((device) => `#${device.deviceId} ${device.path} ${device.state}${device.reason ? ` (${device.reason})` : ''}`).join('; ');
+    return `devices: ${devices}\narray internals: writesInFlight ${internals.writesInFlight}, freesAwaitingJournal ${internals.freesAwaitingJournal}, epochs pending ${internals.epochs?.pendingCount}, journal durableSeq ${internals.journal?.durableSeq}, journal ${JSON.stringify(internals.journal, (key, value) => (key === 'context' || key === 'buffer' ? undefined : value))}, store seq ${(this.array as unknown as { store: { seq: number } }).store.seq}`;
+  }
+
+  /** Reads every file and collapses the model to what is stored (which must be allowed). */
+  private async readBack(snapshot: LayoutSnapshot): Promise<void> {
+    const names = new Set([...this.model.names(), ...snapshot.files.keys()]);
+    for (const name of names) {
+      const possible = this.model.possible(name);
+      if (!snapshot.files.has(name)) {
+        if (!possible.has(null)) fail('model', `${name} is gone; ${describeMismatch(possible, new Uint8Array(0))}`);
+        this.model.set(name, [null]);
+        continue;
+      }
+      let bytes: Buffer;
+      try {
+        bytes = await this.array.get(name);
+      } catch (error) {
+        fail('model', `${name} cannot be read: ${(error as Error).message}`);
+      }
+      const version = matchVersion(possible, bytes);
+      if (!version) fail('model', `${name} holds bytes of no allowed version: ${describeMismatch(possible, bytes)}`);
+      this.model.set(name, [version satisfies FileState]);
+    }
+  }
+}
+
+/** Runs a list of steps on a fresh simulation. */
+export async function runSteps(config: SimConfig, steps: readonly SimStep[], onProgress?: (stepIndex: number) => void): Promise<SimReport> {
+  return new Simulation(config).run(steps, onProgress);
+}
+
+export { opCount };
+export { configFor, KNOWN_ISSUES, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
