@@ -271,12 +271,14 @@ export class DiskArray {
       entry.device = opened.device;
       entry.state = 'online';
       entry.reason = undefined;
-      entry.draining = false;
+      // A device that was being removed when it dropped out stays draining.
+      const recorded = this.store.devices().find((candidate) => candidate.deviceId === row.deviceId)!.state;
+      entry.draining = recorded === 'draining';
       if (path !== row.path) {
         this.store.setDevicePath(row.deviceId, path);
         entry.row = { ...row, path };
       }
-      this.store.setDeviceState(row.deviceId, 'online');
+      if (recorded === 'failed') this.store.setDeviceState(row.deviceId, 'online');
       await this.journal.checkpoint();
     }
     return this.statusReport().devices.find((device) => device.deviceId === entry.row.deviceId)!;

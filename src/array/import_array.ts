@@ -124,8 +124,9 @@ function classify(rows: readonly DeviceRow[], found: readonly FoundDevice[], arr
   const known = new Set(rows.map((row) => row.uuid));
   for (const row of rows) {
     const device = byUuid.get(row.uuid);
-    if (row.state === 'online' && device) report.present.push({ deviceId: row.deviceId, path: device.path });
-    else if (row.state === 'online') report.missing.push({ deviceId: row.deviceId, lastPath: row.path });
+    const member = row.state === 'online' || row.state === 'draining';
+    if (member && device) report.present.push({ deviceId: row.deviceId, path: device.path });
+    else if (member) report.missing.push({ deviceId: row.deviceId, lastPath: row.path });
     else if (device) report.stale.push({ path: device.path, deviceId: row.deviceId, why: `the array's metadata marks it ${row.state}` });
   }
   for (const device of found) {

@@ -35,9 +35,10 @@ export function metadataLayoutFor(smallestDeviceBytes: number, requestedBytes?: 
     while (regionBytes * 2 <= Math.min(METADATA_REGION_BYTES_MAX, smallestDeviceBytes / METADATA_REGION_FRACTION)) regionBytes *= 2;
   }
   const regionLb = Math.floor(regionBytes / LB_BYTES);
-  // A quarter for the ring (a checkpoint is taken when half of it is used), the rest for the
-  // two checkpoint slots (one is always intact while the other is written).
-  const ringLb = Math.floor(regionLb / 4);
+  // Half for the ring (a checkpoint is taken when half of it is used, so the larger the ring
+  // the rarer the checkpoints), the rest for the two checkpoint slots (one is always intact
+  // while the other is written).
+  const ringLb = Math.floor(regionLb / 2);
   const slotLb = Math.floor((regionLb - ringLb) / 2);
   return { regionStartLb: METADATA_REGION_START_LB, regionLb, ringLb, slotLb };
 }

@@ -9,6 +9,10 @@
 //
 // States: idle → writing a record | writing a checkpoint → idle. One write at a time, in
 // sequence order, so records land in the ring in order and a checkpoint never races a record.
+// A record's flush runs behind its write (the next record may be written meanwhile): a flush
+// covers every write completed before it starts, and flushes run one after another, so a
+// record is durable — and acknowledged — once the flush after its write completes, and every
+// record before it is durable too.
 //
 // Invariants (assertInvariants):
 //  1. durableSeq <= submittedSeq, and every pending change set has seq > durableSeq, in order.
@@ -29,6 +33,8 @@ import type { ArrayDevices } from './array_devices.js';
 /** The journal's own arena buffer: records up to this size and checkpoint chunks use it, so
  *  the journal never waits for arena space held by puts that wait for the journal. */
 export const JOURNAL_BUFFER_BYTES = 1024 * 1024;
+/** Records written but not yet flushed at most: one flushing while the next is written. */
+const RECORDS_UNFLUSHED_MAX = 2;
 
 export interface JournalContext {
   arrayUuid: string;
@@ -66,6 +72,11 @@ export class MetadataJournal {
   private submittedSeq: number;
   private checkpointWanted = false;
   private draining: Promise<void> | undefined;
+  /** The flushes of written records, chained in order (never rejects: failures go to fail()). */
+  private flushing: Promise<void> = Promise.resolve();
+  private unflushedRecords = 0;
+  /** Bumped by fail(): flushes of records written before a failure acknowledge nothing. */
+  private failures = 0;
   private buffer: ArenaBuffer | undefined;
   recordsWritten = 0;
   checkpointsWritten = 0;
@@ -116,6 +127,7 @@ export class MetadataJournal {
   /** Waits until nothing is pending, then gives the journal's buffer back to the arena. */
   async close(): Promise<void> {
     while (this.draining) await this.draining.catch(() => undefined);
+    await this.flushing;
     if (this.buffer) this.context.arena.free(this.buffer);
     this.buffer = undefined;
   }
@@ -137,8 +149,9 @@ export class MetadataJournal {
     // Let every commit of this tick join the record (group commit).
     this.draining = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain()).finally(() => {
       this.draining = undefined;
-      // After a failure only new work tries again (a dead array must not spin).
-      if (this.pending.length > 0 || this.waiters.length > 0 || this.checkpointWaiters.length > 0) this.kick();
+      // After a failure only new work tries again (a dead array must not spin); waiters for a
+      // record whose flush is running are settled by that flush.
+      if (this.pending.length > 0 || this.checkpointWaiters.length > 0 || (this.checkpointWanted && this.waiters.length > 0)) this.kick();
     });
   }
 
@@ -148,16 +161,23 @@ export class MetadataJournal {
         if (this.checkpointWanted) await this.writeCheckpoint();
         else await this.writeRecord();
       } catch (error) {
-        // The devices may hold a torn record now: whatever comes next starts from a checkpoint
-        // (which covers the change sets dropped here). Everyone waiting learns of the failure.
-        this.checkpointWanted = true;
-        this.pending.length = 0;
-        for (const waiter of [...this.waiters.splice(0), ...this.checkpointWaiters.splice(0)]) waiter.reject(error as Error);
+        this.fail(error as Error);
         return;
       }
       this.settle();
     }
     this.settle();
+  }
+
+  /**
+   * The devices may hold a torn record now: whatever comes next starts from a checkpoint (which
+   * covers the change sets dropped here). Everyone waiting learns of the failure.
+   */
+  private fail(error: Error): void {
+    this.failures++;
+    this.checkpointWanted = true;
+    this.pending.length = 0;
+    for (const waiter of [...this.waiters.splice(0), ...this.checkpointWaiters.splice(0)]) waiter.reject(error);
   }
 
   /** Resolves every waiter whose change sets are durable. */
@@ -171,6 +191,7 @@ export class MetadataJournal {
   }
 
   private async writeRecord(): Promise<void> {
+    if (this.unflushedRecords >= RECORDS_UNFLUSHED_MAX) await this.flushing;
     const sets = this.pending.splice(0, this.pending.length);
     const bytes = encodeRecord(this.context.arrayUuid, sets, this.position.checkpointNumber);
     const lengthLb = bytes.byteLength / LB_BYTES;
@@ -183,15 +204,22 @@ export class MetadataJournal {
       await this.writeCheckpoint();
       return;
     }
-    await this.writeEverywhere([{ startLb: this.context.layout.regionStartLb + atLb, bytes }]);
+    const targets = await this.writeTo([{ startLb: this.context.layout.regionStartLb + atLb, bytes }]);
     this.recordsWritten++;
-    this.position = {
-      ...this.position,
-      headLb: (atLb + lengthLb) % ringLb,
-      usedLb,
-      durableSeq: sets[sets.length - 1]!.seq,
-    };
+    this.position = { ...this.position, headLb: (atLb + lengthLb) % ringLb, usedLb };
     if (usedLb * 2 > ringLb) this.checkpointWanted = true;
+    const lastSeq = sets[sets.length - 1]!.seq;
+    const failures = this.failures;
+    this.unflushedRecords++;
+    this.flushing = this.flushing
+      .then(async () => {
+        if (failures !== this.failures) return;
+        await this.flushAll(targets);
+        this.position = { ...this.position, durableSeq: Math.max(this.position.durableSeq, lastSeq) };
+        this.settle();
+      })
+      .catch((error: unknown) => this.fail(error as Error))
+      .finally(() => void this.unflushedRecords--);
   }
 
   private async writeCheckpoint(): Promise<void> {
@@ -206,6 +234,8 @@ export class MetadataJournal {
   }
 
   private async writeCheckpointNow(): Promise<void> {
+    // Records in flight settle first: the checkpoint's ring head is where the next one goes.
+    await this.flushing;
     const rows = this.context.store.snapshot();
     const checkpointNumber = this.position.checkpointNumber + 1;
     const bytes = encodeCheckpoint(this.context.arrayUuid, rows, checkpointNumber, this.position.headLb, Date.now());
@@ -220,7 +250,7 @@ export class MetadataJournal {
     for (let offset = 0; offset < bytes.byteLength; offset += JOURNAL_BUFFER_BYTES) {
       pieces.push({ startLb: startLb + offset / LB_BYTES, bytes: bytes.subarray(offset, offset + JOURNAL_BUFFER_BYTES) });
     }
-    await this.writeEverywhere(pieces);
+    await this.flushAll(await this.writeTo(pieces));
     this.checkpointsWritten++;
     // Records from here on are read after this checkpoint; the pending ones it covers are done.
     while (this.pending.length > 0 && this.pending[0]!.seq <= rows.seq) this.pending.shift();
@@ -229,11 +259,11 @@ export class MetadataJournal {
   }
 
   /**
-   * Writes the pieces (in order, through the journal's buffer) to every online device, then
-   * flushes them all. A device that fails is reported and dropped from this write; the write
-   * stands if at least one device took it.
+   * Writes the pieces (in order, through the journal's buffer) to every online device and
+   * returns the devices that took them all. A device that fails is reported and dropped from
+   * this write; the write stands if at least one device took it.
    */
-  private async writeEverywhere(pieces: readonly { startLb: number; bytes: Uint8Array }[]): Promise<void> {
+  private async writeTo(pieces: readonly { startLb: number; bytes: Uint8Array }[]): Promise<{ deviceId: number; device: Device }[]> {
     let targets = this.context.devices.online().map((entry) => ({ deviceId: entry.row.deviceId, device: entry.device! }));
     if (targets.length === 0) throw new DeviceFailedError('the array', 'no device is online to hold the metadata');
     const buffer = (this.buffer ??= this.context.arena.alloc(JOURNAL_BUFFER_BYTES));
@@ -242,7 +272,15 @@ export class MetadataJournal {
       view.set(piece.bytes);
       targets = await this.onEach(targets, (device) => device.write([{ startLb: piece.startLb, lengthLb: piece.bytes.byteLength / LB_BYTES }], [view]));
     }
-    await this.onEach(targets, (device) => device.flush());
+    return targets;
+  }
+
+  /** Flushes the devices a write went to (those still online); at least one must take it. */
+  private async flushAll(targets: { deviceId: number; device: Device }[]): Promise<void> {
+    const online = new Set(this.context.devices.online().map((entry) => entry.device));
+    const still = targets.filter((target) => online.has(target.device));
+    if (still.length === 0) throw new DeviceFailedError('the array', 'no device that took the metadata is still online');
+    await this.onEach(still, (device) => device.flush());
   }
 
   private async onEach(targets: { deviceId: number; device: Device }[], work: (device: Device) => Promise<void>): Promise<{ deviceId: number; device: Device }[]> {

@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { LB_BYTES } from '../constants.js';
-import { decodeChangeSets, decodeSnapshot, encodeChangeSets, encodeSnapshot, type ChangeSet, type SnapshotRows } from './meta_changes.js';
+import { decodeChangeSets, decodeSnapshot, encodeChangeSets, type ChangeSet, type EncodedSnapshot, type SnapshotRows } from './meta_changes.js';
 
 export const RECORD_MAGIC = 'ELJRNL01';
 export const CHECKPOINT_MAGIC = 'ELSNAP01';
@@ -114,8 +114,8 @@ export function decodeRecordPayload(bytes: Uint8Array, header: RecordHeader): Ch
 }
 
 /** A checkpoint: header LB then the deflated snapshot, as one buffer of whole LBs. */
-export function encodeCheckpoint(arrayUuid: string, rows: SnapshotRows, checkpointNumber: number, ringHeadLb: number, nowMs: number): Buffer {
-  const payload = deflateRawSync(Buffer.from(encodeSnapshot(rows)), { level: 1 });
+export function encodeCheckpoint(arrayUuid: string, rows: EncodedSnapshot, checkpointNumber: number, ringHeadLb: number, nowMs: number): Buffer {
+  const payload = deflateRawSync(Buffer.from(rows.text), { level: 1 });
   const bytes = Buffer.alloc((1 + Math.ceil(payload.byteLength / LB_BYTES)) * LB_BYTES);
   payload.copy(bytes, LB_BYTES);
   writeHeader(bytes, CHECKPOINT_MAGIC, arrayUuid, payload, (view) => {

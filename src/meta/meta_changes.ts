@@ -101,28 +101,48 @@ export function decodeChangeSets(text: string): ChangeSet[] {
   return parsed.map(([seq, changes]) => ({ seq, changes: changes.map(decodeChange) }));
 }
 
-export function encodeSnapshot(rows: SnapshotRows): string {
-  return JSON.stringify({
-    v: 1,
-    seq: rows.seq,
-    settings: rows.settings,
-    devices: rows.devices.map(encodeDevice),
-    files: rows.files.map((row) => [row.fileId, row.name, row.sizeBytes, row.createdMs]),
-    groups: rows.groups.map(encodeGroup),
-    extents: rows.extents.map((extent) => [extent.groupId, ...encodeExtent(extent)]),
-  });
+/**
+ * A snapshot as a checkpoint stores it: JSON of compact rows, read straight from SQLite as
+ * arrays (files [id, name, size, created], groups [id, file, sequence, k, m, extentLb, bytes],
+ * extents [group, id, device, start, length, 0 data | 1 parity, index, checksum hex]) — no
+ * object per row, so a checkpoint of 100,000 files costs a fraction of a second.
+ */
+export interface EncodedSnapshot {
+  seq: number;
+  text: string;
+}
+
+export function encodeSnapshotText(parts: {
+  seq: number;
+  settings: [string, string][];
+  devices: readonly DeviceRow[];
+  files: readonly unknown[][];
+  groups: readonly unknown[][];
+  extents: readonly unknown[][];
+}): EncodedSnapshot {
+  const text = JSON.stringify({ v: 2, seq: parts.seq, settings: parts.settings, devices: parts.devices.map(encodeDevice), files: parts.files, groups: parts.groups, extents: parts.extents });
+  return { seq: parts.seq, text };
 }
 
 export function decodeSnapshot(text: string): SnapshotRows {
   const parsed = JSON.parse(text) as Record<string, never[]> & { v: number; seq: number };
-  if (parsed.v !== 1) throw new Error(`metadata snapshot: unknown version ${parsed.v}`);
+  if (parsed.v !== 2) throw new Error(`metadata snapshot: unknown version ${parsed.v}`);
   return {
     seq: parsed.seq,
     settings: parsed.settings,
     devices: parsed.devices.map(decodeDevice),
     files: (parsed.files as never[][]).map((value) => ({ fileId: value[0]!, name: value[1]!, sizeBytes: value[2]!, createdMs: value[3]! })),
     groups: parsed.groups.map(decodeGroup),
-    extents: (parsed.extents as never[][]).map((value) => decodeExtent(value.slice(1), value[0]!)),
+    extents: (parsed.extents as never[][]).map((value) => ({
+      groupId: value[0]!,
+      extentId: value[1]!,
+      deviceId: value[2]!,
+      startLb: value[3]!,
+      lengthLb: value[4]!,
+      role: value[5] === 0 ? ('data' as const) : ('parity' as const),
+      index: value[6]!,
+      checksum: Buffer.from(value[7]! as string, 'hex'),
+    })),
   };
 }
 

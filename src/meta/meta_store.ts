@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError, ReadOnlyError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
-import type { ChangeSet, MetaChange, SnapshotRows } from './meta_changes.js';
+import { encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
 
 export const DATABASE_FILE = 'elastripe.db';
 const HOLDER_FILE = 'holder';
@@ -497,19 +497,30 @@ export class MetaStore {
 
   // --- the on-device journal's view: change sets and snapshots ---
 
-  /** Every journaled row, consistent at `seq` (better-sqlite3 runs this without interleaving). */
-  snapshot(): SnapshotRows {
+  /** Every journaled row, encoded, consistent at `seq` (better-sqlite3 runs this without interleaving). */
+  snapshot(): EncodedSnapshot {
     const settings = (this.statement('SELECT key, value FROM settings').all() as { key: string; value: string }[])
       .filter((row) => row.key !== META_SEQ_KEY)
       .map((row) => [row.key, row.value] as [string, string]);
-    return {
+    const raw = (sql: string) => this.rawStatement(sql).all() as unknown[][];
+    return encodeSnapshotText({
       seq: this.committedSeq,
       settings,
       devices: this.devices(),
-      files: this.statement('SELECT file_id AS fileId, name, size_bytes AS sizeBytes, created_ms AS createdMs FROM files').all() as FileRow[],
-      groups: this.allGroups(),
-      extents: this.allExtents(),
-    };
+      files: raw('SELECT file_id, name, size_bytes, created_ms FROM files'),
+      groups: raw('SELECT group_id, file_id, sequence, data_count, parity_count, extent_lb, length_bytes FROM groups'),
+      extents: raw("SELECT group_id, extent_id, device_id, start_lb, length_lb, role = 'parity', idx, hex(checksum) FROM extents"),
+    });
+  }
+
+  private rawStatement(sql: string): Database.Statement {
+    const key = `raw:${sql}`;
+    let prepared = this.statements.get(key);
+    if (!prepared) {
+      prepared = this.db.prepare(sql).raw(true);
+      this.statements.set(key, prepared);
+    }
+    return prepared;
   }
 
   /**

@@ -155,7 +155,7 @@ describe('the self-describing array', () => {
     const { array, devices, home } = await createTempArray(suite.dir, { deviceCount: 4, metadataRegionBytes: 2 * MIB });
     suite.array = array;
     const files = new Map<string, Buffer>();
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round < 12; round++) {
       await Promise.all(
         Array.from({ length: 60 }, async (_, i) => {
           const content = patternBytes((i * 37) % 5000, round * 100 + i);
