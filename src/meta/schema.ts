@@ -90,6 +90,55 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Row ids of files, groups and extents are never reused (AUTOINCREMENT): moves and restripes
+    // detect that a file or group changed under them by its ids, and an id reused by a new
+    // version (SQLite hands out the highest free id again without AUTOINCREMENT) made a
+    // restripe that had read the old version commit it over an acknowledged put. A scrub's
+    // resume cursor relies on ids that only grow too. Tables rebuilt as in version 2.
+    version: 3,
+    sql: `
+      CREATE TABLE files_v3 (
+        file_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        size_bytes INTEGER NOT NULL CHECK (size_bytes >= 0),
+        created_ms INTEGER NOT NULL
+      );
+      INSERT INTO files_v3 (file_id, name, size_bytes, created_ms) SELECT file_id, name, size_bytes, created_ms FROM files;
+      CREATE TABLE groups_v3 (
+        group_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        file_id INTEGER NOT NULL REFERENCES files (file_id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        data_count INTEGER NOT NULL CHECK (data_count BETWEEN 1 AND 255),
+        parity_count INTEGER NOT NULL CHECK (parity_count BETWEEN 1 AND 3),
+        extent_lb INTEGER NOT NULL CHECK (extent_lb > 0),
+        length_bytes INTEGER NOT NULL CHECK (length_bytes > 0),
+        UNIQUE (file_id, sequence)
+      );
+      INSERT INTO groups_v3 (group_id, file_id, sequence, data_count, parity_count, extent_lb, length_bytes)
+        SELECT group_id, file_id, sequence, data_count, parity_count, extent_lb, length_bytes FROM groups;
+      CREATE TABLE extents_v3 (
+        extent_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_id INTEGER NOT NULL REFERENCES groups (group_id) ON DELETE CASCADE,
+        device_id INTEGER NOT NULL REFERENCES devices (device_id),
+        start_lb INTEGER NOT NULL,
+        length_lb INTEGER NOT NULL CHECK (length_lb > 0),
+        role TEXT NOT NULL CHECK (role IN ('data', 'parity')),
+        idx INTEGER NOT NULL,
+        checksum BLOB NOT NULL,
+        UNIQUE (group_id, role, idx)
+      );
+      INSERT INTO extents_v3 (extent_id, group_id, device_id, start_lb, length_lb, role, idx, checksum)
+        SELECT extent_id, group_id, device_id, start_lb, length_lb, role, idx, checksum FROM extents;
+      DROP TABLE extents;
+      DROP TABLE groups;
+      DROP TABLE files;
+      ALTER TABLE files_v3 RENAME TO files;
+      ALTER TABLE groups_v3 RENAME TO groups;
+      ALTER TABLE extents_v3 RENAME TO extents;
+      CREATE INDEX extents_by_device ON extents (device_id, start_lb);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -44,7 +44,8 @@ describe('schema migrations', () => {
       store.addCounters(new Map([['degradedReads', 3], ['readErrors.1', 1]]));
       expect(store.counters()).toEqual(new Map([['degradedReads', 5], ['readErrors.1', 1]]));
       // Counters are local: no change set was journaled for them.
-      expect(store.snapshot().settings.some(([key]) => key.includes('degraded'))).toBe(false);
+      const settings = (JSON.parse(store.snapshot().text) as { settings: [string, string][] }).settings;
+      expect(settings.some(([key]) => key.includes('degraded'))).toBe(false);
     } finally {
       store.close();
     }
@@ -55,6 +56,10 @@ describe('schema migrations', () => {
       // extents still reference the rebuilt devices table.
       expect(() => db.prepare("INSERT INTO extents VALUES (3, 1, 9, 20, 1, 'data', 1, x'00')").run()).toThrow(/FOREIGN KEY/);
       expect(() => db.prepare("UPDATE devices SET state = 'bogus' WHERE device_id = 1").run()).toThrow(/CHECK/);
+      // Version 3: file, group and extent ids are never handed out again once used.
+      db.prepare('DELETE FROM files').run();
+      const fileId = Number(db.prepare("INSERT INTO files (name, size_bytes, created_ms) VALUES ('again', 0, 1)").run().lastInsertRowid);
+      expect(fileId).toBeGreaterThan(1);
     } finally {
       db.close();
     }
