@@ -1,13 +1,15 @@
 // Races between moves of one group's blocks, first found by the simulator (a rebalance beside a
 // rebuild put two blocks of a group on one device; a narrower rewrite could commit over a move
-// and free the moved block's old place twice). Driven here directly through the array's job
-// primitives (relocateBlocks, restripeGroup) on simulated disks, so they replay however the
-// rest of the code changes.
+// and free the moved block's old place twice; a target device gone between its write and the
+// flush raised a TypeError). Driven here directly through the array's job primitives
+// (relocateBlocks, restripeGroup) on simulated disks, so they replay however the rest of the
+// code changes.
 import { describe, expect, it } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import type { JobContext } from '../../src/array/device_jobs.js';
 import { relocateBlocks } from '../../src/array/relocate.js';
 import { restripeGroup } from '../../src/array/restripe_group.js';
+import type { Device, DeviceExtent } from '../../src/devices/device.js';
 import type { GroupWithExtents } from '../../src/meta/rows.js';
 import { TempDir } from '../helpers/temp_array.js';
 import { SimStorage } from './sim_device.js';
@@ -25,13 +27,41 @@ interface OneGroup {
   close: () => Promise<void>;
 }
 
+/** Makes the disk of the next write that completes vanish right after it (see vanishAfterNextWrite). */
+let vanishAfterNextWrite: SimStorage | undefined;
+
+/** A SimDevice whose writes may make its disk vanish once they completed (before any flush). */
+function withVanishHook(storage: SimStorage, device: Device): Device {
+  return {
+    path: device.path,
+    backend: device.backend,
+    sizeBytes: device.sizeBytes,
+    logicalBlockBytes: device.logicalBlockBytes,
+    get online() {
+      return device.online;
+    },
+    read: (extents, buffers) => device.read(extents, buffers),
+    async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+      await device.write(extents, buffers);
+      if (vanishAfterNextWrite === storage) {
+        vanishAfterNextWrite = undefined;
+        storage.disk(device.path).vanish();
+      }
+    },
+    flush: () => device.flush(),
+    trim: (extents) => device.trim(extents),
+    close: () => device.close(),
+    describe: () => device.describe(),
+  };
+}
+
 /** Six simulated disks, parity 1, k <= 2: a 20,000-byte file is one 2+1 group. */
-async function arrayWithOneGroup(): Promise<OneGroup> {
+async function arrayWithOneGroup(): Promise<OneGroup & { storage: SimStorage }> {
   const storage = new SimStorage();
   const dir = new TempDir();
   const devices = [0, 1, 2, 3, 4, 5].map((i) => storage.createDisk(`sim://d${i}`, 48 * MIB).path);
   const array = await DiskArray.create({
-    openDevice: storage.openDevice,
+    openDevice: async (path, options) => withVanishHook(storage, await storage.openDevice(path, options)),
     workerCount: 0,
     arenaBytes: 32 * MIB,
     scan: false,
@@ -47,7 +77,7 @@ async function arrayWithOneGroup(): Promise<OneGroup> {
   const group = context.store.groupsOf(context.store.file('f')!.fileId)[0]!;
   const taken = new Set(group.extents.map((extent) => extent.deviceId));
   const outside = array.status().devices.map((device) => device.deviceId).filter((deviceId) => !taken.has(deviceId));
-  return { array, context, group, outside, content, close: async () => (await array.close(), dir.remove()) };
+  return { array, context, group, outside, content, storage, close: async () => (await array.close(), dir.remove()) };
 }
 
 /** Lets the journal make every commit durable and the deferred frees run. */
@@ -95,6 +125,26 @@ describe('moves of one group racing', () => {
       await expectHealthy(setup);
     } finally {
       await setup.close();
+    }
+  });
+
+  it('a target that goes offline between its write and its flush fails the move with DEVICE_FAILED', async () => {
+    for (const move of ['relocate', 'restripe'] as const) {
+      const setup = await arrayWithOneGroup();
+      try {
+        vanishAfterNextWrite = setup.storage;
+        const moving =
+          move === 'relocate'
+            ? relocateBlocks(setup.context, setup.group, [{ index: 0, targetDeviceId: setup.outside[0]! }])
+            : restripeGroup(setup.context, setup.group, { dataCount: 1, extentLb: 5 });
+        await expect(moving, move).rejects.toMatchObject({ code: 'DEVICE_FAILED' });
+        await quiet(setup.array);
+        setup.array.assertInvariants();
+        expect((await setup.array.get('f')).equals(setup.content)).toBe(true);
+      } finally {
+        vanishAfterNextWrite = undefined;
+        await setup.close();
+      }
     }
   });
 });

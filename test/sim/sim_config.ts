@@ -15,6 +15,8 @@ export const KNOWN_ISSUES = {
   concurrentRebuilds: true,
   /** Import fails when one device's metadata region has an unreadable sector (open marks it missing instead). */
   importUnreadableMetadata: true,
+  /** An old home rolls forward once, from the devices it knows: devices added since may be ahead (metadata_open). */
+  staleHomeOneRollForward: true,
 };
 
 /**
@@ -85,6 +87,8 @@ export interface SimReport {
   skippedByKind: Record<string, number>;
   /** Operations that ended in an (allowed) error, by error code. */
   errorsByCode: Record<string, number>;
+  /** The first message of each error code (to see what the allowed errors were). */
+  errorExamples: Record<string, string>;
   powerLosses: number;
   /** Recoveries after power losses, by mode. */
   recoveries: Record<RecoveryMode, number>;

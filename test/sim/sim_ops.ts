@@ -74,7 +74,7 @@ export function generateSteps(seed: number, opCount: number, options: GeneratorO
 }
 
 function generateStep(rng: SimRng, options: GeneratorOptions): SimStep {
-  const shape = rng.weighted({ single: 40, concurrent: 27, job: 22, device: 8, reopen: 3 });
+  const shape = rng.weighted({ single: 40, concurrent: 26, job: 20, device: 11, reopen: 3 });
   const ops: SimOp[] = [];
   if (shape === 'single') ops.push(foregroundOp(rng, options));
   if (shape === 'concurrent') for (let i = rng.between(2, 4); i > 0; i--) ops.push(foregroundOp(rng, options));
@@ -140,7 +140,8 @@ function abortTurns(rng: SimRng): number {
 }
 
 function deviceOp(rng: SimRng): SimOp {
-  const kind = rng.weighted({ addDevice: 60, failDevice: 40 });
+  // Devices leave often (failures rebuilt away, removals): adding is the common device step.
+  const kind = rng.weighted({ addDevice: 72, failDevice: 28 });
   if (kind === 'failDevice') return { kind, pick: rng.next() };
   return { kind, sizeMib: rng.pick([32, 48, 64, 96, 128]), reuseSpare: rng.chance(0.5) };
 }

@@ -318,6 +318,7 @@ function planAddDevice(context: PlanContext, op: Extract<SimOp, { kind: 'addDevi
   return {
     op,
     start: () => context.array().addDevice(path, { force }),
-    judge: (outcome) => (damaged && codeOf(outcome.error) === 'DEVICE_IO' ? undefined : judgeStrict(outcome)),
+    // A damaged spare joins the fault atlas, so its I/O may fail like any afflicted disk's.
+    judge: (outcome, facts) => (damaged && codeOf(outcome.error) === 'DEVICE_IO' ? undefined : judgeJob(outcome, facts)),
   };
 }

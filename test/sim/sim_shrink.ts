@@ -107,6 +107,7 @@ export function formatReport(report: SimReport): string {
     `  faults: ${faults || 'none'}`,
     `  allowed errors: ${Object.entries(report.errorsByCode).map(([code, count]) => `${code} ${count}`).join(', ') || 'none'}`,
   ];
+  if (process.env.ELASTRIPE_SIM_VERBOSE) for (const [code, example] of Object.entries(report.errorExamples)) lines.push(`    ${code}: ${example}`);
   const steered = Object.entries(report.steeredAround);
   if (steered.length > 0) lines.push(`  stepped around known issues: ${steered.map(([issue, count]) => `${issue} ${count}`).join(', ')}`);
   if (report.failure) lines.push(`  FAILED at step ${report.failure.stepIndex} (${report.failure.kind}): ${report.failure.message}`);

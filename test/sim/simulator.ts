@@ -70,8 +70,8 @@ export class Simulation {
   /** Arrays opened during the current step (a power loss abandons all of them). */
   private stepArrays: DiskArray[] = [];
   private crashHome: string | undefined;
-  /** Copies of the home taken at quiet moments, oldest first. */
-  private homeSnapshots: string[] = [];
+  /** Copies of the home taken at quiet moments, oldest first, with the device ids they knew. */
+  private homeSnapshots: { home: string; deviceIds: Set<number> }[] = [];
   /** How the last power loss was recovered from (the model's rules depend on it). */
   private recovery: RecoveryMode | undefined;
   private afflicted = new Set<string>();
@@ -89,6 +89,7 @@ export class Simulation {
       opsByKind: {},
       skippedByKind: {},
       errorsByCode: {},
+      errorExamples: {},
       powerLosses: 0,
       recoveries: { home: 0, 'stale-home': 0, import: 0 },
       reopens: 0,
@@ -302,6 +303,7 @@ export class Simulation {
         const code = (outcome.error as { code?: string })?.code ?? 'untyped';
         const key = outcome.afterCrash ? `${code} (after power loss)` : code;
         this.report.errorsByCode[key] = (this.report.errorsByCode[key] ?? 0) + 1;
+        this.report.errorExamples[key] ??= `${kind}: ${(outcome.error as Error)?.message ?? String(outcome.error)}`;
       }
       const problem = plan.judge(outcome, facts);
       if (problem) fail('op', `${kind} ${JSON.stringify(plan.op)}: ${problem}`);
@@ -422,6 +424,15 @@ export class Simulation {
       this.report.steeredAround.importUnreadableMetadata = (this.report.steeredAround.importUnreadableMetadata ?? 0) + 1;
       mode = 'home';
     }
+    let snapshots = this.homeSnapshots;
+    if (mode === 'stale-home' && this.avoids('staleHomeOneRollForward')) {
+      const current = [...this.snapshot.devices.keys()];
+      snapshots = snapshots.filter((snapshot) => current.every((deviceId) => snapshot.deviceIds.has(deviceId)));
+      if (snapshots.length === 0) {
+        this.report.steeredAround.staleHomeOneRollForward = (this.report.steeredAround.staleHomeOneRollForward ?? 0) + 1;
+        mode = 'home';
+      }
+    }
     this.recovery = mode;
     this.report.recoveries[mode]++;
     try {
@@ -429,7 +440,7 @@ export class Simulation {
         this.home = this.crashHome!;
         this.array = await DiskArray.open(this.home, this.processRuntime());
       } else if (mode === 'stale-home') {
-        this.home = this.copyHome(rng.pick(this.homeSnapshots));
+        this.home = this.copyHome(rng.pick(snapshots).home);
         this.array = await DiskArray.open(this.home, this.processRuntime());
       } else {
         this.home = this.newHome();
@@ -449,8 +460,8 @@ export class Simulation {
   /** Keeps a copy of the (quiet) home now and then, for the stale-home recovery. */
   private snapshotHome(): void {
     if (this.report.checks % HOME_SNAPSHOT_EVERY_CHECKS !== 1) return;
-    this.homeSnapshots.push(this.copyHome(this.home));
-    if (this.homeSnapshots.length > HOME_SNAPSHOTS_KEPT) rmSync(this.homeSnapshots.shift()!, { recursive: true, force: true });
+    this.homeSnapshots.push({ home: this.copyHome(this.home), deviceIds: new Set(this.snapshot.devices.keys()) });
+    if (this.homeSnapshots.length > HOME_SNAPSHOTS_KEPT) rmSync(this.homeSnapshots.shift()!.home, { recursive: true, force: true });
   }
 
   private async reopen(): Promise<void> {
