@@ -65,7 +65,8 @@ describe('--read-only (item 19)', () => {
       expect(locked.stderr).toMatch(/^elastripe: ARRAY_LOCKED: .*not even a read-only open can read it/m);
     } finally {
       owner.child.stdin!.end('done');
-      expect((await owner.done).exitCode).toBe(0);
+      const ended = await owner.done;
+      expect(ended.exitCode, ended.stderr).toBe(0);
     }
   });
 
