@@ -59,7 +59,9 @@ describe('--read-only (item 19)', () => {
     // An owner that holds the array (a put waiting for its input).
     const owner = startCli(['put', 'slow', '-', '--home', home, '--workers', '0']);
     try {
-      await waitFor(async () => (await cli('status')).stderr.includes('ARRAY_LOCKED'));
+      // Wait for the owner's lock without racing it for the lock (a polling open could take it
+      // first and make the owner fail): the holder file names the owner once it holds the lock.
+      await waitFor(async () => (await readFile(join(home, 'holder'), 'utf8').catch(() => '')).includes(`pid ${owner.child.pid}`));
       const locked = await cli('status', '--read-only');
       expect(locked.exitCode).toBe(1);
       expect(locked.stderr).toMatch(/^elastripe: ARRAY_LOCKED: .*not even a read-only open can read it/m);
