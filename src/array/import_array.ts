@@ -47,12 +47,15 @@ export async function importIntoHome(options: ImportOptions, runtime: Runtime): 
     for (const found of chosen.devices) {
       // Waits a moment for a device a killed owner's ring still holds, as open does.
       const device = await openRecordedDevice(found.path, runtime);
+      let state: DeviceJournalState;
       try {
-        opened.push({ found, device, state: await readDeviceJournal(device, layout, chosen.arrayUuid, runtime.arena) });
-      } catch (error) {
-        await device.close().catch(() => undefined);
-        throw error;
+        state = await readDeviceJournal(device, layout, chosen.arrayUuid, runtime.arena);
+      } catch {
+        // Its metadata region cannot be read (a bad sector that outlived the retries): the other
+        // devices' copies describe the array; this one still serves its data blocks.
+        state = { checkpoint: undefined, records: [], lastSeq: 0, headLb: 0, usedLb: 0 };
       }
+      opened.push({ found, device, state });
     }
     const best = newest(opened);
     if (!best?.state.checkpoint) throw new CorruptMetadataError(`no device of array ${chosen.arrayUuid} carries intact metadata`);
