@@ -68,6 +68,7 @@ export function ratesFor(seed: number, path: string): SimFaultRates {
     latentErrorRate: [0, 0.0005, 0.003][level()]!,
     misdirectRate: [0, 0.003, 0.012][level()]!,
     vanishRate: [0, 0.001, 0.005][level()]!,
+    flushErrorDropsCache: rng.chance(0.5),
   };
 }
 
@@ -89,6 +90,11 @@ export interface SimReport {
   errorsByCode: Record<string, number>;
   /** The first message of each error code (to see what the allowed errors were). */
   errorExamples: Record<string, string>;
+  /**
+   * What a replay must reproduce exactly: request completions, and a digest of every
+   * operation's outcome and of every disk's final contents (see Simulation.fingerprint).
+   */
+  fingerprint: string;
   powerLosses: number;
   /** Recoveries after power losses, by mode. */
   recoveries: Record<RecoveryMode, number>;

@@ -133,7 +133,7 @@ describe('faults', () => {
     expect(target[0]).toBe(0);
   });
 
-  it('EIO on write lands nothing; EIO on flush keeps the cache', async () => {
+  it('EIO on write lands nothing; EIO on flush keeps the cache, or loses what it covered', async () => {
     const storage = new SimStorage();
     const disk = storage.createDisk('sim://a', 4 * MIB);
     const device = await storage.openDevice('sim://a');
@@ -144,6 +144,13 @@ describe('faults', () => {
     await device.write([{ startLb: 40, lengthLb: 1 }], [aligned(1, 1)]);
     await expect(device.flush()).rejects.toMatchObject({ code: 'DEVICE_IO', operation: 'flush' });
     expect(disk.unflushedPageCount()).toBe(1);
+    withFaults(disk, { flushErrorRate: 1, flushErrorDropsCache: true });
+    await expect(device.flush()).rejects.toMatchObject({ code: 'DEVICE_IO', operation: 'flush' });
+    expect(disk.unflushedPageCount()).toBe(0);
+    withFaults(disk, {});
+    const lost = aligned(1, 9);
+    await device.read([{ startLb: 40, lengthLb: 1 }], [lost]);
+    expect(lost[0]).toBe(0); // the cached write is gone: the durable page (never written) reads zeros
     withFaults(disk, { readErrorRate: 1 });
     await expect(device.read([{ startLb: 40, lengthLb: 1 }], [aligned(1)])).rejects.toMatchObject({ code: 'DEVICE_IO', operation: 'read' });
   });

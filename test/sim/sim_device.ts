@@ -13,7 +13,8 @@
 //    lands partly), or reordered (a random subset applied in a random order), at random.
 //  - Faults, each rolled from the disk's own seeded stream and only while the simulator lets
 //    this disk be faulty (its fault atlas): EIO on read, write or flush (a failed write lands
-//    nothing; a failed flush keeps the cache), latent sector errors (a written page reads EIO
+//    nothing; a failed flush keeps the cache, or on some disks loses the writes it covered, as
+//    Linux's page cache does after a writeback error), latent sector errors (a written page reads EIO
 //    until rewritten), misdirected writes (the data lands a few LBs away: the target keeps its
 //    old content, the other place is overwritten), and the disk vanishing (every handle drops
 //    like an NBD connection: requests in flight fail with ECONNRESET, later ones with
@@ -27,6 +28,7 @@
 //    batch finishes every request before reporting its first failure, DeviceIoError with an
 //    errno, DeviceFailedError once offline. Completion order is randomised by a seeded number
 //    of setImmediate hops per request, which is deterministic for a given seed.
+import { createHash } from 'node:crypto';
 import { LB_BYTES } from '../../src/constants.js';
 import type { Device, DeviceDescription, DeviceExtent } from '../../src/devices/device.js';
 import { ERRNO, validateBatch } from '../../src/devices/device_batch.js';
@@ -59,6 +61,8 @@ export interface SimFaultRates {
   latentErrorRate: number;
   misdirectRate: number;
   vanishRate: number;
+  /** A failed flush also loses the cached writes it covered (Linux's writeback-error behaviour). */
+  flushErrorDropsCache: boolean;
 }
 
 export const NO_FAULTS: SimFaultRates = {
@@ -68,6 +72,7 @@ export const NO_FAULTS: SimFaultRates = {
   latentErrorRate: 0,
   misdirectRate: 0,
   vanishRate: 0,
+  flushErrorDropsCache: false,
 };
 
 /** What the storage has injected so far (the simulator reports these). */
@@ -152,6 +157,18 @@ export class SimDisk {
     return bad;
   }
 
+  /** A digest of every page as reads see it now, and of its bad mark (for replay fingerprints). */
+  contentDigest(): string {
+    const hash = createHash('sha256');
+    const pages = new Set([...this.durable.keys(), ...this.volatile.keys()]);
+    for (const page of [...pages].sort((a, b) => a - b)) {
+      const state = this.current(page);
+      hash.update(`${page}:${state?.bad ?? ''}:`);
+      if (state?.data) hash.update(state.data);
+    }
+    return hash.digest('hex').slice(0, 16);
+  }
+
   /** A write completing: the page lands in the volatile cache. */
   landPage(page: number, state: PageState): void {
     const cached = { seq: ++this.seq, page, state };
@@ -173,6 +190,14 @@ export class SimDisk {
     }
     this.log = keep;
     for (const [page, cached] of this.volatile) if (cached.seq <= watermark) this.volatile.delete(page);
+  }
+
+  /** A failed flush that loses what it covered: those writes are gone (reads see the durable pages). */
+  dropCovered(watermark: number): number {
+    const before = this.log.length;
+    this.log = this.log.filter((cached) => cached.seq > watermark);
+    for (const [page, cached] of this.volatile) if (cached.seq <= watermark) this.volatile.delete(page);
+    return before - this.log.length;
   }
 
   /** Unflushed page writes, completed or in flight (what a power loss decides about). */
@@ -441,6 +466,7 @@ export class SimDevice implements Device {
       this.complete('flush', []);
       if (this.roll(this.disk.rates.flushErrorRate)) {
         this.storage.counts.flushErrors++;
+        if (this.disk.rates.flushErrorDropsCache) this.storage.counts.droppedPageWrites += this.disk.dropCovered(watermark);
         throw new DeviceIoError(this.path, 'flush', 0, ERRNO.EIO, 'simulated flush error');
       }
       this.disk.flushComplete(watermark);

@@ -5,6 +5,7 @@
 //   npm run sim        a long run: ELASTRIPE_SIM_OPS operations per seed (default 10,000) on
 //                      ELASTRIPE_SIM_SEEDS seeds (default 3) from a random base seed
 //   ELASTRIPE_SIM_SEED=n   replays seed n exactly (with ELASTRIPE_SIM_OPS as long as before)
+//   ELASTRIPE_SIM_AVOID_KNOWN=0  does not step around the bugs listed in KNOWN_ISSUES
 //
 // A failing run is shrunk (ELASTRIPE_SIM_SHRINK_MS of delta debugging) and the short list of
 // steps is printed, ready to paste into a regression case below.
@@ -14,13 +15,19 @@ vi.mock('node:crypto', async (importOriginal) => (await import('./sim_determinis
 vi.mock('../../src/devices/device_scan.js', async (importOriginal) => (await import('./sim_scan.js')).scanMock(await importOriginal()));
 import { generateSteps, opCount, type SimStep } from './sim_ops.js';
 import { formatReport, formatSteps, shrink } from './sim_shrink.js';
-import { configFor, runSteps, type SimReport } from './simulator.js';
+import { configFor, runSteps, type SimConfig, type SimReport } from './simulator.js';
 
 
 const LONG = process.env.ELASTRIPE_SIM_LONG === '1';
 const OPS_PER_SEED = Number(process.env.ELASTRIPE_SIM_OPS ?? (LONG ? 10_000 : 500));
 const SHRINK_MS = Number(process.env.ELASTRIPE_SIM_SHRINK_MS ?? (LONG ? 600_000 : 60_000));
 const SEEDS = seedsToRun();
+/** ELASTRIPE_SIM_AVOID_KNOWN=0 walks into the KNOWN_ISSUES too (to check a fix, or with one patched in). */
+const AVOID_KNOWN = process.env.ELASTRIPE_SIM_AVOID_KNOWN !== '0';
+
+function configOf(seed: number): SimConfig {
+  return { ...configFor(seed), avoidKnownIssues: AVOID_KNOWN };
+}
 
 function seedsToRun(): number[] {
   if (process.env.ELASTRIPE_SIM_SEED) return [Number(process.env.ELASTRIPE_SIM_SEED)];
@@ -33,8 +40,9 @@ const totals = { ops: 0, powerLosses: 0, faults: 0, ms: 0 };
 
 async function simulate(seed: number): Promise<SimReport> {
   const steps = generateSteps(seed, OPS_PER_SEED);
-  console.log(`simulation seed ${seed}: ${opCount(steps)} ops in ${steps.length} steps (ELASTRIPE_SIM_SEED=${seed} ELASTRIPE_SIM_OPS=${OPS_PER_SEED} to replay)`);
-  const report = await runSteps(configFor(seed), steps);
+  const replay = `ELASTRIPE_SIM_SEED=${seed} ELASTRIPE_SIM_OPS=${OPS_PER_SEED}${AVOID_KNOWN ? '' : ' ELASTRIPE_SIM_AVOID_KNOWN=0'}`;
+  console.log(`simulation seed ${seed}: ${opCount(steps)} ops in ${steps.length} steps (${replay} to replay)`);
+  const report = await runSteps(configOf(seed), steps);
   console.log(formatReport(report));
   totals.ops += report.ops;
   totals.powerLosses += report.powerLosses;
@@ -46,11 +54,11 @@ async function simulate(seed: number): Promise<SimReport> {
 
 async function shrinkAndPrint(seed: number, steps: SimStep[], report: SimReport): Promise<void> {
   console.log(`seed ${seed} failed at step ${report.failure!.stepIndex}; shrinking for up to ${SHRINK_MS} ms ...`);
-  const shrunk = await shrink(configFor(seed), steps, report.failure!, SHRINK_MS);
+  const shrunk = await shrink(configOf(seed), steps, report.failure!, SHRINK_MS);
   console.log(
     `shrunk to ${shrunk.steps.length} steps (${opCount(shrunk.steps)} ops) in ${shrunk.trials} trials${shrunk.complete ? '' : ' (time ran out)'}:\n` +
       `failure: ${shrunk.failure.kind}: ${shrunk.failure.message}\n` +
-      `regression case: runSteps(configFor(${seed}), ${formatSteps(shrunk.steps)})`,
+      `regression case: runSteps({ ...configFor(${seed}), avoidKnownIssues: ${AVOID_KNOWN} }, ${formatSteps(shrunk.steps)})`,
   );
 }
 
@@ -61,6 +69,15 @@ describe('deterministic simulation', () => {
       expect(report.failure, report.failure && `${report.failure.kind}: ${report.failure.message}`).toBeUndefined();
     });
   }
+
+  // Replays are only as good as the determinism under them: UUIDs, the clock, completion order.
+  it('replays exactly: the same steps give the same requests, outcomes and disk contents', { timeout: 120_000 }, async () => {
+    const steps = generateSteps(7, 60);
+    const first = await runSteps(configFor(7), steps);
+    const second = await runSteps(configFor(7), steps);
+    expect(first.failure).toBeUndefined();
+    expect(second.fingerprint).toBe(first.fingerprint);
+  });
 
   it('reports what it explored', () => {
     console.log(

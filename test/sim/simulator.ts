@@ -21,6 +21,7 @@
 // block or reserved page) at once — TigerBeetle's fault atlas at disk granularity: faults land
 // only on afflicted disks plus chosen ones up to that count, so every group keeps enough blocks
 // and every failure the checker sees is the array's.
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,8 @@ export class Simulation {
   /** Arrays opened during the current step (a power loss abandons all of them). */
   private stepArrays: DiskArray[] = [];
   private crashHome: string | undefined;
+  /** Every operation's kind and outcome, in order (for the fingerprint). */
+  private readonly outcomeLog: string[] = [];
   /** Copies of the home taken at quiet moments, oldest first, with the device ids they knew. */
   private homeSnapshots: { home: string; deviceIds: Set<number> }[] = [];
   /** How the last power loss was recovered from (the model's rules depend on it). */
@@ -90,6 +93,7 @@ export class Simulation {
       skippedByKind: {},
       errorsByCode: {},
       errorExamples: {},
+      fingerprint: '',
       powerLosses: 0,
       recoveries: { home: 0, 'stale-home': 0, import: 0 },
       reopens: 0,
@@ -175,7 +179,15 @@ export class Simulation {
     return home;
   }
 
+  /** Request completions and a digest of outcomes and disk contents (what an exact replay repeats). */
+  private fingerprint(): string {
+    const hash = createHash('sha256').update(this.outcomeLog.join('\n'));
+    for (const [path, disk] of this.storage.disks) hash.update(`${path}:${disk.contentDigest()}`);
+    return `${this.storage.ioEvents} requests, ${hash.digest('hex').slice(0, 16)}`;
+  }
+
   private async cleanUp(): Promise<void> {
+    this.report.fingerprint = this.fingerprint();
     this.storage.disarmCrash();
     this.storage.setFaulty(undefined);
     await Promise.race([this.array?.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
@@ -299,6 +311,7 @@ export class Simulation {
       this.report.ops++;
       this.report.opsByKind[kind] = (this.report.opsByKind[kind] ?? 0) + 1;
       const outcome = outcomes[i]!;
+      this.outcomeLog.push(`${kind} ${outcome.ok ? 'ok' : ((outcome.error as { code?: string })?.code ?? 'untyped')}${outcome.afterCrash ? ' after power loss' : ''}`);
       if (!outcome.ok) {
         const code = (outcome.error as { code?: string })?.code ?? 'untyped';
         const key = outcome.afterCrash ? `${code} (after power loss)` : code;
