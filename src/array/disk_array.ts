@@ -76,7 +76,6 @@ export class DiskArray {
   /** Degraded reads, repairs and read errors per device, kept in the home (see usage_counters.ts). */
   private counters!: UsageCounters;
   private readonly epochs = new ReaderEpochs();
-  private readonly flusher = new FlushCoalescer();
   /** Frees waiting for their change set to be durable on the devices. */
   private freesAwaitingJournal = 0;
   /** What open found: devices at new paths, a home rolled forward from the devices. */
@@ -93,6 +92,7 @@ export class DiskArray {
     private readonly allocator: ExtentAllocator,
     private readonly settings: Settings,
     private readonly journal: MetadataJournal,
+    private readonly flusher: FlushCoalescer,
   ) {}
 
   static async create(options: CreateOptions): Promise<DiskArray> {
@@ -178,6 +178,7 @@ export class DiskArray {
     const recovered = await recoverMetadata(store, runtime, options);
     const { devices, settings } = recovered;
     let array: DiskArray | undefined;
+    const flusher = new FlushCoalescer();
     const journal = new MetadataJournal(
       {
         arrayUuid: settings.arrayUuid,
@@ -185,6 +186,7 @@ export class DiskArray {
         arena: runtime.arena,
         devices,
         store,
+        flusher,
         onDeviceError: (deviceId, error) => array?.recordFailure(deviceId, `a metadata write failed: ${error.message}`),
       },
       recovered.position,
@@ -201,7 +203,7 @@ export class DiskArray {
       throw error;
     }
     store.markInterruptedJobs(Date.now());
-    array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal);
+    array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal, flusher);
     array.scan = options.scan;
     array.readOnly = store.readOnly;
     array.counters = new UsageCounters(store.readOnly ? { counters: () => store.counters(), addCounters: () => undefined } : store);

@@ -29,6 +29,7 @@ import type { ChangeSet } from '../meta/meta_changes.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import { encodeCheckpoint, encodeRecord, slotStartLb, type MetadataLayout } from '../meta/journal_format.js';
 import type { ArrayDevices } from './array_devices.js';
+import type { FlushCoalescer } from './flush_coalescer.js';
 
 /** The journal's own arena buffer: records up to this size and checkpoint chunks use it, so
  *  the journal never waits for arena space held by puts that wait for the journal. */
@@ -42,6 +43,8 @@ export interface JournalContext {
   arena: Arena;
   devices: ArrayDevices;
   store: MetaStore;
+  /** Shares device flushes with the write path. */
+  flusher: FlushCoalescer;
   /** A device failed a journal write or flush: the array marks it failed. */
   onDeviceError: (deviceId: number, error: Error) => void;
 }
@@ -280,7 +283,9 @@ export class MetadataJournal {
     const online = new Set(this.context.devices.online().map((entry) => entry.device));
     const still = targets.filter((target) => online.has(target.device));
     if (still.length === 0) throw new DeviceFailedError('the array', 'no device that took the metadata is still online');
-    await this.onEach(still, (device) => device.flush());
+    // Through the array's flush coalescer: a record's flush may share one with the data
+    // flushes of the puts behind it (each only needs a flush that started after its write).
+    await this.onEach(still, (device) => this.context.flusher.flush(device));
   }
 
   private async onEach(targets: { deviceId: number; device: Device }[], work: (device: Device) => Promise<void>): Promise<{ deviceId: number; device: Device }[]> {
