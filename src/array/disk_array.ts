@@ -822,7 +822,9 @@ export class DiskArray {
 
   /** Devices left without blocks leave the array for good (state 'removed'). */
   private async removeEmptied(deviceIds: number[]): Promise<number[]> {
-    const emptied = deviceIds.filter((deviceId) => this.store.groupIdsOnDevices([deviceId]).length === 0);
+    // A device another job (a concurrent rebuild) removed meanwhile is gone already.
+    const present = new Set(this.devices.all().map((entry) => entry.row.deviceId));
+    const emptied = deviceIds.filter((deviceId) => present.has(deviceId) && this.store.groupIdsOnDevices([deviceId]).length === 0);
     for (const deviceId of emptied) {
       this.store.setDeviceState(deviceId, 'removed');
       await this.devices.drop(deviceId);

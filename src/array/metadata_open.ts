@@ -43,12 +43,15 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
     let journals = await readJournals(devices, settings, runtime);
     let best = newest(journals);
     let rolledForward: [number, number] | undefined;
-    if (best && best.state.lastSeq > store.seq) {
-      const from = store.seq;
+    // Each roll forward may name devices the home did not know (added since), whose journals go
+    // further still — when every device it knew was removed since, the newest it knows stops at
+    // its own removal — so it repeats until no device is ahead. Each round moves the store
+    // strictly forward, so it ends.
+    while (best && best.state.lastSeq > store.seq) {
+      const from = rolledForward?.[0] ?? store.seq;
       await rollForward(store, best, settings, runtime);
       rolledForward = [from, store.seq];
       settings = readSettings(store);
-      // The rows may name devices the old home did not know, or states it had not seen.
       await devices.closeAll();
       ({ devices, moved } = await openRecordedDevices(store.devices(), settings.arrayUuid, runtime, options));
       journals = await readJournals(devices, settings, runtime);

@@ -11,12 +11,12 @@ import { mixSeed, SimRng } from './sim_rng.js';
  * go on finding others). Delete an entry when its regression case passes.
  */
 export const KNOWN_ISSUES = {
-  /** Two rebuilds at once: the second drops the device the first already dropped (disk_array removeEmptied). */
-  concurrentRebuilds: true,
-  /** Import fails when one device's metadata region has an unreadable sector (open marks it missing instead). */
-  importUnreadableMetadata: true,
-  /** An old home rolls forward once, from the devices it knows: devices added since may be ahead (metadata_open). */
-  staleHomeOneRollForward: true,
+  /** Fixed: two rebuilds at once (removeEmptied skips a device the other rebuild dropped). */
+  concurrentRebuilds: false,
+  /** Fixed: import goes on when one device's metadata region cannot be read. */
+  importUnreadableMetadata: false,
+  /** Fixed: open rolls an old home forward until no device it then knows is ahead. */
+  staleHomeOneRollForward: false,
 };
 
 /**

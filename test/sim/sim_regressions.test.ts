@@ -41,7 +41,7 @@ describe('simulator regressions', () => {
 
   // disk_array.ts removeEmptied: the second of two concurrent rebuilds drops the device the first
   // already dropped: untyped "Error: array devices: unknown device 5" (ArrayDevices.drop).
-  it.fails('two rebuilds at once both finish (seed 3002; KNOWN_ISSUES.concurrentRebuilds)', async () => {
+  it('two rebuilds at once both finish (seed 3002; was KNOWN_ISSUES.concurrentRebuilds)', async () => {
     await replay(configFor(3002), [
       { seed: 3166294227, faults: [], ops: [{ kind: 'addDevice', sizeMib: 32, reuseSpare: false }], ioFaults: false },
       { seed: 3401837428, faults: [], ops: [{ kind: 'put', name: 'f15', sizeBytes: 655545, contentSeed: 1973024428, stream: false }], ioFaults: false },
@@ -53,7 +53,7 @@ describe('simulator regressions', () => {
   // import_array.ts: a latent sector error in one device's metadata region (a journal write
   // landed on a bad sector) fails the whole import ("read on sim://dev5 ... EIO") where open
   // would call that device missing and go on with the others.
-  it.fails('import after a power loss survives one device with an unreadable metadata sector (seed 3002; KNOWN_ISSUES.importUnreadableMetadata)', async () => {
+  it('import after a power loss survives one device with an unreadable metadata sector (seed 3002; was KNOWN_ISSUES.importUnreadableMetadata)', async () => {
     await replay({ ...configFor(3002), recovery: 'import' }, [
       { seed: 1270188288, faults: [], ops: [{ kind: 'put', name: 'f11', sizeBytes: 89053, contentSeed: 1780781939, stream: false }], ioFaults: false },
       { seed: 2481303937, faults: [], ops: [{ kind: 'put', name: 'f06', sizeBytes: 377309, contentSeed: 2972840578, stream: false }], ioFaults: false },
@@ -70,7 +70,7 @@ describe('simulator regressions', () => {
   // hold newer change sets, and nothing rolls forward again: open fails on the journal's
   // assertion "metadata journal: store at N behind the devices at M". (Found by the simulator's
   // old-home recovery, seed 3010; the simulator steps around it: KNOWN_ISSUES.staleHomeOneRollForward.)
-  it.fails('an old home whose devices have all been replaced rolls forward to the newest state', async () => {
+  it('an old home whose devices have all been replaced rolls forward to the newest state', async () => {
     const storage = new SimStorage();
     const dir = new TempDir();
     try {
