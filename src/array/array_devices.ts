@@ -57,10 +57,14 @@ export class ArrayDevices {
     return entry.state === 'online' && entry.device !== undefined && entry.device.online;
   }
 
-  /** The open Device of an online device, or undefined. */
+  /**
+   * The open Device of an online device, or undefined — also for a device that has left the
+   * array: a read or job holding group rows from before a rebuild or remove dropped it treats
+   * that block as lost (parity rebuilds it) instead of failing.
+   */
   usable(deviceId: number): Device | undefined {
-    const entry = this.get(deviceId);
-    return this.isOnline(entry) ? entry.device : undefined;
+    const entry = this.byId.get(deviceId);
+    return entry && this.isOnline(entry) ? entry.device : undefined;
   }
 
   markFailed(deviceId: number, reason: string): void {
