@@ -76,6 +76,8 @@ export class DiskArray {
   /** Degraded reads, repairs and read errors per device, kept in the home (see usage_counters.ts). */
   private counters!: UsageCounters;
   private readonly epochs = new ReaderEpochs();
+  /** Commits waiting to share one SQLite transaction (commitTogether). */
+  private readonly commitQueue: { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
   /** Frees waiting for their change set to be durable on the devices. */
   private freesAwaitingJournal = 0;
   /** What open found: devices at new paths, a home rolled forward from the devices. */
@@ -424,7 +426,7 @@ export class DiskArray {
       const written = await writeFile(this.writeContext(), toChunks(source), { ...options, sizeBytes });
       let replaced: ExtentRow[];
       try {
-        replaced = this.store.commitFile(name, written.sizeBytes, written.groups, Date.now());
+        replaced = await this.commitTogether(() => this.store.commitFile(name, written.sizeBytes, written.groups, Date.now()));
       } catch (error) {
         written.releaseExtents();
         throw error;
@@ -782,6 +784,39 @@ export class DiskArray {
     } finally {
       this.endWrite();
     }
+  }
+
+  /**
+   * Runs a store mutation together with the others queued in the same turn of the event loop,
+   * in one SQLite transaction (group commit, as device flushes and journal records are): puts
+   * that finish together share one commit. Each keeps its own atomicity and its own outcome;
+   * results are handed out only after the shared commit succeeded.
+   */
+  private commitTogether<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.commitQueue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (this.commitQueue.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  private commitQueued(): void {
+    const queue = this.commitQueue.splice(0);
+    const outcomes: { value?: unknown; error?: unknown }[] = [];
+    try {
+      this.store.batch(() => {
+        for (const item of queue) {
+          try {
+            outcomes.push({ value: item.work() });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const item of queue) item.reject(error);
+      return;
+    }
+    queue.forEach((item, i) => ('error' in outcomes[i]! ? item.reject(outcomes[i]!.error) : item.resolve(outcomes[i]!.value)));
   }
 
   private beginWrite(): void {

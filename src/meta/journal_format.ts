@@ -31,8 +31,9 @@ export const CHECKPOINT_MAGIC = 'ELSNAP01';
 export const JOURNAL_FORMAT_VERSION = 1;
 export const HEADER_BYTES = 128;
 const FLAG_DEFLATED = 1;
-/** Record payloads above this are deflated (small records stay one LB either way). */
-const DEFLATE_ABOVE_BYTES = 3 * 1024;
+/** Record payloads above this are deflated: below it, deflating costs more CPU than the few
+ *  LBs it saves are worth (a batch of a dozen small puts stays a few LBs either way). */
+const DEFLATE_ABOVE_BYTES = 16 * 1024;
 
 /** Where the metadata lives on every device of an array (LB numbers). */
 export interface MetadataLayout {

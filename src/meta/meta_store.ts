@@ -127,7 +127,17 @@ export class MetaStore {
    */
   private mutate<T>(work: () => T): T {
     if (this.readOnly) throw new ReadOnlyError(`the array at ${this.home} is open read-only`);
-    if (this.recording) return work(); // nested in a mutation already running
+    if (this.recording) {
+      // Nested in a mutation already running (a batch): a savepoint keeps this one atomic on
+      // its own, and its changes leave the change set if it fails.
+      const mark = this.recording.length;
+      try {
+        return this.db.transaction(work)();
+      } catch (error) {
+        this.recording.length = mark;
+        throw error;
+      }
+    }
     this.recording = [];
     let changes: MetaChange[];
     let result: T;
@@ -148,6 +158,14 @@ export class MetaStore {
       this.onCommit?.({ seq: this.committedSeq, changes });
     }
     return result;
+  }
+
+  /**
+   * Runs several mutations in one transaction: one commit (one fsync of the home) and one
+   * change set for all of them, each still atomic on its own (a savepoint each).
+   */
+  batch<T>(work: () => T): T {
+    return this.mutate(work);
   }
 
   private record(change: MetaChange): void {
