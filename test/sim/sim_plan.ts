@@ -70,7 +70,12 @@ export interface PlannedOp {
   put?: { name: string; version: Version };
   /** Takes devices away (or may): errors elsewhere in the step are then plausible. */
   disturbs?: boolean;
+  /** What an acknowledged outcome promises about the array's devices (checked after the step). */
+  promises?: (value: unknown) => DevicePromise[];
 }
+
+/** A device change an acknowledged call made, which must survive (power losses included). */
+export type DevicePromise = { deviceId: number; is: 'present' | 'absent' | 'down' };
 
 export function planOp(context: PlanContext, op: SimOp): PlannedOp {
   switch (op.kind) {
@@ -91,7 +96,12 @@ export function planOp(context: PlanContext, op: SimOp): PlannedOp {
     case 'reopen':
       return { op, start: () => context.reopen(), judge: judgeStrict };
     case 'rebuild':
-      return { op, start: () => context.array().rebuild({ signal: abortSignal(op.abortAfterTurns) }), judge: judgeAbortable(op.abortAfterTurns) };
+      return {
+        op,
+        start: () => context.array().rebuild({ signal: abortSignal(op.abortAfterTurns) }),
+        judge: judgeAbortable(op.abortAfterTurns),
+        promises: (value) => (value as { removedDeviceIds: number[] }).removedDeviceIds.map((deviceId) => ({ deviceId, is: 'absent' as const })),
+      };
     case 'rebalance':
       return { op, start: () => context.array().rebalance({ signal: abortSignal(op.abortAfterTurns) }), judge: judgeAbortable(op.abortAfterTurns) };
     case 'restripe':
@@ -285,14 +295,26 @@ function planFailDevice(context: PlanContext, op: Extract<SimOp, { kind: 'failDe
   if (online.length < context.parityCount + 3 || eligible.length === 0) return skip(op, 'no device may fail now');
   const target = eligible[Math.floor(op.pick * eligible.length)]!;
   context.afflicted.add(target.path);
-  return { op, disturbs: true, start: () => context.array().failDevice(target.deviceId, 'failed by the simulator'), judge: judgeStrict };
+  return {
+    op,
+    disturbs: true,
+    start: () => context.array().failDevice(target.deviceId, 'failed by the simulator'),
+    judge: judgeStrict,
+    promises: () => [{ deviceId: target.deviceId, is: 'down' }],
+  };
 }
 
 function planRemoveDevice(context: PlanContext, op: Extract<SimOp, { kind: 'removeDevice' }>): PlannedOp {
   const online = onlineDevices(context);
   if (online.length < context.parityCount + 3) return skip(op, 'too few devices to remove one');
   const target = online[Math.floor(op.pick * online.length)]!;
-  return { op, disturbs: true, start: () => context.array().removeDevice(target.deviceId), judge: judgeJob };
+  return {
+    op,
+    disturbs: true,
+    start: () => context.array().removeDevice(target.deviceId),
+    judge: judgeJob,
+    promises: () => [{ deviceId: target.deviceId, is: 'absent' }],
+  };
 }
 
 function planAddDevice(context: PlanContext, op: Extract<SimOp, { kind: 'addDevice' }>): PlannedOp {
@@ -320,5 +342,6 @@ function planAddDevice(context: PlanContext, op: Extract<SimOp, { kind: 'addDevi
     start: () => context.array().addDevice(path, { force }),
     // A damaged spare joins the fault atlas, so its I/O may fail like any afflicted disk's.
     judge: (outcome, facts) => (damaged && codeOf(outcome.error) === 'DEVICE_IO' ? undefined : judgeJob(outcome, facts)),
+    promises: (value) => [{ deviceId: (value as { deviceId: number }).deviceId, is: 'present' }],
   };
 }

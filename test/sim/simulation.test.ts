@@ -6,6 +6,8 @@
 //                      ELASTRIPE_SIM_SEEDS seeds (default 3) from a random base seed
 //   ELASTRIPE_SIM_SEED=n   replays seed n exactly (with ELASTRIPE_SIM_OPS as long as before)
 //   ELASTRIPE_SIM_AVOID_KNOWN=0  does not step around the bugs listed in KNOWN_ISSUES
+//   ELASTRIPE_SIM_MINUTES=m      runs fresh seeds of ELASTRIPE_SIM_OPS operations each until m
+//                                minutes have passed (a CI budget), then reports the totals
 //
 // A failing run is shrunk (ELASTRIPE_SIM_SHRINK_MS of delta debugging) and the short list of
 // steps is printed, ready to paste into a regression case below.
@@ -22,6 +24,8 @@ const LONG = process.env.ELASTRIPE_SIM_LONG === '1';
 const OPS_PER_SEED = Number(process.env.ELASTRIPE_SIM_OPS ?? (LONG ? 10_000 : 500));
 const SHRINK_MS = Number(process.env.ELASTRIPE_SIM_SHRINK_MS ?? (LONG ? 600_000 : 60_000));
 const SEEDS = seedsToRun();
+/** A time budget: seeds run one after another until it is spent (0: the fixed list of seeds). */
+const MINUTES = process.env.ELASTRIPE_SIM_SEED ? 0 : Number(process.env.ELASTRIPE_SIM_MINUTES ?? 0);
 /** ELASTRIPE_SIM_AVOID_KNOWN=0 walks into the KNOWN_ISSUES too (to check a fix, or with one patched in). */
 const AVOID_KNOWN = process.env.ELASTRIPE_SIM_AVOID_KNOWN !== '0';
 
@@ -63,7 +67,16 @@ async function shrinkAndPrint(seed: number, steps: SimStep[], report: SimReport)
 }
 
 describe('deterministic simulation', () => {
-  for (const seed of SEEDS) {
+  if (MINUTES > 0) {
+    it(`fresh seeds for ${MINUTES} minutes`, { timeout: MINUTES * 60_000 + 3_600_000 + SHRINK_MS }, async () => {
+      const deadlineMs = performance.now() + MINUTES * 60_000;
+      for (let seed = SEEDS[0]!; performance.now() < deadlineMs; seed++) {
+        const report = await simulate(seed);
+        expect(report.failure, report.failure && `${report.failure.kind}: ${report.failure.message}`).toBeUndefined();
+      }
+    });
+  }
+  for (const seed of MINUTES > 0 ? [] : SEEDS) {
     it(`seed ${seed} (parity ${configFor(seed).parityCount})`, { timeout: (LONG ? 3_600_000 : 120_000) + SHRINK_MS }, async () => {
       const report = await simulate(seed);
       expect(report.failure, report.failure && `${report.failure.kind}: ${report.failure.message}`).toBeUndefined();

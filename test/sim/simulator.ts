@@ -32,7 +32,7 @@ import { KNOWN_ISSUES, ratesFor, type RecoveryMode, type SimConfig, type SimFail
 import { matchVersion, SimModel, statesAfterStep, describeMismatch, type FileState, type Version } from './sim_model.js';
 import { checkDisks, ParityCache, spaceProblems, takeSnapshot, unexpectedFsckProblems, type LayoutSnapshot } from './sim_oracle.js';
 import { opCount, type SimFault, type SimOp, type SimStep } from './sim_ops.js';
-import { budgetAllows, planOp, type Outcome, type PlanContext, type PlannedOp, type StepFacts } from './sim_plan.js';
+import { budgetAllows, planOp, type DevicePromise, type Outcome, type PlanContext, type PlannedOp, type StepFacts } from './sim_plan.js';
 import { mixSeed, SimRng } from './sim_rng.js';
 import { setScannedStorage, simScanInstalled } from './sim_scan.js';
 import { beginDeterministicRun, cryptoMockInstalled } from './sim_determinism.js';
@@ -301,6 +301,9 @@ export class Simulation {
     return { disturbed, lowSpace };
   }
 
+  /** Device changes acknowledged in the last step, checked by the next check. */
+  private devicePromises: { promise: DevicePromise; by: string }[] = [];
+
   private judge(planned: PlannedOp[], outcomes: Outcome[], facts: StepFacts): void {
     planned.forEach((plan, i) => {
       const kind = plan.op.kind;
@@ -320,6 +323,9 @@ export class Simulation {
       }
       const problem = plan.judge(outcome, facts);
       if (problem) fail('op', `${kind} ${JSON.stringify(plan.op)}: ${problem}`);
+      if (outcome.ok && !outcome.afterCrash && plan.promises) {
+        for (const promise of plan.promises(outcome.value)) this.devicePromises.push({ promise, by: kind });
+      }
     });
   }
 
@@ -505,6 +511,9 @@ export class Simulation {
     const unexpected = unexpectedFsckProblems(fsck.problems, snapshot, findings);
     if (unexpected.length > 0) fail('fsck', `${unexpected.join('\n')}\nfsck said:\n${fsck.problems.join('\n')}`);
     await this.timed('readback', () => this.readBack(snapshot));
+    this.checkDevicePromises(snapshot);
+    const running = snapshot.status.jobs.filter((job) => job.state === 'running');
+    if (running.length > 0) fail('jobs', `the array is quiet but jobs are still 'running': ${running.map((job) => `#${job.jobId} ${job.kind}`).join(', ')}`);
     this.parity.sweep();
     if (findings.afflicted.size > this.config.parityCount) {
       fail('budget', `${findings.afflicted.size} disks are down or damaged (${[...findings.afflicted].join(', ')}), parity ${this.config.parityCount}`);
@@ -545,6 +554,15 @@ export class Simulation {
     const internals = this.array as unknown as { writesInFlight?: number; freesAwaitingJournal?: number; epochs?: { pendingCount?: number }; journal?: { durableSeq?: number } };
     const devices = this.array.status().devices.map((device) => `#${device.deviceId} ${device.path} ${device.state}${device.reason ? ` (${device.reason})` : ''}`).join('; ');
     return `devices: ${devices}\narray internals: writesInFlight ${internals.writesInFlight}, freesAwaitingJournal ${internals.freesAwaitingJournal}, epochs pending ${internals.epochs?.pendingCount}, journal durableSeq ${internals.journal?.durableSeq}, journal ${JSON.stringify(internals.journal, (key, value) => (key === 'context' || key === 'buffer' ? undefined : value))}, store seq ${(this.array as unknown as { store: { seq: number } }).store.seq}`;
+  }
+
+  /** Acknowledged device changes hold: added devices are there, failed ones down, removed ones gone. */
+  private checkDevicePromises(snapshot: LayoutSnapshot): void {
+    for (const { promise, by } of this.devicePromises.splice(0)) {
+      const device = snapshot.devices.get(promise.deviceId);
+      const holds = promise.is === 'present' ? device !== undefined : promise.is === 'absent' ? device === undefined : !device?.online;
+      if (!holds) fail('devices', `${by} was acknowledged, so device ${promise.deviceId} should be ${promise.is}, but status says ${device ? (device.online ? 'online' : 'down') : 'absent'}`);
+    }
   }
 
   /** Reads every file and collapses the model to what is stored (which must be allowed). */
