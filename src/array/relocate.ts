@@ -5,6 +5,7 @@
 // transaction point the extent row at the new place. The old extent is freed once no reader
 // can still see it. A crash at any point leaves either the old or the new place committed,
 // never both and never neither; the unreferenced copy is free space after reopen.
+import { settleBatch } from '../devices/device_batch.js';
 import { DeviceFailedError, NoSpaceError } from '../errors.js';
 import type { ExtentAllocator } from '../meta/extent_allocator.js';
 import type { MetaStore } from '../meta/meta_store.js';
@@ -41,15 +42,17 @@ export async function relocateBlocks(context: RelocateContext, group: GroupWithE
       const from = byBlock[move.index]!;
       placed.push({ extentId: from.extentId, fromDeviceId: from.deviceId, fromStartLb: from.startLb, toDeviceId: move.targetDeviceId, toStartLb: startLb });
     }
-    await Promise.all(
+    // Every write settles before a failure is reported: the extents are released (and the arena
+    // buffer reused) below, and a write still in flight would land on whatever takes them next.
+    await settleBatch(
       placed.map(async (extent, i) => {
         const device = context.devices.usable(extent.toDeviceId);
         if (!device) throw new NoSpaceError(`target device ${extent.toDeviceId} is not online`);
         await device.write([{ startLb: extent.toStartLb, lengthLb: group.extentLb }], [blocks.view(moves[i]!.index)]);
       }),
     );
-    await Promise.all(
-      [...new Set(placed.map((extent) => extent.toDeviceId))].map((deviceId) => {
+    await settleBatch(
+      [...new Set(placed.map((extent) => extent.toDeviceId))].map(async (deviceId) => {
         const device = context.devices.usable(deviceId);
         if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before a moved block was flushed');
         return context.flusher.flush(device);

@@ -5,6 +5,7 @@
 // shape, encoded with fresh parity and checksums, written to newly placed extents and flushed;
 // then one transaction swaps the old group for the new one at the same place in the file.
 import { LB_BYTES } from '../constants.js';
+import { settleBatch } from '../devices/device_batch.js';
 import { DeviceFailedError, NoSpaceError } from '../errors.js';
 import type { Device } from '../devices/device.js';
 import type { NewExtent } from '../meta/rows.js';
@@ -52,8 +53,10 @@ export async function restripeGroup(context: RestripeContext, group: GroupWithEx
       if (startLb === undefined) throw new NoSpaceError(`device ${position.deviceId} has no free run of ${shape.extentLb} LB`);
       reserved.push({ ...position, startLb, lengthLb: shape.extentLb, checksum: checksums[i]! });
     }
-    await Promise.all(reserved.map((extent, i) => onlineDevice(context, extent.deviceId).write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!])));
-    await Promise.all([...new Set(reserved.map((extent) => extent.deviceId))].map((deviceId) => context.flusher.flush(onlineDevice(context, deviceId))));
+    // Every write settles before a failure is reported: the extents are released below, and a
+    // write still in flight would land on whatever takes them next.
+    await settleBatch(reserved.map(async (extent, i) => onlineDevice(context, extent.deviceId).write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!])));
+    await settleBatch([...new Set(reserved.map((extent) => extent.deviceId))].map(async (deviceId) => context.flusher.flush(onlineDevice(context, deviceId))));
     const replacement = { sequence: group.sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.lengthBytes, extents: reserved };
     // replaceGroup's guard compares extent ids, but a move elsewhere (a rebalance) keeps the ids
     // and changes where they are: then the extents to free below are not the group's any more.

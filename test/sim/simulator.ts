@@ -4,18 +4,21 @@
 // that do not trust the array's own accounting (sim_oracle.ts).
 //
 // Determinism: the array runs with no worker threads (every kernel inline) on simulated disks
-// whose completion order comes from seeded setImmediate hops, and SQLite is synchronous, so
-// the same steps replay the same interleaving. Each step reseeds every disk's stream from the
-// step's seed, so a step behaves the same with or without the steps around it as far as its
-// own randomness goes (what shrinking needs).
+// whose completion order comes from seeded setImmediate hops, SQLite is synchronous, and UUIDs
+// and the clock are seeded (sim_determinism.ts), so the same steps replay the same interleaving
+// (the report's fingerprint proves it). Each step reseeds every disk's stream from the step's
+// seed, so a step behaves the same with or without the steps around it as far as its own
+// randomness goes (what shrinking needs).
 //
 // A step: faults first (rot, latent errors, disks vanishing or returning, within the budget),
 // then its operations start together; in-I/O faults are on for the disks of the fault atlas;
 // a power loss may fire at its n-th request completion. Power loss = at that instant, copy the
 // home's SQLite files (every commit is synchronous and fsync'd, so they are its durable state,
-// as SQLite's own crash tests copy the database) and make every disk drop, tear or reorder its
-// unflushed writes and kill its handles. The abandoned array then fails fast, is closed, and a
-// new DiskArray opens the copied home over fresh handles to the surviving disk state.
+// as SQLite's own crash tests copy the database), make every disk drop, tear or reorder its
+// unflushed writes and kill its handles, and end the process (it can open nothing more). The
+// abandoned array then fails fast and is closed, and the array comes back (RecoveryMode) from
+// that home, from an old copy of the home (open rolls it forward from the devices), or by
+// import from the devices alone.
 //
 // Fault budget: at most parityCount disks are "afflicted" (down, gone, or holding a damaged
 // block or reserved page) at once — TigerBeetle's fault atlas at disk granularity: faults land
