@@ -857,11 +857,14 @@ export class DiskArray {
 
   /** Devices left without blocks leave the array for good (state 'removed'). */
   private async removeEmptied(deviceIds: number[]): Promise<number[]> {
-    // A device another job (a concurrent rebuild) removed meanwhile is gone already.
-    const present = new Set(this.devices.all().map((entry) => entry.row.deviceId));
-    const emptied = deviceIds.filter((deviceId) => present.has(deviceId) && this.store.groupIdsOnDevices([deviceId]).length === 0);
-    for (const deviceId of emptied) {
+    const emptied: number[] = [];
+    for (const deviceId of deviceIds) {
+      // A device another job (a concurrent rebuild) removed meanwhile — also while this loop
+      // awaited a drop — is gone already: checked for each device, right before it is dropped.
+      if (!this.devices.all().some((entry) => entry.row.deviceId === deviceId)) continue;
+      if (this.store.groupIdsOnDevices([deviceId]).length > 0) continue;
       this.store.setDeviceState(deviceId, 'removed');
+      emptied.push(deviceId);
       await this.devices.drop(deviceId);
     }
     await this.journal.durable();

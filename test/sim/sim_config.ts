@@ -11,12 +11,8 @@ import { mixSeed, SimRng } from './sim_rng.js';
  * go on finding others). Delete an entry when its regression case passes.
  */
 export const KNOWN_ISSUES = {
-  /**
-   * Two rebuilds at once: removeEmptied now skips a device the other rebuild dropped before it
-   * started, but with two emptied devices the other may still drop the second while this one
-   * awaits the first drop (it.fails 'two rebuilds at once, two failed devices').
-   */
-  concurrentRebuilds: true,
+  /** Fixed: two rebuilds at once (removeEmptied checks each device right before it drops it). */
+  concurrentRebuilds: false,
   /** Fixed: import goes on when one device's metadata region cannot be read. */
   importUnreadableMetadata: false,
   /** Fixed: open rolls an old home forward until no device it then knows is ahead. */

@@ -105,7 +105,7 @@ describe('simulator regressions', () => {
   // then drops them one by one with an await in between; with two devices emptied, the other
   // rebuild drops the second meanwhile and this one fails on it with the untyped "array
   // devices: unknown device N" (found by the simulator again, seed 3002 at 800 ops).
-  it.fails('two rebuilds at once, two failed devices: both finish (KNOWN_ISSUES.concurrentRebuilds)', async () => {
+  it('two rebuilds at once, two failed devices: both finish (was KNOWN_ISSUES.concurrentRebuilds)', async () => {
     const storage = new SimStorage();
     const dir = new TempDir();
     try {
