@@ -217,9 +217,11 @@ export class Simulation {
     for (const fault of step.faults) this.applyFault(fault, new SimRng(mixSeed(step.seed, `fault ${fault.kind}`)));
     const context = this.planContext(step);
     let rebuilds = 0;
+    const moves = step.ops.filter((op) => op.kind === 'rebuild' || op.kind === 'rebalance' || op.kind === 'restripe').length;
     const planned = step.ops.map((op, i) => {
       context.opIndex = i;
       if (op.kind === 'rebuild' && rebuilds++ > 0 && this.avoids('concurrentRebuilds')) return this.steer('concurrentRebuilds', op);
+      if (op.kind === 'removeDevice' && moves > 0 && this.avoids('removeBesideMoves')) return this.steer('removeBesideMoves', op);
       return planOp(context, op);
     });
     if (step.ioFaults) this.storage.setFaulty(this.atlas(new SimRng(mixSeed(step.seed, 'atlas'))));
