@@ -55,6 +55,8 @@ import { writeFile, type WriteContext } from './write_path.js';
  * device, near fio's QD16 plateau on these machines).
  */
 export const GROUPS_IN_FLIGHT_MAX = 8;
+/** Passes a remove makes over its device (blocks another job moved onto it meanwhile). */
+const REMOVE_PASSES_MAX = 4;
 /** Jobs listed in status(). */
 const RECENT_JOBS_SHOWN = 5;
 
@@ -349,7 +351,21 @@ export class DiskArray {
     }
     this.removesRunning.add(deviceId);
     try {
-      const report = await this.runJob(`remove ${deviceId}`, options, (tracked) => moveBlocksOff(this.jobContext(), [deviceId], tracked, { narrowWhenFull: false }));
+      const report = await this.runJob(`remove ${deviceId}`, options, async (tracked) => {
+        const done = await moveBlocksOff(this.jobContext(), [deviceId], tracked, { narrowWhenFull: false });
+        // A job running beside this one (a rebuild that chose the device as a target before it
+        // was draining) may have committed blocks onto it after the list was made: go again.
+        for (let pass = 1; pass < REMOVE_PASSES_MAX && done.problems.length === 0 && this.store.groupIdsOnDevices([deviceId]).length > 0; pass++) {
+          const again = await moveBlocksOff(this.jobContext(), [deviceId], tracked, { narrowWhenFull: false });
+          done.movedBlocks += again.movedBlocks;
+          done.movedBytes += again.movedBytes;
+          done.problems.push(...again.problems);
+        }
+        if (done.problems.length === 0 && this.store.groupIdsOnDevices([deviceId]).length > 0) {
+          done.problems.push(`blocks kept arriving on device ${deviceId} from a job running beside the remove`);
+        }
+        return done;
+      });
       if (report.problems.length > 0) {
         throw new NoSpaceError(
           `device ${deviceId} cannot be emptied: ${report.problems[0]}${report.problems.length > 1 ? ` (and ${report.problems.length - 1} more)` : ''}; ` +

@@ -13,12 +13,8 @@ import { mixSeed, SimRng } from './sim_rng.js';
 export const KNOWN_ISSUES = {
   /** Fixed: two rebuilds at once (removeEmptied checks each device right before it drops it). */
   concurrentRebuilds: false,
-  /**
-   * A remove beside another job that moves blocks (a rebuild that chose the device as a target
-   * before it was draining) can resolve without removing the device (it.fails 'a remove that
-   * resolves has removed its device'): the simulator runs no other job in a remove's step.
-   */
-  removeBesideMoves: true,
+  /** Fixed: a remove goes over its device again when a job beside it moved blocks onto it. */
+  removeBesideMoves: false,
   /** Fixed: import goes on when one device's metadata region cannot be read. */
   importUnreadableMetadata: false,
   /** Fixed: open rolls an old home forward until no device it then knows is ahead. */

@@ -133,7 +133,7 @@ describe('simulator regressions', () => {
   // remove empties its list, removeEmptied finds blocks left and removes nothing, and the remove
   // still resolves as done (the device stays draining). Found by the simulator's check that an
   // acknowledged remove leaves the device gone (seed 2881428, step 1259).
-  it.fails('a remove that resolves has removed its device, also beside a rebuild (KNOWN_ISSUES.removeBesideMoves)', async () => {
+  it('a remove that resolves has removed its device, also beside a rebuild (was KNOWN_ISSUES.removeBesideMoves)', async () => {
     const stillThere: number[] = [];
     for (let target = 1; target <= 6; target++) {
       const storage = new SimStorage();
