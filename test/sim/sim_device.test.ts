@@ -3,6 +3,7 @@
 // Device contract's alignment rules, and an array reopened over the surviving state.
 import { describe, expect, it } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
+import { FlushCoalescer } from '../../src/array/flush_coalescer.js';
 import { LB_BYTES } from '../../src/constants.js';
 import { DeviceFailedError, DeviceIoError, MisalignedIoError } from '../../src/errors.js';
 import { NO_FAULTS, SimStorage, type SimDisk } from './sim_device.js';
@@ -209,5 +210,28 @@ describe('the Device contract', () => {
     } finally {
       dir.remove();
     }
+  });
+});
+
+describe('flushes after a failed one', () => {
+  // Found by the simulator's disk oracle (seed 1119136, step 267): a move's write landed, another
+  // caller's flush of that disk failed and dropped it, and the move's own flush, queued in the
+  // array's FlushCoalescer for the next one, succeeded: the move committed a block whose data was
+  // gone. After a failed flush the coalescer fails every later flush of the device.
+  it('a flush queued behind one that failed and dropped the cache fails too', async () => {
+    const storage = new SimStorage();
+    const disk = storage.createDisk('sim://a', 4 * MIB);
+    const device = await storage.openDevice('sim://a');
+    const flusher = new FlushCoalescer();
+    await device.write([{ startLb: 50, lengthLb: 1 }], [aligned(1, 6)]);
+    withFaults(disk, { flushErrorRate: 1, flushErrorDropsCache: true });
+    const failing = flusher.flush(device);
+    const queued = flusher.flush(device); // a caller whose write completed before the failed flush
+    await expect(failing).rejects.toMatchObject({ code: 'DEVICE_IO' });
+    disk.faultsEnabled = false; // the next flush itself would succeed
+    await expect(queued).rejects.toMatchObject({ code: 'DEVICE_IO', operation: 'flush' });
+    const bytes = aligned(1);
+    await device.read([{ startLb: 50, lengthLb: 1 }], [bytes]);
+    expect(bytes[0]).toBe(0); // indeed lost: had `queued` resolved, its caller would have committed it
   });
 });
