@@ -29,6 +29,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskArray } from '../../src/array/disk_array.js';
+import { ElastripeError } from '../../src/errors.js';
 import type { RuntimeOptions } from '../../src/array/types.js';
 import { SimStorage, type SimFaultCounts } from './sim_device.js';
 import { KNOWN_ISSUES, ratesFor, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
@@ -324,10 +325,20 @@ export class Simulation {
         const code = (outcome.error as { code?: string })?.code ?? 'untyped';
         const key = outcome.afterCrash ? `${code} (after power loss)` : code;
         this.report.errorsByCode[key] = (this.report.errorsByCode[key] ?? 0) + 1;
-        this.report.errorExamples[key] ??= `${kind}: ${(outcome.error as Error)?.message ?? String(outcome.error)}`;
+        // An untyped error is a bug in itself (even after a power loss): keep where it came from.
+        const where = code === 'untyped' ? ` ${((outcome.error as Error)?.stack ?? '').split('\n').slice(1, 5).join(' |')}` : '';
+        this.report.errorExamples[key] ??= `${kind}: ${(outcome.error as Error)?.message ?? String(outcome.error)}${where}`;
       }
       const problem = plan.judge(outcome, facts);
       if (problem) fail('op', `${kind} ${JSON.stringify(plan.op)}: ${problem}`);
+      // Every error elastripe raises is typed (STYLE.md), also while its devices die under it.
+      if (!outcome.ok && !(outcome.error instanceof ElastripeError)) {
+        if (outcome.afterCrash && this.avoids('journalRecordOfNothing') && String((outcome.error as Error)?.stack).includes('encodeRecord')) {
+          this.report.steeredAround.journalRecordOfNothing = (this.report.steeredAround.journalRecordOfNothing ?? 0) + 1;
+          return;
+        }
+        fail('untyped', `${kind} ${JSON.stringify(plan.op)} failed with an untyped error${outcome.afterCrash ? ' (after a power loss)' : ''}: ${this.report.errorExamples[`untyped${outcome.afterCrash ? ' (after power loss)' : ''}`]}`);
+      }
       if (outcome.ok && !outcome.afterCrash && plan.promises) {
         for (const promise of plan.promises(outcome.value)) this.devicePromises.push({ promise, by: kind });
       }
