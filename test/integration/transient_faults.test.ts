@@ -69,8 +69,9 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
 
     // Two servers down with parity 1: the array still opens; status, ls and fsck work and name
     // the files it cannot read; changes are refused; both come back and everything reads.
-    await killAndWait(servers[0]!);
-    await killAndWait(servers[2]!);
+    // (By `started`: `servers` is in the order the servers came up, not the devices' order.)
+    await killAndWait(started[0]!);
+    await killAndWait(started[2]!);
     array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
     expect(array.list().map((file) => file.name).sort()).toEqual([...files.keys()]);
     expect(array.status().devices.filter((device) => device.state !== 'online').map((device) => device.deviceId)).toEqual([1, 3]);
