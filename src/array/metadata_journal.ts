@@ -195,6 +195,9 @@ export class MetadataJournal {
 
   private async writeRecord(): Promise<void> {
     if (this.unflushedRecords >= RECORDS_UNFLUSHED_MAX) await this.flushing;
+    // A flush that failed meanwhile emptied the pending list (its waiters learnt why): the next
+    // write is a checkpoint.
+    if (this.pending.length === 0) return;
     const sets = this.pending.splice(0, this.pending.length);
     const bytes = encodeRecord(this.context.arrayUuid, sets, this.position.checkpointNumber);
     const lengthLb = bytes.byteLength / LB_BYTES;

@@ -11,13 +11,8 @@ import { mixSeed, SimRng } from './sim_rng.js';
  * go on finding others). Delete an entry when its regression case passes.
  */
 export const KNOWN_ISSUES = {
-  /**
-   * metadata_journal writeRecord: after waiting for the flush behind it, the batch it takes can be
-   * empty (a failed flush emptied it: every device failed, as at a power loss) and encodeRecord
-   * throws an untyped TypeError ("reading 'seq'") to the call waiting on the journal. Tolerated
-   * after a power loss only (it.fails 'a journal whose every flush fails ...').
-   */
-  journalRecordOfNothing: true,
+  /** Fixed: the journal writes no record of nothing after a failed flush emptied its list. */
+  journalRecordOfNothing: false,
   /** Fixed: two rebuilds at once (removeEmptied checks each device right before it drops it). */
   concurrentRebuilds: false,
   /** Fixed: a remove goes over its device again when a job beside it moved blocks onto it. */

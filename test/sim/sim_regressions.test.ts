@@ -163,7 +163,7 @@ describe('simulator regressions', () => {
   // untyped "Cannot read properties of undefined (reading 'seq')" to the remove waiting on the
   // journal. Harmless in a process the power loss ended, but reachable whenever every device
   // fails a flush. Found by the simulator (seed 246669, step 152), shrunk to these 11 steps.
-  it.fails('a journal whose every flush fails reports typed errors (KNOWN_ISSUES.journalRecordOfNothing)', async () => {
+  it('a journal whose every flush fails reports typed errors (was KNOWN_ISSUES.journalRecordOfNothing)', async () => {
     await replay(configFor(246669), [
       { seed: 3854905425, faults: [], ops: [{ kind: 'failDevice', pick: 0.22138362703844905 }, { kind: 'put', name: 'f11', sizeBytes: 366440, contentSeed: 2182559771, stream: false }], ioFaults: false },
       { seed: 806019137, faults: [], ops: [{ kind: 'put', name: 'f03', sizeBytes: 523734, contentSeed: 564117546, stream: false, abortAfterTurns: 7 }, { kind: 'put', name: 'f04', sizeBytes: 337131, contentSeed: 3901796320, stream: false }, { kind: 'put', name: 'f09', sizeBytes: 96536, contentSeed: 3142250804, stream: false }], ioFaults: false },
