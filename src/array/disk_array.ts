@@ -794,6 +794,9 @@ export class DiskArray {
       this.store.finishJob(jobId, unfinished(result) ? 'incomplete' : 'done', Date.now());
       return result;
     } catch (error) {
+      // Moves the job committed before it failed are on the devices before it reports (a
+      // journal failure would already be the job's error).
+      await this.journal.durable().catch(() => undefined);
       // The store is still open: close() waits for jobs in flight before closing it.
       this.store.finishJob(jobId, error instanceof AbortedError ? 'aborted' : 'failed', Date.now());
       throw error;
