@@ -25,11 +25,11 @@ import {
   type CheckpointHeader,
   type MetadataLayout,
 } from '../meta/journal_format.js';
-import type { JournalPosition } from './metadata_journal.js';
+import { JOURNAL_BUFFER_BYTES, type JournalPosition } from './metadata_journal.js';
 import { readRetrying } from './read_path.js';
 
-/** Ring LBs read at a time while scanning records. */
-const SCAN_WINDOW_LB = 256;
+/** Ring LBs read at a time while scanning records: the longest record the journal writes. */
+const SCAN_WINDOW_LB = JOURNAL_BUFFER_BYTES / LB_BYTES;
 
 export interface DeviceJournalState {
   /** The newest intact checkpoint, if any. */
@@ -139,11 +139,12 @@ async function recordAt(
   const window = buffer.bytes.subarray(0, windowLb * LB_BYTES);
   await readRetrying(device, { startLb: layout.regionStartLb + positionLb, lengthLb: 1 }, window.subarray(0, LB_BYTES));
   const header = decodeRecordHeader(window, arrayUuid);
-  if (!header || header.firstSeq !== expectedSeq || positionLb + header.lengthLb > layout.ringLb) return undefined;
-  let bytes: Uint8Array = window.subarray(0, header.lengthLb * LB_BYTES);
+  // The writer never makes a record longer than the scan window (its buffer is as long), nor
+  // one that crosses the ring's end.
+  if (!header || header.firstSeq !== expectedSeq || header.lengthLb > windowLb) return undefined;
+  const bytes = window.subarray(0, header.lengthLb * LB_BYTES);
   if (header.lengthLb > 1) {
-    if (header.lengthLb <= windowLb) await readRetrying(device, { startLb: layout.regionStartLb + positionLb + 1, lengthLb: header.lengthLb - 1 }, bytes.subarray(LB_BYTES));
-    else bytes = await readLbsPlain(device, layout.regionStartLb + positionLb, header.lengthLb);
+    await readRetrying(device, { startLb: layout.regionStartLb + positionLb + 1, lengthLb: header.lengthLb - 1 }, bytes.subarray(LB_BYTES));
   }
   const sets = decodeRecordPayload(bytes, header);
   return sets ? { sets, lengthLb: header.lengthLb } : undefined;
@@ -164,13 +165,4 @@ async function readLbs(device: Device, arena: Arena, startLb: number, lengthLb: 
     arena.free(buffer);
   }
   return out;
-}
-
-/** For a record longer than the scan window (rare: a huge batch); an aligned Buffer the backends accept. */
-async function readLbsPlain(device: Device, startLb: number, lengthLb: number): Promise<Uint8Array> {
-  const raw = Buffer.allocUnsafe((lengthLb + 1) * LB_BYTES);
-  const skew = (LB_BYTES - (raw.byteOffset % LB_BYTES)) % LB_BYTES;
-  const aligned = raw.subarray(skew, skew + lengthLb * LB_BYTES);
-  await readRetrying(device, { startLb, lengthLb }, aligned);
-  return aligned;
 }
