@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { repositoryRoot } from '../src/kernels/kernel_module.js';
+import { writeChart } from './common/svg_chart.js';
 
 export interface BenchMeta {
   cpu: string;
@@ -50,12 +51,14 @@ export function xorshift32(seed: number): () => number {
   };
 }
 
-/** Writes bench/results/<name>.json and returns its path. */
+/** Writes bench/results/<name>.json and its chart <name>.svg beside it; returns the JSON's path. */
 export function writeResults(name: string, results: BenchResult[], extra: Record<string, unknown> = {}): string {
   const directory = join(repositoryRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   const path = join(directory, `${name}.json`);
-  writeFileSync(path, JSON.stringify({ meta: machineMeta(), ...extra, results }, null, 2) + '\n');
+  const meta = machineMeta();
+  writeFileSync(path, JSON.stringify({ meta, ...extra, results }, null, 2) + '\n');
+  console.log(`chart: ${writeChart(join(directory, `${name}.svg`), name, results, meta)}`);
   return path;
 }
 

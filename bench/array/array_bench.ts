@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import type { BackendChoice, ParityCount } from '../../src/array/types.js';
 import { uringAvailable } from '../../src/devices/uring_native.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
+import { FIO, LINUX, runBenchMain } from '../common/prerequisites.js';
 import { runLargeCase, runSmallCase, type ArrayCaseSpec } from './array_cases.js';
 import { BenchDeviceSet, loopDevicesUsable, RAM_DIRECTORY, type DeviceKind } from './bench_devices.js';
 import { FIO_BLOCK_BYTES, FIO_DEPTH, prefillDevices, runFioRaw, type FioMeasurement } from './fio_raw.js';
@@ -186,8 +187,6 @@ export async function runArrayBench(options: ArrayBenchOptions = {}): Promise<Be
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runArrayBench().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
+  // fio measures the raw ceiling on loop devices, or on the image files where none can be made.
+  await runBenchMain('array', [LINUX, FIO], () => runArrayBench());
 }

@@ -26,8 +26,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { uringAvailable } from '../../src/devices/uring_native.js';
 import { repositoryRoot } from '../../src/kernels/kernel_module.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
+import { LINUX, LOOP_DEVICES, requireBenchPrerequisites, ROOT } from '../common/prerequisites.js';
 import { buildBaseline, type BaselineBuild } from './baseline_build.js';
-import { BenchDeviceSet, loopDevicesUsable, RAM_DIRECTORY } from './bench_devices.js';
+import { BenchDeviceSet, RAM_DIRECTORY } from './bench_devices.js';
 import type { CaseJob, CaseResult, ChildMessage, JobCommon } from './metadata_cases.js';
 
 const MIB = 1 << 20;
@@ -93,14 +94,8 @@ function settingsFromEnv(): Settings {
   };
 }
 
-/** Why this machine cannot run the bench (one sentence), or undefined. */
-function missingPrerequisite(): string | undefined {
-  if (process.platform !== 'linux') return 'the metadata bench needs Linux loop devices';
-  if (process.getuid?.() !== 0) return 'the metadata bench makes loop devices and must run as root';
-  const loops = loopDevicesUsable();
-  if (!loops.usable) return `the metadata bench needs loop devices, and ${loops.reason}`;
-  return undefined;
-}
+/** The metadata bench makes loop devices. */
+const METADATA_PREREQUISITES = [LINUX, ROOT, LOOP_DEVICES];
 
 /** Writes every byte of each device once (zeros, O_DIRECT), so tmpfs has its pages before any timing. */
 function preTouch(paths: readonly string[], deviceBytes: number): void {
@@ -283,12 +278,7 @@ function importRows(result: CaseResult | undefined, error: string | undefined, i
 }
 
 export async function runMetadataBench(): Promise<BenchResult[] | undefined> {
-  const missing = missingPrerequisite();
-  if (missing) {
-    console.error(`${missing}.`);
-    process.exitCode = 1;
-    return undefined;
-  }
+  requireBenchPrerequisites('metadata', METADATA_PREREQUISITES);
   const settings = settingsFromEnv();
   const root = repositoryRoot();
   const uring = uringAvailable();

@@ -15,6 +15,7 @@ import { uringAvailable } from '../../src/devices/uring_native.js';
 import { openUringDevice } from '../../src/devices/uring_device.js';
 import { LoopDeviceSet, loopDevicesAvailable, type LoopDevice } from '../../test/helpers/loop_devices.js';
 import { printTable, writeResults, type BenchResult, xorshift32 } from '../common.js';
+import { FIO, LINUX, LOOP_DEVICES, NBDKIT, ROOT, runBenchMain, type BenchPrerequisite } from '../common/prerequisites.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -282,6 +283,14 @@ export async function runIoBench(options: IoBenchOptions = {}): Promise<BenchRes
   return rows;
 }
 
+/** What the io bench needs: loop devices (root), fio unless ELASTRIPE_IO_IMPLS leaves it out, nbdkit unless ELASTRIPE_IO_SKIP_NBD=1. */
+export function ioBenchPrerequisites(): BenchPrerequisite[] {
+  const needs = [LINUX, ROOT, LOOP_DEVICES];
+  if ((listFromEnv('ELASTRIPE_IO_IMPLS') ?? ['fio']).includes('fio')) needs.push(FIO);
+  if (process.env.ELASTRIPE_IO_SKIP_NBD !== '1') needs.push(NBDKIT);
+  return needs;
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runIoBench();
+  await runBenchMain('io', ioBenchPrerequisites(), () => runIoBench());
 }

@@ -8,6 +8,7 @@ import { openNbdDevice, type NbdDevice } from '../../src/devices/nbd_device.js';
 import { LB_BYTES } from '../../src/constants.js';
 import { nbdkitMissingReason, startNbdkit } from '../../test/helpers/nbdkit.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
+import { NBDKIT, runBenchMain } from '../common/prerequisites.js';
 
 const REQUEST_BYTES = 1024 * 1024;
 const QUEUE_DEPTH = 16;
@@ -96,7 +97,9 @@ export async function runNbdCases(): Promise<BenchResult[]> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const rows = await runNbdCases();
-  printTable('NBD device, nbdkit memory over loopback', rows, ['case', 'impl', 'dataGBps', 'opsPerSec', 'p50Us', 'p99Us', 'clientCpuSecPerGB', 'error']);
-  console.log(`\nresults: ${writeResults('io_nbd', rows)}`);
+  await runBenchMain('NBD', [NBDKIT], async () => {
+    const rows = await runNbdCases();
+    printTable('NBD device, nbdkit memory over loopback', rows, ['case', 'impl', 'dataGBps', 'opsPerSec', 'p50Us', 'p99Us', 'clientCpuSecPerGB', 'error']);
+    console.log(`\nresults: ${writeResults('io_nbd', rows)}`);
+  });
 }
