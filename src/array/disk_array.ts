@@ -44,8 +44,11 @@ import { removalProblem } from './remove_check.js';
 import { DEGRADED_READS, readErrorsKey, REPAIRED_BLOCKS, UsageCounters } from './usage_counters.js';
 import { scrub as scrubJob, scrubResumePoint } from './scrub_job.js';
 import { makeHomeDirectory } from './home_directory.js';
+import { ArrayEventBus, type ArrayEvent, type ArrayEventInput, type ArrayEventListener, type ArrayEventType, type JobTrigger } from './array_events.js';
+import { POLICIES_OFF, resolvePolicies } from './heal_policy_options.js';
 import type {
   AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, OpenOptions, Progress, PutOptions, RuntimeOptions,
+  ArrayPolicies, LiveOptions,
 } from './types.js';
 import { writeFile, type WriteContext } from './write_path.js';
 
@@ -59,6 +62,9 @@ export const GROUPS_IN_FLIGHT_MAX = 8;
 const REMOVE_PASSES_MAX = 4;
 /** Jobs listed in status(). */
 const RECENT_JOBS_SHOWN = 5;
+
+/** A job's options, plus who started it (a heal policy passes 'policy'; events carry it). */
+export type ArrayJobOptions = JobOptions & { trigger?: JobTrigger };
 
 export class DiskArray {
   private closed = false;
@@ -87,6 +93,12 @@ export class DiskArray {
 
   /** Where to look for a device that is not at its recorded path (see RuntimeOptions.scan). */
   private scan: string[] | false | undefined;
+  /** Events of this array (array_events.ts): listeners, the onEvent option, the recent log. */
+  private events = new ArrayEventBus();
+  /** The heal policies this open runs with (LiveOptions.policies; all off unless asked). */
+  private policies: ArrayPolicies = { ...POLICIES_OFF };
+  /** lowSpace fires once per crossing under the threshold; re-armed once free space is back above it. */
+  private lowSpaceArmed = true;
 
   private constructor(
     readonly home: string,
@@ -111,7 +123,7 @@ export class DiskArray {
       store = await buildNewHome(options, createSettings, runtime);
       // The new array opens on the same runtime: no second arena registration or pool start.
       // Its devices hold no metadata yet, so open writes the first checkpoint to all of them.
-      return await DiskArray.openWith(store, runtime);
+      return await DiskArray.openWith(store, runtime, { onEvent: options.onEvent, policies: options.policies });
     } catch (error) {
       if (store) {
         store.close();
@@ -128,7 +140,7 @@ export class DiskArray {
    * opens it: the newest metadata any device holds wins; at most m devices may be missing.
    * status().opened.imported reports which devices were present, missing or stale.
    */
-  static async import(options: ImportOptions & RuntimeOptions): Promise<DiskArray> {
+  static async import(options: ImportOptions & RuntimeOptions & LiveOptions): Promise<DiskArray> {
     if (typeof options.home !== 'string' || options.home === '') throw new InvalidArgumentError('import needs a home directory');
     if (existsSync(join(options.home, DATABASE_FILE))) {
       throw new InvalidArgumentError(`${options.home} already holds an array; import into a new home (or open that one)`);
@@ -178,7 +190,9 @@ export class DiskArray {
    * same, newest state (rolling the home forward, or checkpointing it onto devices that lag),
    * and derives the allocator; the caller cleans up on failure.
    */
-  private static async openWith(store: MetaStore, runtime: setup.Runtime, options: Pick<OpenOptions, 'scan' | 'readOnly'> = {}): Promise<DiskArray> {
+  private static async openWith(store: MetaStore, runtime: setup.Runtime, options: Pick<OpenOptions, 'scan' | 'readOnly'> & LiveOptions = {}): Promise<DiskArray> {
+    // Bad policies fail before anything is opened; a read-only open never heals (it writes nothing).
+    const policies = store.readOnly ? { ...POLICIES_OFF } : resolvePolicies(options.policies);
     const recovered = await recoverMetadata(store, runtime, options);
     const { devices, settings } = recovered;
     let array: DiskArray | undefined;
@@ -210,6 +224,8 @@ export class DiskArray {
     array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal, flusher);
     array.scan = options.scan;
     array.readOnly = store.readOnly;
+    array.events = new ArrayEventBus(options.onEvent);
+    array.policies = policies;
     array.counters = new UsageCounters(store.readOnly ? { counters: () => store.counters(), addCounters: () => undefined } : store);
     array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
     return array;
@@ -286,6 +302,7 @@ export class DiskArray {
       }
       if (recorded === 'failed') this.store.setDeviceState(row.deviceId, 'online');
       await this.journal.checkpoint();
+      this.emit({ type: 'deviceReturned', deviceId: row.deviceId, path, groupsToCheck: 0 });
     }
     return this.statusReport().devices.find((device) => device.deviceId === entry.row.deviceId)!;
   }
@@ -303,10 +320,12 @@ export class DiskArray {
         `failing device ${deviceId} would leave ${this.devices.unavailableCount() + 1} devices unavailable; parity ${this.settings.parityCount} tolerates ${this.settings.parityCount}`,
       );
     }
+    const wasFailed = entry.state === 'failed';
     this.devices.markFailed(deviceId, reason);
     entry.state = 'failed';
     entry.reason ??= reason;
     this.store.setDeviceState(deviceId, 'failed');
+    if (!wasFailed) this.emit({ type: 'deviceFailed', deviceId, path: entry.row.path, reason: entry.reason });
     await entry.device?.close().catch(() => undefined);
     entry.device = undefined;
     await this.journal.durable();
@@ -452,6 +471,7 @@ export class DiskArray {
     } finally {
       this.endWrite();
       stopWaiting();
+      this.checkLowSpace(); // also after a put refused for want of room
     }
     return this.fileStat(name);
   }
@@ -583,6 +603,30 @@ export class DiskArray {
   status(): ArrayStatus {
     this.assertOpen();
     return this.statusReport();
+  }
+
+  /**
+   * Listens to one type of event, or to every event with 'event' (see array_events.ts for the
+   * events and what a listener may do). Listeners stay until off() or close().
+   */
+  on<T extends ArrayEventType | 'event'>(type: T, listener: ArrayEventListener<T>): this {
+    this.events.on(type, listener);
+    return this;
+  }
+
+  once<T extends ArrayEventType | 'event'>(type: T, listener: ArrayEventListener<T>): this {
+    this.events.once(type, listener);
+    return this;
+  }
+
+  off<T extends ArrayEventType | 'event'>(type: T, listener: ArrayEventListener<T>): this {
+    this.events.off(type, listener);
+    return this;
+  }
+
+  /** The last ~100 events of this open (jobProgress left out), oldest first. */
+  recentEvents(): ArrayEvent[] {
+    return this.events.recentEvents();
   }
 
   private statusReport(): ArrayStatus {
@@ -739,6 +783,7 @@ export class DiskArray {
     if (this.devices.isOnline(entry) && this.devices.unavailableCount() >= this.settings.parityCount) return;
     this.devices.markFailed(deviceId, reason);
     if (!this.closed && !this.readOnly) this.store.setDeviceState(deviceId, 'failed');
+    this.emit({ type: 'deviceFailed', deviceId, path: entry.row.path, reason });
   }
 
   /** A device by id, or by path (as recorded or as found), or by UUID. */
@@ -776,32 +821,63 @@ export class DiskArray {
    * goes, then 'done', 'incomplete' (it left problems), 'aborted' or 'failed'; a crash leaves it 'running', which the next open
    * turns into 'interrupted' (running the job again continues it).
    */
-  private async runJob<T extends { problems: string[] }>(kind: string, options: JobOptions, job: (tracked: JobOptions) => Promise<T>, unfinished: (result: T) => boolean = (result) => result.problems.length > 0): Promise<T> {
+  private async runJob<T extends { problems: string[] }>(kind: string, options: ArrayJobOptions, job: (tracked: JobOptions) => Promise<T>, unfinished: (result: T) => boolean = (result) => result.problems.length > 0): Promise<T> {
     const jobId = this.store.startJob(kind, Date.now());
+    const { trigger = 'request', ...jobOptions } = options;
     const tracked: JobOptions = {
-      ...options,
+      ...jobOptions,
       onProgress: (progress) => {
         this.store.updateJob(jobId, JSON.stringify(progress), Date.now());
+        this.emit({ type: 'jobProgress', jobId, kind, doneBytes: progress.doneBytes, ...(progress.totalBytes === undefined ? {} : { totalBytes: progress.totalBytes }) });
         options.onProgress?.(progress);
       },
     };
     this.beginWrite();
+    this.emit({ type: 'jobStarted', jobId, kind, trigger });
     try {
       const result = await job(tracked);
       await this.journal.durable();
       // A job that ran to its end but left problems (groups it could not move, files that
       // changed under it, damage a scrub could not repair) did not do its work: 'incomplete'.
-      this.store.finishJob(jobId, unfinished(result) ? 'incomplete' : 'done', Date.now());
+      const outcome = unfinished(result) ? 'incomplete' : 'done';
+      this.store.finishJob(jobId, outcome, Date.now());
+      this.emit({ type: 'jobFinished', jobId, kind, trigger, outcome, ...(result.problems.length > 0 ? { detail: result.problems[0]! } : {}) });
+      this.checkLowSpace();
       return result;
     } catch (error) {
       // Moves the job committed before it failed are on the devices before it reports (a
       // journal failure would already be the job's error).
       await this.journal.durable().catch(() => undefined);
       // The store is still open: close() waits for jobs in flight before closing it.
-      this.store.finishJob(jobId, error instanceof AbortedError ? 'aborted' : 'failed', Date.now());
+      const outcome = error instanceof AbortedError ? 'aborted' : 'failed';
+      this.store.finishJob(jobId, outcome, Date.now());
+      this.emit({ type: 'jobFinished', jobId, kind, trigger, outcome, detail: error instanceof Error ? error.message : String(error) });
       throw error;
     } finally {
       this.endWrite();
+    }
+  }
+
+  /** Emits an event of this array (array_events.ts). */
+  private emit(event: ArrayEventInput): void {
+    this.events.emit(event);
+  }
+
+  /** Emits lowSpace when free space has fallen under the policy's fraction of the capacity (once per crossing). */
+  private checkLowSpace(): void {
+    let freeLb = 0;
+    let areaLb = 0;
+    for (const { row } of this.devices.placeable()) {
+      freeLb += this.allocator.freeLb(row.deviceId);
+      areaLb += this.allocator.dataAreaLb(row.deviceId);
+    }
+    if (areaLb === 0) return;
+    const low = freeLb < areaLb * this.policies.lowSpaceFraction;
+    if (low && this.lowSpaceArmed) {
+      this.lowSpaceArmed = false;
+      this.emit({ type: 'lowSpace', freeBytes: freeLb * LB_BYTES, capacityBytes: areaLb * LB_BYTES });
+    } else if (!low) {
+      this.lowSpaceArmed = true;
     }
   }
 
@@ -980,7 +1056,10 @@ export class DiskArray {
       devices: this.devices,
       ...(this.readOnly ? { repair: false } : {}),
       onDegradedRead: () => this.counters.bump(DEGRADED_READS),
-      onRepaired: () => this.counters.bump(REPAIRED_BLOCKS),
+      onRepaired: (deviceId, groupId) => {
+        this.counters.bump(REPAIRED_BLOCKS);
+        this.emit({ type: 'blockRepaired', groupId, deviceId });
+      },
       onDeviceError: (deviceId) => {
         const entry = this.devices.get(deviceId);
         entry.ioErrors++;

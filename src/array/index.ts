@@ -6,3 +6,7 @@ export { REBALANCE_TOLERANCE } from './device_jobs.js';
 export type { JobOptions, JobReport } from './device_jobs.js';
 export type { RestripeReport } from './restripe_job.js';
 export type { PutSource } from './put_source.js';
+export { ARRAY_EVENT_TYPES, RECENT_EVENTS_MAX } from './array_events.js';
+export type * from './array_events.js';
+export { DEFAULT_POLICIES, POLICIES_OFF } from './heal_policy_options.js';
+export type { ArrayJobOptions } from './disk_array.js';

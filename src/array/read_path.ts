@@ -20,7 +20,7 @@ export interface ReadContext {
   /** Rewrite rebuilt blocks whose device is still online (bit rot, a bad sector). Default true. */
   repair?: boolean;
   /** Called once per block rewritten in place with its rebuilt content. */
-  onRepaired?: (deviceId: number) => void;
+  onRepaired?: (deviceId: number, groupId: number) => void;
 }
 
 /**
@@ -165,7 +165,7 @@ async function repairInPlace(context: ReadContext, byBlock: ExtentRow[], lost: n
       try {
         await device.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [view(index)]);
         await device.flush();
-        context.onRepaired?.(extent.deviceId);
+        context.onRepaired?.(extent.deviceId, extent.groupId);
       } catch (error) {
         if (!(error instanceof DeviceIoError || error instanceof DeviceFailedError)) throw error;
         context.onDeviceError(extent.deviceId, error);

@@ -78,9 +78,9 @@ export async function scrub(context: ScrubContext, options: JobOptions & { after
 function counting(context: ScrubContext, report: ScrubReport): ReadContext {
   return {
     ...context.readContext,
-    onRepaired: (deviceId) => {
+    onRepaired: (deviceId, groupId) => {
       report.repairedBlocks++;
-      context.readContext.onRepaired?.(deviceId);
+      context.readContext.onRepaired?.(deviceId, groupId);
     },
   };
 }

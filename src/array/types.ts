@@ -2,6 +2,7 @@
 // (disk_array.ts) implements the operations; the CLI and embedders use these types.
 import type { BackendName, Device } from '../devices/device.js';
 import type { OpenDeviceOptions } from '../devices/open_device.js';
+import type { ArrayEvent } from './array_events.js';
 
 export type ParityCount = 1 | 2 | 3;
 export type BackendChoice = 'auto' | 'uring' | 'fs';
@@ -25,7 +26,38 @@ export interface RuntimeOptions {
   scan?: string[] | false;
 }
 
-export interface OpenOptions extends RuntimeOptions {
+/**
+ * What a long-lived owner of the array lets it do by itself (heal_policy.ts, health_monitor.ts).
+ * Durations in ms; Infinity turns a policy off.
+ */
+export interface ArrayPolicies {
+  /** Start a rebuild this long after redundancy is lost (0: at once; Infinity: never by itself). */
+  rebuildDelayMs: number;
+  /** After addDevice, spread the existing data onto the new device (expand, else rebalance). */
+  autoExpand: boolean;
+  /** Scrub the whole array this often (Infinity: never by itself). */
+  scrubIntervalMs: number;
+  /** Probe every device (read its superblock) this often, so a dead one is noticed while idle (Infinity: never). */
+  probeIntervalMs: number;
+  /** Emit lowSpace when free space falls under this fraction of the capacity. */
+  lowSpaceFraction: number;
+  /** Rate limit of the jobs the policies start, bytes/s (undefined: unthrottled). */
+  rateBytesPerSec?: number;
+}
+
+/** Options of an array that lives on: its events and its heal policies. */
+export interface LiveOptions {
+  /** Called with every event (as array.on('event', ...) is). */
+  onEvent?: (event: ArrayEvent) => void;
+  /**
+   * Heal policies. Off unless given: `true` turns them all on with DEFAULT_POLICIES, an object
+   * turns them on with its fields overriding the defaults, `false` (the default) leaves them off
+   * (one-shot callers such as the CLI verbs; see ARCHITECTURE.md).
+   */
+  policies?: boolean | Partial<ArrayPolicies>;
+}
+
+export interface OpenOptions extends RuntimeOptions, LiveOptions {
   /**
    * Open without the lock and write nothing: metadata read into memory, devices opened
    * read-only, no repairs; every change is refused with READ_ONLY. Needs the owner stopped
@@ -34,7 +66,7 @@ export interface OpenOptions extends RuntimeOptions {
   readOnly?: boolean;
 }
 
-export interface CreateOptions extends RuntimeOptions {
+export interface CreateOptions extends RuntimeOptions, LiveOptions {
   /** The array's home directory: metadata database and lock live here. */
   home: string;
   /** Device paths (block devices, image files) or nbd://host:port/export URLs. */
