@@ -39,6 +39,8 @@ import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
 import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
+import { expand as expandJob, type ExpandReport } from './expand_job.js';
+import { dataCapacity } from './capacity_bound.js';
 import { ReaderEpochs } from './reader_epochs.js';
 import { removalProblem } from './remove_check.js';
 import { DEGRADED_READS, readErrorsKey, REPAIRED_BLOCKS, UsageCounters } from './usage_counters.js';
@@ -235,19 +237,22 @@ export class DiskArray {
    * Adds a device while the array stays online: checks it (size, not another array's unless
    * forced, not a device the array already has), writes its superblock, records it, and makes
    * it eligible for new groups at once (new groups get wider where k was capped by the device
-   * count). Existing data stays where it is until a rebalance or restripe moves it.
+   * count). Then, unless `expand: false`, the expand job runs (see expand()): narrow groups
+   * are combined in place and blocks rebalanced onto the new device; its report is `expand`.
+   * An expand that is aborted or fails leaves the device added (run expand() to continue).
    */
-  async addDevice(path: string, options: AddDeviceOptions = {}): Promise<DeviceStatus> {
+  async addDevice(path: string, options: AddDeviceOptions = {}): Promise<DeviceStatus & { expand?: ExpandReport }> {
     this.assertOpen();
     this.assertWritable();
     this.assertRedundant();
     setup.assertDistinctPaths([...this.devices.all().map((entry) => entry.row.path), path]);
     const createsImage = options.createSizeBytes !== undefined && !isNbdUrl(path) && !existsSync(path);
     let entry: setup.NewDevice | undefined;
+    let deviceId = 0;
     try {
       const layout = metadataLayoutOf(this.settings);
       [entry] = await setup.prepareNewDevices([path], this.runtime, { ...options, arrayUuid: this.settings.arrayUuid, minBytes: deviceMinBytes(layout) });
-      const deviceId = Math.max(0, ...this.store.devices().map((row) => row.deviceId)) + 1;
+      deviceId = Math.max(0, ...this.store.devices().map((row) => row.deviceId)) + 1;
       const row = setup.deviceRowFor(entry!, deviceId, layout);
       await setup.writeDeviceSuperblock(this.runtime, entry!.device, setup.superblockFor(this.settings, row));
       this.store.addDevice(row);
@@ -256,12 +261,39 @@ export class DiskArray {
       // The new device has none of the journal's history: a checkpoint gives it (and every
       // device) the whole state, so any device can describe the array from here on.
       await this.journal.checkpoint();
-      return this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
     } catch (error) {
       await entry?.device.close().catch(() => undefined);
       if (createsImage) rmSync(path, { force: true });
       throw error;
     }
+    const expand = options.expand === false ? undefined : await this.expand({ onProgress: options.onProgress, signal: options.signal, rateBytesPerSec: options.rateBytesPerSec });
+    const added = this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
+    return expand ? { ...added, expand } : added;
+  }
+
+  /**
+   * The expand job (expand_job.ts): combines narrow groups in place into groups of today's
+   * width (only blocks the distinct-devices rule forces move, new parity is written, old parity
+   * freed), then rebalances until capacity-weighted usage is within 2% — or, where the device
+   * mix makes that impossible, leaves every group as wide as the devices allow. Online,
+   * throttled (`rateBytesPerSec`), cancellable (`signal`), resumable after a crash or an abort
+   * (run it again). `addDevice` runs it by default.
+   */
+  async expand(options: JobOptions = {}): Promise<ExpandReport> {
+    this.assertOpen();
+    this.assertWritable();
+    this.assertRedundant();
+    return this.runJob('expand', options, (tracked) =>
+      expandJob(
+        {
+          ...this.jobContext(),
+          enterReader: (groupIds) => this.epochs.enter(groupIds),
+          targetDataCount: () => this.writeContext().maxDataWidth,
+          rebalance: (rebalanceOptions) => rebalanceJob(this.jobContext(), rebalanceOptions),
+        },
+        tracked,
+      ),
+    );
   }
 
   /**
@@ -631,6 +663,7 @@ export class DiskArray {
 
   private statusReport(): ArrayStatus {
     const files = this.store.files();
+    const bound = this.capacityBound();
     const devices = this.devices.all().map((entry) => {
       const { row } = entry;
       const dataAreaLb = this.allocator.dataAreaLb(row.deviceId);
@@ -643,6 +676,7 @@ export class DiskArray {
         state: this.devices.isOnline(entry) ? (entry.draining ? ('draining' as const) : ('online' as const)) : entry.state === 'online' ? ('failed' as const) : entry.state,
         ...(this.devices.isOnline(entry) ? {} : { reason: entry.reason ?? 'the device went offline' }),
         capacityBytes: dataAreaLb * LB_BYTES,
+        usableBytes: (bound.usableLbByDevice.get(row.deviceId) ?? 0) * LB_BYTES,
         usedBytes: usedLb * LB_BYTES,
         usedFraction: usedLb / dataAreaLb,
         readErrors: this.counters.get(readErrorsKey(row.deviceId)),
@@ -656,6 +690,7 @@ export class DiskArray {
       storedBytes: files.reduce((sum, file) => sum + file.sizeBytes, 0),
       allocatedBytes: devices.reduce((sum, device) => sum + device.usedBytes, 0),
       capacityBytes: devices.reduce((sum, device) => sum + device.capacityBytes, 0),
+      usableDataBytes: bound.dataLb * LB_BYTES,
       degraded: devices.some((device) => device.state === 'missing' || device.state === 'failed'),
       degradedReads: this.counters.get(DEGRADED_READS),
       repairedBlocks: this.counters.get(REPAIRED_BLOCKS),
@@ -678,6 +713,24 @@ export class DiskArray {
         startedMs: row.createdMs,
         updatedMs: row.updatedMs,
       })),
+    };
+  }
+
+  /**
+   * The capacity bound (capacity_bound.ts) of the devices taking blocks, counted in extents
+   * of extentLbMax LB (fractions included: tail groups use shorter extents), returned in LB.
+   */
+  private capacityBound(): { dataLb: number; usableLbByDevice: Map<number, number> } {
+    const placeable = this.devices.placeable();
+    const extentLb = this.settings.extentLbMax;
+    const blocks = placeable.map(({ row }) => this.allocator.dataAreaLb(row.deviceId) / extentLb);
+    const bound = dataCapacity(blocks, this.settings.parityCount, this.settings.maxDataWidth);
+    return {
+      dataLb: Math.floor(bound.dataBlocks * extentLb),
+      // A device the optimum fills entirely counts whole; a larger one up to g* extents.
+      usableLbByDevice: new Map(
+        placeable.map(({ row }, i) => [row.deviceId, blocks[i]! <= bound.groups ? this.allocator.dataAreaLb(row.deviceId) : Math.floor(bound.groups * extentLb)]),
+      ),
     };
   }
 

@@ -90,6 +90,12 @@ export interface AddDeviceOptions {
   createSizeBytes?: number;
   /** Overwrite a device that carries another array's superblock. */
   force?: boolean;
+  /** Run the expand job (combine + rebalance) once the device is in; default true. */
+  expand?: boolean;
+  /** Progress, cancellation and rate of that expand job. */
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+  rateBytesPerSec?: number;
 }
 
 /** 'draining': online and readable, but being removed: no new block goes to it (until the remove finishes or is cancelled). */
@@ -104,6 +110,8 @@ export interface DeviceStatus {
   /** Why a device is missing or failed (absent while it is online). */
   reason?: string;
   capacityBytes: number;
+  /** Bytes of it any layout can fill (less than capacityBytes for a device bigger than the others can match). */
+  usableBytes: number;
   usedBytes: number;
   usedFraction: number;
   /** Reads of this device that failed (I/O errors), over the array's life in this home. */
@@ -124,6 +132,11 @@ export interface ArrayStatus {
   /** Bytes of extents allocated on devices (data + parity). */
   allocatedBytes: number;
   capacityBytes: number;
+  /**
+   * The most file data the devices taking blocks could hold with this parity and data width
+   * (capacity_bound.ts: max over g of min(S(g), (kmax+m)g) - m g), whatever is stored now.
+   */
+  usableDataBytes: number;
   /** A device is missing or failed. */
   degraded: boolean;
   /** Reads that needed reconstruction, over the array's life in this home (kept in its database). */
@@ -199,6 +212,8 @@ export interface Progress {
   totalBytes?: number;
   /** Scrub: the last group checked (in ascending id order), where a cut-short scrub continues. */
   lastGroupId?: number;
+  /** Expand: the step running ('combine', then 'rebalance'). */
+  phase?: string;
 }
 
 export interface PutOptions {

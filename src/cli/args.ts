@@ -44,6 +44,8 @@ export interface CommandLine {
   scan?: string[];
   /** --cancel (remove): cancel the remove of a draining device. */
   cancel?: boolean;
+  /** --no-expand (add): add the devices without running the expand job. */
+  noExpand?: boolean;
   /** --read-only: open the array read-only (ls, stat, status, get, fsck). */
   readOnly?: boolean;
 }
@@ -153,6 +155,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.demoSizeMib = read('size-mib');
   line.rateBytesPerSec = read('rate');
   line.cancel = values['cancel'] === true;
+  line.noExpand = values['no-expand'] === true;
   line.readOnly = values['read-only'] === true;
   if (typeof values['scan'] === 'string') {
     const patterns = values['scan'].split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');

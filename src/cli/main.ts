@@ -24,6 +24,7 @@ const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   remove: async (context) => (await import('./commands/device_jobs.js')).runRemove(context),
   rebalance: async (context) => (await import('./commands/device_jobs.js')).runRebalance(context),
   restripe: async (context) => (await import('./commands/device_jobs.js')).runRestripe(context),
+  expand: async (context) => (await import('./commands/add.js')).runExpand(context),
   scrub: async (context) => (await import('./commands/device_jobs.js')).runScrub(context),
   put: async (context) => (await import('./commands/files.js')).runPut(context),
   get: async (context) => (await import('./commands/files.js')).runGet(context),

@@ -25,6 +25,12 @@ export function renderStatus(status: ArrayStatus): string {
     ]);
   const table = formatTable(header, rows, ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'left']);
   const reasons = status.devices.filter((device) => device.reason).map((device) => `device ${device.deviceId} ${device.state}: ${escapeControlCharacters(device.reason!)}`);
+  // A device bigger than the others can match (each group puts at most one block on it).
+  for (const device of status.devices) {
+    if (device.usableBytes !== undefined && device.state === 'online' && device.usableBytes < device.capacityBytes) {
+      reasons.push(`device ${device.deviceId} is only partly usable: ${formatBytes(device.usableBytes)} of ${formatBytes(device.capacityBytes)} (the other devices cannot match the rest with parity ${status.parityCount})`);
+    }
+  }
   return [`array ${status.arrayUuid} at ${displayName(status.home)}${status.readOnly ? ' (read-only)' : ''}`, '', table, ...(reasons.length > 0 ? ['', ...reasons] : []), '', ...renderTotals(status)].join('\n');
 }
 
@@ -44,6 +50,7 @@ function renderTotals(status: ArrayStatus): string[] {
     `stored     ${formatBytes(status.storedBytes)}`,
     `allocated  ${formatBytes(status.allocatedBytes)} of ${formatBytes(status.capacityBytes)} ${formatBar(usedFraction, USAGE_BAR_CELLS)} ${formatPercent(usedFraction)}`,
     `overhead   ${formatBytes(overheadBytes)} (${formatPercent(overheadFraction)} of stored)`,
+    ...(status.usableDataBytes !== undefined ? [`usable     ${formatBytes(status.usableDataBytes)} of file data at most on these devices with parity ${status.parityCount}`] : []),
     `degraded   ${status.degradedReads} reads reconstructed, ${status.repairedBlocks} blocks repaired` +
       (readErrorCount > 0 ? `, ${readErrorCount} read errors (${readErrors.map((device) => `device ${device.deviceId}: ${device.readErrors}`).join(', ')})` : ''),
     `kernels    ${status.kernelVariant}, ${status.workerCount === 1 ? '1 worker' : `${status.workerCount} workers`}`,

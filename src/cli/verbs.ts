@@ -2,7 +2,7 @@
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
 // is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'import' | 'add' | 'online' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'rename' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'import' | 'add' | 'online' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'expand' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'rename' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -66,6 +66,7 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   rate: { kind: 'size', valueName: 'BYTES', help: 'move or check at most BYTES per second (50M = 50 MiB/s)', minimum: 1 },
   cancel: { kind: 'boolean', help: 'cancel the remove of a draining device: it takes new blocks again (blocks already moved stay moved)' },
   'read-only': { kind: 'boolean', help: 'open read-only: no lock, nothing written, devices opened read-only (only while no other process has the array open)' },
+  'no-expand': { kind: 'boolean', help: 'only add the devices: skip the expand job (combine + rebalance) that add runs by default' },
   'size-mib': { kind: 'integer', valueName: 'N', help: 'MiB of file data the demo writes (default 320)', minimum: 1, maximum: 65536 },
 };
 
@@ -75,7 +76,7 @@ export const VERB_SPECS: readonly VerbSpec[] = [
   { verb: 'import', argumentsUsage: '[DEVICE...]', minimumArguments: 0, maximumArguments: Infinity, needsHome: true,
     summary: 'rebuild a lost home from the devices alone (the named DEVICEs, or those --scan finds)', options: [] },
   { verb: 'add', argumentsUsage: 'DEVICE...', minimumArguments: 1, maximumArguments: Infinity, needsHome: true,
-    summary: 'add devices to the array while it stays online; new groups use them at once', options: ['size', 'force'] },
+    summary: 'add devices to the array while it stays online, then expand onto them (combine narrow groups in place, rebalance)', options: ['size', 'force', 'no-expand', 'rate'] },
   { verb: 'fail', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
     summary: 'mark a device failed: reads reconstruct its blocks, writes avoid it', options: [] },
   { verb: 'online', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
@@ -88,6 +89,8 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'move blocks from fuller to emptier devices until usage is even', options: ['rate'] },
   { verb: 'restripe', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'rewrite files stored in narrow groups at the width the array allows now', options: ['rate'] },
+  { verb: 'expand', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'combine narrow groups in place into groups of today\'s width, then rebalance (what add runs; continues a cut-short one)', options: ['rate'] },
   { verb: 'scrub', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'read and verify every block and parity, rewriting what parity rebuilds', options: ['rate'] },
   { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,

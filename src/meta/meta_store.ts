@@ -417,6 +417,25 @@ export class MetaStore {
     });
   }
 
+  /**
+   * Replaces consecutive groups of a file by fewer, wider groups (an in-place combine) in one
+   * transaction, only if every old group still has exactly the extents it was read with, at the
+   * same places (`old`: each group with its extents as read). The new groups keep the old
+   * sequences' order (they take the first sequences of the run). Returns the old extents, or
+   * undefined when nothing changed.
+   */
+  combineGroups(fileId: number, old: readonly GroupWithExtents[], groups: readonly NewGroup[]): ExtentRow[] | undefined {
+    return this.guardedTransaction(() => {
+      for (const read of old) {
+        const current = this.group(read.groupId);
+        if (!current || current.fileId !== fileId || placesKey(current.extents) !== placesKey(read.extents)) throw new StaleMoveError();
+      }
+      for (const read of old) this.deleteGroupRow(read.groupId);
+      for (const group of groups) this.insertGroup(fileId, group);
+      return old.flatMap((group) => group.extents);
+    });
+  }
+
   /** Runs `work` in one immediate transaction; undefined (rolled back) if it finds its inputs stale. */
   private guardedTransaction<T>(work: () => T): T | undefined {
     try {
@@ -631,6 +650,11 @@ class StaleMoveError extends Error {}
 
 function sortedKey(ids: readonly number[]): string {
   return [...ids].sort((a, b) => a - b).join(',');
+}
+
+/** Extent ids with where they lie, in a canonical order (a combine's staleness guard). */
+function placesKey(extents: readonly ExtentRow[]): string {
+  return extents.map((extent) => `${extent.extentId}@${extent.deviceId}:${extent.startLb}`).sort().join(',');
 }
 
 function takeLock(db: Db, home: string): void {

@@ -130,8 +130,8 @@ describe('rebalance', () => {
   it('moves blocks onto added devices until used fractions are within 2%, moving little more than needed', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, maxDataWidth: 2, extentLbMax: 8 }));
     const files = await putFiles(suite.array, 8, 2 * MIB, 500);
-    await suite.array.addDevice(suite.dir.file('new1.img'), { createSizeBytes: 64 * MIB });
-    await suite.array.addDevice(suite.dir.file('new2.img'), { createSizeBytes: 128 * MIB });
+    await suite.array.addDevice(suite.dir.file('new1.img'), { createSizeBytes: 64 * MIB, expand: false });
+    await suite.array.addDevice(suite.dir.file('new2.img'), { createSizeBytes: 128 * MIB, expand: false });
     const before = suite.array.status();
     const meanFraction = before.allocatedBytes / before.capacityBytes;
     const idealBytes = before.devices.reduce((sum, device) => sum + Math.max(0, device.usedBytes - meanFraction * device.capacityBytes), 0);
@@ -150,7 +150,7 @@ describe('rebalance', () => {
   it('paces itself to rateBytesPerSec', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 3, parityCount: 1, maxDataWidth: 2, extentLbMax: 16 }));
     await putFiles(suite.array, 4, 2 * MIB, 650);
-    await suite.array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB });
+    await suite.array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB, expand: false });
     const startMs = performance.now();
     const report = await suite.array.rebalance({ rateBytesPerSec: 16 * MIB });
     expect(report.movedBytes).toBeGreaterThan(MIB);
@@ -160,7 +160,7 @@ describe('rebalance', () => {
   it('stops at an abort and continues where it stopped', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 3, parityCount: 1, maxDataWidth: 2, extentLbMax: 4 }));
     const files = await putFiles(suite.array, 4, 2 * MIB, 600);
-    await suite.array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB });
+    await suite.array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB, expand: false });
     const controller = new AbortController();
     const aborted = suite.array.rebalance({ signal: controller.signal, onProgress: () => controller.abort() });
     await expect(aborted).rejects.toMatchObject({ code: 'ABORTED' });

@@ -12,7 +12,7 @@ describe('restripe', () => {
     const files = new Map(SIZES.map((size, i) => [`f${i}`, patternBytes(size, 700 + i)]));
     for (const [name, content] of files) await suite.array.put(name, content);
     expect(suite.array.stat('f4').groups.every((group) => group.dataCount === 2)).toBe(true);
-    for (const i of [0, 1, 2]) await suite.array.addDevice(suite.dir.file(`grown${i}.img`), { createSizeBytes: 64 * MIB });
+    for (const i of [0, 1, 2]) await suite.array.addDevice(suite.dir.file(`grown${i}.img`), { createSizeBytes: 64 * MIB, expand: false });
     const allocatedBefore = suite.array.status().allocatedBytes;
 
     const progress: number[] = [];
@@ -33,7 +33,7 @@ describe('restripe', () => {
   it('leaves a file that is overwritten meanwhile to its new version, leaking nothing', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 3, parityCount: 1, extentLbMax: 8 }));
     for (let i = 0; i < 4; i++) await suite.array.put(`g${i}`, patternBytes(2 * MIB, 800 + i));
-    await suite.array.addDevice(suite.dir.file('grown.img'), { createSizeBytes: 64 * MIB });
+    await suite.array.addDevice(suite.dir.file('grown.img'), { createSizeBytes: 64 * MIB, expand: false });
     const running = suite.array.restripe();
     const replacement = patternBytes(MIB + 3, 900);
     await suite.array.put('g3', replacement);
@@ -51,7 +51,7 @@ describe('restripe', () => {
   it('stops at an abort and continues where it stopped', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 3, parityCount: 1, extentLbMax: 8 }));
     for (let i = 0; i < 4; i++) await suite.array.put(`h${i}`, patternBytes(MIB, 950 + i));
-    await suite.array.addDevice(suite.dir.file('grown.img'), { createSizeBytes: 64 * MIB });
+    await suite.array.addDevice(suite.dir.file('grown.img'), { createSizeBytes: 64 * MIB, expand: false });
     const controller = new AbortController();
     await expect(suite.array.restripe({ signal: controller.signal, onProgress: () => controller.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
     const rest = await suite.array.restripe();

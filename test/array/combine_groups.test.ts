@@ -1,0 +1,67 @@
+// In-place combine after growth: narrow groups become wider ones while their data extents stay
+// where they are; only blocks the distinct-devices rule forces move, and the bytes written are
+// the new parity plus those blocks, not the file.
+import { describe, expect, it } from 'vitest';
+import { LB_BYTES } from '../../src/constants.js';
+import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
+
+const suite = useArraySuite();
+const EXTENT_LB = 16;
+const EXTENT_BYTES = EXTENT_LB * LB_BYTES;
+
+function dataPlaces(array: NonNullable<typeof suite.array>, name: string): string[] {
+  return array.stat(name).groups.flatMap((group) => group.extents.filter((extent) => extent.role === 'data').map((extent) => `${extent.deviceId}:${extent.startLb}`));
+}
+
+describe('combine groups in place (expand)', () => {
+  it('keeps data extents where they are and writes about parity + moved blocks', async () => {
+    ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: EXTENT_LB }));
+    const array = suite.array;
+    // 24 full groups of 3 data blocks each, then a few odd sizes.
+    const files = new Map([
+      ['big', patternBytes(72 * EXTENT_BYTES, 1)],
+      ['odd', patternBytes(12 * EXTENT_BYTES + 777, 2)],
+      ['tiny', patternBytes(5, 3)],
+    ]);
+    for (const [name, content] of files) await array.put(name, content);
+    expect(array.stat('big').groups.every((group) => group.dataCount === 3)).toBe(true);
+    const before = new Map([...files.keys()].map((name) => [name, dataPlaces(array, name)]));
+    const allocatedBefore = array.status().allocatedBytes;
+
+    await array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB, expand: false });
+    array.assertInvariants();
+    const phases = new Set<string>();
+    const report = await array.expand({ onProgress: (progress) => phases.add(progress.phase ?? '') });
+    array.assertInvariants();
+    expect(report.problems).toEqual([]);
+    expect(phases.has('combine')).toBe(true);
+
+    const groups = array.stat('big').groups;
+    expect(groups.length).toBe(18);
+    expect(groups.every((group) => group.dataCount === 4)).toBe(true);
+    // Every data block of 'big' is still at its address unless the combine reports it moved.
+    const after = dataPlaces(array, 'big');
+    const survived = before.get('big')!.filter((place) => after.includes(place)).length;
+    expect(after.length).toBe(before.get('big')!.length);
+    const movedAll = report.combine.movedBlocks;
+    expect(before.get('big')!.length - survived).toBeLessThanOrEqual(movedAll);
+    expect(survived).toBeGreaterThanOrEqual(before.get('big')!.length * 0.6);
+    // Written = new parity + moved blocks; read = the data once.
+    expect(report.combine.writtenBytes).toBe((report.combine.newGroups + report.combine.movedBlocks) * EXTENT_BYTES);
+    expect(report.combine.writtenBytes).toBeLessThan(0.75 * report.combine.storedBytes);
+    expect(report.combine.savedBytes).toBeGreaterThan(0);
+    // Nothing moved on by the rebalance: the combined groups span every device already.
+    expect(report.usageSpread).toBeLessThanOrEqual(0.02);
+    expect(report.balanced).toBe(true);
+    for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
+    const deep = await array.fsck({ deep: true });
+    expect(deep.problems).toEqual([]);
+    // Old parity is freed once the commit is durable and no reader holds it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(array.status().allocatedBytes).toBe(allocatedBefore - report.combine.savedBytes + 0 * report.rebalance.movedBytes);
+    array.assertInvariants();
+    // Nothing left to do: a second expand combines nothing.
+    const again = await array.expand();
+    expect(again.combine.combinedGroups).toBe(0);
+  });
+});
