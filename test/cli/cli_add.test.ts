@@ -47,6 +47,50 @@ describe('elastripe add', () => {
   });
 });
 
+describe('elastripe add expands', () => {
+  it('combines narrow groups in place onto the new devices; --no-expand skips it and expand runs it later', async () => {
+    const home = join(rootDir, 'expand');
+    const cli = (...args: string[]) => runCli([...args, '--home', home, '--workers', '0']);
+    expect((await cli('create', image('x1'), image('x2'), image('x3'), '--size', '40M', '--extent-lb-max', '16')).exitCode).toBe(0);
+    const input = join(rootDir, 'expand.bin');
+    await writeFile(input, Buffer.alloc(4 * 1024 * 1024, 5).map((_, i) => (i * 7919) & 0xff));
+    expect((await cli('put', 'narrow', input)).exitCode).toBe(0);
+    type Stat = { groups: Array<{ dataCount: number; extents: Array<{ deviceId: number; startLb: number; role: string }> }> };
+    const dataPlaces = (stat: Stat) => stat.groups.flatMap((group) => group.extents.filter((extent) => extent.role === 'data').map((extent) => `${extent.deviceId}:${extent.startLb}`));
+    const before = parseJson(await cli('stat', 'narrow', '--json')) as Stat;
+    expect(before.groups.every((group) => group.dataCount === 2)).toBe(true);
+
+    // --no-expand: the device joins, nothing moves.
+    expect((await cli('add', image('x4'), '--size', '40M', '--no-expand')).exitCode).toBe(0);
+    expect(dataPlaces(parseJson(await cli('stat', 'narrow', '--json')) as Stat)).toEqual(dataPlaces(before));
+
+    // add (expanding by default): groups of 2 become groups of 4 (5 devices, m=1), most data blocks stay put.
+    const added = await cli('add', image('x5'), '--size', '40M', '--json');
+    expect(added.exitCode).toBe(0);
+    const report = parseJson(added) as { usableDataBytes: number; expand: { combine: { combinedGroups: number; newGroups: number; movedBlocks: number; writtenBytes: number; storedBytes: number }; problems: string[] } };
+    expect(report.expand.problems).toEqual([]);
+    expect(report.expand.combine.newGroups).toBeGreaterThan(0);
+    expect(report.expand.combine.writtenBytes).toBeLessThan(report.expand.combine.storedBytes);
+    expect(report.usableDataBytes).toBeGreaterThan(100 * 1024 * 1024);
+    const after = parseJson(await cli('stat', 'narrow', '--json')) as Stat;
+    expect(after.groups.every((group) => group.dataCount === 4)).toBe(true);
+    const kept = dataPlaces(after).filter((place) => dataPlaces(before).includes(place)).length;
+    expect(kept).toBe(dataPlaces(before).length - report.expand.combine.movedBlocks);
+    const status = await cli('status');
+    expect(status.stdout.toString()).toMatch(/usable +[\d.]+ MiB of file data at most/);
+    expect(status.stdout.toString()).toMatch(/expand done/);
+    // Nothing left: expand on its own combines nothing, and the file reads back whole.
+    const again = await cli('expand', '--json');
+    expect(again.exitCode).toBe(0);
+    expect((parseJson(again) as { combine: { combinedGroups: number } }).combine.combinedGroups).toBe(0);
+    expect((await cli('fsck', '--deep')).exitCode).toBe(0);
+    const output = join(rootDir, 'expand.out');
+    expect((await cli('get', 'narrow', output)).exitCode).toBe(0);
+    const { readFile } = await import('node:fs/promises');
+    expect((await readFile(output)).equals(await readFile(input))).toBe(true);
+  });
+});
+
 describe('elastripe restripe', () => {
   it('rewrites a file stored narrow before the array grew', async () => {
     const home = join(rootDir, 'restripe');
@@ -55,7 +99,7 @@ describe('elastripe restripe', () => {
     const input = join(rootDir, 'narrow.bin');
     await writeFile(input, Buffer.alloc(4 * 1024 * 1024, 9));
     expect((await cli('put', 'narrow', input)).exitCode).toBe(0);
-    expect((await cli('add', image('r4'), image('r5'), '--size', '40M')).exitCode).toBe(0);
+    expect((await cli('add', image('r4'), image('r5'), '--size', '40M', '--no-expand')).exitCode).toBe(0);
     const restriped = await cli('restripe');
     expect(restriped.exitCode).toBe(0);
     expect(restriped.stdout.toString()).toMatch(/^restripe: rewrote 1 files \(4\.00 MiB\), freeing [\d.]+ [KM]iB of parity/);

@@ -4,7 +4,7 @@
 //
 //   node crash_child.mjs HOME SEED FOCUS DEVICE...
 //
-// FOCUS is put, delete, rebalance, restripe, scrub, rebuild, remove or add; DEVICE... are the
+// FOCUS is put, delete, rebalance, restripe, expand, scrub, rebuild, remove or add; DEVICE... are the
 // image paths of the whole set (a device removed or rebuilt away is added back from them).
 // Resuming: a failed or missing device is rebuilt away, a device left draining by a remove is
 // removed, every set path the array lacks is added back (forced: it carries this array's old
@@ -14,7 +14,7 @@
 // It announces on stdout (one line each, written synchronously to the pipe, so a line printed
 // before the kill always reaches the test):
 //   start-put NAME VERSION / done-put NAME VERSION     start-delete NAME / done-delete NAME
-//   start-JOB [resume] / inside-JOB / done-JOB         JOB: rebalance restripe scrub rebuild remove
+//   start-JOB [resume] / inside-JOB / done-JOB         JOB: rebalance restripe expand scrub rebuild remove
 //   start-add PATH / done-add PATH                     fail PATH / start-online PATH / done-online PATH
 //   rot PATH LB / repaired-rot (a block damaged on purpose, and the scrub that repaired it)
 // inside-JOB comes from the job's first onProgress: at least one move (or checked group) is
@@ -93,7 +93,9 @@ async function job(kind, run, { tag = '', concurrentPuts = false } = {}) {
 
 function problemsOf(kind, report) {
   // A file rewritten under a restripe is left for the next run: not a problem here.
-  const problems = (report.problems ?? []).filter((line) => !(kind === 'restripe' && line.includes('changed during its restripe')));
+  const problems = (report.problems ?? []).filter(
+    (line) => !(kind === 'restripe' && line.includes('changed during its restripe')) && !(kind === 'expand' && line.includes('changed during its combine')),
+  );
   if (problems.length > 0) fail(`${kind} left problems:\n${problems.join('\n')}`);
 }
 
@@ -109,11 +111,12 @@ async function removeDevice(deviceId, tag = '', concurrentPuts = false) {
 }
 
 /** Adds back (forced: it carries this array's old superblock) every set path the array lacks. */
-async function addBack() {
+async function addBack(expand = true) {
   for (const path of devicePaths) {
     if (devices().some((device) => device.path === path)) continue;
     say(`start-add ${path}`);
-    await array.addDevice(path, { force: true });
+    // An add expands onto the device by default (combine + rebalance inside the add).
+    await array.addDevice(path, { force: true, expand });
     say(`done-add ${path}`);
   }
 }
@@ -159,6 +162,7 @@ if (interrupted?.state === 'interrupted') {
   const kind = interrupted.kind.split(' ')[0];
   if (kind === 'rebalance') await job('rebalance', (options) => array.rebalance(options), { tag: ' resume' });
   if (kind === 'restripe') problemsOf('restripe', await job('restripe', (options) => array.restripe(options), { tag: ' resume' }));
+  if (kind === 'expand') problemsOf('expand', await job('expand', (options) => array.expand(options), { tag: ' resume' }));
   if (kind === 'scrub') await job('scrub', (options) => array.scrub(options), { tag: ' resume' });
 }
 say(`focus ${focus}`);
@@ -184,6 +188,14 @@ const foci = {
     const report = await job('restripe', (options) => array.restripe(options), { concurrentPuts: random() < 0.5 });
     problemsOf('restripe', report);
     if (report.restripedFiles === 0) await degradeAndWrite();
+  },
+  async expand() {
+    // Narrow groups to combine: take a device out, write large files over the others, add it
+    // back without expanding; then the expand combines them in place and rebalances.
+    await removeDevice(pick(onlineDevices()).deviceId);
+    for (let i = 2 + Math.floor(random() * 3); i > 0; i--) await put(LARGE_NAMES);
+    await addBack(false);
+    problemsOf('expand', await job('expand', (options) => array.expand(options), { concurrentPuts: random() < 0.5 }));
   },
   async scrub() {
     await put();

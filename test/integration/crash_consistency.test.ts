@@ -2,7 +2,7 @@
 // first finishes what the previous kill interrupted (a rebuild of a failed device, a remove that
 // left its device draining, a device to add back, an interrupted job), then spends its life on
 // one focus operation — put, delete,
-// rebalance, restripe, scrub (sometimes after rotting a block), rebuild, remove or add — chosen
+// rebalance, restripe, expand (combine + rebalance), scrub (sometimes after rotting a block), rebuild, remove or add — chosen
 // round robin per trial, interleaved with puts. Most kills are timed from the child's phase
 // markers (its first committed move of the focus job, or the start of a put, delete or add),
 // the rest land at a random moment after spawn, during open and resume too.
@@ -25,18 +25,18 @@ import { crashContent, CRASH_NAMES } from '../helpers/crash_content.mjs';
 import { MIB, TempDir } from '../helpers/temp_array.js';
 
 /** Trials over the parities (a third each): by default 6 per job type and parity. */
-const TRIALS = Number(process.env.ELASTRIPE_CRASH_TRIALS ?? 144);
+const TRIALS = Number(process.env.ELASTRIPE_CRASH_TRIALS ?? 162);
 const SEED = Number(process.env.ELASTRIPE_CRASH_SEED ?? Date.now() % 1_000_000);
 const CHILD = fileURLToPath(new URL('../helpers/crash_child.mjs', import.meta.url));
 const RUNTIME = { workerCount: 0, arenaBytes: 32 * MIB };
 const DEVICE_BYTES = 32 * MIB;
-const ALL_FOCI = ['put', 'delete', 'rebalance', 'restripe', 'scrub', 'rebuild', 'remove', 'add'] as const;
+const ALL_FOCI = ['put', 'delete', 'rebalance', 'restripe', 'expand', 'scrub', 'rebuild', 'remove', 'add'] as const;
 type Focus = (typeof ALL_FOCI)[number];
 /** ELASTRIPE_CRASH_FOCI=restripe,add (say) narrows the round robin, ELASTRIPE_CRASH_PARITIES=2 the parities, to chase a failure. */
 const FOCI: Focus[] = process.env.ELASTRIPE_CRASH_FOCI ? (process.env.ELASTRIPE_CRASH_FOCI.split(',') as Focus[]) : [...ALL_FOCI];
 const PARITIES = (process.env.ELASTRIPE_CRASH_PARITIES ?? '1,2,3').split(',').map(Number) as (1 | 2 | 3)[];
 /** Jobs whose kill counts from their first committed move (inside-JOB); the rest from their start. */
-const MOVING = new Set<string>(['rebalance', 'restripe', 'scrub', 'rebuild', 'remove']);
+const MOVING = new Set<string>(['rebalance', 'restripe', 'expand', 'scrub', 'rebuild', 'remove']);
 /** A targeted kill that finds no target by then (from spawn) is made anyway. */
 const TARGET_TIMEOUT_MS = 8_000;
 /** ELASTRIPE_CRASH_VERBOSE=1 prints each trial's plan and the child's last announcements. */
