@@ -7,3 +7,4 @@ export { pq_gen, pqr_gen } from './pq_simd';
 export { gf_dot_prod } from './gf_dot_prod_simd';
 export { fletcher4 } from './fletcher4_simd';
 export { encode_checksum } from './encode_checksum_simd';
+export { gf_vect_dot_prod } from './gf_vect_dot_prod_simd';

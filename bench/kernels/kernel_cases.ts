@@ -12,7 +12,7 @@ import {
 import { reconstructionPlan } from '../../src/kernels/gf256.js';
 import { xorGenScalar } from '../../src/kernels/scalar/xor_scalar.js';
 import { pqGenScalar, pqrGenScalar } from '../../src/kernels/scalar/pq_scalar.js';
-import { gfDotProdScalar } from '../../src/kernels/scalar/gf_dot_prod_scalar.js';
+import { gfVectDotProdScalar } from '../../src/kernels/scalar/gf_dot_prod_scalar.js';
 import { fletcher4Scalar } from '../../src/kernels/scalar/fletcher4_scalar.js';
 import { encodeChecksumScalar } from '../../src/kernels/scalar/encode_checksum_scalar.js';
 import { writeU32 } from '../../src/kernels/scalar/memory_words.js';
@@ -146,22 +146,20 @@ function ownOperation(arena: Arena, caseName: string, impl: string, shardBytes: 
   }
 }
 
-/** Data blocks lost from an 8+2 group: one dot product over the 8 survivors per lost block. */
+/** Data blocks lost from an 8+2 group: one call rebuilds them all from the 8 survivors (as the Codec does). */
 function reconstructOperation(arena: Arena, kernels: Kernels, simd: boolean, shardBytes: number, missing: number[]): Operation {
   const { bytes, blocks } = arena;
   const plan = reconstructionPlan(DATA_COUNT, 2, missing);
   const rebuilt = blocks.slice(DATA_COUNT + 3, DATA_COUNT + 5);
   const listOffset = SOURCES_LIST_OFFSET + 512;
+  const targetsOffset = TARGETS_LIST_OFFSET + 512;
+  const sourceCount = plan.sources.length;
   writeList(bytes, listOffset, plan.sources.map((block) => blocks[block]!));
-  plan.coefficients.forEach((row, t) => bytes.set(row, COEFFICIENTS_OFFSET + 256 * t));
+  writeList(bytes, targetsOffset, rebuilt.slice(0, missing.length));
+  plan.coefficients.forEach((row, t) => bytes.set(row, COEFFICIENTS_OFFSET + sourceCount * t));
   kernels.pqGen(SOURCES_LIST_OFFSET, DATA_COUNT, blocks[DATA_COUNT]!, blocks[DATA_COUNT + 1]!, shardBytes);
-  return () => {
-    for (let t = 0; t < missing.length; t++) {
-      const args = [listOffset, COEFFICIENTS_OFFSET + 256 * t, plan.sources.length, rebuilt[t]!, shardBytes, TABLES_OFFSET] as const;
-      if (simd) kernels.gfDotProd(...args);
-      else gfDotProdScalar(bytes, ...args);
-    }
-  };
+  const args = [listOffset, COEFFICIENTS_OFFSET, sourceCount, targetsOffset, missing.length, shardBytes, TABLES_OFFSET] as const;
+  return simd ? () => kernels.gfVectDotProd(...args) : () => gfVectDotProdScalar(bytes, ...args);
 }
 
 /** The arena regions an operation of this case writes. */

@@ -11,6 +11,7 @@ import { printTable, writeResults, type BenchResult } from '../common.js';
 import { printPoolReport, runPoolBench } from './pool_bench.js';
 import { kernelVariant } from '../../src/kernels/kernel_module.js';
 import { caseOperation, createArena, DATA_COUNT, PARITY_BY_CASE, type Arena, type CaseOperation } from './kernel_cases.js';
+import { ISAL_IMPLS, isalRows } from './isal_peer.js';
 
 export interface KernelBenchOptions {
   shardSizesBytes?: number[];
@@ -23,7 +24,7 @@ export interface KernelBenchOptions {
 
 const SHARD_SIZES_BYTES = [4096, 65536, 1 << 20];
 const CASES = ['xor_8+1', 'raid6_8+2', 'triple_8+3', 'reconstruct1_8+2', 'reconstruct2_8+2', 'checksum', 'encode_checksum_8+2'];
-const IMPLS = ['simd', 'simd-plain', 'scalar', 'ronomon', 'digitaldefiance'];
+const IMPLS = ['simd', 'simd-plain', 'scalar', 'ronomon', 'digitaldefiance', ...ISAL_IMPLS];
 const MEASURE_MS = 300;
 /**
  * Sequential tinybench runs a task until both the time budget and this count are met: scalar
@@ -44,6 +45,7 @@ interface GroupTask {
 async function groupTasks(arena: Arena, caseName: string, impls: string[], shardBytes: number): Promise<GroupTask[]> {
   const tasks: GroupTask[] = [];
   for (const impl of impls) {
+    if (ISAL_IMPLS.includes(impl)) continue; // a separate process, run right after the group (isal_peer.ts)
     if (impl === 'simd-plain' && caseName !== 'reconstruct2_8+2') continue; // only general dot products use swizzle
     const row: BenchResult = { case: caseName, impl, k: DATA_COUNT, m: PARITY_BY_CASE[caseName]!, shardBytes };
     if (impl === 'simd') row['variant'] = kernelVariant();
@@ -130,7 +132,8 @@ async function measureGroup(arena: Arena, caseName: string, impls: string[], sha
     if (warning !== undefined) task.row['timerWarning'] = warning;
   }
   await verifyTasks(timed);
-  return tasks.map((task) => withoutRates(task.row));
+  const peers = impls.some((impl) => ISAL_IMPLS.includes(impl)) ? isalRows(caseName, shardBytes, measureMs, PARITY_BY_CASE[caseName]!) : [];
+  return [...tasks.map((task) => withoutRates(task.row)), ...peers.map(withoutRates)];
 }
 
 /** A row that failed a check keeps its error and loses any rate, so it cannot read as fast. */
@@ -175,6 +178,15 @@ export function kernelBenchSummary(rows: BenchResult[]): Record<string, number> 
     const peer = rate('raid6_8+2', 'digitaldefiance', shardBytes);
     const rebuild = rate('reconstruct2_8+2', 'simd', shardBytes);
     const rebuildRonomon = rate('reconstruct2_8+2', 'ronomon', shardBytes);
+    const triple = rate('triple_8+3', 'simd', shardBytes);
+    if (raid6 && triple) summary[`triple_over_raid6_${shardBytes}`] = triple / raid6;
+    for (const peerImpl of ISAL_IMPLS) {
+      for (const caseName of ['xor_8+1', 'raid6_8+2', 'triple_8+3', 'reconstruct1_8+2', 'reconstruct2_8+2']) {
+        const ours = rate(caseName, 'simd', shardBytes);
+        const theirs = rate(caseName, peerImpl, shardBytes);
+        if (ours && theirs) summary[`${caseName}_over_${peerImpl}_${shardBytes}`] = ours / theirs;
+      }
+    }
     if (raid6 && fused) summary[`fused_over_encode_${shardBytes}`] = fused / raid6;
     if (raid6 && ronomon) summary[`raid6_over_ronomon_${shardBytes}`] = raid6 / ronomon;
     if (raid6 && peer) summary[`raid6_over_digitaldefiance_${shardBytes}`] = raid6 / peer;
@@ -183,16 +195,26 @@ export function kernelBenchSummary(rows: BenchResult[]): Record<string, number> 
   return summary;
 }
 
+/** A comma list from the environment (ELASTRIPE_BENCH_KERNEL_CASES, ..._SHARDS) for a quicker partial run. */
+function listFromEnvironment(name: string): string[] | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value.split(',').map((item) => item.trim());
+}
+
 async function main(): Promise<void> {
-  const rows = await runKernelBench();
+  const rows = await runKernelBench({
+    cases: listFromEnvironment('ELASTRIPE_BENCH_KERNEL_CASES'),
+    shardSizesBytes: listFromEnvironment('ELASTRIPE_BENCH_KERNEL_SHARDS')?.map(Number),
+  });
   printTable('kernels (single thread; GB/s = data bytes in per second / 1e9, median and fastest call)', rows, [
     'case', 'impl', 'k', 'm', 'shardBytes', 'dataGBps', 'bestGBps', 'p50Us', 'p99Us', 'error',
   ]);
   const summary = kernelBenchSummary(rows);
   console.log('\nratios (fastest calls)', summary);
   // The pool cases (1 vs 2 workers, per-task overhead) belong to the same benchmark and file.
-  const poolRows = await runPoolBench();
-  printPoolReport(poolRows);
+  // A partial run (ELASTRIPE_BENCH_KERNEL_CASES) leaves the pool cases out.
+  const poolRows = listFromEnvironment('ELASTRIPE_BENCH_KERNEL_CASES') === undefined ? await runPoolBench() : [];
+  if (poolRows.length > 0) printPoolReport(poolRows);
   console.log(`results: ${writeResults('kernels', [...rows, ...poolRows], { variant: kernelVariant(), summary })}`);
 }
 

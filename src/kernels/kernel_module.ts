@@ -67,6 +67,14 @@ export interface Kernels {
     sourcesOffset: number, coefficientsOffset: number, sourceCount: number, targetOffset: number,
     lengthBytes: number, tablesOffset: number,
   ): void;
+  /**
+   * targets (targetCount u32 offsets at targetsOffset) = coefficient rows (row t: sourceCount
+   * bytes at coefficientsOffset + t * sourceCount) times the sources, sharing one pass.
+   */
+  gfVectDotProd(
+    sourcesOffset: number, coefficientsOffset: number, sourceCount: number, targetsOffset: number, targetCount: number,
+    lengthBytes: number, tablesOffset: number,
+  ): void;
   /** Fletcher-4 of [offset, offset + lengthBytes) (zero-padded to whole words) into 32 bytes at outOffset. */
   fletcher4(offset: number, lengthBytes: number, outOffset: number): void;
   /** m parity blocks into the buffers listed at targetsOffset, and (k + m) x 32 checksum bytes. */
@@ -173,6 +181,7 @@ interface KernelExports {
   pq_gen(...args: number[]): void;
   pqr_gen(...args: number[]): void;
   gf_dot_prod(...args: number[]): void;
+  gf_vect_dot_prod(...args: number[]): void;
   fletcher4(...args: number[]): void;
   encode_checksum(...args: number[]): void;
 }
@@ -188,6 +197,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     pqGen: exports.pq_gen,
     pqrGen: exports.pqr_gen,
     gfDotProd: exports.gf_dot_prod,
+    gfVectDotProd: exports.gf_vect_dot_prod,
     fletcher4: exports.fletcher4,
     encodeChecksum: exports.encode_checksum,
   };

@@ -16,13 +16,13 @@ import {
 } from './arena.js';
 import { instantiateKernels, type Kernels } from './kernel_module.js';
 
-/** Scratch slot layout: source offsets, then target offsets, then one coefficient row. */
+/** Scratch slot layout: source offsets, then target offsets, then the coefficient rows (up to 3). */
 const SCRATCH_SOURCES_OFFSET_BYTES = 0;
 const SCRATCH_SOURCES_MAX = 256;
 const SCRATCH_TARGETS_OFFSET_BYTES = SCRATCH_SOURCES_OFFSET_BYTES + SCRATCH_SOURCES_MAX * 4;
 const SCRATCH_TARGETS_MAX = 16;
 const SCRATCH_COEFFICIENTS_OFFSET_BYTES = SCRATCH_TARGETS_OFFSET_BYTES + SCRATCH_TARGETS_MAX * 4;
-const SCRATCH_COEFFICIENTS_MAX = 256;
+const SCRATCH_COEFFICIENTS_MAX = 3 * 256;
 export const CHECKSUM_BYTES = 32;
 
 if (SCRATCH_COEFFICIENTS_OFFSET_BYTES + SCRATCH_COEFFICIENTS_MAX > ARENA_SCRATCH_SLOT_BYTES) {
@@ -112,16 +112,18 @@ function encodeGroup(context: TaskContext, group: EncodeGroupTask): void {
   else throw new Error(`pool_worker: parity count ${m} is not 1..3`);
 }
 
+/** Every target in one kernel call: the sources are read once for all of them. */
 function dotProd(context: TaskContext, task: Extract<KernelTask, { kind: 'dot_prod' }>): void {
   const sourceCount = task.sourceOffsets.length;
-  if (sourceCount > SCRATCH_COEFFICIENTS_MAX) throw new Error(`pool_worker: ${sourceCount} sources exceed one coefficient row`);
+  const targetCount = task.targetOffsets.length;
+  if (task.coefficients.length !== sourceCount * targetCount || task.coefficients.length > SCRATCH_COEFFICIENTS_MAX) {
+    throw new Error(`pool_worker: ${targetCount} coefficient rows of ${sourceCount} do not fit the scratch room of ${SCRATCH_COEFFICIENTS_MAX}`);
+  }
   const sources = writeOffsets(context, SCRATCH_SOURCES_OFFSET_BYTES, task.sourceOffsets, SCRATCH_SOURCES_MAX);
+  const targets = writeOffsets(context, SCRATCH_TARGETS_OFFSET_BYTES, task.targetOffsets, SCRATCH_TARGETS_MAX);
   const coefficients = context.slotOffsetBytes + SCRATCH_COEFFICIENTS_OFFSET_BYTES;
-  task.targetOffsets.forEach((target, t) => {
-    const row = task.coefficients.slice(t * sourceCount, (t + 1) * sourceCount);
-    context.bytes.set(row, coefficients);
-    context.kernels.gfDotProd(sources, coefficients, sourceCount, target, task.lengthBytes, ARENA_TABLES_OFFSET_BYTES);
-  });
+  context.bytes.set(task.coefficients, coefficients);
+  context.kernels.gfVectDotProd(sources, coefficients, sourceCount, targets, targetCount, task.lengthBytes, ARENA_TABLES_OFFSET_BYTES);
 }
 
 // ---- worker side -------------------------------------------------------------------------

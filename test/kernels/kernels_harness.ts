@@ -4,7 +4,7 @@
 import { instantiateKernels, loadKernelModule, type Kernels } from '../../src/kernels/kernel_module.js';
 import { xorGenScalar } from '../../src/kernels/scalar/xor_scalar.js';
 import { pqGenScalar, pqrGenScalar } from '../../src/kernels/scalar/pq_scalar.js';
-import { gfDotProdScalar } from '../../src/kernels/scalar/gf_dot_prod_scalar.js';
+import { gfDotProdScalar, gfVectDotProdScalar } from '../../src/kernels/scalar/gf_dot_prod_scalar.js';
 import { fletcher4Scalar } from '../../src/kernels/scalar/fletcher4_scalar.js';
 import { encodeChecksumScalar } from '../../src/kernels/scalar/encode_checksum_scalar.js';
 import { writeU32 } from '../../src/kernels/scalar/memory_words.js';
@@ -48,6 +48,7 @@ export function scalarImpl(bytes: Uint8Array): KernelImpl {
     pqGen: (...args) => pqGenScalar(bytes, ...args),
     pqrGen: (...args) => pqrGenScalar(bytes, ...args),
     gfDotProd: (...args) => gfDotProdScalar(bytes, ...args),
+    gfVectDotProd: (...args) => gfVectDotProdScalar(bytes, ...args),
     fletcher4: (...args) => fletcher4Scalar(bytes, ...args),
     encodeChecksum: (...args) => encodeChecksumScalar(bytes, ...args),
   };
@@ -195,7 +196,8 @@ export function fusedEncodeWith(
 
 /**
  * Encodes with `expected`, loses `missing`, rebuilds every lost block with both
- * implementations' gf_dot_prod from the plan, and checks both equal the lost originals.
+ * implementations' gf_dot_prod from the plan (one target at a time, then all targets in one
+ * gf_vect_dot_prod call, as the Codec does), and checks both equal the lost originals.
  */
 export function compareReconstruct(env: KernelEnv, actual: KernelImpl, expected: KernelImpl, geometry: Geometry, missing: number[]): void {
   const { k, m, lengthBytes, seed } = geometry;
@@ -216,6 +218,33 @@ export function compareReconstruct(env: KernelEnv, actual: KernelImpl, expected:
       assertSameBytes(env.bytes, `${label} ${impl.name} block ${block} (${matrix})`, rebuilt, blocks[block]!, lengthBytes);
     }
   });
+  const sourceCount = plan.sources.length;
+  plan.coefficients.forEach((row, t) => env.bytes.set(row, COEFFICIENTS_OFFSET + t * sourceCount));
+  for (const impl of [actual, expected]) {
+    const rebuilt = allocateBlocks(env, plan.targets.length, lengthBytes, seed + 707);
+    writeOffsetList(env.bytes, TARGETS_LIST_OFFSET, rebuilt);
+    impl.gfVectDotProd(SOURCES_LIST_OFFSET, COEFFICIENTS_OFFSET, sourceCount, TARGETS_LIST_OFFSET, plan.targets.length, lengthBytes, TABLES_OFFSET);
+    plan.targets.forEach((block, t) => {
+      assertSameBytes(env.bytes, `${label} ${impl.name} gf_vect_dot_prod block ${block}`, rebuilt[t]!, blocks[block]!, lengthBytes);
+    });
+  }
+  env.allocator.checkGuards(label);
+}
+
+/** gf_vect_dot_prod of random sources into `rows.length` targets, both implementations compared. */
+export function compareVectDotProd(env: KernelEnv, actual: KernelImpl, expected: KernelImpl, rows: number[][], lengthBytes: number, seed: number): void {
+  const sourceCount = rows[0]?.length ?? 0;
+  const label = `${actual.name} vs ${expected.name} gf_vect_dot_prod ${rows.length}x${sourceCount} length=${lengthBytes} seed=${seed}`;
+  const sources = allocateData(env, { k: sourceCount, m: 0, lengthBytes, seed });
+  writeOffsetList(env.bytes, SOURCES_LIST_OFFSET, sources);
+  rows.forEach((row, t) => env.bytes.set(row, COEFFICIENTS_OFFSET + t * sourceCount));
+  const outputs = [actual, expected].map((impl, i) => {
+    const targets = allocateBlocks(env, rows.length, lengthBytes, seed + 808 + i);
+    writeOffsetList(env.bytes, TARGETS_LIST_OFFSET, targets);
+    impl.gfVectDotProd(SOURCES_LIST_OFFSET, COEFFICIENTS_OFFSET, sourceCount, TARGETS_LIST_OFFSET, rows.length, lengthBytes, TABLES_OFFSET);
+    return targets;
+  });
+  rows.forEach((_, t) => assertSameBytes(env.bytes, `${label} target ${t}`, outputs[0]![t]!, outputs[1]![t]!, lengthBytes));
   env.allocator.checkGuards(label);
 }
 

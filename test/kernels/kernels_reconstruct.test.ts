@@ -7,7 +7,7 @@ import {
   gfInverse, gfInvertMatrix, gfMul, gfMulRow, parityCoefficient, reconstructionPlan,
 } from '../../src/kernels/gf256.js';
 import { TooManyErasuresError, InvalidArgumentError } from '../../src/errors.js';
-import { compareDotProd, compareReconstruct, createKernelEnv, loggedSeed, type KernelEnv } from './kernels_harness.js';
+import { compareDotProd, compareReconstruct, compareVectDotProd, createKernelEnv, loggedSeed, type KernelEnv } from './kernels_harness.js';
 
 /** Shift-and-reduce product, the definition the tables must agree with. */
 function slowMul(a: number, b: number): number {
@@ -123,6 +123,21 @@ describe('reconstruction: SIMD and scalar gf_dot_prod rebuild the lost blocks', 
         compareDotProd(env, env.simd, env.scalar, coefficients, lengthBytes, dataSeed);
       }),
       { seed, numRuns: 100 },
+    );
+  });
+
+  it('gf_vect_dot_prod: 1..5 targets share a pass (3s and 2s, then one), random rows, tails and misalignment', () => {
+    const seed = loggedSeed('vect dot product');
+    const coefficient = fc.oneof(fc.constantFrom(0, 1), fc.integer({ min: 0, max: 255 }));
+    const shape = fc
+      .record({ targets: fc.integer({ min: 1, max: 5 }), sources: fc.integer({ min: 1, max: 40 }) })
+      .chain(({ targets, sources }) => fc.array(fc.array(coefficient, { minLength: sources, maxLength: sources }), { minLength: targets, maxLength: targets }));
+    fc.assert(
+      fc.property(shape, fc.oneof(fc.constantFrom(0, 1, 31, 32, 33, 4096, 4127), fc.integer({ min: 0, max: 9000 })), fc.integer({ min: 0, max: 0x7fffffff }), (rows, lengthBytes, dataSeed) => {
+        env.allocator.reset();
+        compareVectDotProd(env, env.simd, env.scalar, rows, lengthBytes, dataSeed);
+      }),
+      { seed, numRuns: 150 },
     );
   });
 

@@ -16,3 +16,14 @@ export function gfDotProdScalar(
     memory[targetOffset + pos] = x;
   }
 }
+
+/** Twin of gf_vect_dot_prod: each target t from coefficient row t (sourceCount bytes apart). */
+export function gfVectDotProdScalar(
+  memory: Uint8Array, sourcesOffset: number, coefficientsOffset: number, sourceCount: number, targetsOffset: number,
+  targetCount: number, lengthBytes: number, tablesOffset: number,
+): void {
+  for (let t = 0; t < targetCount; t++) {
+    const target = offsetAt(memory, targetsOffset, t);
+    gfDotProdScalar(memory, sourcesOffset, coefficientsOffset + t * sourceCount, sourceCount, target, lengthBytes, tablesOffset);
+  }
+}
