@@ -1,6 +1,7 @@
 // The read path of get(): read the data extents a byte range needs straight into the arena,
 // verify their checksums, and only where a device is missing or failed, a read errs, or a
-// checksum does not match, read the rest of the group and reconstruct (a degraded read).
+// checksum does not match, read just the k blocks a rebuild needs and reconstruct (a degraded
+// read): the other data blocks plus one parity row per lost data block, P first.
 import { LB_BYTES } from '../constants.js';
 import { CorruptBlockError, DeviceFailedError, DeviceIoError, TooManyErasuresError } from '../errors.js';
 import type { Device } from '../devices/device.js';
@@ -120,7 +121,29 @@ export async function readRetrying(device: Device, extent: { startLb: number; le
   }
 }
 
-/** Reads every other block of the group and rebuilds the unusable ones from the survivors. */
+/**
+ * The blocks a rebuild still has to read: every data block not read yet, and one surviving
+ * parity row per lost data block, taken in order (P first) — the sources reconstructionPlan
+ * uses for this erasure pattern. Lost blocks are never read again.
+ */
+export function blocksToFetch(dataCount: number, parityCount: number, attempted: ReadonlySet<number>, lost: ReadonlySet<number>): number[] {
+  const fetch: number[] = [];
+  for (let index = 0; index < dataCount; index++) if (!attempted.has(index)) fetch.push(index);
+  let rowsWanted = [...lost].filter((index) => index < dataCount).length;
+  for (let row = 0; row < parityCount && rowsWanted > 0; row++) {
+    const index = dataCount + row;
+    if (lost.has(index)) continue;
+    rowsWanted--;
+    if (!attempted.has(index)) fetch.push(index);
+  }
+  return fetch;
+}
+
+/**
+ * Reads the further blocks a rebuild needs (a block found bad on the way widens the fetch by
+ * one more parity row) and rebuilds the unusable ones. A group of k + m blocks costs k reads
+ * plus the reads that failed, never the whole group.
+ */
 async function reconstruct(
   context: ReadContext,
   group: GroupWithExtents,
@@ -130,8 +153,16 @@ async function reconstruct(
   view: (index: number) => Uint8Array,
 ): Promise<void> {
   const width = group.dataCount + group.parityCount;
-  const rest = [...Array(width).keys()].filter((index) => !alreadyRead.includes(index));
-  const lost = [...bad, ...(await readBlocks(context, byBlock, rest, view))].sort((a, b) => a - b);
+  const attempted = new Set(alreadyRead);
+  const unusable = new Set(bad);
+  for (;;) {
+    if (unusable.size > group.parityCount) break;
+    const fetch = blocksToFetch(group.dataCount, group.parityCount, attempted, unusable);
+    if (fetch.length === 0) break;
+    for (const index of fetch) attempted.add(index);
+    for (const index of await readBlocks(context, byBlock, fetch, view)) unusable.add(index);
+  }
+  const lost = [...unusable].sort((a, b) => a - b);
   if (lost.length > group.parityCount) {
     throw new TooManyErasuresError(
       `group ${group.sequence} of file ${group.fileId} has ${lost.length} unreadable blocks; parity ${group.parityCount} rebuilds at most ${group.parityCount}`,
