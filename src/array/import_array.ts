@@ -4,8 +4,12 @@
 // checkpoint, then its records), written into a fresh home. Devices the metadata lists but the
 // scan did not find are missing (at most m may be), devices it found that the metadata calls
 // failed or removed, or does not list at all, are stale: never trusted for data or metadata.
+// Devices are found through the runtime's opener when the embedder gave one
+// (RuntimeOptions.openDevice: a simulator's disks, fault-injecting wrappers), so an import
+// sees the same devices an open would; else by reading the paths themselves (device_scan.ts).
 import type { Device } from '../devices/device.js';
-import { DuplicateDeviceError, scanForDevices, type FoundDevice, type ScannedArray } from '../devices/device_scan.js';
+import { openDevice as openDeviceByPath } from '../devices/open_device.js';
+import { DuplicateDeviceError, scanForDevices, type FoundDevice, type ScanOptions, type ScannedArray } from '../devices/device_scan.js';
 import { CorruptMetadataError, InvalidArgumentError, NotFoundError, TooManyErasuresError } from '../errors.js';
 import type { MetadataLayout } from '../meta/journal_format.js';
 import { MetaStore } from '../meta/meta_store.js';
@@ -13,7 +17,7 @@ import type { DeviceRow } from '../meta/rows.js';
 import { METADATA_REGION_START_LB } from './layout.js';
 import { readCheckpointRows, readDeviceJournal, type DeviceJournalState } from './metadata_recovery.js';
 import { newest } from './metadata_open.js';
-import { openRecordedDevice, type Runtime } from './array_setup.js';
+import { openRecordedDevice, withScratch, type Runtime } from './array_setup.js';
 
 export interface ImportOptions {
   home: string;
@@ -40,7 +44,7 @@ export interface ImportReport {
  * home's store, open (and so locked). The home must not hold an array.
  */
 export async function importIntoHome(options: ImportOptions, runtime: Runtime): Promise<{ report: ImportReport; store: MetaStore }> {
-  const chosen = await findArray(options);
+  const chosen = await withScratch(runtime, (scratch) => findArray(options, probeOptions(runtime, scratch)));
   const layout = layoutOf(chosen.devices);
   const opened: { found: FoundDevice; device: Device; state: DeviceJournalState }[] = [];
   try {
@@ -85,9 +89,16 @@ export async function importIntoHome(options: ImportOptions, runtime: Runtime): 
   }
 }
 
-async function findArray(options: ImportOptions): Promise<ScannedArray> {
+/** Probes through the embedder's opener, when the runtime has one: read-only, unclaimed. */
+function probeOptions(runtime: Runtime, scratch: Uint8Array): ScanOptions {
+  if (runtime.openDevice === openDeviceByPath) return {};
+  const registeredMemory = new Uint8Array(runtime.arena.memory.buffer);
+  return { scratch, openDevice: (path) => runtime.openDevice(path, { backend: runtime.backend, registeredMemory, readOnly: true, exclusive: false }) };
+}
+
+async function findArray(options: ImportOptions, probe: ScanOptions): Promise<ScannedArray> {
   const explicit = options.devices !== undefined && options.devices.length > 0;
-  const report = await scanForDevices(explicit ? options.devices : options.scan);
+  const report = await scanForDevices(explicit ? options.devices : options.scan, probe);
   if (explicit) {
     const notOurs = report.probes.filter((probe) => probe.kind !== 'elastripe');
     if (notOurs.length > 0) throw new InvalidArgumentError(`${notOurs[0]!.path} is not an elastripe device (${(notOurs[0] as { reason: string }).reason})`);

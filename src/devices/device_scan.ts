@@ -18,10 +18,17 @@
 // none is needed). Reads are buffered; the kernel invalidates the page cache over a range after
 // an O_DIRECT write to it, so an array writing with O_DIRECT is still seen current. A single
 // path's problem is a result, never an exception, and every probe is time-bound.
+//
+// An embedder with its own devices (RuntimeOptions.openDevice: a simulator, a fault-injecting
+// wrapper, another transport) probes through them instead: ProbeOptions.openDevice opens each
+// path (read-only, unclaimed) and LB 0 and the last LB are read through Device.read into the
+// caller's LB-aligned scratch buffer. Paths of another scheme (scheme://...) pass through the
+// expansion as written, like nbd:// URLs, for such an opener to resolve.
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { LB_BYTES } from '../constants.js';
+import type { Device } from './device.js';
 import { CorruptMetadataError, ElastripeError } from '../errors.js';
 import { isNbdUrl } from './open_device.js';
 import { openNbdDevice } from './nbd_device.js';
@@ -89,6 +96,15 @@ export interface ProbeNotFound {
 export interface ProbeOptions {
   /** Overrides PROBE_TIMEOUT_MS_LOCAL_DEFAULT / PROBE_TIMEOUT_MS_NBD_DEFAULT. */
   readonly timeoutMs?: number;
+  /**
+   * Probe through this opener instead of reading the path itself (an embedder's own devices,
+   * see RuntimeOptions.openDevice). It should open read-only and without claiming the device;
+   * the probe closes what it opened. Needs `scratch`; a scan with an opener probes one path at
+   * a time (they share the scratch).
+   */
+  readonly openDevice?: (path: string) => Promise<Device>;
+  /** An LB_BYTES buffer at an LB-aligned address (O_DIRECT), for reads through openDevice. */
+  readonly scratch?: Uint8Array;
 }
 
 export interface ScanOptions extends ProbeOptions {
@@ -185,7 +201,7 @@ export async function expandScanPatterns(patterns: readonly string[]): Promise<s
 async function expandEntries(items: readonly { pattern: string; literal: boolean }[]): Promise<ScanEntry[]> {
   const entries: ScanEntry[] = [];
   for (const { pattern, literal } of items) {
-    if (isNbdUrl(pattern)) {
+    if (isNbdUrl(pattern) || isOtherUrl(pattern)) {
       entries.push({ path: pattern, identity: `url:${pattern}`, backingIdentity: null });
       continue;
     }
@@ -214,7 +230,11 @@ async function expandEntries(items: readonly { pattern: string; literal: boolean
 export async function probeSuperblock(path: string, options: ProbeOptions = {}): Promise<ProbeResult> {
   const nbdUrl = isNbdUrl(path);
   const timeoutMs = options.timeoutMs ?? (nbdUrl ? PROBE_TIMEOUT_MS_NBD_DEFAULT : PROBE_TIMEOUT_MS_LOCAL_DEFAULT);
-  const work = nbdUrl ? probeNbd(path, timeoutMs) : probeLocal(path);
+  let work: Promise<ProbeResult>;
+  if (options.openDevice) work = probeThrough(path, options.openDevice, options.scratch);
+  else if (nbdUrl) work = probeNbd(path, timeoutMs);
+  else if (isOtherUrl(path)) return { path, kind: 'unreadable', reason: 'no device opener for this kind of URL (elastripe reads paths and nbd:// URLs)' };
+  else work = probeLocal(path);
   try {
     return await withDeadline(work, timeoutMs, path);
   } catch (error) {
@@ -230,7 +250,8 @@ export async function probeSuperblock(path: string, options: ProbeOptions = {}):
 export async function scanForDevices(patterns?: readonly string[], options: ScanOptions = {}): Promise<ScanReport> {
   const used = scanPatterns(patterns);
   const paths = await expandScanPatterns(used);
-  const probes = await mapBounded(paths, options.concurrency ?? SCAN_CONCURRENCY_DEFAULT, (path) => probeSuperblock(path, options));
+  const concurrency = options.openDevice ? 1 : (options.concurrency ?? SCAN_CONCURRENCY_DEFAULT);
+  const probes = await mapBounded(paths, concurrency, (path) => probeSuperblock(path, options));
   const found: FoundDevice[] = [];
   for (const probe of probes) {
     if (probe.kind !== 'elastripe') continue;
@@ -316,6 +337,11 @@ interface ScanEntry {
   readonly identity: string;
   /** For a loop device over a whole file: that file's identity (file:<dev>:<ino>). */
   readonly backingIdentity: string | null;
+}
+
+/** A URL of a scheme other than nbd (scheme://...): an embedder's device name, not a local path. */
+function isOtherUrl(pattern: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(pattern) && !isNbdUrl(pattern);
 }
 
 function hasWildcard(pattern: string): boolean {
@@ -496,6 +522,23 @@ async function probeNbd(url: string, timeoutMs: number): Promise<ProbeResult> {
       const buffer = new Uint8Array(SUPERBLOCK_BYTES);
       await device.read([{ startLb: lb, lengthLb: 1 }], [buffer]);
       return buffer;
+    });
+  } finally {
+    await device.close().catch(() => undefined);
+  }
+}
+
+/** Probes through an embedder's opener (ProbeOptions.openDevice): its Device's size and reads. */
+async function probeThrough(path: string, openDevice: (path: string) => Promise<Device>, scratch: Uint8Array | undefined): Promise<ProbeResult> {
+  if (!scratch || scratch.byteLength < SUPERBLOCK_BYTES) throw new Error('a probe through openDevice needs an LB-sized scratch buffer');
+  const buffer = scratch.subarray(0, SUPERBLOCK_BYTES);
+  const device = await openDevice(path);
+  try {
+    if (device.sizeBytes < SUPERBLOCK_DEVICE_BYTES_MIN) return tooSmall(path, device.sizeBytes, true);
+    return await probeCopies(path, device.sizeBytes, async (lb) => {
+      await device.read([{ startLb: lb, lengthLb: 1 }], [buffer]);
+      // A copy: the scratch is read into again for the next copy.
+      return buffer.slice();
     });
   } finally {
     await device.close().catch(() => undefined);

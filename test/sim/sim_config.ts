@@ -1,27 +1,9 @@
 // The simulator's configuration and report: the array geometry and per-disk fault rates a seed
-// gives, the ways back from a power loss, the bugs it steps around until they are fixed, and
-// what a run reports (operations, power losses, faults, where the time went, the failure).
+// gives, the ways back from a power loss, and what a run reports (operations, power losses,
+// faults, where the time went, the failure).
 import type { ParityCount } from '../../src/array/types.js';
 import type { SimFaultCounts, SimFaultRates } from './sim_device.js';
 import { mixSeed, SimRng } from './sim_rng.js';
-
-/**
- * Bugs found by the simulator, reported and replayed by `it.fails` cases in
- * sim_regressions.test.ts, that the simulator steps around until they are fixed (so a run can
- * go on finding others). Delete an entry when its regression case passes.
- */
-export const KNOWN_ISSUES = {
-  /** Fixed: the journal writes no record of nothing after a failed flush emptied its list. */
-  journalRecordOfNothing: false,
-  /** Fixed: two rebuilds at once (removeEmptied checks each device right before it drops it). */
-  concurrentRebuilds: false,
-  /** Fixed: a remove goes over its device again when a job beside it moved blocks onto it. */
-  removeBesideMoves: false,
-  /** Fixed: import goes on when one device's metadata region cannot be read. */
-  importUnreadableMetadata: false,
-  /** Fixed: open rolls an old home forward until no device it then knows is ahead. */
-  staleHomeOneRollForward: false,
-};
 
 /**
  * How the array comes back after a power loss: the home as it was at that instant; an old copy
@@ -41,8 +23,6 @@ export interface SimConfig {
   arenaBytes: number;
   /** Force one way of coming back from power losses (default: each at random). */
   recovery?: RecoveryMode;
-  /** Step around the bugs in KNOWN_ISSUES (default true; regression replays turn it off). */
-  avoidKnownIssues?: boolean;
 }
 
 /** The array geometry a seed runs (parity 1, 2 and 3 in turn). */
@@ -105,8 +85,9 @@ export interface SimReport {
   reopens: number;
   faults: SimFaultCounts;
   checks: number;
-  /** Times the simulator stepped around a known, reported bug (see KNOWN_ISSUES). */
-  steeredAround: Record<string, number>;
+  /** Puts acknowledged (resolved before any power loss) and their bytes: each read back after every later step until replaced. */
+  acknowledgedPuts: number;
+  acknowledgedBytes: number;
   elapsedMs: number;
   /** Where the time went (ms): running steps, and each part of the checks. */
   timeMs: Record<string, number>;

@@ -33,7 +33,7 @@ import { LB_BYTES } from '../../src/constants.js';
 import type { Device, DeviceDescription, DeviceExtent } from '../../src/devices/device.js';
 import { ERRNO, validateBatch } from '../../src/devices/device_batch.js';
 import type { OpenDeviceOptions } from '../../src/devices/open_device.js';
-import { DeviceBusyError, DeviceFailedError, DeviceIoError, MisalignedIoError, NotFoundError } from '../../src/errors.js';
+import { DeviceBusyError, DeviceFailedError, DeviceIoError, MisalignedIoError, NotFoundError, ReadOnlyError } from '../../src/errors.js';
 import { SimRng } from './sim_rng.js';
 
 export const SIM_PAGE_BYTES = LB_BYTES;
@@ -330,12 +330,14 @@ export class SimStorage {
     return (path, options) => this.openIn(epoch, path, options);
   }
 
-  private async openIn(epoch: number, path: string, _options?: OpenDeviceOptions): Promise<Device> {
+  private async openIn(epoch: number, path: string, options?: OpenDeviceOptions): Promise<Device> {
     const disk = this.disks.get(path);
     if (!disk) throw new NotFoundError(`device ${path} does not exist`);
     await this.latency(disk);
     if (epoch !== this.powerEpoch) throw new DeviceFailedError(path, 'the process opening it did not survive the power loss (simulated)');
     if (!disk.present) throw new DeviceIoError(path, 'open', 0, ERRNO.ENXIO, 'the simulated disk is gone');
+    // A read-only open claims nothing (as the real one: O_RDONLY, no O_EXCL): an import's probe.
+    if (options?.readOnly) return new SimDevice(this, disk, true);
     if (disk.handles.size > 0) throw new DeviceBusyError(path, 'already open in this process');
     const device = new SimDevice(this, disk);
     disk.handles.add(device);
@@ -399,6 +401,7 @@ export class SimDevice implements Device {
   constructor(
     private readonly storage: SimStorage,
     private readonly disk: SimDisk,
+    private readonly readOnly = false,
   ) {
     this.generation = disk.generation;
   }
@@ -438,6 +441,7 @@ export class SimDevice implements Device {
 
   async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
     this.checkRequest('write', extents, buffers);
+    this.checkWritable('write');
     const pending: PendingWrite = { extents, buffers };
     this.disk.pending.add(pending);
     try {
@@ -459,6 +463,7 @@ export class SimDevice implements Device {
 
   async flush(): Promise<void> {
     this.checkUsable();
+    this.checkWritable('flush');
     const watermark = this.disk.flushWatermark();
     await this.inFlight(async () => {
       this.maybeVanish();
@@ -476,6 +481,7 @@ export class SimDevice implements Device {
   /** Discard is advisory (the contract allows a no-op); the pages keep their bytes. */
   async trim(extents: readonly DeviceExtent[]): Promise<void> {
     this.checkUsable();
+    this.checkWritable('trim');
     validateBatch(this.path, 'trim', extents, null, this.sizeBytes);
   }
 
@@ -505,6 +511,10 @@ export class SimDevice implements Device {
   private checkUsable(): void {
     if (this.closed) throw new DeviceFailedError(this.path, 'the device is closed');
     if (!this.alive()) throw new DeviceFailedError(this.path, this.disk.present ? 'power was lost (simulated)' : 'the disk vanished (simulated)');
+  }
+
+  private checkWritable(operation: string): void {
+    if (this.readOnly) throw new ReadOnlyError(`${operation} on ${this.path}: the device is open read-only`);
   }
 
   private checkRequest(operation: string, extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): void {

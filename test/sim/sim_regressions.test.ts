@@ -1,11 +1,9 @@
 // Failures the simulator found, each kept as the shrunk list of steps that replays it (seed =
-// the geometry configFor gives). `it.fails` marks a bug reported and not fixed yet: when the
-// fix lands the case starts passing, vitest reports that, and the `.fails` (and the matching
-// KNOWN_ISSUES entry in simulator.ts) goes.
+// the geometry configFor gives), or as a small direct test of the bug it found. A bug reported
+// and not fixed yet is kept as `it.fails` until its fix lands.
 import { describe, expect, it, vi } from 'vitest';
-// Determinism and device discovery for the simulator (sim_determinism.ts, sim_scan.ts).
+// Determinism for the simulator: seeded UUIDs (sim_determinism.ts).
 vi.mock('node:crypto', async (importOriginal) => (await import('./sim_determinism.js')).cryptoMock(await importOriginal<object>()));
-vi.mock('../../src/devices/device_scan.js', async (importOriginal) => (await import('./sim_scan.js')).scanMock(await importOriginal()));
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DiskArray } from '../../src/array/disk_array.js';
@@ -18,7 +16,7 @@ import { configFor, runSteps, type SimConfig } from './simulator.js';
 const MIB = 1024 * 1024;
 
 async function replay(config: SimConfig, steps: SimStep[]): Promise<void> {
-  const report = await runSteps({ ...config, avoidKnownIssues: false }, steps);
+  const report = await runSteps(config, steps);
   expect(report.failure, report.failure && `${report.failure.kind}: ${report.failure.message}`).toBeUndefined();
 }
 
@@ -41,7 +39,7 @@ describe('simulator regressions', () => {
 
   // disk_array.ts removeEmptied: the second of two concurrent rebuilds drops the device the first
   // already dropped: untyped "Error: array devices: unknown device 5" (ArrayDevices.drop).
-  it('two rebuilds at once both finish (seed 3002; was KNOWN_ISSUES.concurrentRebuilds)', async () => {
+  it('two rebuilds at once both finish (seed 3002)', async () => {
     await replay(configFor(3002), [
       { seed: 3166294227, faults: [], ops: [{ kind: 'addDevice', sizeMib: 32, reuseSpare: false }], ioFaults: false },
       { seed: 3401837428, faults: [], ops: [{ kind: 'put', name: 'f15', sizeBytes: 655545, contentSeed: 1973024428, stream: false }], ioFaults: false },
@@ -53,7 +51,7 @@ describe('simulator regressions', () => {
   // import_array.ts: a latent sector error in one device's metadata region (a journal write
   // landed on a bad sector) fails the whole import ("read on sim://dev5 ... EIO") where open
   // would call that device missing and go on with the others.
-  it('import after a power loss survives one device with an unreadable metadata sector (seed 3002; was KNOWN_ISSUES.importUnreadableMetadata)', async () => {
+  it('import after a power loss survives one device with an unreadable metadata sector (seed 3002)', async () => {
     await replay({ ...configFor(3002), recovery: 'import' }, [
       { seed: 1270188288, faults: [], ops: [{ kind: 'put', name: 'f11', sizeBytes: 89053, contentSeed: 1780781939, stream: false }], ioFaults: false },
       { seed: 2481303937, faults: [], ops: [{ kind: 'put', name: 'f06', sizeBytes: 377309, contentSeed: 2972840578, stream: false }], ioFaults: false },
@@ -69,7 +67,7 @@ describe('simulator regressions', () => {
   // journal stops before its own removal. The reopened rows then name today's devices, which
   // hold newer change sets, and nothing rolls forward again: open fails on the journal's
   // assertion "metadata journal: store at N behind the devices at M". (Found by the simulator's
-  // old-home recovery, seed 3010; the simulator steps around it: KNOWN_ISSUES.staleHomeOneRollForward.)
+  // old-home recovery, seed 3010.)
   it('an old home whose devices have all been replaced rolls forward to the newest state', async () => {
     const storage = new SimStorage();
     const dir = new TempDir();
@@ -105,7 +103,7 @@ describe('simulator regressions', () => {
   // then drops them one by one with an await in between; with two devices emptied, the other
   // rebuild drops the second meanwhile and this one fails on it with the untyped "array
   // devices: unknown device N" (found by the simulator again, seed 3002 at 800 ops).
-  it('two rebuilds at once, two failed devices: both finish (was KNOWN_ISSUES.concurrentRebuilds)', async () => {
+  it('two rebuilds at once, two failed devices: both finish', async () => {
     const storage = new SimStorage();
     const dir = new TempDir();
     try {
@@ -133,7 +131,7 @@ describe('simulator regressions', () => {
   // remove empties its list, removeEmptied finds blocks left and removes nothing, and the remove
   // still resolves as done (the device stays draining). Found by the simulator's check that an
   // acknowledged remove leaves the device gone (seed 2881428, step 1259).
-  it('a remove that resolves has removed its device, also beside a rebuild (was KNOWN_ISSUES.removeBesideMoves)', async () => {
+  it('a remove that resolves has removed its device, also beside a rebuild', async () => {
     const stillThere: number[] = [];
     for (let target = 1; target <= 6; target++) {
       const storage = new SimStorage();
@@ -163,7 +161,7 @@ describe('simulator regressions', () => {
   // untyped "Cannot read properties of undefined (reading 'seq')" to the remove waiting on the
   // journal. Harmless in a process the power loss ended, but reachable whenever every device
   // fails a flush. Found by the simulator (seed 246669, step 152), shrunk to these 11 steps.
-  it('a journal whose every flush fails reports typed errors (was KNOWN_ISSUES.journalRecordOfNothing)', async () => {
+  it('a journal whose every flush fails reports typed errors', async () => {
     await replay(configFor(246669), [
       { seed: 3854905425, faults: [], ops: [{ kind: 'failDevice', pick: 0.22138362703844905 }, { kind: 'put', name: 'f11', sizeBytes: 366440, contentSeed: 2182559771, stream: false }], ioFaults: false },
       { seed: 806019137, faults: [], ops: [{ kind: 'put', name: 'f03', sizeBytes: 523734, contentSeed: 564117546, stream: false, abortAfterTurns: 7 }, { kind: 'put', name: 'f04', sizeBytes: 337131, contentSeed: 3901796320, stream: false }, { kind: 'put', name: 'f09', sizeBytes: 96536, contentSeed: 3142250804, stream: false }], ioFaults: false },

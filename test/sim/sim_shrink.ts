@@ -100,7 +100,7 @@ export function formatReport(report: SimReport): string {
     .join(', ');
   const lines = [
     `seed ${report.seed}: parity ${report.config.parityCount}, ${report.config.deviceMib.length} devices, k<=${report.config.maxDataWidth}, extents<=${report.config.extentLbMax} LB`,
-    `  ${report.ops} ops in ${report.steps} steps, ${seconds.toFixed(1)} s (${(report.ops / seconds).toFixed(0)} ops/s), ${report.powerLosses} power losses (recovered: ${Object.entries(report.recoveries).map(([mode, count]) => `${mode} ${count}`).join(', ')}), ${report.reopens} reopens, ${report.checks} checks`,
+    `  ${report.ops} ops in ${report.steps} steps, ${seconds.toFixed(1)} s (${(report.ops / seconds).toFixed(0)} ops/s), ${report.powerLosses} power losses (recovered: ${Object.entries(report.recoveries).map(([mode, count]) => `${mode} ${count}`).join(', ')}), ${report.reopens} reopens, ${report.checks} checks, ${report.acknowledgedPuts} puts acknowledged (${report.acknowledgedBytes} bytes)`,
     `  time (ms): ${Object.entries(report.timeMs).map(([what, ms]) => `${what} ${ms.toFixed(0)}`).join(', ')}`,
     `  ops: ${Object.entries(report.opsByKind).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `  skipped: ${Object.entries(report.skippedByKind).map(([kind, count]) => `${kind} ${count}`).join(', ') || 'none'}`,
@@ -108,8 +108,6 @@ export function formatReport(report: SimReport): string {
     `  allowed errors: ${Object.entries(report.errorsByCode).map(([code, count]) => `${code} ${count}`).join(', ') || 'none'}`,
   ];
   if (process.env.ELASTRIPE_SIM_VERBOSE) for (const [code, example] of Object.entries(report.errorExamples)) lines.push(`    ${code}: ${example}`);
-  const steered = Object.entries(report.steeredAround);
-  if (steered.length > 0) lines.push(`  stepped around known issues: ${steered.map(([issue, count]) => `${issue} ${count}`).join(', ')}`);
   if (report.failure) lines.push(`  FAILED at step ${report.failure.stepIndex} (${report.failure.kind}): ${report.failure.message}`);
   return lines.join('\n');
 }

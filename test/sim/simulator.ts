@@ -32,13 +32,12 @@ import { DiskArray } from '../../src/array/disk_array.js';
 import { ElastripeError } from '../../src/errors.js';
 import type { RuntimeOptions } from '../../src/array/types.js';
 import { SimStorage, type SimFaultCounts } from './sim_device.js';
-import { KNOWN_ISSUES, ratesFor, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
+import { ratesFor, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
 import { matchVersion, SimModel, statesAfterStep, describeMismatch, type FileState, type Version } from './sim_model.js';
 import { checkDisks, ParityCache, spaceProblems, takeSnapshot, unexpectedFsckProblems, type LayoutSnapshot } from './sim_oracle.js';
-import { opCount, type SimFault, type SimOp, type SimStep } from './sim_ops.js';
+import { opCount, type SimFault, type SimStep } from './sim_ops.js';
 import { budgetAllows, planOp, type DevicePromise, type Outcome, type PlanContext, type PlannedOp, type StepFacts } from './sim_plan.js';
 import { mixSeed, SimRng } from './sim_rng.js';
-import { setScannedStorage, simScanInstalled } from './sim_scan.js';
 import { beginDeterministicRun, cryptoMockInstalled } from './sim_determinism.js';
 
 /** A copy of the home is kept every this many checks (an old home restored after a power loss). */
@@ -77,8 +76,8 @@ export class Simulation {
   private crashHome: string | undefined;
   /** Every operation's kind and outcome, in order (for the fingerprint). */
   private readonly outcomeLog: string[] = [];
-  /** Copies of the home taken at quiet moments, oldest first, with the device ids they knew. */
-  private homeSnapshots: { home: string; deviceIds: Set<number> }[] = [];
+  /** Copies of the home taken at quiet moments, oldest first. */
+  private homeSnapshots: string[] = [];
   /** How the last power loss was recovered from (the model's rules depend on it). */
   private recovery: RecoveryMode | undefined;
   private afflicted = new Set<string>();
@@ -103,7 +102,8 @@ export class Simulation {
       reopens: 0,
       faults: this.storage.counts,
       checks: 0,
-      steeredAround: {},
+      acknowledgedPuts: 0,
+      acknowledgedBytes: 0,
       elapsedMs: 0,
       timeMs: {},
     };
@@ -112,7 +112,6 @@ export class Simulation {
   /** Runs the steps, stopping at the first failure (recorded in the report). */
   async run(steps: readonly SimStep[], onProgress?: (stepIndex: number) => void): Promise<SimReport> {
     let index = -1;
-    setScannedStorage(this.storage);
     const endDeterministicRun = beginDeterministicRun(this.config.seed);
     if (!cryptoMockInstalled) console.warn('simulator: node:crypto is not mocked (see sim_determinism.ts): runs will not replay exactly');
     try {
@@ -129,7 +128,6 @@ export class Simulation {
     } finally {
       this.report.elapsedMs = performance.now() - this.startMs;
       await this.cleanUp();
-      setScannedStorage(undefined);
       endDeterministicRun();
     }
     return this.report;
@@ -145,24 +143,6 @@ export class Simulation {
       parityCount: this.config.parityCount,
       maxDataWidth: this.config.maxDataWidth,
       extentLbMax: this.config.extentLbMax,
-    });
-  }
-
-  private avoids(issue: keyof typeof KNOWN_ISSUES): boolean {
-    return KNOWN_ISSUES[issue] && (this.config.avoidKnownIssues ?? true);
-  }
-
-  /** Skips an operation that would hit a known bug (counted in the report). */
-  private steer(issue: keyof typeof KNOWN_ISSUES, op: SimOp): PlannedOp {
-    this.report.steeredAround[issue] = (this.report.steeredAround[issue] ?? 0) + 1;
-    return { op, skipped: `known issue ${issue}`, start: async () => undefined, judge: () => undefined };
-  }
-
-  /** Whether some array device has an unreadable page in its metadata region (before its data area). */
-  private unreadableMetadata(): boolean {
-    return [...this.snapshot.devices.values()].some((device) => {
-      const disk = this.storage.disk(device.path);
-      return [...disk.badPages()].some(([page, bad]) => bad === 'latent' && page > 0 && page < device.dataStartLb);
     });
   }
 
@@ -217,12 +197,8 @@ export class Simulation {
     const countsBefore = { ...this.storage.counts };
     for (const fault of step.faults) this.applyFault(fault, new SimRng(mixSeed(step.seed, `fault ${fault.kind}`)));
     const context = this.planContext(step);
-    let rebuilds = 0;
-    const moves = step.ops.filter((op) => op.kind === 'rebuild' || op.kind === 'rebalance' || op.kind === 'restripe').length;
     const planned = step.ops.map((op, i) => {
       context.opIndex = i;
-      if (op.kind === 'rebuild' && rebuilds++ > 0 && this.avoids('concurrentRebuilds')) return this.steer('concurrentRebuilds', op);
-      if (op.kind === 'removeDevice' && moves > 0 && this.avoids('removeBesideMoves')) return this.steer('removeBesideMoves', op);
       return planOp(context, op);
     });
     if (step.ioFaults) this.storage.setFaulty(this.atlas(new SimRng(mixSeed(step.seed, 'atlas'))));
@@ -333,11 +309,11 @@ export class Simulation {
       if (problem) fail('op', `${kind} ${JSON.stringify(plan.op)}: ${problem}`);
       // Every error elastripe raises is typed (STYLE.md), also while its devices die under it.
       if (!outcome.ok && !(outcome.error instanceof ElastripeError)) {
-        if (outcome.afterCrash && this.avoids('journalRecordOfNothing') && String((outcome.error as Error)?.stack).includes('encodeRecord')) {
-          this.report.steeredAround.journalRecordOfNothing = (this.report.steeredAround.journalRecordOfNothing ?? 0) + 1;
-          return;
-        }
         fail('untyped', `${kind} ${JSON.stringify(plan.op)} failed with an untyped error${outcome.afterCrash ? ' (after a power loss)' : ''}: ${this.report.errorExamples[`untyped${outcome.afterCrash ? ' (after power loss)' : ''}`]}`);
+      }
+      if (outcome.ok && !outcome.afterCrash && plan.put) {
+        this.report.acknowledgedPuts++;
+        this.report.acknowledgedBytes += plan.put.version.bytes.length;
       }
       if (outcome.ok && !outcome.afterCrash && plan.promises) {
         for (const promise of plan.promises(outcome.value)) this.devicePromises.push({ promise, by: kind });
@@ -450,24 +426,11 @@ export class Simulation {
       const closed = await Promise.race([closing.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), STEP_HANG_MS).unref())]);
       if (!closed) fail('hang', 'an array abandoned at a power loss did not close');
     }
-    let mode = this.config.recovery ?? rng.weighted<RecoveryMode>({
+    const mode = this.config.recovery ?? rng.weighted<RecoveryMode>({
       home: 2,
       'stale-home': this.homeSnapshots.length > 0 ? 1 : 0,
-      import: simScanInstalled ? 1 : 0,
+      import: 1,
     });
-    if (mode === 'import' && this.avoids('importUnreadableMetadata') && this.unreadableMetadata()) {
-      this.report.steeredAround.importUnreadableMetadata = (this.report.steeredAround.importUnreadableMetadata ?? 0) + 1;
-      mode = 'home';
-    }
-    let snapshots = this.homeSnapshots;
-    if (mode === 'stale-home' && this.avoids('staleHomeOneRollForward')) {
-      const current = [...this.snapshot.devices.keys()];
-      snapshots = snapshots.filter((snapshot) => current.every((deviceId) => snapshot.deviceIds.has(deviceId)));
-      if (snapshots.length === 0) {
-        this.report.steeredAround.staleHomeOneRollForward = (this.report.steeredAround.staleHomeOneRollForward ?? 0) + 1;
-        mode = 'home';
-      }
-    }
     this.recovery = mode;
     this.report.recoveries[mode]++;
     try {
@@ -475,11 +438,12 @@ export class Simulation {
         this.home = this.crashHome!;
         this.array = await DiskArray.open(this.home, this.processRuntime());
       } else if (mode === 'stale-home') {
-        this.home = this.copyHome(rng.pick(snapshots).home);
+        this.home = this.copyHome(rng.pick(this.homeSnapshots));
         this.array = await DiskArray.open(this.home, this.processRuntime());
       } else {
         this.home = this.newHome();
-        this.array = await DiskArray.import({ ...this.processRuntime(), home: this.home, scan: ['sim://*'] });
+        // Import probes every simulated disk through the runtime's opener (import_array.ts).
+        this.array = await DiskArray.import({ ...this.processRuntime(), home: this.home, scan: [...this.storage.disks.keys()] });
       }
     } catch (error) {
       fail('crash-reopen', `the array did not come back (${mode}) after a power loss: ${(error as Error).message}`);
@@ -495,8 +459,8 @@ export class Simulation {
   /** Keeps a copy of the (quiet) home now and then, for the stale-home recovery. */
   private snapshotHome(): void {
     if (this.report.checks % HOME_SNAPSHOT_EVERY_CHECKS !== 1) return;
-    this.homeSnapshots.push({ home: this.copyHome(this.home), deviceIds: new Set(this.snapshot.devices.keys()) });
-    if (this.homeSnapshots.length > HOME_SNAPSHOTS_KEPT) rmSync(this.homeSnapshots.shift()!.home, { recursive: true, force: true });
+    this.homeSnapshots.push(this.copyHome(this.home));
+    if (this.homeSnapshots.length > HOME_SNAPSHOTS_KEPT) rmSync(this.homeSnapshots.shift()!, { recursive: true, force: true });
   }
 
   private async reopen(): Promise<void> {
@@ -610,4 +574,4 @@ export async function runSteps(config: SimConfig, steps: readonly SimStep[], onP
 }
 
 export { opCount };
-export { configFor, KNOWN_ISSUES, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
+export { configFor, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
