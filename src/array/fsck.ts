@@ -145,6 +145,10 @@ export async function checkGroup(context: ReadContext, runtime: Runtime, group: 
     problems.push(`${name}: blocks ${offline.join(',')} are on missing or failed devices`);
     unrepairedProblems++;
   }
+  // Rebuilt blocks of online devices, and how many of them the repair rewrote: a rewrite that
+  // failed (EIO, a full host filesystem) leaves the damage, and the scrub must say so.
+  let rebuiltOnline = 0;
+  let rewritten = 0;
   const reporting: ReadContext = {
     ...context,
     repair,
@@ -155,7 +159,12 @@ export async function checkGroup(context: ReadContext, runtime: Runtime, group: 
       if (corrupt.length > 0) {
         problems.push(`${name}: blocks ${corrupt.join(',')} unreadable or corrupt (${what})`);
         if (!repair) unrepairedProblems++;
+        rebuiltOnline += corrupt.length;
       }
+    },
+    onRepaired: (deviceId, groupId) => {
+      rewritten++;
+      context.onRepaired?.(deviceId, groupId);
     },
   };
   let blocks;
@@ -164,6 +173,10 @@ export async function checkGroup(context: ReadContext, runtime: Runtime, group: 
   } catch (error) {
     problems.push(`${name}: ${(error as Error).message}`);
     return { problems, unrepairedProblems: unrepairedProblems + 1, checkedExtents: 0 };
+  }
+  if (repair && rewritten < rebuiltOnline) {
+    problems.push(`${name}: ${rebuiltOnline - rewritten} rebuilt blocks could not be rewritten (they still read through parity; scrub again once their device takes writes)`);
+    unrepairedProblems++;
   }
   try {
     const parity = await parityProblems(runtime, group, blocks.view, blocks.extentBytes, name);

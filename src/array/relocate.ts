@@ -12,6 +12,7 @@ import type { MetaStore } from '../meta/meta_store.js';
 import type { ExtentMove, ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { FlushCoalescer } from './flush_coalescer.js';
 import { extentsByBlock, readGroupBlocks, type ReadContext } from './read_path.js';
+import { throwIfHostFull } from './write_path.js';
 
 export interface RelocateContext extends ReadContext {
   store: MetaStore;
@@ -65,6 +66,8 @@ export async function relocateBlocks(context: RelocateContext, group: GroupWithE
   } catch (error) {
     for (const extent of placed) context.allocator.release(extent.toDeviceId, extent.toStartLb, group.extentLb);
     if (error instanceof StaleGroupError) return false;
+    // A target image file whose host filesystem is full: NO_SPACE, as for a put, not DEVICE_IO.
+    throwIfHostFull(error);
     throw error;
   } finally {
     blocks.release();
