@@ -29,7 +29,11 @@ import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
-import { abortSourceOnSignal, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
+import { abortSourceOnSignal, isFilePathSource, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
+import { ArenaBuffers } from './arena_buffers.js';
+import { openFileSource } from './file_source.js';
+import { readRangeInPlace } from './range_into.js';
+import { pooledChunks } from './pooled_chunks.js';
 import { metadataLayoutOf, readSettings, validateCreateOptions, type Settings } from './settings.js';
 import { deviceMinBytes } from './layout.js';
 import { MetadataJournal } from './metadata_journal.js';
@@ -52,7 +56,7 @@ import type {
   AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, OpenOptions, Progress, PutOptions, RuntimeOptions,
   ArrayPolicies, LiveOptions,
 } from './types.js';
-import { writeFile, type WriteContext } from './write_path.js';
+import { writeFile, type WriteContext, type WriteInput } from './write_path.js';
 
 /**
  * Groups in flight per put or get: parity of group n+1 overlaps the I/O of group n, and every
@@ -101,6 +105,8 @@ export class DiskArray {
   private policies: ArrayPolicies = { ...POLICIES_OFF };
   /** lowSpace fires once per crossing under the threshold; re-armed once free space is back above it. */
   private lowSpaceArmed = true;
+  /** Arena buffers lent to the embedder (allocBuffer); created on first use. */
+  private lentBuffers: ArenaBuffers | undefined;
 
   private constructor(
     readonly home: string,
@@ -480,17 +486,30 @@ export class DiskArray {
     return this.runJob('rebalance', options, (tracked) => rebalanceJob(this.jobContext(), tracked));
   }
 
-  /** Stores `source` under `name`, replacing any previous file atomically. */
+  /**
+   * Stores `source` under `name`, replacing any previous file atomically. A Buffer from
+   * allocBuffer is encoded and written in place; `{ path }` reads a file or block device by
+   * position straight into the arena (io_uring, O_DIRECT where aligned).
+   */
   async put(name: string, input: PutSource, options: PutOptions = {}): Promise<FileStat> {
     this.assertOpen();
     this.assertWritable();
     this.assertRedundant();
     validateName(name);
-    const { source, sizeBytes } = normalizeSource(input, options.sizeBytes);
+    const normalized = normalizeSource(input, options.sizeBytes);
+    const opened = isFilePathSource(normalized.source)
+      ? await openFileSource(normalized.source.path, { direct: this.runtime.backend !== 'fs' })
+      : undefined;
+    const source = opened?.kind === 'stream' ? opened.stream : normalized.source;
+    const sizeBytes = opened?.kind === 'reader' ? opened.reader.sizeBytes : normalized.sizeBytes;
     const stopWaiting = abortSourceOnSignal(source, options.signal);
     this.beginWrite();
     try {
-      const written = await writeFile(this.writeContext(), toChunks(source), { ...options, sizeBytes });
+      let writeInput: WriteInput;
+      if (opened?.kind === 'reader') writeInput = { kind: 'reader', reader: opened.reader };
+      else if (source instanceof Uint8Array && this.arenaBuffers().isAlignedArenaView(source)) writeInput = { kind: 'arena', bytes: source };
+      else writeInput = { kind: 'chunks', chunks: toChunks(source as Exclude<typeof source, { path: string }>) };
+      const written = await writeFile(this.writeContext(), writeInput, { ...options, sizeBytes });
       let replaced: ExtentRow[];
       try {
         replaced = await this.commitTogether(() => this.store.commitFile(name, written.sizeBytes, written.groups, Date.now()));
@@ -504,8 +523,31 @@ export class DiskArray {
       this.endWrite();
       stopWaiting();
       this.checkLowSpace(); // also after a put refused for want of room
+      if (opened?.kind === 'reader') await opened.reader.close();
+      else if (opened?.kind === 'stream') await opened.close();
     }
     return this.fileStat(name);
+  }
+
+  /**
+   * A Buffer in the arena, for put and readInto without a copy (the kernels and io_uring work
+   * on it in place). Give it back with freeBuffer; close() frees what is still held. It comes
+   * out of the arena's capacity (OpenOptions.arenaBytes), shared with reads and writes in flight.
+   */
+  allocBuffer(lengthBytes: number): Buffer {
+    this.assertOpen();
+    return this.arenaBuffers().alloc(lengthBytes);
+  }
+
+  /** Returns a Buffer from allocBuffer (or get's inArena result) to the arena. */
+  freeBuffer(buffer: Uint8Array): void {
+    this.assertOpen();
+    this.arenaBuffers().free(buffer);
+  }
+
+  private arenaBuffers(): ArenaBuffers {
+    this.lentBuffers ??= new ArenaBuffers(this.runtime.arena);
+    return this.lentBuffers;
   }
 
   /** Reads a whole file, or the byte range offset..offset+length, into a new Buffer. */
@@ -514,8 +556,14 @@ export class DiskArray {
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
     try {
-      const target = Buffer.allocUnsafe(range.length);
-      await this.readRangeInto(range, target, options);
+      // inArena: a Buffer from the arena (already touched, read in place), freed with freeBuffer.
+      const target = options.inArena && range.length > 0 ? this.arenaBuffers().alloc(range.length) : Buffer.allocUnsafe(range.length);
+      try {
+        await this.readRangeInto(range, target, options);
+      } catch (error) {
+        if (options.inArena && range.length > 0) this.arenaBuffers().free(target);
+        throw error;
+      }
       return target;
     } finally {
       leave();
@@ -543,12 +591,37 @@ export class DiskArray {
   }
 
   private async readRangeInto(range: { groups: GroupWithExtents[]; offset: number; length: number }, target: Uint8Array, options: GetOptions): Promise<void> {
+    if (this.arenaBuffers().isArenaView(target)) {
+      const rangeOptions = { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX };
+      return readRangeInPlace(this.readContext(), range.groups, range.offset, range.length, target.subarray(0, range.length), rangeOptions);
+    }
     const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX });
     for await (const slice of slices) target.set(slice.bytes, slice.outOffset);
   }
 
-  /** A stream of the file (or range), read group by group with several groups in flight. */
-  createReadStream(name: string, options: GetOptions = {}): Readable {
+  /**
+   * The file (or range) as arena views lent in file order, read with several groups in flight:
+   * each `bytes` is valid only until the loop asks for the next chunk (it is released then, or
+   * when the loop ends). Nothing is copied or allocated per chunk; copy what must be kept.
+   */
+  async *readChunks(name: string, options: GetOptions = {}): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+    this.assertOpen();
+    const range = this.resolveRange(name, options);
+    const leave = this.beginRead(range.groups);
+    try {
+      const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX });
+      for await (const slice of slices) yield { offset: slice.outOffset, bytes: slice.bytes };
+    } finally {
+      leave();
+    }
+  }
+
+  /**
+   * A stream of the file (or range), read group by group with several groups in flight. Each
+   * chunk is a fresh Buffer by default; with `pooledChunks` the chunks come from a small ring
+   * of reused, pre-touched Buffers (see pooled_chunks.ts for when a chunk may be reused).
+   */
+  createReadStream(name: string, options: GetOptions & { pooledChunks?: boolean } = {}): Readable {
     this.assertOpen();
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
@@ -556,16 +629,18 @@ export class DiskArray {
       ...options,
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
     });
+    const pool = options.pooledChunks ? pooledChunks() : undefined;
     async function* chunks(): AsyncGenerator<Buffer> {
       try {
         // The copy out of the arena is the one copy a stream consumer needs: arena buffers are reused.
-        for await (const slice of slices) yield Buffer.from(slice.bytes);
+        for await (const slice of slices) yield pool ? pool.copy(slice.bytes) : Buffer.from(slice.bytes);
       } finally {
         leave();
       }
     }
-    // A stream destroyed before its first read never runs the generator's finally.
-    const stream = Readable.from(chunks(), { objectMode: false });
+    // A stream destroyed before its first read never runs the generator's finally. A pooled
+    // stream buffers at most one chunk ahead (highWaterMark 1 byte): see pooled_chunks.ts.
+    const stream = Readable.from(chunks(), { objectMode: false, ...(pool ? { highWaterMark: 1 } : {}) });
     this.openStreams.add(stream);
     stream.once('close', () => {
       this.openStreams.delete(stream);
@@ -792,6 +867,7 @@ export class DiskArray {
 
   /** Throws if any invariant of the array is broken (see the top of this file). */
   assertInvariants(): void {
+    this.lentBuffers?.assertInvariants();
     this.allocator.assertInvariants();
     this.journal.assertInvariants();
     this.epochs.assertInvariants();
@@ -809,6 +885,7 @@ export class DiskArray {
     this.closed = true;
     for (const stream of this.openStreams) stream.destroy(new ElastripeError('ARRAY_CLOSED', 'the array was closed while this stream was open'));
     await this.idle;
+    this.lentBuffers?.releaseAll();
     this.counters.save();
     await this.journal.close();
     this.store.onCommit = undefined;

@@ -1,7 +1,8 @@
 // What a put accepts: a name and a source (bytes or a stream), and how an abort reaches a put
 // that is waiting on its stream.
 //
-// Sources: every ArrayBufferView (Buffer, any TypedArray, DataView) and every ArrayBuffer or
+// Sources: `{ path }` names a file or block device that the write path reads by position
+// straight into the arena (file_source.ts); every ArrayBufferView (Buffer, any TypedArray, DataView) and every ArrayBuffer or
 // SharedArrayBuffer is stored by the bytes it covers, through a Uint8Array view of the same
 // memory (no copy); a stream (anything async-iterable: a Readable, a web ReadableStream, an
 // async generator) must yield Buffer, Uint8Array or string chunks. Anything else — a plain
@@ -14,11 +15,20 @@ const NAME_BYTES_MAX = 1024;
 /** A UTF-16 surrogate without its partner: a name with one cannot round-trip through UTF-8. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** What DiskArray.put takes as its data. */
-export type PutSource = ArrayBufferView | ArrayBufferLike | NodeJS.ReadableStream | AsyncIterable<Uint8Array | string>;
+/** A file or block device on this machine, read straight into the arena (no stream, no copy). */
+export interface FilePathSource {
+  readonly path: string;
+}
 
-/** A source as the write path reads it: one run of bytes, or chunks still to be checked. */
-export type NormalizedSource = Uint8Array | AsyncIterable<unknown>;
+/** What DiskArray.put takes as its data. */
+export type PutSource = ArrayBufferView | ArrayBufferLike | NodeJS.ReadableStream | AsyncIterable<Uint8Array | string> | FilePathSource;
+
+/** A source as the write path reads it: one run of bytes, chunks still to be checked, or a path. */
+export type NormalizedSource = Uint8Array | AsyncIterable<unknown> | FilePathSource;
+
+export function isFilePathSource(source: unknown): source is FilePathSource {
+  return typeof source === 'object' && source !== null && !isAsyncIterable(source) && !ArrayBuffer.isView(source) && typeof (source as { path?: unknown }).path === 'string';
+}
 
 export function validateName(name: string): void {
   if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('a file name must be a non-empty string');
@@ -43,8 +53,12 @@ export function normalizeSource(source: unknown, sizeBytes: number | undefined):
   }
   if (types.isAnyArrayBuffer(source)) return { source: new Uint8Array(source), sizeBytes: source.byteLength };
   if (isAsyncIterable(source)) return { source, sizeBytes };
+  if (isFilePathSource(source)) {
+    if (source.path.length === 0) throw new InvalidArgumentError('a put source { path } needs a non-empty path');
+    return { source, sizeBytes };
+  }
   throw new InvalidArgumentError(
-    `a put source must be a Buffer, TypedArray, DataView, ArrayBuffer or readable stream, not ${describeValue(source)}`,
+    `a put source must be a Buffer, TypedArray, DataView, ArrayBuffer, readable stream or { path }, not ${describeValue(source)}`,
   );
 }
 
@@ -69,14 +83,14 @@ function describeValue(value: unknown): string {
  */
 export function abortSourceOnSignal(source: NormalizedSource, signal: AbortSignal | undefined): () => void {
   const stream = source as { destroy?: (error?: Error) => void };
-  if (!signal || source instanceof Uint8Array || typeof stream.destroy !== 'function') return () => undefined;
+  if (!signal || source instanceof Uint8Array || isFilePathSource(source) || typeof stream.destroy !== 'function') return () => undefined;
   const onAbort = () => stream.destroy!(new AbortedError('put was aborted'));
   if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
   return () => signal.removeEventListener('abort', onAbort);
 }
 
-export async function* toChunks(source: NormalizedSource): AsyncIterable<Uint8Array> {
+export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>): AsyncIterable<Uint8Array> {
   if (source instanceof Uint8Array) {
     yield source;
     return;

@@ -53,12 +53,18 @@ export function extentsByBlock(group: GroupWithExtents): ExtentRow[] {
 
 /**
  * Reads (and where needed reconstructs) the blocks `indices` of a group into one arena
- * buffer. With `allBlocks`, every block is read and checked (fsck --deep, scrub).
+ * buffer, or where `placement` gives a view, into that arena view instead.
  */
-export async function readGroupBlocks(context: ReadContext, group: GroupWithExtents, indices: number[]): Promise<GroupBlocks> {
+export async function readGroupBlocks(
+  context: ReadContext,
+  group: GroupWithExtents,
+  indices: number[],
+  placement?: (index: number) => Uint8Array | undefined,
+): Promise<GroupBlocks> {
   const extentBytes = group.extentLb * LB_BYTES;
   const buffer = await context.arena.acquire((group.dataCount + group.parityCount) * extentBytes);
-  const view = (index: number) => buffer.bytes.subarray(index * extentBytes, (index + 1) * extentBytes);
+  // `placement` puts blocks straight into the caller's arena memory (readInto an allocBuffer).
+  const view = (index: number) => placement?.(index) ?? buffer.bytes.subarray(index * extentBytes, (index + 1) * extentBytes);
   try {
     const byBlock = extentsByBlock(group);
     const bad = await readBlocks(context, byBlock, indices, view);

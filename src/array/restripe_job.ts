@@ -88,7 +88,7 @@ async function restripeFile(
   async function* chunks(): AsyncGenerator<Uint8Array> {
     for await (const slice of slices) yield slice.bytes;
   }
-  const written = await writeFile({ ...context.writeContext(), groupsInFlightMax: RESTRIPE_GROUPS_IN_FLIGHT }, chunks(), { sizeBytes, signal });
+  const written = await writeFile({ ...context.writeContext(), groupsInFlightMax: RESTRIPE_GROUPS_IN_FLIGHT }, { kind: 'chunks', chunks: chunks() }, { sizeBytes, signal });
   const old = context.store.replaceFileGroups(fileId, groups.map((group) => group.groupId), written.groups);
   if (!old) {
     written.releaseExtents();

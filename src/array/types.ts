@@ -226,6 +226,8 @@ export interface PutOptions {
 export interface GetOptions {
   offset?: number;
   length?: number;
+  /** get only: return an arena Buffer (no page faults of a fresh one; read in place). Free it with freeBuffer. */
+  inArena?: boolean;
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
 }

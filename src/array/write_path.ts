@@ -11,7 +11,7 @@ import type { ExtentAllocator } from '../meta/extent_allocator.js';
 import type { NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevices } from './array_devices.js';
 import type { FlushCoalescer } from './flush_coalescer.js';
-import { groupShape, type GroupShape } from './layout.js';
+import { groupCapacityBytes, groupShape, type GroupShape } from './layout.js';
 import { placeGroup, widestPlaceableShape, type PlacementCandidate } from './placement.js';
 import type { Progress } from './types.js';
 
@@ -55,6 +55,25 @@ export interface WriteOptions {
   sizeBytes?: number;
 }
 
+/**
+ * What the writer reads, in the cheapest form the caller has it:
+ *  - chunks: any stream of bytes, copied into arena group buffers as they come;
+ *  - arena: bytes already in the arena (array.allocBuffer), 4 KiB aligned: whole data blocks
+ *    are encoded and written in place, only a group's partial tail block is padded in a copy;
+ *  - reader: a file read by position straight into each group's arena buffer (io_uring where
+ *    it can), so a file's bytes are never copied in user space.
+ */
+export type WriteInput =
+  | { kind: 'chunks'; chunks: AsyncIterable<Uint8Array> }
+  | { kind: 'arena'; bytes: Uint8Array }
+  | { kind: 'reader'; reader: PositionalReader };
+
+/** A source read by position (file_source.ts): fills `target` with the bytes at `position`. */
+export interface PositionalReader {
+  readonly sizeBytes: number;
+  readAt(target: Uint8Array, position: number): Promise<void>;
+}
+
 export interface WrittenFile {
   sizeBytes: number;
   groups: NewGroup[];
@@ -63,20 +82,32 @@ export interface WrittenFile {
 }
 
 interface FillingGroup {
-  buffer: ArenaBuffer;
+  /** The group's own buffer: data blocks, then parity (undefined for borrowed data). */
+  buffer: ArenaBuffer | undefined;
+  /** The caller's arena bytes this group stores in place (WriteInput 'arena'). */
+  borrowed?: Uint8Array;
   shape: GroupShape;
   filledBytes: number;
+}
+
+interface EncodedGroup {
+  blocks: Uint8Array[];
+  checksums: Uint8Array[];
+  /** Parity and padding of a borrowed group live in a buffer of their own. */
+  scratch?: ArenaBuffer;
 }
 
 /** Writes the whole source; on any failure releases what it reserved and rethrows. */
 export async function writeFile(
   context: WriteContext,
-  chunks: AsyncIterable<Uint8Array>,
+  input: WriteInput,
   options: WriteOptions,
 ): Promise<WrittenFile> {
   const writer = new FileWriter(context, options);
   try {
-    await writer.consume(chunks);
+    if (input.kind === 'chunks') await writer.consume(input.chunks);
+    else if (input.kind === 'arena') await writer.consumeArena(input.bytes);
+    else await writer.consumeReader(input.reader);
     await writer.flush();
   } catch (error) {
     await writer.settle();
@@ -114,7 +145,7 @@ class FileWriter {
           const group = this.current;
           const capacityBytes = group.shape.dataCount * group.shape.extentLb * LB_BYTES;
           const takeBytes = Math.min(chunk.byteLength - offset, capacityBytes - group.filledBytes);
-          group.buffer.bytes.set(chunk.subarray(offset, offset + takeBytes), group.filledBytes);
+          group.buffer!.bytes.set(chunk.subarray(offset, offset + takeBytes), group.filledBytes);
           group.filledBytes += takeBytes;
           offset += takeBytes;
           this.totalBytes += takeBytes;
@@ -124,13 +155,49 @@ class FileWriter {
       this.throwIfStopped();
       if (this.current && this.current.filledBytes > 0) this.dispatch();
     } finally {
-      if (this.current) {
-        this.context.arena.free(this.current.buffer);
-        this.current = undefined;
-      }
+      this.dropCurrent();
     }
     await this.settle();
     if (this.firstError !== undefined) throw this.firstError;
+  }
+
+  /** Bytes already in the arena: each group's data blocks are views of them (no copy). */
+  async consumeArena(bytes: Uint8Array): Promise<void> {
+    while (this.totalBytes < bytes.byteLength) {
+      this.throwIfStopped();
+      const shape = await this.startSlot();
+      const takeBytes = Math.min(bytes.byteLength - this.totalBytes, groupCapacityBytes(shape));
+      this.current = { buffer: undefined, borrowed: bytes.subarray(this.totalBytes, this.totalBytes + takeBytes), shape, filledBytes: takeBytes };
+      this.totalBytes += takeBytes;
+      this.dispatch();
+    }
+    await this.settle();
+    if (this.firstError !== undefined) throw this.firstError;
+  }
+
+  /** A file read by position into each group's buffer; reads overlap the writes of earlier groups. */
+  async consumeReader(reader: PositionalReader): Promise<void> {
+    try {
+      while (this.totalBytes < reader.sizeBytes) {
+        this.throwIfStopped();
+        this.current = await this.startGroup();
+        const group = this.current;
+        const takeBytes = Math.min(reader.sizeBytes - this.totalBytes, groupCapacityBytes(group.shape));
+        await reader.readAt(group.buffer!.bytes.subarray(0, takeBytes), this.totalBytes);
+        group.filledBytes = takeBytes;
+        this.totalBytes += takeBytes;
+        this.dispatch();
+      }
+    } finally {
+      this.dropCurrent();
+    }
+    await this.settle();
+    if (this.firstError !== undefined) throw this.firstError;
+  }
+
+  private dropCurrent(): void {
+    if (this.current?.buffer) this.context.arena.free(this.current.buffer);
+    this.current = undefined;
   }
 
   /**
@@ -186,6 +253,14 @@ class FileWriter {
 
   /** Waits for a pipeline slot, then takes an arena buffer for the largest group that fits now. */
   private async startGroup(): Promise<FillingGroup> {
+    const shape = await this.startSlot();
+    const lengthBytes = (shape.dataCount + this.context.parityCount) * shape.extentLb * LB_BYTES;
+    const buffer = await this.context.arena.acquire(lengthBytes, this.options.signal);
+    return { buffer, shape, filledBytes: 0 };
+  }
+
+  /** Waits for a pipeline slot; the shape of the next group (smaller for a known last group). */
+  private async startSlot(): Promise<GroupShape> {
     while (this.inflight.size >= this.context.groupsInFlightMax) await Promise.race(this.inflight);
     this.throwIfStopped();
     let shape = this.largestPlaceableShape();
@@ -195,9 +270,7 @@ class FileWriter {
     if (remainingBytes > 0 && remainingBytes < shape.dataCount * shape.extentLb * LB_BYTES) {
       shape = groupShape(remainingBytes, shape.dataCount, shape.extentLb);
     }
-    const lengthBytes = (shape.dataCount + this.context.parityCount) * shape.extentLb * LB_BYTES;
-    const buffer = await this.context.arena.acquire(lengthBytes, this.options.signal);
-    return { buffer, shape, filledBytes: 0 };
+    return shape;
   }
 
   private dispatch(): void {
@@ -209,7 +282,7 @@ class FileWriter {
         this.firstError ??= error;
       })
       .finally(() => {
-        this.context.arena.free(group.buffer);
+        if (group.buffer) this.context.arena.free(group.buffer);
         this.inflight.delete(task);
       });
     this.inflight.add(task);
@@ -218,19 +291,20 @@ class FileWriter {
   private async writeGroup(group: FillingGroup, sequence: number): Promise<void> {
     const { context } = this;
     let shape = groupShape(group.filledBytes, group.shape.dataCount, group.shape.extentLb);
-    let encoded = await this.encode(group.buffer, group.filledBytes, shape);
-    let reshaped: ArenaBuffer | undefined;
+    let encoded = await this.encode(group, shape);
     try {
       for (let attempt = 1; ; attempt++) {
         if (!this.placeable(shape)) {
           // Devices failed since the group was sized: re-cut the same bytes into a narrower
           // group (longer extents, new parity) in a buffer of its own.
           shape = this.narrowerShape(group.filledBytes);
-          const buffer = await context.arena.acquire((shape.dataCount + context.parityCount) * shape.extentLb * LB_BYTES);
-          buffer.bytes.set(group.buffer.bytes.subarray(0, group.filledBytes));
-          if (reshaped) context.arena.free(reshaped);
-          reshaped = buffer;
-          encoded = await this.encode(buffer, group.filledBytes, shape);
+          const reshaped = await this.reshape(group, shape);
+          if (encoded.scratch) context.arena.free(encoded.scratch);
+          encoded = await this.encode(reshaped, shape).catch((error: unknown) => {
+            context.arena.free(reshaped.buffer!);
+            throw error;
+          });
+          encoded.scratch = reshaped.buffer;
         }
         const extents = this.reserveExtents(shape);
         extents.forEach((extent, i) => (extent.checksum = encoded.checksums[i]!));
@@ -247,18 +321,55 @@ class FileWriter {
         if (attempt >= GROUP_WRITE_ATTEMPTS_MAX) throw failure;
       }
     } finally {
-      if (reshaped) context.arena.free(reshaped);
+      if (encoded.scratch) context.arena.free(encoded.scratch);
     }
   }
 
-  /** Zero-pads the data blocks and computes parity and every block's checksum. */
-  private async encode(buffer: ArenaBuffer, filledBytes: number, shape: GroupShape): Promise<{ blocks: Uint8Array[]; checksums: Uint8Array[] }> {
+  /** A copy of the group's bytes in a buffer of the narrower shape (its caller frees it). */
+  private async reshape(group: FillingGroup, shape: GroupShape): Promise<FillingGroup> {
+    const buffer = await this.context.arena.acquire((shape.dataCount + this.context.parityCount) * shape.extentLb * LB_BYTES);
+    buffer.bytes.set(this.groupBytes(group));
+    return { buffer, shape, filledBytes: group.filledBytes };
+  }
+
+  private groupBytes(group: FillingGroup): Uint8Array {
+    return group.borrowed ?? group.buffer!.bytes.subarray(0, group.filledBytes);
+  }
+
+  /**
+   * Zero-pads the data blocks and computes parity and every block's checksum. A group of
+   * borrowed bytes is encoded in place: its whole data blocks are the caller's memory, and only
+   * parity and the partly filled blocks (zero-padded copies) take a scratch buffer.
+   */
+  private async encode(group: FillingGroup, shape: GroupShape): Promise<EncodedGroup> {
     const extentBytes = shape.extentLb * LB_BYTES;
-    buffer.bytes.fill(0, filledBytes, shape.dataCount * extentBytes);
     const width = shape.dataCount + this.context.parityCount;
-    const blocks = Array.from({ length: width }, (_, i) => buffer.bytes.subarray(i * extentBytes, (i + 1) * extentBytes));
-    const checksums = await this.context.codec.encodeWithChecksums(blocks.slice(0, shape.dataCount), blocks.slice(shape.dataCount));
-    return { blocks, checksums };
+    let blocks: Uint8Array[];
+    let scratch: ArenaBuffer | undefined;
+    if (group.borrowed === undefined) {
+      const buffer = group.buffer!;
+      buffer.bytes.fill(0, group.filledBytes, shape.dataCount * extentBytes);
+      blocks = Array.from({ length: width }, (_, i) => buffer.bytes.subarray(i * extentBytes, (i + 1) * extentBytes));
+    } else {
+      const borrowed = group.borrowed;
+      const wholeBlocks = Math.floor(group.filledBytes / extentBytes);
+      const scratchBlocks = width - wholeBlocks;
+      scratch = await this.context.arena.acquire(scratchBlocks * extentBytes);
+      const own = scratch.bytes;
+      const tailBytes = group.filledBytes - wholeBlocks * extentBytes;
+      own.set(borrowed.subarray(wholeBlocks * extentBytes, group.filledBytes));
+      own.fill(0, tailBytes, (shape.dataCount - wholeBlocks) * extentBytes);
+      blocks = Array.from({ length: width }, (_, i) =>
+        i < wholeBlocks ? borrowed.subarray(i * extentBytes, (i + 1) * extentBytes) : own.subarray((i - wholeBlocks) * extentBytes, (i - wholeBlocks + 1) * extentBytes),
+      );
+    }
+    try {
+      const checksums = await this.context.codec.encodeWithChecksums(blocks.slice(0, shape.dataCount), blocks.slice(shape.dataCount));
+      return { blocks, checksums, scratch };
+    } catch (error) {
+      if (scratch) this.context.arena.free(scratch);
+      throw error;
+    }
   }
 
   private placeable(shape: GroupShape): boolean {
