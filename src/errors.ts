@@ -167,3 +167,22 @@ const ERRNO_NAMES: Record<number, string> = {
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `errno ${errno}`;
 }
+
+/** A directory tree leads back into itself (a symbolic link to an ancestor): not followed. */
+export class DirectoryLoopError extends ElastripeError {
+  constructor(message: string) {
+    super('DIRECTORY_LOOP', message);
+  }
+}
+
+/**
+ * Some files of a batch (put/get --recursive, put --files) failed and the others were done;
+ * `report` lists both (the CLI prints it, with --json as the error document's report).
+ */
+export class BatchIncompleteError extends ElastripeError {
+  readonly report: unknown;
+  constructor(message: string, report: unknown) {
+    super('BATCH_INCOMPLETE', message);
+    this.report = report;
+  }
+}

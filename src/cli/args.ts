@@ -48,6 +48,13 @@ export interface CommandLine {
   noExpand?: boolean;
   /** --read-only: open the array read-only (ls, stat, status, get, fsck). */
   readOnly?: boolean;
+  /** put/get --recursive, put --files: the batch forms (batch_transfer.ts). */
+  recursive?: boolean;
+  files?: boolean;
+  /** put --files --prefix P: names are P/BASENAME. */
+  prefix?: string;
+  /** --jobs: files in flight at once in a batch. */
+  jobs?: number;
 }
 
 type RawValues = Record<string, string | boolean | undefined>;
@@ -71,7 +78,7 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
   }
   const commandLine = readOptions(spec, values, positionals.slice(1), usage);
   if (commandLine.help) return commandLine;
-  checkArgumentCount(spec, commandLine.arguments, usage);
+  checkArgumentCount(batchForm(spec, commandLine, usage), commandLine.arguments, usage);
   if (spec.needsHome) commandLine.home = resolveHome(commandLine.home, env, usage);
   return commandLine;
 }
@@ -157,6 +164,10 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.cancel = values['cancel'] === true;
   line.noExpand = values['no-expand'] === true;
   line.readOnly = values['read-only'] === true;
+  line.recursive = values['recursive'] === true;
+  line.files = values['files'] === true;
+  if (typeof values['prefix'] === 'string') line.prefix = values['prefix'];
+  line.jobs = read('jobs');
   if (typeof values['scan'] === 'string') {
     const patterns = values['scan'].split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
     if (patterns.length === 0) throw new UsageError('--scan needs at least one pattern', usage);
@@ -188,6 +199,22 @@ function readBackend(raw: string | boolean | undefined, usage: string): BackendC
   if (raw === undefined) return 'auto';
   if (raw === 'auto' || raw === 'uring' || raw === 'fs') return raw;
   throw new UsageError(`--backend must be auto, uring or fs, not '${String(raw)}'`, usage);
+}
+
+/** The verb's spec with the argument counts of the batch form its options chose, if any. */
+function batchForm(spec: VerbSpec, line: CommandLine, usage: string): VerbSpec {
+  const chosen = (spec.batchUsage ?? []).filter((form) => (line as unknown as Record<string, unknown>)[form.option] === true);
+  if (chosen.length > 1) throw new UsageError(`--${chosen[0]!.option} and --${chosen[1]!.option} cannot be combined`, usage);
+  const form = chosen[0];
+  if (form === undefined) {
+    for (const name of ['prefix', 'jobs'] as const) {
+      if (line[name] !== undefined && spec.batchUsage) throw new UsageError(`--${name} applies only to the batch forms (${spec.batchUsage.map((batch) => `--${batch.option}`).join(', ')})`, usage);
+    }
+    return spec;
+  }
+  if (line.prefix !== undefined && form.option !== 'files') throw new UsageError('--prefix applies only to put --files (put --recursive takes PREFIX as its second argument)', usage);
+  if (line.offsetBytes !== undefined || line.lengthBytes !== undefined) throw new UsageError(`--offset and --length do not apply to --${form.option}`, usage);
+  return { ...spec, argumentsUsage: form.argumentsUsage, minimumArguments: form.minimumArguments, maximumArguments: form.maximumArguments };
 }
 
 function checkArgumentCount(spec: VerbSpec, positionals: string[], usage: string): void {

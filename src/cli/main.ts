@@ -1,7 +1,7 @@
 // Entry of the elastripe command-line tool: parses the command line, runs the verb, and turns
 // every outcome into an exit code and at most one line on stderr:
 //   `elastripe: CODE: one clear sentence` (stack traces only with --debug).
-import { ElastripeError, AbortedError, OutputError } from '../errors.js';
+import { ElastripeError, AbortedError, BatchIncompleteError, OutputError } from '../errors.js';
 import { parseCommandLine, UsageError, type CommandLine } from './args.js';
 import { runHelp, runVersion } from './commands/help.js';
 import { flushStream, type CliIo, type CommandContext } from './context.js';
@@ -104,7 +104,9 @@ function reportError(error: unknown, io: CliIo, options: ReportOptions): ExitCod
   if (error instanceof UsageError) io.stderr.write(`${error.usage}\n`);
   if (options.debug && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
   // Scripts reading --json output get the failure as a document too, not just an empty stdout.
-  if (options.json) io.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
+  // A batch that failed in part carries its report (which files were done, which failed).
+  const report = error instanceof BatchIncompleteError ? { report: error.report } : {};
+  if (options.json) io.stdout.write(`${JSON.stringify({ error: { code, message, exitCode }, ...report }, null, 2)}\n`);
   return exitCode;
 }
 

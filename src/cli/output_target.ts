@@ -14,11 +14,22 @@
 //     a hard link or another device node is caught too —, any file in the array's home (or a
 //     new one there), sockets, dangling symlinks.
 // Errors about the target name the target the user gave, never the partial file.
+//
+// Bytes go out without a copy: a sink writes the caller's view (an arena slice lent by
+// readChunks) and resolves only once the bytes have left it, so the view may be reused. A
+// regular file is written with io_uring and O_DIRECT where the slice and its file offset are
+// 4 KiB aligned (the partial file is sized first, so the direct writes land inside it), with
+// plain pwrite for the unaligned tail or where the filesystem refuses O_DIRECT.
 import { constants as fsConstants, fstatSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, realpath, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { flushStream, writeWithBackpressure, type CommandContext } from './context.js';
+import { LB_BYTES } from '../constants.js';
+import type { Device } from '../devices/device.js';
+import { openUringDevice } from '../devices/uring_device.js';
+import { uringAvailable } from '../devices/uring_native.js';
+import { DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError, OutputError } from '../errors.js';
+import { once } from 'node:events';
+import { flushStream, type CommandContext } from './context.js';
 import { displayName } from './format.js';
 import { fromSystemError, isSystemError } from './system_errors.js';
 
@@ -29,6 +40,7 @@ export interface Sink {
   readonly path: string;
   /** The bytes go to our own standard output (nothing else may be printed there). */
   readonly toStdout: boolean;
+  /** Appends chunk; resolves once chunk's memory is no longer needed (it may be reused then). */
   write(chunk: Uint8Array): Promise<void>;
   /** Makes the output final (flush, or rename the partial file into place). */
   commit(): Promise<void>;
@@ -48,8 +60,15 @@ type Plan =
   | { kind: 'through'; path: string; shown: string; flags: number }
   | { kind: 'replace'; path: string; shown: string; existing?: Stats };
 
+export interface TargetOptions {
+  /** Bytes that will be written, when known: a regular file is sized for direct writes. */
+  expectedBytes?: number;
+  /** false: no io_uring/O_DIRECT (the array runs on the fs backend). */
+  direct?: boolean;
+}
+
 /** Resolves the target, refuses what may not be written, and opens it. */
-export async function openTarget(context: CommandContext, target: string, name: string, array: ArrayFiles): Promise<Sink> {
+export async function openTarget(context: CommandContext, target: string, name: string, array: ArrayFiles, options: TargetOptions = {}): Promise<Sink> {
   if (target === STDIO_ARGUMENT) return stdoutSink(context, STDIO_ARGUMENT);
   const plan = await planTarget(context, target, name, array);
   if (plan.kind === 'stdout') {
@@ -57,7 +76,7 @@ export async function openTarget(context: CommandContext, target: string, name: 
     return stdoutSink(context, target);
   }
   if (plan.kind === 'through') return throughSink(plan.path, plan.flags, plan.shown);
-  return replaceSink(plan.path, plan.existing, plan.shown);
+  return replaceSink(plan.path, plan.existing, plan.shown, options);
 }
 
 async function planTarget(context: CommandContext, target: string, name: string, array: ArrayFiles): Promise<Plan> {
@@ -168,10 +187,25 @@ function stdoutSink(context: CommandContext, shown: string): Sink {
   return {
     path: shown,
     toStdout: true,
-    write: (chunk) => writeWithBackpressure(stream, chunk, context.signal),
+    write: (chunk) => writeUntilDone(stream, chunk, context.signal),
     commit: () => flushStream(stream),
     discard: async () => undefined,
   };
+}
+
+/**
+ * A stream write that resolves when the stream is done with chunk (its callback), not merely
+ * queued: the chunk is lent memory that is reused after. 'drain' still paces a slow reader.
+ */
+async function writeUntilDone(stream: NodeJS.WritableStream, chunk: Uint8Array, signal: AbortSignal): Promise<void> {
+  let finished!: (error?: Error | null) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finished = (error) => (error ? reject(error) : resolve());
+  });
+  done.catch(() => undefined); // awaited below; a failed drain wait must not leave it unhandled
+  // The signal matters: a pipe whose reader went away never drains.
+  if (!stream.write(chunk, finished)) await once(stream, 'drain', { signal });
+  await done;
 }
 
 /** Writes every byte of chunk (a FIFO may take fewer per call). */
@@ -207,11 +241,16 @@ async function throughSink(path: string, flags: number, target: string): Promise
  * Regular files: a hidden partial file beside the final path (O_EXCL, so nothing there is
  * followed or reused), given the old file's mode and owner, flushed, then renamed into place.
  */
-async function replaceSink(finalPath: string, existing: Stats | undefined, target: string): Promise<Sink> {
+async function replaceSink(finalPath: string, existing: Stats | undefined, target: string, options: TargetOptions): Promise<Sink> {
   const partial = join(dirname(finalPath), `.${basename(finalPath)}.elastripe-partial-${process.pid}`);
   const handle = await aboutTarget(target, 'write', () => open(partial, 'wx', existing ? existing.mode & 0o7777 : 0o666));
   let closed = false;
+  let direct: Device | undefined;
+  let writtenBytes = 0;
   const close = async (): Promise<void> => {
+    const device = direct;
+    direct = undefined;
+    await device?.close().catch(() => undefined);
     if (!closed) await handle.close();
     closed = true;
   };
@@ -220,17 +259,54 @@ async function replaceSink(finalPath: string, existing: Stats | undefined, targe
       await handle.chmod(existing.mode & 0o7777); // open's mode went through the umask
       if (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.()) await handle.chown(existing.uid, existing.gid).catch(() => undefined);
     }
+    if (options.expectedBytes !== undefined && options.expectedBytes >= LB_BYTES && options.direct !== false && uringAvailable().available) {
+      // Sized to whole LBs first: a direct write must land inside the file the ring opened.
+      await handle.truncate(Math.ceil(options.expectedBytes / LB_BYTES) * LB_BYTES);
+      direct = await openUringDevice(partial, { exclusive: false }).catch(() => undefined);
+    }
   } catch (error) {
     await close().catch(() => undefined);
     await rm(partial, { force: true });
     throw isSystemError(error) ? fromSystemError(error, displayName(target), 'write') : error;
   }
+  const writeAt = async (chunk: Uint8Array, position: number): Promise<void> => {
+    let done = 0;
+    if (direct && position % LB_BYTES === 0 && chunk.byteOffset % LB_BYTES === 0 && chunk.buffer instanceof SharedArrayBuffer) {
+      const directBytes = Math.min(Math.floor(chunk.byteLength / LB_BYTES) * LB_BYTES, direct.sizeBytes - position);
+      if (directBytes > 0) {
+        try {
+          await direct.write([{ startLb: position / LB_BYTES, lengthLb: directBytes / LB_BYTES }], [chunk.subarray(0, directBytes)]);
+          done = directBytes;
+        } catch (error) {
+          if (error instanceof DeviceIoError && error.errno === 28) throw new OutputError(`cannot write ${displayName(target)}: no space left on device (ENOSPC)`, { cause: error });
+          if (!(error instanceof MisalignedIoError || error instanceof DeviceIoError)) throw error;
+          // The filesystem refused O_DIRECT after all: plain writes from here on.
+          const device = direct;
+          direct = undefined;
+          await device?.close().catch(() => undefined);
+        }
+      }
+    }
+    for (; done < chunk.byteLength; ) {
+      const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done, position + done);
+      done += bytesWritten;
+    }
+  };
   return {
     path: target,
     toStdout: false,
-    write: (chunk) => aboutTarget(target, 'write', () => writeAll(handle, chunk)),
+    write: (chunk) =>
+      aboutTarget(target, 'write', async () => {
+        await writeAt(chunk, writtenBytes);
+        writtenBytes += chunk.byteLength;
+      }),
     commit: () =>
       aboutTarget(target, 'write', async () => {
+        const device = direct;
+        direct = undefined;
+        await device?.close();
+        // The file was sized up front; it ends where the bytes did.
+        await handle.truncate(writtenBytes);
         await handle.datasync();
         await close();
         await rename(partial, finalPath);

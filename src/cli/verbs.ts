@@ -27,6 +27,15 @@ export interface VerbSpec {
   needsHome: boolean;
   summary: string;
   options: readonly string[];
+  /** Other argument forms, chosen by a boolean option (put --recursive DIR [PREFIX]). */
+  batchUsage?: readonly BatchUsage[];
+}
+
+export interface BatchUsage {
+  option: string;
+  argumentsUsage: string;
+  minimumArguments: number;
+  maximumArguments: number;
 }
 
 /**
@@ -68,6 +77,10 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'read-only': { kind: 'boolean', help: 'open read-only: no lock, nothing written, devices opened read-only (only while no other process has the array open)' },
   'no-expand': { kind: 'boolean', help: 'only add the devices: skip the expand job (combine + rebalance) that add runs by default' },
   'size-mib': { kind: 'integer', valueName: 'N', help: 'MiB of file data the demo writes (default 320)', minimum: 1, maximum: 65536 },
+  recursive: { kind: 'boolean', help: 'put: every regular file under DIR as PREFIX/RELATIVE/PATH; get: every file under PREFIX into DIR' },
+  files: { kind: 'boolean', help: 'put every FILE argument, each under its base name (with --prefix P: P/NAME)' },
+  prefix: { kind: 'string', valueName: 'PREFIX', help: 'put --files: store the files under PREFIX/' },
+  jobs: { kind: 'integer', valueName: 'N', help: 'files in flight at once in a batch (default 4)', minimum: 1, maximum: 64 },
 };
 
 export const VERB_SPECS: readonly VerbSpec[] = [
@@ -94,9 +107,16 @@ export const VERB_SPECS: readonly VerbSpec[] = [
   { verb: 'scrub', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'read and verify every block and parity, rewriting what parity rebuilds', options: ['rate'] },
   { verb: 'put', argumentsUsage: 'NAME [FILE|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
-    summary: 'store FILE (default: NAME; - = stdin) as NAME', options: [] },
+    summary: 'store FILE (default: NAME; - = stdin) as NAME; put --recursive DIR [PREFIX] stores a tree, put --files FILE... [--prefix P] many files',
+    options: ['recursive', 'files', 'prefix', 'jobs'],
+    batchUsage: [
+      { option: 'recursive', argumentsUsage: 'DIR [PREFIX]', minimumArguments: 1, maximumArguments: 2 },
+      { option: 'files', argumentsUsage: 'FILE...', minimumArguments: 1, maximumArguments: Infinity },
+    ] },
   { verb: 'get', argumentsUsage: 'NAME [FILE|DIR|-]', minimumArguments: 1, maximumArguments: 2, needsHome: true,
-    summary: 'read NAME into FILE or DIR/NAME (default: NAME; - = stdout)', options: ['offset', 'length', 'read-only'] },
+    summary: 'read NAME into FILE or DIR/NAME (default: NAME; - = stdout); get --recursive PREFIX DIR reads every file under PREFIX/ (/ = all) into DIR',
+    options: ['offset', 'length', 'read-only', 'recursive', 'jobs'],
+    batchUsage: [{ option: 'recursive', argumentsUsage: 'PREFIX DIR', minimumArguments: 2, maximumArguments: 2 }] },
   { verb: 'ls', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'list files', options: ['read-only'] },
   { verb: 'rename', argumentsUsage: 'OLD NEW', minimumArguments: 2, maximumArguments: 2, needsHome: true,
@@ -126,7 +146,8 @@ export function optionSpec(name: string): OptionSpec | undefined {
 /** "elastripe put NAME [FILE|-] [options]" */
 export function usageLine(spec: VerbSpec): string {
   const argumentsPart = spec.argumentsUsage ? ` ${spec.argumentsUsage}` : '';
-  return `usage: elastripe ${spec.verb}${argumentsPart} [options]`;
+  const forms = (spec.batchUsage ?? []).map((form) => `\n       elastripe ${spec.verb} --${form.option} ${form.argumentsUsage} [options]`);
+  return `usage: elastripe ${spec.verb}${argumentsPart} [options]${forms.join('')}`;
 }
 
 export const GENERAL_USAGE = 'usage: elastripe <verb> [arguments] [options]   (elastripe help for the list of verbs)';

@@ -1,7 +1,14 @@
 // Verbs that move file data: `put NAME [FILE|-]`, `get NAME [FILE|DIR|-]` and `rm NAME`. Data is
 // streamed in both directions (never held whole in memory), with a progress bar on stderr.
-// Where get may write, and how, is output_target.ts.
-import { fstatSync } from 'node:fs';
+// Where get may write, and how, is output_target.ts; the batch forms (--recursive, --files)
+// are batch_transfer.ts.
+//
+// No copies on the data path: put of a regular file or block device (also one on stdin) hands
+// the array its path, which the write path reads by position straight into arena group buffers
+// (io_uring, O_DIRECT where aligned); get writes the arena slices that readChunks lends straight
+// to the output (io_uring for a regular file, the write callback for stdout) before the slice
+// is reused. Only a pipe on stdin still arrives as a stream of chunks, copied into the arena.
+import { fstatSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { addAbortSignal, Readable } from 'node:stream';
 import type { FileStat } from '../../array/types.js';
@@ -14,42 +21,49 @@ import { nameArgument } from '../name_argument.js';
 import { openTarget, STDIO_ARGUMENT } from '../output_target.js';
 import { fromSystemError, isSystemError } from '../system_errors.js';
 import { usageLine, findVerbSpec } from '../verbs.js';
+import { runBatchGet, runBatchPut } from '../batch_transfer.js';
 
 interface Source {
-  stream: NodeJS.ReadableStream;
+  /** What array.put reads: a path (read straight into the arena) or a stream. */
+  input: { path: string } | NodeJS.ReadableStream;
   sizeBytes?: number;
   close(): Promise<void>;
 }
 
 /** Opens the input before the array, so a missing file fails without touching the array. */
-async function openSource(context: CommandContext, file: string): Promise<Source> {
+export async function openSource(context: CommandContext, file: string): Promise<Source> {
   if (file === STDIO_ARGUMENT) {
-    refuseDirectoryOnStdin(context);
-    return { stream: abortable(context, context.io.stdin), close: async () => undefined };
+    const info = stdinStats(context);
+    if (info?.isDirectory()) throw new InvalidArgumentError('standard input is a directory; put reads one file or a pipe from it');
+    // A file redirected to stdin is read like a named one, by position, from its start.
+    if (info?.isFile() || info?.isBlockDevice()) return { input: { path: `/proc/self/fd/${(context.io.stdin as unknown as { fd: number }).fd}` }, sizeBytes: info.isFile() ? info.size : undefined, close: async () => undefined };
+    return { input: abortable(context, context.io.stdin), close: async () => undefined };
   }
   const handle = await open(file, 'r').catch((error: unknown) => {
     throw isSystemError(error) ? fromSystemError(error, displayName(file), 'read') : error;
   });
-  const info = await handle.stat();
-  if (info.isDirectory()) {
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw new InvalidArgumentError(`${displayName(file)} is a directory; put stores one file (put --recursive DIR stores a tree)`);
+    if (info.isFile() || info.isBlockDevice()) return { input: { path: file }, sizeBytes: info.isFile() ? info.size : undefined, close: async () => undefined };
+  } catch (error) {
     await handle.close();
-    throw new InvalidArgumentError(`${displayName(file)} is a directory; put stores one file (archive a directory first, e.g. with tar)`);
+    throw error;
   }
-  const stream = handle.createReadStream({ autoClose: false });
-  return { stream: abortable(context, stream), sizeBytes: info.isFile() ? info.size : undefined, close: () => handle.close() };
+  // A FIFO or character device: read as a stream.
+  const stream = handle.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 });
+  return { input: abortable(context, stream), close: () => handle.close() };
 }
 
-/** `put NAME - < somedir` would read nothing (EISDIR) and store an empty file. */
-function refuseDirectoryOnStdin(context: CommandContext): void {
+/** stdin's file type, when it has a descriptor (the real process, not a test stream). */
+function stdinStats(context: CommandContext): Stats | undefined {
   const fd = (context.io.stdin as { fd?: unknown }).fd;
-  if (typeof fd !== 'number') return;
-  let isDirectory = false;
+  if (typeof fd !== 'number') return undefined;
   try {
-    isDirectory = fstatSync(fd).isDirectory();
+    return fstatSync(fd);
   } catch {
-    return; // no usable descriptor: the read itself will tell
+    return undefined; // no usable descriptor: the read itself will tell
   }
-  if (isDirectory) throw new InvalidArgumentError('standard input is a directory; put reads one file or a pipe from it');
 }
 
 /** Ctrl-C must end a put that is waiting for input (an idle pipe, a slow FIFO), not only one
@@ -59,6 +73,7 @@ function abortable(context: CommandContext, stream: NodeJS.ReadableStream): Node
 }
 
 export async function runPut(context: CommandContext): Promise<void> {
+  if (context.line.recursive || context.line.files) return runBatchPut(context);
   const [nameText, file = nameText] = context.line.arguments as [string, string?];
   const name = nameArgument(nameText);
   const source = await openSource(context, file!);
@@ -67,7 +82,7 @@ export async function runPut(context: CommandContext): Promise<void> {
   let stat: FileStat;
   try {
     stat = await withArray(context.line, (array) =>
-      array.put(name, source.stream, {
+      array.put(name, source.input, {
         sizeBytes: source.sizeBytes,
         signal: context.signal,
         onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes),
@@ -95,6 +110,7 @@ function rangeLengthBytes(sizeBytes: number, offsetBytes = 0, lengthBytes = Infi
 }
 
 export async function runGet(context: CommandContext): Promise<void> {
+  if (context.line.recursive) return runBatchGet(context);
   const { line } = context;
   const [nameText, target = nameText] = line.arguments as [string, string?];
   const name = nameArgument(nameText);
@@ -108,18 +124,16 @@ export async function runGet(context: CommandContext): Promise<void> {
     // get keeps its strict range check (and an --offset past the end is still an error).
     const length = line.lengthBytes === undefined ? undefined : Math.min(line.lengthBytes, Math.max(0, sizeBytes - (line.offsetBytes ?? 0)));
     const totalBytes = rangeLengthBytes(sizeBytes, line.offsetBytes, length);
-    const reader = array.createReadStream(name, { offset: line.offsetBytes, length, signal: context.signal });
     const devices = target === STDIO_ARGUMENT ? [] : array.status().devices;
-    const output = await openTarget(context, target!, name, { home: array.home, devices }).catch((error: unknown) => {
-      reader.destroy();
-      throw error;
-    });
+    const output = await openTarget(context, target!, name, { home: array.home, devices }, { expectedBytes: totalBytes, direct: line.backend !== 'fs' });
     const bar = startProgress(context, `get ${displayName(name)}`, totalBytes);
     try {
       let doneBytes = 0;
-      for await (const chunk of reader as AsyncIterable<Uint8Array>) {
-        await output.write(chunk);
-        doneBytes += chunk.byteLength;
+      // Each chunk is an arena slice, lent until the next iteration: the sink is done with it
+      // when write resolves.
+      for await (const { bytes } of array.readChunks(name, { offset: line.offsetBytes, length, signal: context.signal })) {
+        await output.write(bytes);
+        doneBytes += bytes.byteLength;
         bar?.update(doneBytes);
       }
       await output.commit();
@@ -127,7 +141,6 @@ export async function runGet(context: CommandContext): Promise<void> {
       return { writtenBytes: doneBytes, sink: output };
     } catch (error) {
       bar?.abandon();
-      reader.destroy();
       await output.discard();
       throw error;
     }

@@ -1,0 +1,332 @@
+// The batch forms of put and get: many files in one process and one open of the array, with
+// --jobs N of them in flight at once, one progress bar for the whole transfer, and files/s and
+// bytes/s at the end.
+//
+//   put --recursive DIR [PREFIX]   every regular file under DIR, stored as PREFIX/REL/PATH (no
+//                                  PREFIX: REL/PATH); symbolic links are followed, a link back
+//                                  to an ancestor directory is a DIRECTORY_LOOP failure
+//   put --files FILE... [--prefix P]  each FILE under its base name (P/BASENAME)
+//   get --recursive PREFIX DIR     every file named PREFIX/... (PREFIX / = every file) into
+//                                  DIR/..., creating directories; DIR is created if missing
+//
+// Bad input: what makes the whole batch meaningless is refused before anything is stored (DIR
+// missing or not a directory, two sources mapping to one name). What concerns one file (it
+// cannot be read, a loop, a special file, a name the array refuses or that cannot be a safe
+// path) is that file's failure: the others are stored, the failures listed, and the command
+// exits with BATCH_INCOMPLETE (1).
+import type { Stats } from 'node:fs';
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, join, sep } from 'node:path';
+import { validateName } from '../array/put_source.js';
+import { AbortedError, BatchIncompleteError, DirectoryLoopError, ElastripeError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { withArray, type ArrayHandle } from './array_access.js';
+import { printJson, startProgress, type CommandContext } from './context.js';
+import { displayName, formatBytes, formatDuration, formatRate } from './format.js';
+import { openTarget } from './output_target.js';
+import { fromSystemError, isSystemError } from './system_errors.js';
+
+export const BATCH_JOBS_DEFAULT = 4;
+
+interface Transfer {
+  /** Where the bytes come from or go: a local path. */
+  path: string;
+  name: string;
+  sizeBytes: number;
+}
+
+interface Failure {
+  path: string;
+  name?: string;
+  code: string;
+  message: string;
+}
+
+interface BatchReport {
+  files: number;
+  bytes: number;
+  elapsedMs: number;
+  filesPerSecond: number;
+  bytesPerSecond: number;
+  failed: Failure[];
+}
+
+function failureOf(path: string, name: string | undefined, error: unknown): Failure {
+  const typed = isSystemError(error) ? fromSystemError(error, displayName(path)) : error;
+  if (typed instanceof ElastripeError) return { path, ...(name !== undefined ? { name } : {}), code: typed.code, message: typed.message };
+  throw error; // not the file's fault: a bug, reported as such
+}
+
+/** Names join with '/', whatever the platform's separator. */
+function joinName(prefix: string, parts: readonly string[]): string {
+  const trimmed = prefix.replace(/\/+$/, '');
+  return [...(trimmed === '' ? [] : [trimmed]), ...parts].join('/');
+}
+
+// --- put ---
+
+export async function runBatchPut(context: CommandContext): Promise<void> {
+  const { line } = context;
+  const failures: Failure[] = [];
+  let transfers: Transfer[];
+  if (line.recursive) {
+    const [directory, prefix = ''] = line.arguments as [string, string?];
+    transfers = await walkTree(directory, prefix, failures);
+  } else {
+    transfers = await listFiles(line.arguments, line.prefix ?? '', failures);
+  }
+  const named = transfers.filter((transfer) => {
+    try {
+      validateName(transfer.name);
+      return true;
+    } catch (error) {
+      failures.push(failureOf(transfer.path, transfer.name, error));
+      return false;
+    }
+  });
+  refuseCollisions(named);
+  const totalBytes = named.reduce((sum, transfer) => sum + transfer.sizeBytes, 0);
+  const startMs = performance.now();
+  const done = await withArray(line, (array) =>
+    runTransfers(context, `put ${named.length} files`, named, totalBytes, failures, (transfer, onBytes) => putOne(context, array, transfer, onBytes)),
+  );
+  finish(context, 'stored', done, performance.now() - startMs, failures);
+}
+
+async function putOne(context: CommandContext, array: ArrayHandle, transfer: Transfer, onBytes: (doneBytes: number) => void): Promise<number> {
+  const stat = await array.put(transfer.name, { path: transfer.path }, { signal: context.signal, onProgress: (progress) => onBytes(progress.doneBytes) });
+  return stat.sizeBytes;
+}
+
+/** Two sources that would be stored under one name: the batch is refused, nothing stored. */
+function refuseCollisions(transfers: readonly Transfer[]): void {
+  const byName = new Map<string, string>();
+  const clashes: string[] = [];
+  for (const transfer of transfers) {
+    const other = byName.get(transfer.name);
+    if (other !== undefined) clashes.push(`${displayName(other)} and ${displayName(transfer.path)} both map to ${displayName(transfer.name)}`);
+    else byName.set(transfer.name, transfer.path);
+  }
+  if (clashes.length > 0) {
+    const shown = clashes.slice(0, 5).join('; ') + (clashes.length > 5 ? `; and ${clashes.length - 5} more` : '');
+    throw new InvalidArgumentError(`names collide, so nothing was stored: ${shown}`);
+  }
+}
+
+async function statOrFail(path: string, failures: Failure[]): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ELOOP') failures.push({ path, code: 'DIRECTORY_LOOP', message: `${displayName(path)} is a symbolic link loop` });
+    else if (code === 'ENOENT') failures.push({ path, code: 'NOT_FOUND', message: `${displayName(path)} does not exist (or is a dangling symbolic link)` });
+    else failures.push(failureOf(path, undefined, error));
+    return undefined;
+  }
+}
+
+async function listFiles(paths: readonly string[], prefix: string, failures: Failure[]): Promise<Transfer[]> {
+  const transfers: Transfer[] = [];
+  for (const path of paths) {
+    const info = await statOrFail(path, failures);
+    if (info === undefined) continue;
+    if (info.isDirectory()) failures.push({ path, code: 'INVALID_ARGUMENT', message: `${displayName(path)} is a directory (put --recursive DIR stores a tree)` });
+    else if (!info.isFile()) failures.push({ path, code: 'INVALID_ARGUMENT', message: `${displayName(path)} is not a regular file` });
+    else transfers.push({ path, name: joinName(prefix, [basename(path)]), sizeBytes: info.size });
+  }
+  return transfers;
+}
+
+/** Every regular file under `root`, depth first in name order; links followed, loops refused. */
+async function walkTree(root: string, prefix: string, failures: Failure[]): Promise<Transfer[]> {
+  let rootInfo: Stats;
+  try {
+    rootInfo = await stat(root);
+  } catch (error) {
+    throw isSystemError(error) ? fromSystemError(error, displayName(root), 'read') : error;
+  }
+  if (!rootInfo.isDirectory()) throw new InvalidArgumentError(`${displayName(root)} is not a directory; put --recursive takes a directory (put NAME FILE stores one file)`);
+  const transfers: Transfer[] = [];
+  const visit = async (directory: string, parts: string[], ancestors: Map<string, string>): Promise<void> => {
+    let entries: string[];
+    try {
+      entries = (await readdir(directory)).sort();
+    } catch (error) {
+      failures.push(failureOf(directory, undefined, error));
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(directory, entry);
+      const info = await statOrFail(path, failures);
+      if (info === undefined) continue;
+      if (info.isDirectory()) {
+        const identity = `${info.dev}:${info.ino}`;
+        const ancestor = ancestors.get(identity);
+        if (ancestor !== undefined) {
+          failures.push({ path, code: new DirectoryLoopError('').code, message: `${displayName(path)} leads back to ${displayName(ancestor)} (a directory loop); not followed` });
+          continue;
+        }
+        await visit(path, [...parts, entry], new Map(ancestors).set(identity, path));
+      } else if (info.isFile()) {
+        transfers.push({ path, name: joinName(prefix, [...parts, entry]), sizeBytes: info.size });
+      } else {
+        failures.push({ path, code: 'INVALID_ARGUMENT', message: `${displayName(path)} is not a regular file (a FIFO, socket or device); put --recursive stores regular files` });
+      }
+    }
+  };
+  await visit(root, [], new Map([[`${rootInfo.dev}:${rootInfo.ino}`, root]]));
+  return transfers;
+}
+
+// --- get ---
+
+export async function runBatchGet(context: CommandContext): Promise<void> {
+  const { line } = context;
+  const [prefixArgument, directory] = line.arguments as [string, string];
+  const prefix = prefixArgument === '/' ? '' : `${prefixArgument.replace(/\/+$/, '')}/`;
+  const root = await prepareDirectory(directory);
+  const failures: Failure[] = [];
+  const startMs = performance.now();
+  const done = await withArray(line, async (array) => {
+    const files = array.list().filter((file) => file.name.startsWith(prefix));
+    if (files.length === 0) throw new NotFoundError(`no file of the array is named ${displayName(prefix === '' ? '*' : `${prefix}*`)}`);
+    const devices = array.status().devices;
+    const transfers = files.map((file) => ({ path: join(root, ...file.name.slice(prefix.length).split('/')), name: file.name, sizeBytes: file.sizeBytes }));
+    const totalBytes = transfers.reduce((sum, transfer) => sum + transfer.sizeBytes, 0);
+    return runTransfers(context, `get ${files.length} files`, transfers, totalBytes, failures, (transfer, onBytes) =>
+      getOne(context, array, transfer, prefix, root, devices, onBytes),
+    );
+  }, true);
+  finish(context, 'read', done, performance.now() - startMs, failures);
+}
+
+/** DIR exists as a directory, or is created (its parent must exist); its real path. */
+async function prepareDirectory(directory: string): Promise<string> {
+  try {
+    const info = await stat(directory).catch((error: unknown) => {
+      if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (info === undefined) await mkdir(directory);
+    else if (!info.isDirectory()) throw new InvalidArgumentError(`${displayName(directory)} is not a directory; get --recursive writes into a directory`);
+    return await realpath(directory);
+  } catch (error) {
+    throw isSystemError(error) ? fromSystemError(error, displayName(directory), 'create') : error;
+  }
+}
+
+async function getOne(
+  context: CommandContext,
+  array: ArrayHandle,
+  transfer: Transfer,
+  prefix: string,
+  root: string,
+  devices: ReturnType<ArrayHandle['status']>['devices'],
+  onBytes: (doneBytes: number) => void,
+): Promise<number> {
+  const parts = transfer.name.slice(prefix.length).split('/');
+  if (parts.some((part) => part === '' || part === '.' || part === '..')) {
+    throw new InvalidArgumentError(`${displayName(transfer.name)} is not a safe relative path (an empty, '.' or '..' component); read it with get NAME FILE`);
+  }
+  const parent = join(root, ...parts.slice(0, -1));
+  await mkdir(parent, { recursive: true });
+  // A symbolic link inside DIR must not carry the file out of it.
+  const realParent = await realpath(parent);
+  if (realParent !== root && !realParent.startsWith(root + sep)) {
+    throw new InvalidArgumentError(`${displayName(transfer.path)} would leave ${displayName(root)} through a symbolic link; not written`);
+  }
+  const output = await openTarget(context, join(realParent, parts.at(-1)!), transfer.name, { home: array.home, devices }, { expectedBytes: transfer.sizeBytes, direct: context.line.backend !== 'fs' });
+  let doneBytes = 0;
+  try {
+    for await (const { bytes } of array.readChunks(transfer.name, { signal: context.signal })) {
+      await output.write(bytes);
+      doneBytes += bytes.byteLength;
+      onBytes(doneBytes);
+    }
+    await output.commit();
+  } catch (error) {
+    await output.discard();
+    throw error;
+  }
+  return doneBytes;
+}
+
+// --- both ---
+
+/**
+ * Runs `work` for every transfer with --jobs of them in flight; a file's failure is recorded
+ * and the others go on. An abort (Ctrl-C) stops taking new files and ends the batch.
+ */
+async function runTransfers(
+  context: CommandContext,
+  label: string,
+  transfers: readonly Transfer[],
+  totalBytes: number,
+  failures: Failure[],
+  work: (transfer: Transfer, onBytes: (doneBytes: number) => void) => Promise<number>,
+): Promise<{ files: number; bytes: number }> {
+  const bar = startProgress(context, label, totalBytes);
+  const jobs = context.line.jobs ?? BATCH_JOBS_DEFAULT;
+  let next = 0;
+  let files = 0;
+  let finishedBytes = 0;
+  const inFlightBytes = new Map<Transfer, number>();
+  const report = (): void => {
+    let sum = finishedBytes;
+    for (const bytes of inFlightBytes.values()) sum += bytes;
+    bar?.update(sum, totalBytes);
+  };
+  const worker = async (): Promise<void> => {
+    while (next < transfers.length && !context.signal.aborted) {
+      const transfer = transfers[next++]!;
+      inFlightBytes.set(transfer, 0);
+      try {
+        finishedBytes += await work(transfer, (bytes) => {
+          inFlightBytes.set(transfer, bytes);
+          report();
+        });
+        files++;
+      } catch (error) {
+        if (!context.signal.aborted) failures.push(failureOf(transfer.path, transfer.name, error));
+      } finally {
+        inFlightBytes.delete(transfer);
+        report();
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(jobs, transfers.length) }, worker));
+  } catch (error) {
+    bar?.abandon();
+    throw error;
+  }
+  if (context.signal.aborted) {
+    bar?.abandon();
+    throw context.signal.reason instanceof Error ? context.signal.reason : new AbortedError('the batch was aborted');
+  }
+  bar?.finish();
+  return { files, bytes: finishedBytes };
+}
+
+function finish(context: CommandContext, verb: 'stored' | 'read', done: { files: number; bytes: number }, elapsedMs: number, failures: Failure[]): void {
+  const seconds = Math.max(elapsedMs, 1e-3) / 1000;
+  const report: BatchReport = {
+    files: done.files,
+    bytes: done.bytes,
+    elapsedMs,
+    filesPerSecond: done.files / seconds,
+    bytesPerSecond: done.bytes / seconds,
+    failed: failures,
+  };
+  if (!context.line.json) {
+    context.io.stdout.write(
+      `${verb} ${done.files} files, ${done.bytes} bytes (${formatBytes(done.bytes)}) in ${formatDuration(elapsedMs)}: ${Math.round(report.filesPerSecond)} files/s, ${formatRate(report.bytesPerSecond)}\n`,
+    );
+    for (const failure of failures) {
+      context.io.stderr.write(`elastripe: failed: ${displayName(failure.path)}${failure.name !== undefined ? ` (${displayName(failure.name)})` : ''}: ${failure.code}: ${failure.message}\n`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new BatchIncompleteError(`${failures.length} of ${done.files + failures.length} files failed${context.line.json ? '' : ' (listed above)'}; the other ${done.files} were ${verb}`, report);
+  }
+  if (context.line.json) printJson(context, report);
+}
