@@ -26,6 +26,9 @@ export interface FileReaderOptions {
 /** What a path source opens as: a positional reader, or a stream for FIFOs and the like. */
 export type OpenedFileSource = { kind: 'reader'; reader: FileReader } | { kind: 'stream'; stream: Readable; close: () => Promise<void> };
 
+/** Below this a second (O_DIRECT) descriptor costs more than the page-cache copy it saves. */
+const DIRECT_READ_BYTES_MIN = 1024 * 1024;
+
 function check(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`file_source: ${message}`);
 }
@@ -56,7 +59,8 @@ export async function openFileSource(path: string, options: FileReaderOptions = 
       const stream = createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1024 * 1024 });
       return { kind: 'stream', stream, close: () => handle.close() };
     }
-    const direct = options.direct !== false && uringAvailable().available ? await openDirect(path) : undefined;
+    const wantDirect = options.direct !== false && uringAvailable().available && (info.isBlockDevice() || info.size >= DIRECT_READ_BYTES_MIN);
+    const direct = wantDirect ? await openDirect(path) : undefined;
     let sizeBytes = info.size;
     if (info.isBlockDevice()) {
       if (direct === undefined) {

@@ -22,7 +22,7 @@ import { AbortedError, BatchIncompleteError, DirectoryLoopError, ElastripeError,
 import { withArray, type ArrayHandle } from './array_access.js';
 import { printJson, startProgress, type CommandContext } from './context.js';
 import { displayName, formatBytes, formatDuration, formatRate } from './format.js';
-import { openTarget } from './output_target.js';
+import { openTarget, type ArrayFiles } from './output_target.js';
 import { fromSystemError, isSystemError } from './system_errors.js';
 
 export const BATCH_JOBS_DEFAULT = 4;
@@ -189,11 +189,12 @@ export async function runBatchGet(context: CommandContext): Promise<void> {
   const done = await withArray(line, async (array) => {
     const files = array.list().filter((file) => file.name.startsWith(prefix));
     if (files.length === 0) throw new NotFoundError(`no file of the array is named ${displayName(prefix === '' ? '*' : `${prefix}*`)}`);
-    const devices = array.status().devices;
+    // One ArrayFiles for the whole batch: output_target.ts looks its files up once.
+    const owned = { home: array.home, devices: array.status().devices };
     const transfers = files.map((file) => ({ path: join(root, ...file.name.slice(prefix.length).split('/')), name: file.name, sizeBytes: file.sizeBytes }));
     const totalBytes = transfers.reduce((sum, transfer) => sum + transfer.sizeBytes, 0);
     return runTransfers(context, `get ${files.length} files`, transfers, totalBytes, failures, (transfer, onBytes) =>
-      getOne(context, array, transfer, prefix, root, devices, onBytes),
+      getOne(context, array, transfer, prefix, root, owned, onBytes),
     );
   }, true);
   finish(context, 'read', done, performance.now() - startMs, failures);
@@ -220,7 +221,7 @@ async function getOne(
   transfer: Transfer,
   prefix: string,
   root: string,
-  devices: ReturnType<ArrayHandle['status']>['devices'],
+  owned: ArrayFiles,
   onBytes: (doneBytes: number) => void,
 ): Promise<number> {
   const parts = transfer.name.slice(prefix.length).split('/');
@@ -234,7 +235,7 @@ async function getOne(
   if (realParent !== root && !realParent.startsWith(root + sep)) {
     throw new InvalidArgumentError(`${displayName(transfer.path)} would leave ${displayName(root)} through a symbolic link; not written`);
   }
-  const output = await openTarget(context, join(realParent, parts.at(-1)!), transfer.name, { home: array.home, devices }, { expectedBytes: transfer.sizeBytes, direct: context.line.backend !== 'fs' });
+  const output = await openTarget(context, join(realParent, parts.at(-1)!), transfer.name, owned, { expectedBytes: transfer.sizeBytes, direct: context.line.backend !== 'fs' });
   let doneBytes = 0;
   try {
     for await (const { bytes } of array.readChunks(transfer.name, { signal: context.signal })) {
@@ -326,7 +327,7 @@ function finish(context: CommandContext, verb: 'stored' | 'read', done: { files:
     }
   }
   if (failures.length > 0) {
-    throw new BatchIncompleteError(`${failures.length} of ${done.files + failures.length} files failed${context.line.json ? '' : ' (listed above)'}; the other ${done.files} were ${verb}`, report);
+    throw new BatchIncompleteError(`${failures.length} of ${done.files + failures.length} failed${context.line.json ? '' : ' (listed above)'}; the other ${done.files} files were ${verb}`, report);
   }
   if (context.line.json) printJson(context, report);
 }

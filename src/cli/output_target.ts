@@ -34,6 +34,8 @@ import { displayName } from './format.js';
 import { fromSystemError, isSystemError } from './system_errors.js';
 
 export const STDIO_ARGUMENT = '-';
+/** Below this, opening a second (O_DIRECT) descriptor costs more than the copy it saves. */
+const DIRECT_WRITE_BYTES_MIN = 1024 * 1024;
 
 /** Where the bytes go; `path` is what the output reports (DIR/NAME for a directory). */
 export interface Sink {
@@ -91,7 +93,7 @@ async function planTarget(context: CommandContext, target: string, name: string,
     if (info?.isDirectory()) throw new InvalidArgumentError(`${displayName(path)} is a directory`);
   }
   if (info !== undefined && sameFile(info, stdoutStats(context))) return { kind: 'stdout' };
-  const owned = await arrayIdentities(array);
+  const owned = await identitiesOf(array);
   if (info !== undefined) {
     const what = owned.get(identityOf(info));
     if (what !== undefined) throw new InvalidArgumentError(`${displayName(path)} ${what}; get does not write there`);
@@ -161,6 +163,18 @@ function stdoutStats(context: CommandContext): Stats | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A batch (get --recursive) passes one ArrayFiles for all its files: looked up once. */
+const identityCache = new WeakMap<ArrayFiles, Promise<Map<string, string>>>();
+
+function identitiesOf(array: ArrayFiles): Promise<Map<string, string>> {
+  let identities = identityCache.get(array);
+  if (identities === undefined) {
+    identities = arrayIdentities(array);
+    identityCache.set(array, identities);
+  }
+  return identities;
 }
 
 /** Every file of the array, by identity, with what it is ("is device 2 of the array (/x/d2.img)"). */
@@ -259,7 +273,7 @@ async function replaceSink(finalPath: string, existing: Stats | undefined, targe
       await handle.chmod(existing.mode & 0o7777); // open's mode went through the umask
       if (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.()) await handle.chown(existing.uid, existing.gid).catch(() => undefined);
     }
-    if (options.expectedBytes !== undefined && options.expectedBytes >= LB_BYTES && options.direct !== false && uringAvailable().available) {
+    if (options.expectedBytes !== undefined && options.expectedBytes >= DIRECT_WRITE_BYTES_MIN && options.direct !== false && uringAvailable().available) {
       // Sized to whole LBs first: a direct write must land inside the file the ring opened.
       await handle.truncate(Math.ceil(options.expectedBytes / LB_BYTES) * LB_BYTES);
       direct = await openUringDevice(partial, { exclusive: false }).catch(() => undefined);

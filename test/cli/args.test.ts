@@ -126,7 +126,13 @@ describe('parseCommandLine', () => {
   });
 
   it('gives the verb usage line with verb errors', () => {
-    expect(usageErrorOf(['get']).usage).toBe('usage: elastripe get NAME [FILE|DIR|-] [options]');
+    expect(usageErrorOf(['get']).usage).toBe('usage: elastripe get NAME [FILE|DIR|-] [options]\n       elastripe get --recursive PREFIX DIR [options]');
+    expect(usageErrorOf(['get', '--recursive', 'p']).message).toMatch(/'get' needs DIR/);
+    expect(usageErrorOf(['put', '--files']).message).toMatch(/'put' needs FILE/);
+    expect(usageErrorOf(['put', 'a', 'b', '--jobs', '2']).message).toMatch(/--jobs applies only to the batch forms/);
+    expect(usageErrorOf(['put', '--recursive', 'd', '--prefix', 'p']).message).toMatch(/--prefix applies only to put --files/);
+    expect(usageErrorOf(['get', '--recursive', 'p', 'd', '--offset', '1']).message).toMatch(/--offset and --length do not apply/);
+    expect(usageErrorOf(['put', '--files', 'a', '--jobs', '0']).message).toMatch(/--jobs must be between 1 and 64/);
     expect(usageErrorOf(['nope']).usage).toMatch(/usage: elastripe <verb>/);
   });
 });

@@ -42,7 +42,7 @@ describe('elastripe usage errors', () => {
     expect(putHelp.exitCode).toBe(0);
     expect(putHelp.stdout.toString()).toMatch(/^usage: elastripe put NAME \[FILE\|-\] \[options\]/);
     const helpJson = parseJson(await runCli(['help', 'get', '--json'])) as { verbs: Array<{ verb: string; options: string[] }> };
-    expect(helpJson.verbs).toEqual([expect.objectContaining({ verb: 'get', options: ['offset', 'length', 'read-only'] })]);
+    expect(helpJson.verbs).toEqual([expect.objectContaining({ verb: 'get', options: ['offset', 'length', 'read-only', 'recursive', 'jobs'] })]);
     const version = await runCli(['--version']);
     expect(version.exitCode).toBe(0);
     expect(version.stdout.toString()).toMatch(/^elastripe \d+\.\d+\.\d+\n$/);
