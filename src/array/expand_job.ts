@@ -57,6 +57,10 @@ export async function expand(context: ExpandContext, options: JobOptions): Promi
     onProgress: (progress) =>
       options.onProgress?.({ doneBytes: combineDone + progress.doneBytes, totalBytes: combineDone + (progress.totalBytes ?? progress.doneBytes), phase: 'rebalance' }),
   });
+  // The rebalance's total is an estimate (the ideal amount; it stops once within 2%): the last
+  // report says what was done, so a finished expand reads 100%.
+  const doneBytes = combine.storedBytes + rebalance.movedBytes;
+  options.onProgress?.({ doneBytes, totalBytes: doneBytes, phase: 'done' });
   const usageSpread = spreadOf(context);
   const { problems: combineProblems, ...combineCounts } = combine;
   const { problems: rebalanceProblems, ...rebalanceCounts } = rebalance;

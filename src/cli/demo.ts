@@ -1,6 +1,6 @@
 // `elastripe demo` (and `npm start`): a tour of the array on image files in a temporary home,
 // with no root needed. The tour is a list of named steps sharing one DemoState: create, write,
-// verify, grow online by a larger device, rebalance onto it and restripe old files wider, pull
+// verify, grow online by a larger device with one add that expands onto it (combine + rebalance), pull
 // a device and read degraded, rebuild onto the survivors, verify, rot a block and scrub it
 // back, deep fsck. Further stages are appended to DEMO_STEPS. The home is removed at the end unless --keep.
 import { createHash } from 'node:crypto';
@@ -106,21 +106,34 @@ async function writeFiles(state: DemoState, files: DemoFile[], phase: string): P
   if (!state.context.line.json) printText(state.context, `${files.length} files, ${formatBytes(totalBytes)}`);
 }
 
-/** Grows the array online by a device twice the size of the others, then writes more: the new
- * files' groups are one block wider and every one of them uses the new device. */
+/** Grows the array online by a device twice the size of the others with one `add`: its expand
+ * job combines the old narrow groups in place (data blocks stay, new parity is written) and
+ * rebalances onto the new device, with a progress bar. Then more files are written: their
+ * groups are one block wider and every one of them uses the new device. */
 export const addDeviceStep: DemoStep = {
-  name: 'add a device twice as large, online, and write more files',
+  name: 'add a device twice as large, online: one add that expands onto it',
   async run(state) {
-    const array = requireArray(state);
     const path = imagePath(state, state.imagePaths.length);
-    await array.addDevice(path, { createSizeBytes: 2 * state.deviceBytes });
+    const added = await timedJob(
+      state,
+      'expand',
+      (array, options) => array.addDevice(path, { createSizeBytes: 2 * state.deviceBytes, ...options }),
+      (done) => (done.expand?.combine.storedBytes ?? 0) + (done.expand?.rebalance.movedBytes ?? 0),
+    );
     state.imagePaths.push(path);
+    const report = added.expand!;
+    if (!state.context.line.json) {
+      printText(
+        state.context,
+        `device ${added.deviceId} added; the expand combined ${report.combine.combinedGroups} groups into ${report.combine.newGroups} in place ` +
+          `(${formatBytes(report.combine.storedBytes)} of data kept where it was, ${report.combine.movedBlocks} blocks moved, ${formatBytes(report.combine.savedBytes)} of parity freed), ` +
+          `rebalance moved ${report.rebalance.movedBlocks} blocks; wrote ${formatBytes(report.writtenBytes)} in all\n\n${renderStatus(requireArray(state).status())}`,
+      );
+    }
     const more = planFiles(DEMO_SEED + 1, Math.floor(state.files.reduce((sum, file) => sum + file.sizeBytes, 0) / 4))
       .map((file) => ({ ...file, name: `after-add/${file.name}` }));
     await writeFiles(state, more, 'write+');
     state.files.push(...more);
-    const added = array.status().devices.at(-1)!;
-    if (!state.context.line.json) printText(state.context, `device ${added.deviceId} added; it now holds ${formatBytes(added.usedBytes)}`);
   },
 };
 
@@ -154,29 +167,6 @@ async function timedJob<T>(
   state.timings[phase] = { bytes: bytesOf(report), elapsedMs: performance.now() - startMs };
   return report;
 }
-
-/** Moves blocks from the old, fuller devices onto the added one until usage is even. */
-export const rebalanceStep: DemoStep = {
-  name: 'rebalance onto the new device',
-  async run(state) {
-    const report = await timedJob(state, 'rebalance', (array, options) => array.rebalance(options), (done) => done.movedBytes);
-    if (!state.context.line.json) {
-      printText(state.context, `moved ${report.movedBlocks} blocks (${formatBytes(report.movedBytes)})\n\n${renderStatus(requireArray(state).status())}`);
-    }
-  },
-};
-
-/** Rewrites the files written before the device was added as wider groups: less parity. */
-export const restripeStep: DemoStep = {
-  name: 'restripe the old files to the new width',
-  async run(state) {
-    const report = await timedJob(state, 'restripe', (array, options) => array.restripe(options), (done) => done.rewrittenBytes);
-    if (!state.context.line.json) {
-      const freed = `freeing ${formatBytes(report.savedBytes)} of parity`;
-      printText(state.context, `rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), ${freed}\n\n${renderStatus(requireArray(state).status())}`);
-    }
-  },
-};
 
 /** Rebuilds the pulled device's blocks onto the survivors, spread over all of them. */
 export const rebuildStep: DemoStep = {
@@ -314,8 +304,6 @@ export const DEMO_STEPS: DemoStep[] = [
   statusStep,
   verifyStep(),
   addDeviceStep,
-  rebalanceStep,
-  restripeStep,
   pullDeviceStep,
   verifyStep('degraded', 'read every file back with the device gone (degraded reads) and verify it'),
   rebuildStep,
