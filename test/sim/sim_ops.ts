@@ -20,13 +20,14 @@ export type SimOp =
   | { kind: 'get'; name: string; offsetFraction: number; lengthFraction: number; via?: ReadVia }
   | { kind: 'delete'; name: string }
   | { kind: 'rename'; name: string; to: string; replace: boolean }
-  | { kind: 'addDevice'; sizeMib: number; reuseSpare: boolean }
+  | { kind: 'addDevice'; sizeMib: number; reuseSpare: boolean; noExpand?: boolean }
   | { kind: 'failDevice'; pick: number }
   | { kind: 'removeDevice'; pick: number }
   | { kind: 'rebuild'; abortAfterTurns?: number }
   | { kind: 'rebalance'; abortAfterTurns?: number }
   | { kind: 'restripe'; abortAfterTurns?: number }
   | { kind: 'scrub'; abortAfterTurns?: number }
+  | { kind: 'expand'; abortAfterTurns?: number }
   | { kind: 'reopen' };
 
 /** Faults applied before a step's operations start. */
@@ -129,7 +130,7 @@ function putSize(rng: SimRng, bytesMax: number): number {
 }
 
 function jobOp(rng: SimRng): SimOp {
-  const kind = rng.weighted({ rebuild: 30, rebalance: 22, restripe: 22, scrub: 14, removeDevice: 12 });
+  const kind = rng.weighted({ rebuild: 30, rebalance: 18, restripe: 18, expand: 14, scrub: 14, removeDevice: 12 });
   if (kind === 'removeDevice') return { kind, pick: rng.next() };
   return rng.chance(0.1) ? { kind, abortAfterTurns: abortTurns(rng) } : { kind };
 }
@@ -143,7 +144,10 @@ function deviceOp(rng: SimRng): SimOp {
   // Devices leave often (failures rebuilt away, removals): adding is the common device step.
   const kind = rng.weighted({ addDevice: 72, failDevice: 28 });
   if (kind === 'failDevice') return { kind, pick: rng.next() };
-  return { kind, sizeMib: rng.pick([32, 48, 64, 96, 128]), reuseSpare: rng.chance(0.5) };
+  // addDevice runs the expand job (combine, then rebalance) unless told not to.
+  const add: SimOp = { kind, sizeMib: rng.pick([32, 48, 64, 96, 128]), reuseSpare: rng.chance(0.5) };
+  if (rng.chance(0.3)) add.noExpand = true;
+  return add;
 }
 
 function stepFaults(rng: SimRng): SimFault[] {

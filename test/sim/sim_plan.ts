@@ -108,6 +108,8 @@ export function planOp(context: PlanContext, op: SimOp): PlannedOp {
       return { op, start: () => context.array().restripe({ signal: abortSignal(op.abortAfterTurns) }), judge: judgeAbortable(op.abortAfterTurns) };
     case 'scrub':
       return { op, start: () => context.array().scrub({ signal: abortSignal(op.abortAfterTurns) }), judge: judgeAbortable(op.abortAfterTurns) };
+    case 'expand':
+      return { op, start: () => context.array().expand({ signal: abortSignal(op.abortAfterTurns) }), judge: judgeAbortable(op.abortAfterTurns) };
   }
 }
 
@@ -339,7 +341,7 @@ function planAddDevice(context: PlanContext, op: Extract<SimOp, { kind: 'addDevi
   const damaged = [...context.storage.disk(path).badPages().values()].includes('latent');
   return {
     op,
-    start: () => context.array().addDevice(path, { force }),
+    start: () => context.array().addDevice(path, { force, ...(op.noExpand ? { expand: false } : {}) }),
     // A damaged spare joins the fault atlas, so its I/O may fail like any afflicted disk's.
     judge: (outcome, facts) => (damaged && codeOf(outcome.error) === 'DEVICE_IO' ? undefined : judgeJob(outcome, facts)),
     promises: (value) => [{ deviceId: (value as { deviceId: number }).deviceId, is: 'present' }],
