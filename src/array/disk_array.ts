@@ -577,7 +577,9 @@ export class DiskArray {
    */
   async readInto(name: string, target: Uint8Array, options: Omit<GetOptions, 'length'> = {}): Promise<number> {
     this.assertOpen();
-    const size = this.fileStat(name).sizeBytes;
+    const file = this.store.file(name);
+    if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
+    const size = file.sizeBytes;
     const offset = options.offset ?? 0;
     const length = Math.max(0, Math.min(target.byteLength, size - offset));
     const range = this.resolveRange(name, { ...options, offset, length });
@@ -590,12 +592,12 @@ export class DiskArray {
     }
   }
 
-  private async readRangeInto(range: { groups: GroupWithExtents[]; offset: number; length: number }, target: Uint8Array, options: GetOptions): Promise<void> {
+  private async readRangeInto(range: ResolvedRange, target: Uint8Array, options: GetOptions): Promise<void> {
+    const rangeOptions = { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX, groupsStartBytes: range.groupsStartBytes };
     if (this.arenaBuffers().isArenaView(target)) {
-      const rangeOptions = { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX };
       return readRangeInPlace(this.readContext(), range.groups, range.offset, range.length, target.subarray(0, range.length), rangeOptions);
     }
-    const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX });
+    const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, rangeOptions);
     for await (const slice of slices) target.set(slice.bytes, slice.outOffset);
   }
 
@@ -609,7 +611,7 @@ export class DiskArray {
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
     try {
-      const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX });
+      const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX, groupsStartBytes: range.groupsStartBytes });
       for await (const slice of slices) yield { offset: slice.outOffset, bytes: slice.bytes };
     } finally {
       leave();
@@ -628,6 +630,7 @@ export class DiskArray {
     const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, {
       ...options,
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
+      groupsStartBytes: range.groupsStartBytes,
     });
     const pool = options.pooledChunks ? pooledChunks() : undefined;
     async function* chunks(): AsyncGenerator<Buffer> {
@@ -1127,7 +1130,8 @@ export class DiskArray {
     return this.store.allGroups().flatMap((group) => this.store.group(group.groupId) ?? []);
   }
 
-  private resolveRange(name: string, options: GetOptions): { groups: GroupWithExtents[]; offset: number; length: number } {
+  /** The groups a range overlaps (found by offset in O(log groups)), and where the first starts. */
+  private resolveRange(name: string, options: GetOptions): ResolvedRange {
     const file = this.store.file(name);
     if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
     const offset = options.offset ?? 0;
@@ -1138,7 +1142,8 @@ export class DiskArray {
     if (!Number.isSafeInteger(length) || length < 0 || offset + length > file.sizeBytes) {
       throw new InvalidArgumentError(`range ${offset}+${options.length} is outside ${name} (${file.sizeBytes} bytes)`);
     }
-    return { groups: this.store.groupsOf(file.fileId), offset, length };
+    const groups = this.store.groupsInRange(file.fileId, offset, length);
+    return { groups, offset, length, groupsStartBytes: groups[0]?.fileOffset ?? offset };
   }
 
   /**
@@ -1206,6 +1211,14 @@ export class DiskArray {
   private assertWritable(): void {
     if (this.readOnly) throw new ReadOnlyError(`the array at ${this.home} is open read-only: changes are refused`);
   }
+}
+
+/** A byte range of a file and the groups it overlaps; groups[0] starts at groupsStartBytes in the file. */
+interface ResolvedRange {
+  groups: GroupWithExtents[];
+  offset: number;
+  length: number;
+  groupsStartBytes: number;
 }
 
 /** The runtime of a read-only open: every device opens read-only (writes refused before they reach it). */

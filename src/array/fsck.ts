@@ -26,6 +26,9 @@ export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator |
     groupLengthByFile.set(group.fileId, (groupLengthByFile.get(group.fileId) ?? 0) + group.lengthBytes);
     problems.push(...groupProblems({ ...group, extents: extentsByGroup.get(group.groupId) ?? [] }, parityCount));
   }
+  for (const group of store.misplacedGroups()) {
+    problems.push(`group ${group.groupId} (file ${group.fileId} #${group.sequence}): byte offset ${group.fileOffset} recorded, its file's groups before it hold ${group.expected}`);
+  }
   for (const file of store.files()) {
     const stored = groupLengthByFile.get(file.fileId) ?? 0;
     if (stored !== file.sizeBytes) problems.push(`file ${file.name}: groups hold ${stored} bytes, size is ${file.sizeBytes}`);

@@ -17,7 +17,7 @@ export async function readRangeInPlace(
   target: Uint8Array,
   options: RangeReadOptions,
 ): Promise<void> {
-  const slices = slicesOf(groups, offset, length);
+  const slices = slicesOf(groups, offset, length, options.groupsStartBytes);
   const inFlight = new Set<Promise<void>>();
   let firstError: unknown;
   let doneBytes = 0;

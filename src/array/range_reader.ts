@@ -9,6 +9,8 @@ import type { Progress } from './types.js';
 
 export interface RangeReadOptions {
   groupsInFlightMax: number;
+  /** Where groups[0] starts in the file (default 0: the groups are the file's from its first). */
+  groupsStartBytes?: number;
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
 }
@@ -21,9 +23,10 @@ interface Slice {
   outOffset: number;
 }
 
-export function slicesOf(groups: readonly GroupWithExtents[], offset: number, length: number): Slice[] {
+/** The slices of a run of consecutive groups (the first starting at groupsStartBytes in the file) that the range covers. */
+export function slicesOf(groups: readonly GroupWithExtents[], offset: number, length: number, groupsStartBytes = 0): Slice[] {
   const slices: Slice[] = [];
-  let groupStart = 0;
+  let groupStart = groupsStartBytes;
   for (const group of groups) {
     const groupEnd = groupStart + group.lengthBytes;
     const from = Math.max(offset, groupStart);
@@ -46,7 +49,7 @@ export async function* readRangeSlices(
   length: number,
   options: RangeReadOptions,
 ): AsyncGenerator<{ outOffset: number; bytes: Uint8Array }> {
-  const slices = slicesOf(groups, offset, length);
+  const slices = slicesOf(groups, offset, length, options.groupsStartBytes);
   const pending: Promise<GroupBlocks>[] = [];
   let launched = 0;
   let doneBytes = 0;

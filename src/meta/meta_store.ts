@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError, ReadOnlyError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-import type { DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup } from './rows.js';
+import type { DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup, PlacedGroup } from './rows.js';
 import { encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
 
 export const DATABASE_FILE = 'elastripe.db';
@@ -330,6 +330,51 @@ export class MetaStore {
     return groups.map((group) => ({ ...group, extents: extentsOf.all(group.groupId) as ExtentRow[] }));
   }
 
+  /**
+   * The groups of a file that overlap the byte range [offset, offset + length), in file order,
+   * each with its extents and its byte offset in the file. O(log groups + groups returned):
+   * the group holding `offset` is found through the (file_id, file_offset) index, and the
+   * extents of all returned groups come in one query.
+   */
+  groupsInRange(fileId: number, offset: number, length: number): PlacedGroup[] {
+    if (length <= 0) return [];
+    const end = offset + length;
+    const groups = this.statement(
+      `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
+              parity_count AS parityCount, extent_lb AS extentLb, length_bytes AS lengthBytes, file_offset AS fileOffset
+       FROM groups
+       WHERE file_id = @fileId AND file_offset < @end
+         AND file_offset >= COALESCE((SELECT file_offset FROM groups WHERE file_id = @fileId AND file_offset <= @offset ORDER BY file_offset DESC LIMIT 1), 0)
+       ORDER BY file_offset`,
+    ).all({ fileId, offset, end }) as (GroupRow & { fileOffset: number })[];
+    if (groups.length === 0) return [];
+    const extents = this.statement(
+      `SELECT e.extent_id AS extentId, e.group_id AS groupId, e.device_id AS deviceId, e.start_lb AS startLb,
+              e.length_lb AS lengthLb, e.role, e.idx AS "index", e.checksum
+       FROM groups g JOIN extents e ON e.group_id = g.group_id
+       WHERE g.file_id = ? AND g.file_offset >= ? AND g.file_offset <= ?
+       ORDER BY g.file_offset, e.role = 'parity', e.idx`,
+    ).all(fileId, groups[0]!.fileOffset, groups[groups.length - 1]!.fileOffset) as ExtentRow[];
+    const placed = groups.map((group) => ({ ...group, extents: [] as ExtentRow[] }));
+    const byId = new Map(placed.map((group) => [group.groupId, group]));
+    for (const extent of extents) byId.get(extent.groupId)?.extents.push(extent);
+    return placed;
+  }
+
+  /**
+   * Groups whose stored byte offset is not the sum of the lengths of their file's groups before
+   * them (for fsck): a ranged read would read the wrong bytes of such a group.
+   */
+  misplacedGroups(): { groupId: number; fileId: number; sequence: number; fileOffset: number; expected: number }[] {
+    return this.statement(
+      `SELECT groupId, fileId, sequence, fileOffset, expected FROM (
+         SELECT group_id AS groupId, file_id AS fileId, sequence, file_offset AS fileOffset,
+                SUM(length_bytes) OVER (PARTITION BY file_id ORDER BY sequence) - length_bytes AS expected
+         FROM groups)
+       WHERE fileOffset != expected ORDER BY groupId`,
+    ).all() as { groupId: number; fileId: number; sequence: number; fileOffset: number; expected: number }[];
+  }
+
   /** One group with its extents, or undefined once it is gone. */
   group(groupId: number): GroupWithExtents | undefined {
     const group = this.statement(
@@ -395,6 +440,8 @@ export class MetaStore {
         const old = this.group(oldGroupId);
         const current = old?.extents.map((extent) => extent.extentId);
         if (!old || sortedKey(current!) !== sortedKey(oldExtentIds)) throw new StaleMoveError();
+        // The groups after it keep their byte offsets: the replacement must hold as many bytes.
+        if (replacement.lengthBytes !== old.lengthBytes) throw new Error(`meta store: group ${oldGroupId} of ${old.lengthBytes} bytes replaced by one of ${replacement.lengthBytes}`);
         this.deleteGroupRow(oldGroupId);
         this.insertGroup(old.fileId, { ...replacement, sequence: old.sequence });
         return true;
@@ -457,11 +504,27 @@ export class MetaStore {
     this.record({ op: 'groupAdd', row, extents: extents.map((extent) => ({ ...extent, extentId: this.insertExtentRow(extent) })) });
   }
 
-  /** Inserts a group row (with its id when replaying) and returns it with the id it got. */
+  /**
+   * Inserts a group row (with its id when replaying) and returns it with the id it got. Its
+   * byte offset in the file follows the group of the previous sequence number (groups of a file
+   * are inserted in sequence order, or replaced in place by one of the same length).
+   */
   private insertGroupRow(group: Omit<GroupRow, 'groupId'> & { groupId: number | null }): GroupRow {
     const groupId = Number(
-      this.statement('INSERT INTO groups (group_id, file_id, sequence, data_count, parity_count, extent_lb, length_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(group.groupId, group.fileId, group.sequence, group.dataCount, group.parityCount, group.extentLb, group.lengthBytes).lastInsertRowid,
+      this.statement(
+        `INSERT INTO groups (group_id, file_id, sequence, data_count, parity_count, extent_lb, length_bytes, file_offset)
+         VALUES (@groupId, @fileId, @sequence, @dataCount, @parityCount, @extentLb, @lengthBytes,
+                 COALESCE((SELECT file_offset + length_bytes FROM groups WHERE file_id = @fileId AND sequence < @sequence ORDER BY sequence DESC LIMIT 1), 0))`,
+      )
+        .run({
+          groupId: group.groupId,
+          fileId: group.fileId,
+          sequence: group.sequence,
+          dataCount: group.dataCount,
+          parityCount: group.parityCount,
+          extentLb: group.extentLb,
+          lengthBytes: group.lengthBytes,
+        }).lastInsertRowid,
     );
     const { fileId, sequence, dataCount, parityCount, extentLb, lengthBytes } = group;
     return { groupId, fileId, sequence, dataCount, parityCount, extentLb, lengthBytes };
@@ -573,7 +636,9 @@ export class MetaStore {
       put.run(META_SEQ_KEY, String(rows.seq));
       for (const row of rows.devices) this.insertDevice({ ...row, path: localPaths.get(row.uuid) ?? row.path });
       for (const row of rows.files) this.insertFileRow(row);
-      for (const row of rows.groups) this.insertGroupRow(row);
+      // In sequence order within each file: each group's byte offset follows its predecessor's.
+      const groups = [...rows.groups].sort((a, b) => a.fileId - b.fileId || a.sequence - b.sequence);
+      for (const row of groups) this.insertGroupRow(row);
       for (const extent of rows.extents) this.insertExtentRow(extent);
     }).immediate();
     this.committedSeq = rows.seq;

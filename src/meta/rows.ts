@@ -44,6 +44,11 @@ export interface GroupWithExtents extends GroupRow {
   extents: ExtentRow[];
 }
 
+/** A group with its extents and where its bytes start in its file. */
+export interface PlacedGroup extends GroupWithExtents {
+  fileOffset: number;
+}
+
 export interface NewExtent {
   deviceId: number;
   startLb: number;

@@ -139,6 +139,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX extents_by_device ON extents (device_id, start_lb);
     `,
   },
+  {
+    // Each group's byte offset within its file, indexed, so a ranged read finds the groups it
+    // overlaps in O(log groups) instead of loading every group of the file (issue 10). The
+    // offset is derived (the lengths of the file's groups before it, in sequence order): it is
+    // set as a group is inserted and is not journaled on the devices.
+    version: 4,
+    sql: `
+      ALTER TABLE groups ADD COLUMN file_offset INTEGER NOT NULL DEFAULT 0 CHECK (file_offset >= 0);
+      UPDATE groups SET file_offset = placed.file_offset
+        FROM (SELECT group_id, SUM(length_bytes) OVER (PARTITION BY file_id ORDER BY sequence) - length_bytes AS file_offset FROM groups) AS placed
+        WHERE groups.group_id = placed.group_id;
+      CREATE INDEX groups_by_offset ON groups (file_id, file_offset);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
