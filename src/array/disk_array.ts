@@ -39,6 +39,7 @@ import { deviceMinBytes } from './layout.js';
 import { MetadataJournal } from './metadata_journal.js';
 import { recoverMetadata } from './metadata_open.js';
 import { checkMetadata, deepCheck } from './fsck.js';
+import { openAllocator, saveFreeSpaceMap } from '../meta/free_space_map.js';
 import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
@@ -229,7 +230,7 @@ export class DiskArray {
       throw error;
     }
     store.markInterruptedJobs(Date.now());
-    array = new DiskArray(store.home, store, runtime, devices, ExtentAllocator.derive(store.devices(), store.allExtents()), settings, journal, flusher);
+    array = new DiskArray(store.home, store, runtime, devices, openAllocator(store).allocator, settings, journal, flusher);
     array.scan = options.scan;
     array.readOnly = store.readOnly;
     array.events = new ArrayEventBus(options.onEvent);
@@ -891,6 +892,8 @@ export class DiskArray {
     this.lentBuffers?.releaseAll();
     this.counters.save();
     await this.journal.close();
+    // A quiet allocator equals free space derived from the extents: the next open loads it.
+    if (!this.readOnly && this.writesInFlight === 0 && this.epochs.pendingCount === 0 && this.freesAwaitingJournal === 0) saveFreeSpaceMap(this.store, this.allocator);
     this.store.onCommit = undefined;
     await this.devices.closeAll();
     await setup.stopRuntime(this.runtime);

@@ -3,6 +3,7 @@
 // group, checks its checksum, and recomputes each group's parity.
 import { LB_BYTES } from '../constants.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
+import { freeSpaceMapProblems } from '../meta/free_space_map.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import { AbortedError } from '../errors.js';
@@ -12,7 +13,7 @@ import { blockIndex, readGroupBlocks, type ReadContext } from './read_path.js';
 import { Throttle } from './throttle.js';
 
 export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator | undefined, parityCount: number): string[] {
-  const problems: string[] = [];
+  const problems: string[] = [...store.integrityProblems()];
   const devices = new Map(store.devices().map((row) => [row.deviceId, row]));
   const extents = store.allExtents();
   const extentsByGroup = new Map<number, ExtentRow[]>();
@@ -49,6 +50,7 @@ export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator |
     }
   }
   if (liveAllocator) problems.push(...compareAllocators(derived, liveAllocator));
+  problems.push(...freeSpaceMapProblems(store, derived));
   return problems;
 }
 

@@ -68,6 +68,51 @@ export class ExtentAllocator {
     return allocator;
   }
 
+  /**
+   * An allocator from saved free ranges (free_space_map.ts): per device, [start, length] pairs
+   * in address order. O(free ranges). Undefined when they do not fit the devices: another set
+   * of devices, or ranges unsorted, empty, touching, overlapping or outside a data area.
+   */
+  static fromFreeRanges(
+    devices: readonly { deviceId: number; dataStartLb: number; dataEndLb: number }[],
+    freeRanges: ReadonlyMap<number, Float64Array>,
+  ): ExtentAllocator | undefined {
+    if (freeRanges.size !== devices.length) return undefined;
+    const allocator = new ExtentAllocator();
+    for (const row of devices) {
+      const pairs = freeRanges.get(row.deviceId);
+      if (!pairs || pairs.length % 2 !== 0) return undefined;
+      const count = pairs.length / 2;
+      const startLbs = new Float64Array(count);
+      const lengthLbs = new Float64Array(count);
+      let freeLb = 0;
+      let previousEndLb = row.dataStartLb - 1;
+      for (let i = 0; i < count; i++) {
+        const startLb = pairs[2 * i]!;
+        const lengthLb = pairs[2 * i + 1]!;
+        if (!(Number.isInteger(startLb) && Number.isInteger(lengthLb) && lengthLb > 0 && startLb > previousEndLb && startLb >= row.dataStartLb && startLb + lengthLb <= row.dataEndLb)) return undefined;
+        startLbs[i] = startLb;
+        lengthLbs[i] = lengthLb;
+        freeLb += lengthLb;
+        previousEndLb = startLb + lengthLb;
+      }
+      if (allocator.devices.has(row.deviceId)) return undefined;
+      allocator.devices.set(row.deviceId, { dataStartLb: row.dataStartLb, dataEndLb: row.dataEndLb, free: RangeTree.fromSorted(startLbs, lengthLbs, count), freeLb });
+    }
+    return allocator;
+  }
+
+  /** A device's free ranges as [start, length] pairs in address order (what fromFreeRanges takes). */
+  freeRangePairs(deviceId: number): Float64Array {
+    const ranges = this.space(deviceId).free.toArray();
+    const pairs = new Float64Array(ranges.length * 2);
+    ranges.forEach((range, i) => {
+      pairs[2 * i] = range.startLb;
+      pairs[2 * i + 1] = range.lengthLb;
+    });
+    return pairs;
+  }
+
   /** Registers a device whose data area is [dataStartLb, dataEndLb), all of it free. */
   addDevice(deviceId: number, dataStartLb: number, dataEndLb: number): void {
     if (this.devices.has(deviceId)) throw new Error(`allocator: device ${deviceId} added twice`);

@@ -298,6 +298,41 @@ export class MetaStore {
     ).all(limit) as JobRow[];
   }
 
+  /** SQLite's quick_check of the whole database (fsck): its problems, none when intact. */
+  integrityProblems(): string[] {
+    let verdict: string;
+    try {
+      verdict = quickCheck(this.db);
+    } catch (error) {
+      return [`the home's database is unreadable: ${firstLine((error as Error).message)}`];
+    }
+    if (verdict === 'ok') return [];
+    return verdict.split('\n').filter((line) => line.trim() !== '').map((line) => `the home's database: ${line}`);
+  }
+
+  // --- the free-space map saved at close: local, not journaled (see free_space_map.ts) ---
+
+  /** Replaces the saved free ranges (per device, [start, length] float64 pairs), valid at the current seq. */
+  saveFreeSpace(ranges: ReadonlyMap<number, Float64Array>): void {
+    if (this.readOnly) return;
+    const insert = this.statement('INSERT INTO free_space (device_id, seq, ranges) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      this.statement('DELETE FROM free_space').run();
+      for (const [deviceId, pairs] of ranges) insert.run(deviceId, this.committedSeq, Buffer.from(pairs.buffer, pairs.byteOffset, pairs.byteLength));
+    }).immediate();
+  }
+
+  /** The saved free ranges if they were saved at the current seq (nothing committed since), else undefined. */
+  savedFreeSpace(): Map<number, Float64Array> | undefined {
+    const rows = this.statement('SELECT device_id AS deviceId, seq, ranges FROM free_space').all() as { deviceId: number; seq: number; ranges: Buffer }[];
+    if (rows.length === 0 || rows.some((row) => row.seq !== this.committedSeq || row.ranges.byteLength % 16 !== 0)) return undefined;
+    return new Map(rows.map((row) => [row.deviceId, new Float64Array(row.ranges.buffer.slice(row.ranges.byteOffset, row.ranges.byteOffset + row.ranges.byteLength))]));
+  }
+
+  private dropSavedFreeSpace(): void {
+    this.statement('DELETE FROM free_space').run();
+  }
+
   // --- files, groups, extents ---
 
   file(name: string): FileRow | undefined {
@@ -550,6 +585,11 @@ export class MetaStore {
       .all() as ExtentRow[];
   }
 
+  /** Where every committed extent is (for deriving the allocator at open): three columns, no checksums. */
+  extentPlaces(): { deviceId: number; startLb: number; lengthLb: number }[] {
+    return this.statement('SELECT device_id AS deviceId, start_lb AS startLb, length_lb AS lengthLb FROM extents').all() as { deviceId: number; startLb: number; lengthLb: number }[];
+  }
+
   allGroups(): GroupRow[] {
     return this.statement(
         `SELECT group_id AS groupId, file_id AS fileId, sequence, data_count AS dataCount,
@@ -631,6 +671,7 @@ export class MetaStore {
     const localPaths = new Map(this.devices().map((row) => [row.uuid, row.path]));
     this.db.transaction(() => {
       for (const table of ['extents', 'groups', 'files', 'devices', 'settings']) this.db.prepare(`DELETE FROM ${table}`).run();
+      this.dropSavedFreeSpace();
       const put = this.statement('INSERT INTO settings (key, value) VALUES (?, ?)');
       for (const [key, value] of rows.settings) put.run(key, value);
       put.run(META_SEQ_KEY, String(rows.seq));
@@ -651,6 +692,7 @@ export class MetaStore {
   applyChangeSets(sets: readonly ChangeSet[]): void {
     let seq = this.committedSeq;
     this.db.transaction(() => {
+      this.dropSavedFreeSpace();
       for (const set of sets) {
         if (set.seq <= seq) continue;
         if (set.seq !== seq + 1) throw new CorruptMetadataError(`metadata journal skips from change ${seq} to ${set.seq}`);
@@ -824,7 +866,7 @@ function checkIntegrity(db: Db, path: string, creating: boolean): void {
   let verdict: string;
   let version: number;
   try {
-    verdict = String(db.pragma('quick_check', { simple: true }));
+    verdict = quickCheck(db, OPEN_CHECKED_TABLES);
     version = Number(db.pragma('user_version', { simple: true }));
   } catch (error) {
     throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
@@ -844,6 +886,23 @@ function checkIntegrity(db: Db, path: string, creating: boolean): void {
   } catch (error) {
     throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
   }
+}
+
+/**
+ * The tables open checks (quick_check of each, with its indexes): the small ones every command
+ * reads first. The big ones (files, groups, extents) grow with the array; checking them at every
+ * open cost most of a second at a million extents, so fsck checks the whole database instead
+ * (integrityProblems), and SQLite still refuses a damaged page when a call reads it.
+ */
+const OPEN_CHECKED_TABLES = ['settings', 'devices'];
+
+/** quick_check's verdict ('ok', or its problems) over the given tables, or the whole database. */
+function quickCheck(db: Db, tables?: readonly string[]): string {
+  if (!tables) return String(db.pragma('quick_check', { simple: true }));
+  const known = new Set((db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[]));
+  const verdicts = tables.filter((table) => known.has(table)).map((table) => String(db.pragma(`quick_check(${table})`, { simple: true })));
+  const problems = verdicts.filter((verdict) => verdict !== 'ok');
+  return problems.length === 0 ? 'ok' : problems.join('\n');
 }
 
 /** SQLite would quietly initialise an empty file on its first write; refuse it unread instead. */

@@ -144,6 +144,9 @@ export const MIGRATIONS: readonly Migration[] = [
     // overlaps in O(log groups) instead of loading every group of the file (issue 10). The
     // offset is derived (the lengths of the file's groups before it, in sequence order): it is
     // set as a group is inserted and is not journaled on the devices.
+    // free_space: the allocator's free ranges per device (float64 [start, length] pairs) as a
+    // clean close left them, valid while the store is at `seq` (free_space_map.ts): open loads
+    // them instead of deriving free space from every extent. Local, like counters.
     version: 4,
     sql: `
       ALTER TABLE groups ADD COLUMN file_offset INTEGER NOT NULL DEFAULT 0 CHECK (file_offset >= 0);
@@ -151,6 +154,11 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM (SELECT group_id, SUM(length_bytes) OVER (PARTITION BY file_id ORDER BY sequence) - length_bytes AS file_offset FROM groups) AS placed
         WHERE groups.group_id = placed.group_id;
       CREATE INDEX groups_by_offset ON groups (file_id, file_offset);
+      CREATE TABLE free_space (
+        device_id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        ranges BLOB NOT NULL
+      );
     `,
   },
 ];
