@@ -25,7 +25,7 @@ import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
 import { join } from 'node:path';
 import { importIntoHome, type ImportOptions, type ImportReport } from './import_array.js';
 import { buildNewHome } from './array_create.js';
-import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
+import type { ExtentRow, GroupWithExtents, NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
@@ -57,7 +57,7 @@ import type {
   AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, OpenOptions, Progress, PutOptions, RuntimeOptions,
   ArrayPolicies, LiveOptions,
 } from './types.js';
-import { writeFile, type WriteContext, type WriteInput } from './write_path.js';
+import { writeFile, type WriteContext, type WriteInput, type WrittenFile } from './write_path.js';
 
 /**
  * Groups in flight per put or get: parity of group n+1 overlaps the I/O of group n, and every
@@ -505,15 +505,18 @@ export class DiskArray {
     const sizeBytes = opened?.kind === 'reader' ? opened.reader.sizeBytes : normalized.sizeBytes;
     const stopWaiting = abortSourceOnSignal(source, options.signal);
     this.beginWrite();
+    let written: WrittenFile;
+    let createdMs: number;
     try {
       let writeInput: WriteInput;
       if (opened?.kind === 'reader') writeInput = { kind: 'reader', reader: opened.reader };
       else if (source instanceof Uint8Array && this.arenaBuffers().isAlignedArenaView(source)) writeInput = { kind: 'arena', bytes: source };
       else writeInput = { kind: 'chunks', chunks: toChunks(source as Exclude<typeof source, { path: string }>) };
-      const written = await writeFile(this.writeContext(), writeInput, { ...options, sizeBytes });
+      written = await writeFile(this.writeContext(), writeInput, { ...options, sizeBytes });
       let replaced: ExtentRow[];
+      createdMs = Date.now();
       try {
-        replaced = await this.commitTogether(() => this.store.commitFile(name, written.sizeBytes, written.groups, Date.now()));
+        replaced = await this.commitTogether(() => this.store.commitFile(name, written.sizeBytes, written.groups, createdMs));
       } catch (error) {
         written.releaseExtents();
         throw error;
@@ -527,7 +530,8 @@ export class DiskArray {
       if (opened?.kind === 'reader') await opened.reader.close();
       else if (opened?.kind === 'stream') await opened.close();
     }
-    return this.fileStat(name);
+    // What this put committed (no second look-up: a small put's metadata work stays its commit).
+    return fileStatOf(name, written.sizeBytes, createdMs, written.groups);
   }
 
   /**
@@ -694,21 +698,7 @@ export class DiskArray {
   private fileStat(name: string): FileStat {
     const file = this.store.file(name);
     if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
-    const groups = this.store.groupsOf(file.fileId);
-    return {
-      name: file.name,
-      sizeBytes: file.sizeBytes,
-      createdMs: file.createdMs,
-      groupCount: groups.length,
-      groups: groups.map((group) => ({
-        sequence: group.sequence,
-        dataCount: group.dataCount,
-        parityCount: group.parityCount,
-        extentLb: group.extentLb,
-        lengthBytes: group.lengthBytes,
-        extents: group.extents.map(({ deviceId, startLb, lengthLb, role, index }) => ({ deviceId, startLb, lengthLb, role, index })),
-      })),
-    };
+    return fileStatOf(file.name, file.sizeBytes, file.createdMs, this.store.groupsOf(file.fileId));
   }
 
   status(): ArrayStatus {
@@ -1214,6 +1204,26 @@ export class DiskArray {
   private assertWritable(): void {
     if (this.readOnly) throw new ReadOnlyError(`the array at ${this.home} is open read-only: changes are refused`);
   }
+}
+
+function fileStatOf(name: string, sizeBytes: number, createdMs: number, groups: readonly (Omit<NewGroup, 'extents'> & { extents: readonly Omit<NewExtent, 'checksum'>[] })[]): FileStat {
+  return {
+    name,
+    sizeBytes,
+    createdMs,
+    groupCount: groups.length,
+    groups: groups.map((group) => ({
+      sequence: group.sequence,
+      dataCount: group.dataCount,
+      parityCount: group.parityCount,
+      extentLb: group.extentLb,
+      lengthBytes: group.lengthBytes,
+      // Data blocks by index, then parity by index (as the store lists them).
+      extents: group.extents
+        .map(({ deviceId, startLb, lengthLb, role, index }) => ({ deviceId, startLb, lengthLb, role, index }))
+        .sort((a, b) => Number(a.role === 'parity') - Number(b.role === 'parity') || a.index - b.index),
+    })),
+  };
 }
 
 /** A byte range of a file and the groups it overlaps; groups[0] starts at groupsStartBytes in the file. */

@@ -535,8 +535,29 @@ export class MetaStore {
 
   private insertGroup(fileId: number, group: NewGroup): void {
     const row = this.insertGroupRow({ groupId: null, fileId, ...group });
-    const extents = group.extents.map((extent) => ({ ...extent, extentId: null, groupId: row.groupId, checksum: Buffer.from(extent.checksum) }));
-    this.record({ op: 'groupAdd', row, extents: extents.map((extent) => ({ ...extent, extentId: this.insertExtentRow(extent) })) });
+    const extents: ExtentRow[] = group.extents.map((extent) => ({
+      extentId: 0,
+      groupId: row.groupId,
+      deviceId: extent.deviceId,
+      startLb: extent.startLb,
+      lengthLb: extent.lengthLb,
+      role: extent.role,
+      index: extent.index,
+      checksum: Buffer.from(extent.checksum),
+    }));
+    // One statement for all of the group's extents: AUTOINCREMENT gives the rows of one
+    // multi-row insert consecutive ids in VALUES order, the last being lastInsertRowid.
+    const values: unknown[] = [];
+    for (const extent of extents) values.push(extent.groupId, extent.deviceId, extent.startLb, extent.lengthLb, extent.role, extent.index, extent.checksum);
+    const lastId = Number(this.extentsInsert(extents.length).run(...values).lastInsertRowid);
+    extents.forEach((extent, i) => (extent.extentId = lastId - extents.length + 1 + i));
+    this.record({ op: 'groupAdd', row, extents });
+  }
+
+  /** INSERT of `count` extent rows with new ids, one statement. */
+  private extentsInsert(count: number): Database.Statement {
+    const rows = Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ');
+    return this.statement(`INSERT INTO extents (group_id, device_id, start_lb, length_lb, role, idx, checksum) VALUES ${rows}`);
   }
 
   /**
@@ -881,7 +902,12 @@ function checkIntegrity(db: Db, path: string, creating: boolean): void {
   }
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    // NORMAL: a commit is not fsync'd (WAL keeps the database consistent; a power loss may lose
+    // the newest commits). The home is the devices' local index: commits are acknowledged only
+    // once their records are durable on the devices, and a home behind them is rolled forward
+    // at open, as an old home restored from a backup is. A home being created has no devices
+    // holding its state yet (its settings must be on record before any superblock names it): FULL.
+    db.pragma(creating ? 'synchronous = FULL' : 'synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
   } catch (error) {
     throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
