@@ -1,59 +1,56 @@
-// Jobs that move committed blocks between devices, all built on relocateBlocks:
+// Jobs that move committed blocks between devices, all built on relocateBatch (move_batch.ts):
 //   rebuild   — every block on a failed or missing device is reconstructed from its group and
 //               written to a surviving device not yet in the group (distributed: each block goes
-//               to the least-used such device, so the writes spread over all survivors); where
-//               no such device exists, the group is rewritten narrower (restripeGroup);
+//               to the least-used such device, counting the blocks already planned, so the
+//               writes spread over all survivors); where no such device exists, the group is
+//               rewritten narrower (restripeGroup) over every survivor;
 //   evacuate  — every block of a healthy device is copied off it (remove / shrink);
-//   rebalance — blocks move from over-full to under-full devices until used fractions are
-//               within REBALANCE_TOLERANCE of each other.
+//   rebalance — rebalance_job.ts.
 //
-// Every job paces itself to `rateBytesPerSec` when given (Throttle), so it leaves the devices
-// to foreground puts and gets.
+// Speed: the groups to move are listed once and sorted by the offset of their blocks on the
+// source devices, then cut into batches (BATCH_GROUPS_MAX groups, at most an eighth of the
+// arena); each batch reads in device-offset order, writes once per target device, flushes each
+// target once and commits once (one SQLite transaction, one journal change set). JOB_LANES
+// batches are in flight while the foreground is idle; while puts or gets run, the job backs
+// off by itself (ForegroundBackoff: one batch at a time, then a rest), and `rateBytesPerSec`
+// caps it on top (Throttle).
 //
-// States of a job: scanning → moving (one group at a time, each move committed on its own) →
-// done | aborted | failed. Resumable by construction: progress is the metadata itself (a moved
-// block's extent row points at its new place once committed), so after a crash or an abort the
-// same job simply finds what is left. A group whose file changes meanwhile is looked up again.
+// States of a job: scanning → moving (one batch at a time per lane, each committed on its own)
+// → done | aborted | failed. Resumable by construction: progress is the metadata itself (a
+// moved block's extent row points at its new place once committed), so after a crash or an
+// abort the same job simply finds what is left. A group whose file changes meanwhile, or whose
+// batch hit a device failure, is looked up again and moved on its own.
 import { LB_BYTES } from '../constants.js';
-import { AbortedError, ElastripeError } from '../errors.js';
+import { ElastripeError } from '../errors.js';
 import type { GroupWithExtents } from '../meta/rows.js';
+import type { ForegroundBackoff } from './foreground_backoff.js';
+import { relocateBatch, type BatchCounters, type GroupMoveRequest } from './move_batch.js';
 import { blockIndex } from './read_path.js';
 import { relocateBlocks, type BlockMove } from './relocate.js';
 import { Throttle } from './throttle.js';
-import { widestPlaceableShape } from './placement.js';
+import { widestPlaceableShape, type PlacementCandidate } from './placement.js';
 import { restripeGroup, type RestripeContext } from './restripe_group.js';
-import type { Progress } from './types.js';
+import { batchArenaBytesMax, count, emptyReport, throwIfAborted, type JobOptions, type JobReport } from './job_report.js';
 
-/** Rebalance stops once every device's used fraction is within this of the mean. */
-export const REBALANCE_TOLERANCE = 0.02;
-/** A rebalance moves at most this much more than the ideal minimum (a guard against churn). */
-const REBALANCE_MOVE_SLACK = 1.1;
-/** Groups a rebuild or evacuation moves at once. */
-const JOB_GROUPS_IN_FLIGHT = 4;
+/** Batches of a job in flight at once while the foreground is idle. */
+export const JOB_LANES = 3;
+/** Groups in one batch (one flush per target device and one commit for all of them). */
+export const BATCH_GROUPS_MAX = 32;
 /** How often a group whose file changed under a move is looked up again before it is skipped. */
 const STALE_RETRIES_MAX = 3;
 
-export interface JobOptions {
-  onProgress?: (progress: Progress) => void;
-  signal?: AbortSignal;
-  /** Upper bound on the bytes the job moves (or checks) per second; default unlimited. */
-  rateBytesPerSec?: number;
-}
+export type { JobOptions, JobReport } from './job_report.js';
 
-export interface JobReport {
-  /** Blocks taken off their devices: relocated, or in a group rewritten narrower. */
-  movedBlocks: number;
-  movedBytes: number;
-  /** Groups rewritten narrower because no device outside them could take a lost block. */
-  restripedGroups: number;
-  /** Blocks written to each target device (a rebuild spreads them over all survivors). */
-  blocksByTargetDevice: Record<number, number>;
-  /** Groups the job could not finish, with why (e.g. no device outside the group has room). */
-  problems: string[];
-}
-
-/** What a job needs: reading, relocating and restriping, and the devices blocks may go to. */
-export type JobContext = RestripeContext;
+/** What a job needs: reading, relocating and restriping, the devices blocks may go to, and the foreground to back off for. */
+export type JobContext = RestripeContext & {
+  backoff?: ForegroundBackoff;
+  /**
+   * Registers a reader of these groups with the reader epochs (call it in the tick of their
+   * lookup): extents freed meanwhile (a put replacing the file) are not reused while the job
+   * still reads them. Returns the function that ends the read.
+   */
+  enterReader?: (groupIds: readonly number[]) => () => void;
+};
 
 /**
  * How a move treats a group no device outside it can take a block of. `narrowWhenFull`: rewrite
@@ -70,31 +67,134 @@ export interface MovePolicy {
 export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions, policy: MovePolicy = { narrowWhenFull: true }): Promise<JobReport> {
   const report = emptyReport();
   const throttle = new Throttle(options.rateBytesPerSec);
-  const groupIds = context.store.groupIdsOnDevices(sourceDeviceIds);
-  const totalBytes = groupIds.reduce((sum, groupId) => sum + blocksOn(context, groupId, sourceDeviceIds), 0);
+  const { batches, totalBytes } = planBatches(context, sourceDeviceIds);
   const step = { context, sourceDeviceIds, report, totalBytes, throttle, options, policy };
-  // Several groups move at once: each move waits on reads, writes, a flush and a commit, so one
-  // at a time would leave the survivors mostly idle. On the first failure the other lanes stop
-  // taking groups, and all of them settle before the job returns.
+  const yieldsBefore = context.backoff?.yields ?? 0;
+  // Several batches move at once: each waits on reads, writes, a flush and a commit, so one at
+  // a time would leave the survivors idle part of the time. On the first failure the other
+  // lanes stop taking batches, and all of them settle before the job returns.
   let next = 0;
   let failure: unknown;
   const lane = async () => {
-    while (failure === undefined && next < groupIds.length) {
-      const groupId = groupIds[next++]!;
+    while (failure === undefined && next < batches.length) {
+      const batch = batches[next++]!;
       try {
         throwIfAborted(options.signal);
-        await moveGroupOff(step, groupId);
+        const done = await context.backoff?.admit(options.signal);
+        try {
+          await moveBatchOff(step, batch);
+        } finally {
+          done?.();
+        }
+        options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
+        await throttle.pace(batch.bytes, options.signal);
       } catch (error) {
-        // A group that cannot be moved now (unreadable with more devices down than parity
-        // covers, or no room left) is reported and the job carries on with the others.
-        if (isGroupProblem(error)) report.problems.push(`group ${groupId}: ${(error as Error).message}`);
-        else failure ??= error;
+        failure ??= error;
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(JOB_GROUPS_IN_FLIGHT, groupIds.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(JOB_LANES, batches.length) }, lane));
+  report.foregroundYields = (context.backoff?.yields ?? 0) - yieldsBefore;
   if (failure !== undefined) throw failure;
+  // An abort asked for while the last batches were in flight still ends the job as aborted
+  // (the caller asked it to stop; running it again finds what, if anything, is left).
+  throwIfAborted(options.signal);
   return report;
+}
+
+interface MoveBatchPlan {
+  groupIds: number[];
+  bytes: number;
+}
+
+/**
+ * Lists the groups with blocks on the source devices once, sorted by the offset of their first
+ * such block (reads then sweep the source devices in order), cut into batches.
+ */
+function planBatches(context: JobContext, sourceDeviceIds: number[]): { batches: MoveBatchPlan[]; totalBytes: number } {
+  const arenaBytesMax = batchArenaBytesMax(context.arena.capacityBytes);
+  const listed: { groupId: number; key: number; bytes: number; arenaBytes: number }[] = [];
+  let totalBytes = 0;
+  for (const groupId of context.store.groupIdsOnDevices(sourceDeviceIds)) {
+    const group = context.store.group(groupId);
+    if (!group) continue;
+    const onSource = group.extents.filter((extent) => sourceDeviceIds.includes(extent.deviceId));
+    if (onSource.length === 0) continue;
+    const bytes = onSource.length * group.extentLb * LB_BYTES;
+    totalBytes += bytes;
+    const key = Math.min(...onSource.map((extent) => extent.startLb));
+    listed.push({ groupId, key, bytes, arenaBytes: (group.dataCount + group.parityCount) * group.extentLb * LB_BYTES });
+  }
+  listed.sort((a, b) => a.key - b.key || a.groupId - b.groupId);
+  const batches: MoveBatchPlan[] = [];
+  let current: MoveBatchPlan = { groupIds: [], bytes: 0 };
+  let arenaBytes = 0;
+  for (const entry of listed) {
+    if (current.groupIds.length > 0 && (current.groupIds.length >= BATCH_GROUPS_MAX || arenaBytes + entry.arenaBytes > arenaBytesMax)) {
+      batches.push(current);
+      current = { groupIds: [], bytes: 0 };
+      arenaBytes = 0;
+    }
+    current.groupIds.push(entry.groupId);
+    current.bytes += entry.bytes;
+    arenaBytes += entry.arenaBytes;
+  }
+  if (current.groupIds.length > 0) batches.push(current);
+  return { batches, totalBytes };
+}
+
+/**
+ * Moves one batch: every group whose blocks can go to devices outside it is relocated in one
+ * relocateBatch; the rest (groups to rewrite narrower, to report, or that a device failure or a
+ * change of their file kept out of the batch) are moved one by one (moveGroupOff).
+ */
+async function moveBatchOff(step: MoveStep, batch: MoveBatchPlan): Promise<void> {
+  const { context, sourceDeviceIds, report } = step;
+  // Targets are chosen against a model of the devices that counts the blocks already planned
+  // in this batch, so the batch's writes spread over the survivors instead of all going to the
+  // one that was least used when the batch began.
+  const model = context.candidates().filter((device) => !sourceDeviceIds.includes(device.deviceId));
+  const requests: GroupMoveRequest[] = [];
+  const alone: number[] = [];
+  for (const groupId of batch.groupIds) {
+    const group = context.store.group(groupId);
+    if (!group) continue; // the file was deleted: nothing left to move
+    const indices = group.extents.filter((extent) => sourceDeviceIds.includes(extent.deviceId)).map((extent) => blockIndex(group, extent));
+    if (indices.length === 0) continue;
+    const moves = chooseTargetsIn(model, group, indices, sourceDeviceIds);
+    if (typeof moves === 'string') alone.push(groupId);
+    else requests.push({ group, moves });
+  }
+  if (requests.length > 0) {
+    const counters: BatchCounters = { batches: 0, flushes: 0, commits: 0 };
+    // Same tick as the lookups above: what they found stays readable until the batch is done.
+    const leave = context.enterReader?.(requests.map((request) => request.group.groupId));
+    let outcomes;
+    try {
+      outcomes = await relocateBatch(context, requests, counters);
+    } finally {
+      leave?.();
+    }
+    report.batches += counters.batches;
+    report.flushes += counters.flushes;
+    report.commits += counters.commits;
+    outcomes.forEach((outcome, i) => {
+      const request = requests[i]!;
+      if (outcome.kind === 'moved') for (const move of request.moves) count(report, move.targetDeviceId, request.group.extentLb);
+      else alone.push(request.group.groupId);
+    });
+  }
+  for (const groupId of alone) {
+    try {
+      throwIfAborted(step.options.signal);
+      await moveGroupOff(step, groupId);
+    } catch (error) {
+      // A group that cannot be moved now (unreadable with more devices down than parity
+      // covers, or no room left) is reported and the job carries on with the others.
+      if (isGroupProblem(error)) report.problems.push(`group ${groupId}: ${(error as Error).message}`);
+      else throw error;
+    }
+  }
 }
 
 interface MoveStep {
@@ -109,7 +209,7 @@ interface MoveStep {
 
 /** Moves one group's blocks off the source devices (relocating them, or re-cutting the group narrower). */
 async function moveGroupOff(step: MoveStep, groupId: number): Promise<void> {
-  const { context, sourceDeviceIds, report, totalBytes, throttle, options } = step;
+  const { context, sourceDeviceIds, report } = step;
   for (let attempt = 1; ; attempt++) {
     const group = context.store.group(groupId);
     if (!group) return; // the file was deleted: nothing left to move
@@ -117,6 +217,7 @@ async function moveGroupOff(step: MoveStep, groupId: number): Promise<void> {
     if (indices.length === 0) return;
     const moves = chooseTargets(context, group, indices, sourceDeviceIds);
     let outcome: MoveOutcome;
+    const leave = context.enterReader?.([groupId]);
     try {
       outcome = await moveOnce(step, group, indices, moves);
     } catch (error) {
@@ -124,13 +225,10 @@ async function moveGroupOff(step: MoveStep, groupId: number): Promise<void> {
       // now: the next attempt chooses among the devices left.
       if (!isDeviceTrouble(error) || attempt >= STALE_RETRIES_MAX) throw error;
       continue;
+    } finally {
+      leave?.();
     }
-    if (outcome === 'unplaceable') return;
-    if (outcome === 'moved') {
-      options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
-      await throttle.pace(indices.length * group.extentLb * LB_BYTES, options.signal);
-      return;
-    }
+    if (outcome === 'unplaceable' || outcome === 'moved') return;
     if (attempt >= STALE_RETRIES_MAX) {
       report.problems.push(`group ${groupId}: its file kept changing during the move`);
       return;
@@ -180,91 +278,37 @@ function isDeviceTrouble(error: unknown): boolean {
 
 /** For each block, the least-used online device outside the group with room; or why there is none. */
 function chooseTargets(context: JobContext, group: GroupWithExtents, indices: number[], excluded: number[]): BlockMove[] | string {
+  return chooseTargetsIn(context.candidates(), group, indices, excluded);
+}
+
+/**
+ * chooseTargets over a model of the devices, which it updates with the blocks it places
+ * (used grows, the largest free run shrinks), so the next group's choice counts them.
+ */
+function chooseTargetsIn(model: PlacementCandidate[], group: GroupWithExtents, indices: number[], excluded: number[]): BlockMove[] | string {
   const taken = new Set(group.extents.map((extent) => extent.deviceId));
-  const moves: BlockMove[] = [];
+  const chosen: PlacementCandidate[] = [];
   for (const index of indices) {
-    const target = context
-      .candidates()
-      .filter((device) => !taken.has(device.deviceId) && !excluded.includes(device.deviceId) && device.largestFreeLb >= group.extentLb)
-      .sort((a, b) => a.usedLb / a.dataAreaLb - b.usedLb / b.dataAreaLb || a.deviceId - b.deviceId)[0];
+    let target: PlacementCandidate | undefined;
+    for (const device of model) {
+      if (taken.has(device.deviceId) || excluded.includes(device.deviceId) || device.largestFreeLb < group.extentLb) continue;
+      if (!target || fraction(device) < fraction(target) || (fraction(device) === fraction(target) && device.deviceId < target.deviceId)) target = device;
+    }
     if (!target) {
       return `no device outside the group has ${group.extentLb} LB free for block ${index} (a narrower restripe would be needed)`;
     }
     taken.add(target.deviceId);
-    moves.push({ index, targetDeviceId: target.deviceId });
+    chosen.push(target);
   }
-  return moves;
-}
-
-/**
- * Moves blocks from the fullest device to the emptiest eligible one until used fractions are
- * within REBALANCE_TOLERANCE, or nothing more can move, or the ideal amount (+10%) has moved.
- */
-export async function rebalance(context: JobContext, options: JobOptions): Promise<JobReport> {
-  const report = emptyReport();
-  const throttle = new Throttle(options.rateBytesPerSec);
-  const idealBytes = idealMoveBytes(context);
-  const tried = new Set<number>();
-  while (report.movedBytes < idealBytes * REBALANCE_MOVE_SLACK) {
-    throwIfAborted(options.signal);
-    const devices = context.candidates().sort((a, b) => b.usedLb / b.dataAreaLb - a.usedLb / a.dataAreaLb);
-    const fullest = devices[0];
-    const emptiest = devices.at(-1);
-    if (!fullest || !emptiest || fullest === emptiest) break;
-    const spread = fullest.usedLb / fullest.dataAreaLb - emptiest.usedLb / emptiest.dataAreaLb;
-    if (spread <= REBALANCE_TOLERANCE) break;
-    const candidate = context.store
-      .extentsOnDevice(fullest.deviceId)
-      .find((extent) => !tried.has(extent.extentId) && improves(fullest, emptiest, extent.lengthLb) && groupAvoids(context, extent.groupId, emptiest.deviceId));
-    if (!candidate) break;
-    tried.add(candidate.extentId);
-    const group = context.store.group(candidate.groupId);
-    const extent = group?.extents.find((row) => row.extentId === candidate.extentId);
-    if (!group || !extent || emptiest.largestFreeLb < group.extentLb) continue;
-    if (await relocateBlocks(context, group, [{ index: blockIndex(group, extent), targetDeviceId: emptiest.deviceId }])) {
-      count(report, emptiest.deviceId, group.extentLb);
-      options.onProgress?.({ doneBytes: report.movedBytes, totalBytes: Math.ceil(idealBytes) });
-      await throttle.pace(group.extentLb * LB_BYTES, options.signal);
-    }
+  for (const device of chosen) {
+    device.usedLb += group.extentLb;
+    device.largestFreeLb -= group.extentLb;
   }
-  return report;
+  return indices.map((index, i) => ({ index, targetDeviceId: chosen[i]!.deviceId }));
 }
 
-/** Bytes that must leave over-full devices for every device to sit at the mean used fraction. */
-function idealMoveBytes(context: JobContext): number {
-  const devices = context.candidates();
-  const usedLb = devices.reduce((sum, device) => sum + device.usedLb, 0);
-  const areaLb = devices.reduce((sum, device) => sum + device.dataAreaLb, 0);
-  const mean = areaLb > 0 ? usedLb / areaLb : 0;
-  return devices.reduce((sum, device) => sum + Math.max(0, device.usedLb - mean * device.dataAreaLb), 0) * LB_BYTES;
+function fraction(device: { usedLb: number; dataAreaLb: number }): number {
+  return device.usedLb / device.dataAreaLb;
 }
 
-/** Moving lengthLb from `from` to `to` must not leave `to` fuller than `from` was. */
-function improves(from: { usedLb: number; dataAreaLb: number }, to: { usedLb: number; dataAreaLb: number }, lengthLb: number): boolean {
-  return (to.usedLb + lengthLb) / to.dataAreaLb < from.usedLb / from.dataAreaLb;
-}
-
-function groupAvoids(context: JobContext, groupId: number, deviceId: number): boolean {
-  return !(context.store.group(groupId)?.extents.some((extent) => extent.deviceId === deviceId) ?? true);
-}
-
-function blocksOn(context: JobContext, groupId: number, deviceIds: number[]): number {
-  const group = context.store.group(groupId);
-  if (!group) return 0;
-  return group.extents.filter((extent) => deviceIds.includes(extent.deviceId)).length * group.extentLb * LB_BYTES;
-}
-
-function emptyReport(): JobReport {
-  return { movedBlocks: 0, movedBytes: 0, restripedGroups: 0, blocksByTargetDevice: {}, problems: [] };
-}
-
-function count(report: JobReport, targetDeviceId: number, extentLb: number): void {
-  report.movedBlocks++;
-  report.movedBytes += extentLb * LB_BYTES;
-  report.blocksByTargetDevice[targetDeviceId] = (report.blocksByTargetDevice[targetDeviceId] ?? 0) + 1;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortedError('the job was aborted; run it again to continue where it stopped');
-}
-
+export { rebalance, REBALANCE_TOLERANCE } from './rebalance_job.js';

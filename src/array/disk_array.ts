@@ -37,6 +37,7 @@ import { pooledChunks } from './pooled_chunks.js';
 import { metadataLayoutOf, readSettings, validateCreateOptions, type Settings } from './settings.js';
 import { deviceMinBytes } from './layout.js';
 import { MetadataJournal } from './metadata_journal.js';
+import { ForegroundBackoff } from './foreground_backoff.js';
 import { recoverMetadata } from './metadata_open.js';
 import { checkMetadata, deepCheck } from './fsck.js';
 import { openAllocator, saveFreeSpaceMap } from '../meta/free_space_map.js';
@@ -91,6 +92,8 @@ export class DiskArray {
   /** Degraded reads, repairs and read errors per device, kept in the home (see usage_counters.ts). */
   private counters!: UsageCounters;
   private readonly epochs = new ReaderEpochs();
+  /** Puts and gets in flight, which background jobs back off for (foreground_backoff.ts). */
+  private readonly foreground = new ForegroundBackoff();
   /** Commits waiting to share one SQLite transaction (commitTogether). */
   private readonly commitQueue: { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
   /** Frees waiting for their change set to be durable on the devices. */
@@ -507,6 +510,7 @@ export class DiskArray {
     this.beginWrite();
     let written: WrittenFile;
     let createdMs: number;
+    const endForeground = this.foreground.begin();
     try {
       let writeInput: WriteInput;
       if (opened?.kind === 'reader') writeInput = { kind: 'reader', reader: opened.reader };
@@ -524,6 +528,7 @@ export class DiskArray {
       this.freeWhenUnread(replaced);
       await this.journal.durable();
     } finally {
+      endForeground();
       this.endWrite();
       stopWaiting();
       this.checkLowSpace(); // also after a put refused for want of room
@@ -865,6 +870,7 @@ export class DiskArray {
     this.allocator.assertInvariants();
     this.journal.assertInvariants();
     this.epochs.assertInvariants();
+    this.foreground.assertInvariants();
     const problems = this.metadataProblems();
     if (problems.length > 0) throw new Error(`array invariants broken:\n${problems.join('\n')}`);
   }
@@ -1065,11 +1071,14 @@ export class DiskArray {
    */
   private beginRead(groups?: readonly { groupId: number }[]): () => void {
     const leaveEpoch = this.epochs.enter(groups?.map((group) => group.groupId));
+    // A read of a file's groups is a foreground get: jobs back off while it runs.
+    const endForeground = groups ? this.foreground.begin() : () => undefined;
     this.beginCall();
     let left = false;
     return () => {
       if (left) return;
       left = true;
+      endForeground();
       leaveEpoch();
       this.endCall();
     };
@@ -1103,6 +1112,8 @@ export class DiskArray {
       parityCount: this.settings.parityCount,
       nextRotation: () => this.rotation++,
       freeWhenUnread: (extents) => this.freeWhenUnread(extents),
+      backoff: this.foreground,
+      enterReader: (groupIds) => this.epochs.enter(groupIds),
       candidates: () =>
         this.devices.placeable().map(({ row }) => ({
           deviceId: row.deviceId,
