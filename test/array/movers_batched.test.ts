@@ -58,7 +58,7 @@ describe('batched moves', () => {
     expect(removed.commits).toBe(removed.batches);
     expect(removed.movedBlocks).toBeGreaterThan(removed.batches);
     await expectIntact(suite.array, files);
-    await suite.array.addDevice(suite.dir.file('added.img'), { createSizeBytes: 64 * MIB });
+    await suite.array.addDevice(suite.dir.file('added.img'), { createSizeBytes: 64 * MIB, expand: false });
     const balanced = await suite.array.rebalance();
     expect(balanced.movedBlocks).toBeGreaterThan(balanced.batches);
     expect(balanced.commits).toBe(balanced.batches);
@@ -163,7 +163,7 @@ describe('rebalance work', () => {
   it('looks at each extent at most once (no rescan per move)', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, maxDataWidth: 2, extentLbMax: 2 }));
     const files = await putFiles(suite.array, 4, 2 * MIB, 800);
-    await suite.array.addDevice(suite.dir.file('new1.img'), { createSizeBytes: 64 * MIB });
+    await suite.array.addDevice(suite.dir.file('new1.img'), { createSizeBytes: 64 * MIB, expand: false });
     const extents = suite.array.status().devices.reduce((sum, device) => sum + device.usedBytes, 0) / (2 * 4096);
     const report = await suite.array.rebalance();
     expect(report.movedBlocks).toBeGreaterThan(100);
