@@ -55,6 +55,10 @@ export interface CommandLine {
   prefix?: string;
   /** --jobs: files in flight at once in a batch. */
   jobs?: number;
+  /** serve --listen HOST:PORT: the HTTP listener for metrics and the status page. */
+  listen?: string;
+  /** serve --token: what HTTP requests must carry. */
+  token?: string;
 }
 
 type RawValues = Record<string, string | boolean | undefined>;
@@ -168,6 +172,8 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.files = values['files'] === true;
   if (typeof values['prefix'] === 'string') line.prefix = values['prefix'];
   line.jobs = read('jobs');
+  if (typeof values['listen'] === 'string') line.listen = values['listen'];
+  if (typeof values['token'] === 'string') line.token = values['token'];
   if (typeof values['scan'] === 'string') {
     const patterns = values['scan'].split(',').map((pattern) => pattern.trim()).filter((pattern) => pattern !== '');
     if (patterns.length === 0) throw new UsageError('--scan needs at least one pattern', usage);

@@ -71,8 +71,18 @@ export function openArray(home: string, options: OpenOptions): Promise<ArrayHand
   return DiskArray.open(resolve(home), options);
 }
 
-/** Opens the array of the command line, runs `work` on it and always closes it. */
+/** The array `elastripe serve` holds open in this process: its verbs run on it, never opening
+ * or closing it themselves. */
+let servedArray: ArrayHandle | undefined;
+
+export function setServedArray(array: ArrayHandle | undefined): void {
+  servedArray = array;
+}
+
+/** Opens the array of the command line, runs `work` on it and always closes it (inside
+ * `elastripe serve`: runs `work` on the array serve keeps open). */
 export async function withArray<T>(line: CommandLine, work: (array: ArrayHandle) => Promise<T>, computes = true): Promise<T> {
+  if (servedArray !== undefined && resolve(requireHome(line)) === servedArray.home) return work(servedArray);
   // --read-only (ls, stat, status, get, fsck): no lock, nothing written (DiskArray.open).
   const array = await openArray(requireHome(line), { ...runtimeOptions(line, computes), ...(line.readOnly ? { readOnly: true } : {}) });
   let result: T;

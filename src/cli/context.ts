@@ -3,6 +3,7 @@
 // the rule that --json prints exactly one document on stdout and no progress at all.
 import { once } from 'node:events';
 import type { CommandLine } from './args.js';
+import type { ArrayFiles, Sink, TargetOptions } from './output_target.js';
 import { ProgressBar } from './progress.js';
 
 /** Long operations draw a bar only once they have run this long. */
@@ -15,6 +16,24 @@ export interface CliIo {
   stderr: OutputStream;
   stdin: NodeJS.ReadableStream;
   env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Set while the verb runs inside `elastripe serve` for a client: the files the user named
+   * (put's input, get's output) are opened by the client, in its working directory, and their
+   * bytes cross the control socket (src/cli/serve/control_session.ts).
+   */
+  remoteFiles?: RemoteFiles;
+}
+
+export interface RemoteFiles {
+  openSource(context: CommandContext, file: string): Promise<RemoteSource>;
+  openTarget(context: CommandContext, target: string, name: string, array: ArrayFiles, options?: TargetOptions): Promise<Sink>;
+}
+
+/** put's input as the client sends it: a stream of its bytes. */
+export interface RemoteSource {
+  input: NodeJS.ReadableStream;
+  sizeBytes?: number;
+  close(): Promise<void>;
 }
 
 export interface CommandContext {

@@ -7,6 +7,7 @@ import { runHelp, runVersion } from './commands/help.js';
 import { flushStream, type CliIo, type CommandContext } from './context.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit_codes.js';
 import { escapeControlCharacters } from './format.js';
+import { serveSocketOf } from './serve/socket_path.js';
 import { describeSystemError, fromSystemError, isSystemError } from './system_errors.js';
 import type { Verb } from './verbs.js';
 
@@ -34,6 +35,7 @@ const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
   stat: async (context) => (await import('./commands/inspect.js')).runStat(context),
   status: async (context) => (await import('./commands/inspect.js')).runStatus(context),
   fsck: async (context) => (await import('./commands/inspect.js')).runFsck(context),
+  serve: async (context) => (await import('./commands/serve.js')).runServe(context),
   demo: async (context) => (await import('./demo.js')).runDemo(context),
   help: runHelp,
   version: runVersion,
@@ -41,9 +43,28 @@ const HANDLERS: Readonly<Record<Verb | 'version', Handler>> = {
 
 /** Runs one command line; never throws, returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<ExitCode> {
-  let line: CommandLine | undefined;
+  let line: CommandLine;
   try {
     line = parseCommandLine(argv, io.env);
+  } catch (error) {
+    return reportFailure(error, undefined, argv, io, signal);
+  }
+  // While `elastripe serve` owns the array, the verb runs there, through its control socket.
+  if (io.remoteFiles === undefined && !line.help && serveSocketOf(line) !== undefined) {
+    try {
+      const { forwardToServe } = await import('./serve/control_client.js');
+      const exitCode = await forwardToServe(line, io, signal);
+      if (exitCode !== undefined) return exitCode;
+    } catch (error) {
+      return reportFailure(error, line, argv, io, signal);
+    }
+  }
+  return runCommandLine(line, io, signal, argv);
+}
+
+/** Runs a parsed command line (main, or `elastripe serve` for a client); never throws. */
+export async function runCommandLine(line: CommandLine, io: CliIo, signal: AbortSignal, argv: readonly string[] = []): Promise<ExitCode> {
+  try {
     const context: CommandContext = { line, io, signal };
     const handler = line.help ? runHelp : HANDLERS[line.verb];
     const exitCode = (await handler(context)) ?? EXIT_OK;
@@ -52,19 +73,23 @@ export async function main(argv: readonly string[], io: CliIo, signal: AbortSign
     const failure = await stdoutFailure(io, signal);
     return failure === undefined ? exitCode : reportStdoutFailure(failure, io, line.debug);
   } catch (error) {
-    const failure = signal.aborted && signal.reason instanceof StdoutClosedError ? signal.reason.failure : undefined;
-    if (failure !== undefined) return reportStdoutFailure(failure, io, line?.debug ?? argv.includes('--debug'));
-    // An abort surfaces as whatever the interrupted call threw; the reason says why.
-    const reported = signal.aborted && isAbortError(error) ? signal.reason : error;
-    const json = line?.json ?? argv.includes('--json');
-    const debug = line?.debug ?? argv.includes('--debug');
-    return reportError(reported, io, { json, debug });
+    return reportFailure(error, line, argv, io, signal);
   }
+}
+
+function reportFailure(error: unknown, line: CommandLine | undefined, argv: readonly string[], io: CliIo, signal: AbortSignal): ExitCode {
+  const failure = signal.aborted && signal.reason instanceof StdoutClosedError ? signal.reason.failure : undefined;
+  if (failure !== undefined) return reportStdoutFailure(failure, io, line?.debug ?? argv.includes('--debug'));
+  // An abort surfaces as whatever the interrupted call threw; the reason says why.
+  const reported = signal.aborted && isAbortError(error) ? signal.reason : error;
+  const json = line?.json ?? argv.includes('--json');
+  const debug = line?.debug ?? argv.includes('--debug');
+  return reportError(reported, io, { json, debug });
 }
 
 /** Writing our stdout failed: its reader closed the pipe (`elastripe get x - | head`), or the
  * file behind it cannot take the bytes (`> /dev/full`). */
-class StdoutClosedError extends AbortedError {
+export class StdoutClosedError extends AbortedError {
   readonly failure: Error;
   constructor(failure: Error) {
     super(`stdout failed (${(failure as { code?: string }).code ?? failure.message})`);

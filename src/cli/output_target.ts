@@ -71,6 +71,8 @@ export interface TargetOptions {
 
 /** Resolves the target, refuses what may not be written, and opens it. */
 export async function openTarget(context: CommandContext, target: string, name: string, array: ArrayFiles, options: TargetOptions = {}): Promise<Sink> {
+  // Inside `elastripe serve`: the client decides, by these same rules, from where the user is.
+  if (context.io.remoteFiles !== undefined) return context.io.remoteFiles.openTarget(context, target, name, array, options);
   if (target === STDIO_ARGUMENT) return stdoutSink(context, STDIO_ARGUMENT);
   const plan = await planTarget(context, target, name, array);
   if (plan.kind === 'stdout') {

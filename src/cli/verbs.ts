@@ -2,7 +2,7 @@
 // args.ts validates a command line against this table and help.ts prints it, so a new verb
 // is one entry here plus one module under commands/.
 
-export type Verb = 'create' | 'import' | 'add' | 'online' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'expand' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'rename' | 'stat' | 'status' | 'fsck' | 'demo' | 'help';
+export type Verb = 'create' | 'import' | 'add' | 'online' | 'fail' | 'rebuild' | 'remove' | 'rebalance' | 'restripe' | 'expand' | 'scrub' | 'put' | 'get' | 'ls' | 'rm' | 'rename' | 'stat' | 'status' | 'fsck' | 'demo' | 'help' | 'serve';
 
 export type OptionKind = 'boolean' | 'string' | 'integer' | 'size' | 'backend';
 
@@ -76,6 +76,8 @@ export const VERB_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   cancel: { kind: 'boolean', help: 'cancel the remove of a draining device: it takes new blocks again (blocks already moved stay moved)' },
   'read-only': { kind: 'boolean', help: 'open read-only: no lock, nothing written, devices opened read-only (only while no other process has the array open)' },
   'no-expand': { kind: 'boolean', help: 'only add the devices: skip the expand job (combine + rebalance) that add runs by default' },
+  listen: { kind: 'string', valueName: 'HOST:PORT', help: 'serve: also answer HTTP here (/metrics, /status.json, the status page at /); loopback unless --token' },
+  token: { kind: 'string', valueName: 'T', help: 'serve: HTTP requests must carry it (Authorization: Bearer T, or ?token=T); needed for a non-loopback --listen (default $ELASTRIPE_TOKEN)' },
   'size-mib': { kind: 'integer', valueName: 'N', help: 'MiB of file data the demo writes (default 320)', minimum: 1, maximum: 65536 },
   recursive: { kind: 'boolean', help: 'put: every regular file under DIR as PREFIX/RELATIVE/PATH; get: every file under PREFIX into DIR' },
   files: { kind: 'boolean', help: 'put every FILE argument, each under its base name (with --prefix P: P/NAME)' },
@@ -129,6 +131,8 @@ export const VERB_SPECS: readonly VerbSpec[] = [
     summary: 'show devices, usage and array totals', options: ['read-only'] },
   { verb: 'fsck', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'check metadata (and with --deep every block)', options: ['deep', 'read-only'] },
+  { verb: 'serve', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
+    summary: 'own the array in the foreground until SIGTERM: other verbs go through its socket; optional HTTP metrics and status page', options: ['listen', 'token'] },
   { verb: 'demo', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: false,
     summary: 'run the demo on image files in a temporary home', options: ['keep', 'size-mib'] },
   { verb: 'help', argumentsUsage: '[VERB]', minimumArguments: 0, maximumArguments: 1, needsHome: false,

@@ -32,6 +32,8 @@ interface Source {
 
 /** Opens the input before the array, so a missing file fails without touching the array. */
 export async function openSource(context: CommandContext, file: string): Promise<Source> {
+  // Inside `elastripe serve`: the client opens the file, from where the user is, and sends its bytes.
+  if (context.io.remoteFiles !== undefined) return context.io.remoteFiles.openSource(context, file);
   if (file === STDIO_ARGUMENT) {
     const info = stdinStats(context);
     if (info?.isDirectory()) throw new InvalidArgumentError('standard input is a directory; put reads one file or a pipe from it');

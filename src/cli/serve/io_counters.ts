@@ -1,0 +1,123 @@
+// Per-device I/O counters for serve's metrics: bytes read and written, and failed operations,
+// counted by a thin Device wrapper that serve installs through RuntimeOptions.openDevice (the
+// embedder hook every device the array opens goes through, added ones included). The array
+// itself keeps only read errors (status().devices[].readErrors); bytes moved per device are
+// counted here, on the way to the device, with no copy and no change to the data path.
+import { LB_BYTES } from '../../constants.js';
+import type { Device, DeviceDescription, DeviceExtent } from '../../devices/device.js';
+import { openDevice, type OpenDeviceOptions } from '../../devices/open_device.js';
+
+export interface DeviceIoCounts {
+  readBytes: number;
+  writtenBytes: number;
+  readOps: number;
+  writeOps: number;
+  readErrors: number;
+  writeErrors: number;
+}
+
+export type DeviceOpener = (path: string, options: OpenDeviceOptions) => Promise<Device>;
+
+/** Counts by device path (the path the array opened the device at, as status() shows it). */
+export class IoCounters {
+  private readonly byPath = new Map<string, DeviceIoCounts>();
+
+  /** An opener for RuntimeOptions.openDevice that counts every device it opens. */
+  opener(inner: DeviceOpener = openDevice): DeviceOpener {
+    return async (path, options) => new CountingDevice(await inner(path, options), this.countsOf(path));
+  }
+
+  countsOf(path: string): DeviceIoCounts {
+    let counts = this.byPath.get(path);
+    if (counts === undefined) {
+      counts = { readBytes: 0, writtenBytes: 0, readOps: 0, writeOps: 0, readErrors: 0, writeErrors: 0 };
+      this.byPath.set(path, counts);
+    }
+    return counts;
+  }
+
+  entries(): IterableIterator<[string, DeviceIoCounts]> {
+    return this.byPath.entries();
+  }
+
+  /** Bytes read and written over every device so far. */
+  totals(): { readBytes: number; writtenBytes: number } {
+    let readBytes = 0;
+    let writtenBytes = 0;
+    for (const counts of this.byPath.values()) {
+      readBytes += counts.readBytes;
+      writtenBytes += counts.writtenBytes;
+    }
+    return { readBytes, writtenBytes };
+  }
+}
+
+function extentBytes(extents: readonly DeviceExtent[]): number {
+  let lengthLb = 0;
+  for (const extent of extents) lengthLb += extent.lengthLb;
+  return lengthLb * LB_BYTES;
+}
+
+/** A device whose reads and writes are counted on completion (a failed one as an error). */
+export class CountingDevice implements Device {
+  constructor(private readonly inner: Device, private readonly counts: DeviceIoCounts) {}
+
+  get path(): string {
+    return this.inner.path;
+  }
+  get backend() {
+    return this.inner.backend;
+  }
+  get sizeBytes(): number {
+    return this.inner.sizeBytes;
+  }
+  get logicalBlockBytes(): number {
+    return this.inner.logicalBlockBytes;
+  }
+  get online(): boolean {
+    return this.inner.online;
+  }
+
+  async read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    try {
+      await this.inner.read(extents, buffers);
+    } catch (error) {
+      this.counts.readErrors++;
+      throw error;
+    }
+    this.counts.readOps++;
+    this.counts.readBytes += extentBytes(extents);
+  }
+
+  async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    try {
+      await this.inner.write(extents, buffers);
+    } catch (error) {
+      this.counts.writeErrors++;
+      throw error;
+    }
+    this.counts.writeOps++;
+    this.counts.writtenBytes += extentBytes(extents);
+  }
+
+  async flush(): Promise<void> {
+    try {
+      await this.inner.flush();
+    } catch (error) {
+      this.counts.writeErrors++;
+      throw error;
+    }
+  }
+
+  trim(extents: readonly DeviceExtent[]): Promise<void> {
+    return this.inner.trim(extents);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  describe(): DeviceDescription {
+    return this.inner.describe();
+  }
+}

@@ -1,0 +1,161 @@
+// `elastripe serve`: one process owns the array and every other verb goes through its control
+// socket, with the same output, exit codes and errors as a direct run, data streaming both ways.
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loopDevicesPrerequisite } from '../helpers/prerequisites.js';
+import { LoopDeviceSet } from '../helpers/loop_devices.js';
+import { MIB, patternBytes, TempDir } from '../helpers/temp_array.js';
+import { assertBuilt, runCli, type CliResult } from './run_cli.js';
+import { startServe, useServeCleanup, waitForStatus } from './serve_harness.js';
+
+assertBuilt();
+useServeCleanup();
+
+let dir: TempDir;
+beforeEach(() => {
+  dir = new TempDir();
+});
+afterEach(() => dir.remove());
+
+async function createArray(home: string, devices: string[], args: string[] = []): Promise<void> {
+  const created = await runCli(['create', '--home', home, '--workers', '1', ...args, ...devices]);
+  expect(created.stderr).toBe('');
+  expect(created.exitCode).toBe(0);
+}
+
+async function imageArray(sizeBytes = '160M'): Promise<string> {
+  const home = dir.file('home');
+  await createArray(home, [0, 1, 2, 3].map((i) => dir.file(`d${i}.img`)), ['--size', sizeBytes]);
+  return home;
+}
+
+function text(result: CliResult): { exitCode: number | null; stdout: string; stderr: string } {
+  return { exitCode: result.exitCode, stdout: result.stdout.toString('utf8'), stderr: result.stderr };
+}
+
+describe('elastripe serve', () => {
+  it('owns the array: its socket is 0600, a second serve gets ARRAY_LOCKED, SIGTERM exits 0 and removes the socket', async () => {
+    const home = await imageArray();
+    const serve = await startServe(home);
+    const socket = join(home, 'serve.sock');
+    const info = statSync(socket);
+    expect(info.isSocket()).toBe(true);
+    expect(info.mode & 0o777).toBe(0o600);
+
+    const second = await runCli(['serve', '--home', home, '--workers', '1']);
+    expect(second.exitCode).toBe(1);
+    expect(second.stderr).toMatch(/^elastripe: ARRAY_LOCKED: /);
+    expect(statSync(socket).isSocket()).toBe(true); // the loser left the owner's socket alone
+
+    expect(await serve.stop('SIGTERM')).toBe(0);
+    expect(serve.log()).toContain('elastripe serve: stopped');
+    expect(() => statSync(socket)).toThrow();
+    // The array closed cleanly: a direct run opens it again.
+    expect((await runCli(['fsck', '--home', home])).exitCode).toBe(0);
+  }, 120_000);
+
+  it('put and get round-trip 64 MiB byte-identically through the socket: files, stdin and stdout, relative to the user', async () => {
+    const home = await imageArray();
+    const data = patternBytes(64 * MIB, 0x5e7e);
+    const work = dir.file('work');
+    mkdirSync(work);
+    writeFileSync(join(work, 'in.bin'), data);
+    const serve = await startServe(home);
+
+    // A relative FILE is the user's, in the user's cwd (serve runs elsewhere).
+    const put = await runCli(['put', '--home', home, 'big', 'in.bin'], { cwd: work });
+    expect(put.stderr).toBe('');
+    expect(put.exitCode).toBe(0);
+    expect(put.stdout.toString()).toMatch(/^stored big: 67108864 bytes \(64\.00 MiB\) in .*, \d+ groups\n$/);
+    const get = await runCli(['get', '--home', home, 'big', 'out.bin'], { cwd: work });
+    expect(get.exitCode).toBe(0);
+    expect(get.stdout.toString()).toMatch(/^read big into out\.bin: 67108864 bytes/);
+    expect(readFileSync(join(work, 'out.bin')).equals(data)).toBe(true);
+
+    // stdin → array → stdout
+    const piped = await runCli(['put', '--home', home, 'piped', '-'], { stdin: data.subarray(0, 5 * MIB + 3) });
+    expect(piped.exitCode).toBe(0);
+    const out = await runCli(['get', '--home', home, 'piped', '-']);
+    expect(out.exitCode).toBe(0);
+    expect(out.stdout.equals(data.subarray(0, 5 * MIB + 3))).toBe(true);
+    const range = await runCli(['get', '--home', home, 'big', '-', '--offset', '1000', '--length', '4096']);
+    expect(range.stdout.equals(data.subarray(1000, 5096))).toBe(true);
+
+    expect(await serve.stop()).toBe(0);
+    // What serve stored is what a direct read returns.
+    const direct = await runCli(['get', '--home', home, 'big', '-']);
+    expect(direct.stdout.equals(data)).toBe(true);
+  }, 180_000);
+
+  it('gives the output, exit codes and typed errors of a direct run', async () => {
+    const home = await imageArray('96M');
+    const work = dir.file('work');
+    mkdirSync(work);
+    writeFileSync(join(work, 'small.txt'), 'hello through the socket\n');
+    const first = await runCli(['put', '--home', home, 'small', 'small.txt'], { cwd: work });
+    expect(first.exitCode).toBe(0);
+    const commands: string[][] = [
+      ['ls'],
+      ['ls', '--json'],
+      ['stat', 'small', '--json'],
+      ['stat', 'nope'],
+      ['get', 'nope', 'x.out'],
+      ['get', 'small', '--json', '-'],
+      ['put', 'other', 'missing-file'],
+      ['put', 'other', '.'],
+      ['get', 'small', home], // the array's home: refused before anything is written
+      ['get', 'small', join(dir.path, 'd0.img')], // the array's own device: refused
+      ['get', 'small', 'copy.txt'],
+      ['rm', 'nope'],
+      ['fail', '99'],
+      ['fsck'],
+    ];
+    const run = async (): Promise<ReturnType<typeof text>[]> => {
+      const results = [];
+      for (const command of commands) {
+        const result = text(await runCli([command[0]!, '--home', home, ...command.slice(1)], { cwd: work }));
+        // Timings differ from run to run.
+        result.stdout = result.stdout.replace(/ in [\d.]+\s*m?s, [\d.]+ [KMG]?i?B\/s/g, ' in T').replace(/"elapsedMs": [\d.]+/g, '"elapsedMs": T');
+        results.push(result);
+      }
+      return results;
+    };
+    const serve = await startServe(home);
+    const served = await run();
+    expect(await serve.stop()).toBe(0);
+    const direct = await run();
+    expect(served).toEqual(direct);
+    // The cases cover successes, usage errors and typed failures.
+    expect(new Set(direct.map((result) => result.exitCode))).toEqual(new Set([0, 1, 2]));
+    expect(direct.map((result) => /^elastripe: ([A-Z_]+):/.exec(result.stderr)?.[1]).filter(Boolean)).toEqual(
+      expect.arrayContaining(['NOT_FOUND', 'INVALID_ARGUMENT', 'USAGE']),
+    );
+  }, 180_000);
+
+  loopDevicesPrerequisite().it('serves an array on loop devices: add through the socket, put and get verified', async () => {
+    const loops = new LoopDeviceSet();
+    try {
+      const devices = [0, 1, 2].map(() => loops.create(96 * MIB).path);
+      const home = dir.file('home');
+      await createArray(home, devices);
+      const serve = await startServe(home);
+      const data = patternBytes(64 * MIB + 12345, 77);
+      writeFileSync(dir.file('in.bin'), data);
+      expect((await runCli(['put', '--home', home, 'f', dir.file('in.bin')])).exitCode).toBe(0);
+      const added = await runCli(['add', '--home', home, loops.create(128 * MIB).path]);
+      expect(added.stderr).toBe('');
+      expect(added.exitCode).toBe(0);
+      expect(added.stdout.toString()).toContain('added 1 device');
+      const status = await waitForStatus(home, (doc) => doc.devices.length === 4);
+      expect(status.devices.every((device) => device.state === 'online')).toBe(true);
+      const back = await runCli(['get', '--home', home, 'f', '-']);
+      expect(back.stdout.equals(data)).toBe(true);
+      const fsck = await runCli(['fsck', '--home', home, '--deep']);
+      expect(fsck.exitCode).toBe(0);
+      expect(await serve.stop()).toBe(0);
+    } finally {
+      loops.destroyAll();
+    }
+  }, 180_000);
+});

@@ -1,0 +1,111 @@
+// The control socket's framing (src/cli/serve/control_protocol.ts): frames survive any split of
+// the byte stream, garbage and oversized frames are refused, errors keep their class and code.
+import { describe, expect, it } from 'vitest';
+import { AbortedError, ElastripeError, NotFoundError, OutputError } from '../../src/errors.js';
+import { UsageError } from '../../src/cli/args.js';
+import {
+  ControlProtocolError, decodeJson, encodeJsonFrame, FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX, FrameDecoder, frameHeader, FrameType, fromWireError, toWireError,
+} from '../../src/cli/serve/control_protocol.js';
+import { patternBytes } from '../helpers/temp_array.js';
+
+function dataFrame(type: FrameType, payload: Uint8Array): Buffer {
+  return Buffer.concat([frameHeader(type, payload.byteLength), payload]);
+}
+
+describe('control protocol framing', () => {
+  const payload = patternBytes(70_000, 7);
+  const stream = Buffer.concat([
+    encodeJsonFrame(FrameType.HELLO, { protocol: 1, line: { verb: 'ls' } }),
+    dataFrame(FrameType.STDOUT, payload),
+    dataFrame(FrameType.STDERR, new Uint8Array(0)),
+    encodeJsonFrame(FrameType.EXIT, { exitCode: 0 }),
+  ]);
+
+  function check(frames: ReturnType<FrameDecoder['push']>): void {
+    expect(frames.map((frame) => frame.type)).toEqual([FrameType.HELLO, FrameType.STDOUT, FrameType.STDERR, FrameType.EXIT]);
+    expect(decodeJson(frames[0]!)).toEqual({ protocol: 1, line: { verb: 'ls' } });
+    expect(Buffer.compare(Buffer.from(frames[1]!.payload), payload)).toBe(0);
+    expect(frames[2]!.payload.byteLength).toBe(0);
+    expect(decodeJson(frames[3]!)).toEqual({ exitCode: 0 });
+  }
+
+  it('decodes a stream delivered whole, byte by byte, and in random pieces', () => {
+    const whole = new FrameDecoder();
+    check(whole.push(stream));
+    whole.assertInvariants();
+    expect(whole.bufferedBytes).toBe(0);
+
+    const bytewise = new FrameDecoder();
+    const frames = [];
+    for (let i = 0; i < 200; i++) frames.push(...bytewise.push(stream.subarray(i, i + 1)));
+    frames.push(...bytewise.push(stream.subarray(200)));
+    bytewise.assertInvariants();
+    check(frames);
+
+    let seed = 12345;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % 9000) + 1;
+    for (let round = 0; round < 20; round++) {
+      const decoder = new FrameDecoder();
+      const got = [];
+      for (let offset = 0; offset < stream.byteLength; ) {
+        const length = random();
+        got.push(...decoder.push(stream.subarray(offset, offset + length)));
+        decoder.assertInvariants();
+        offset += length;
+      }
+      check(got);
+    }
+  });
+
+  it('keeps a partial frame until the rest arrives', () => {
+    const decoder = new FrameDecoder();
+    const frame = dataFrame(FrameType.TARGET_DATA, payload);
+    expect(decoder.push(frame.subarray(0, FRAME_HEADER_BYTES + 10))).toEqual([]);
+    expect(decoder.bufferedBytes).toBe(FRAME_HEADER_BYTES + 10);
+    decoder.assertInvariants();
+    const [only] = decoder.push(frame.subarray(FRAME_HEADER_BYTES + 10));
+    expect(Buffer.from(only!.payload).equals(payload)).toBe(true);
+  });
+
+  it('refuses unknown frame types and oversized frames, and stays failed', () => {
+    const garbage = new FrameDecoder();
+    expect(() => garbage.push(Buffer.from([99, 0, 0, 0, 0]))).toThrow(ControlProtocolError);
+    expect(() => garbage.push(encodeJsonFrame(FrameType.EXIT, {}))).toThrow(/already failed/);
+
+    const oversized = Buffer.alloc(FRAME_HEADER_BYTES);
+    oversized[0] = FrameType.SOURCE_DATA;
+    oversized.writeUInt32BE(FRAME_PAYLOAD_BYTES_MAX + 1, 1);
+    expect(() => new FrameDecoder().push(oversized)).toThrow(/exceeds the limit/);
+    expect(() => frameHeader(FrameType.STDOUT, FRAME_PAYLOAD_BYTES_MAX + 1)).toThrow();
+    expect(() => encodeJsonFrame(FrameType.STDOUT, {})).toThrow(/carries bytes/);
+  });
+
+  it('refuses a JSON frame that holds no JSON', () => {
+    const frame = new FrameDecoder().push(dataFrame(FrameType.EXIT, Buffer.from('{nope')))[0]!;
+    expect(() => decodeJson(frame)).toThrow(ControlProtocolError);
+  });
+});
+
+describe('errors across the socket', () => {
+  it('keep their code, message and, where the CLI looks at it, their class', () => {
+    const cases: Error[] = [new NotFoundError('no file named "x"'), new OutputError('cannot write out: no space'), new AbortedError('interrupted by the user'), new ElastripeError('NO_SPACE', 'full')];
+    for (const error of cases) {
+      const back = fromWireError(JSON.parse(JSON.stringify(toWireError(error))));
+      expect(back.constructor).toBe(error.constructor);
+      expect(back.message).toBe(error.message);
+      expect((back as ElastripeError).code).toBe((error as ElastripeError).code);
+    }
+    const usage = fromWireError(toWireError(new UsageError('bad', 'usage: elastripe get')));
+    expect(usage).toBeInstanceOf(UsageError);
+    expect((usage as UsageError).usage).toBe('usage: elastripe get');
+  });
+
+  it('carry system errors as errno codes and bugs as internal', () => {
+    const system = Object.assign(new Error("ENOENT: no such file or directory, open 'x'"), { code: 'ENOENT', syscall: 'open', path: 'x' });
+    const back = fromWireError(toWireError(system)) as NodeJS.ErrnoException;
+    expect([back.code, back.syscall, back.path, back.message]).toEqual(['ENOENT', 'open', 'x', system.message]);
+    const bug = fromWireError(toWireError(new TypeError('x is undefined')));
+    expect(bug).not.toBeInstanceOf(ElastripeError);
+    expect(bug.message).toBe('x is undefined');
+  });
+});
