@@ -162,3 +162,7 @@ export const fioPrerequisite = (): Prerequisite => cached('fio', () => commandMi
 
 export const btrfsPrerequisite = (): Prerequisite =>
   cached('btrfs-progs', () => commandMissingReason('mkfs.btrfs', ['--version'], 'btrfs-progs'));
+
+/** Debian's chromium, run headless by the status page test of `elastripe serve`. */
+export const chromiumPrerequisite = (): Prerequisite =>
+  cached('chromium', () => commandMissingReason('chromium', ['--headless=new', '--no-sandbox', '--version'], 'chromium'));

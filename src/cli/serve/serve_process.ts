@@ -14,7 +14,7 @@ import type { CommandLine } from '../args.js';
 import { openArray, requireHome, runtimeOptions, setServedArray, type ArrayHandle } from '../array_access.js';
 import type { CliIo, CommandContext } from '../context.js';
 import { EXIT_OK, type ExitCode } from '../exit_codes.js';
-import { ArrayEventLog, withPolicies, type ServedEvent } from './array_events.js';
+import { ArrayEventLog, describeEvent, withPolicies } from './array_events.js';
 import { ControlServer } from './control_server.js';
 import { checkListenOptions, HttpListener, type ListenAddress } from './http_listener.js';
 import { IoCounters } from './io_counters.js';
@@ -109,7 +109,7 @@ class ServedArray {
       this.http = await HttpListener.start(address, token, {
         metrics: () => this.metrics(),
         statusJson: () => this.array.status(),
-        historyJson: () => ({ samples: this.history.samples(), events: this.events.recentEvents(), eventsSupported: this.events.supported, commands: this.control?.runningVerbs() ?? [] }),
+        historyJson: () => ({ samples: this.history.samples(), events: this.events.recentEvents(), commands: this.control?.runningVerbs() ?? [] }),
       });
     }
     this.history.start();
@@ -170,7 +170,3 @@ class ServedArray {
   }
 }
 
-function describeEvent(event: ServedEvent): string {
-  const details = Object.entries(event).filter(([key]) => key !== 'type' && key !== 'timeMs').map(([key, value]) => `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
-  return [event.type, ...details].join(' ');
-}

@@ -159,8 +159,8 @@ function renderEvents(history) {
   const events = (history.events || []).slice().reverse();
   if (events.length === 0) { $("events").replaceChildren(el("li", { class: "muted" }, "no events yet")); return; }
   $("events").replaceChildren(...events.slice(0, 50).map((e) => {
-    const details = Object.entries(e).filter(([k]) => k !== "type" && k !== "timeMs").map(([k, v]) => k + "=" + (typeof v === "object" ? JSON.stringify(v) : v)).join(" ");
-    return el("li", { "data-event": e.type }, el("time", {}, new Date(e.timeMs).toLocaleTimeString()), el("strong", {}, e.type), " ", el("span", { class: "muted" }, details));
+    const details = Object.entries(e).filter(([k]) => k !== "type" && k !== "at").map(([k, v]) => k + "=" + (typeof v === "object" ? JSON.stringify(v) : v)).join(" ");
+    return el("li", { "data-event": e.type }, el("time", {}, new Date(e.at).toLocaleTimeString()), el("strong", {}, e.type), " ", el("span", { class: "muted" }, details));
   }));
 }
 function renderChart(series) {
