@@ -8,6 +8,7 @@
 // A client that goes away while the verb runs aborts it (ABORTED), as Ctrl-C would.
 import type { Socket } from 'node:net';
 import { Readable, Writable, addAbortSignal } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { AbortedError } from '../../errors.js';
 import type { CommandLine } from '../args.js';
 import type { CliIo, CommandContext, RemoteFiles, RemoteSource } from '../context.js';
@@ -130,6 +131,7 @@ export class ControlSession implements RemoteFiles {
         this.socket.write(part, (error) => (error ? reject(new AbortedError('the client closed the control connection')) : resolve()));
       });
     }
+    written.catch(() => undefined); // the race below reports a closed connection
     await Promise.race([written, this.closedPromise()]);
   }
 
@@ -223,6 +225,8 @@ export class ControlSession implements RemoteFiles {
         remoteFiles: this,
       };
       exitCode = await this.runVerb(hello.line, io, this.controller.signal);
+      // Output still queued in the writers goes out before EXIT (frames keep their order).
+      await Promise.all([io.stdout, io.stderr].map((stream) => finished((stream as Writable).end()).catch(() => undefined)));
     }
     this.sendJson(FrameType.EXIT, { exitCode });
     this.socket.end();
@@ -252,6 +256,9 @@ class FrameWriter extends Writable {
     super({ decodeStrings: true });
     this.isTTY = terminal.isTTY;
     this.columns = terminal.columns;
+    // A client that went away fails the writes still queued; the verb learns it from its own
+    // abort signal (ControlSession aborts it), so the stream's error event has nothing to add.
+    this.on('error', () => undefined);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
