@@ -127,6 +127,8 @@ class FileWriter {
   private readonly groups: NewGroup[] = [];
   private readonly reserved: NewExtent[] = [];
   private readonly touchedDeviceIds = new Set<number>();
+  /** Where the next group's data starts in the device rotation (see rotationFor). */
+  private rotationNext: number | undefined;
 
   constructor(
     private readonly context: WriteContext,
@@ -415,7 +417,7 @@ class FileWriter {
   /** Chooses devices and takes extents from the allocator; synchronous, so no other put interleaves. */
   private reserveExtents(shape: GroupShape): NewExtent[] {
     const { context } = this;
-    const placement = placeGroup(this.candidates(), shape.dataCount, context.parityCount, shape.extentLb, context.nextRotation());
+    const placement = placeGroup(this.candidates(), shape.dataCount, context.parityCount, shape.extentLb, this.rotationFor(shape.dataCount));
     const roles = [
       ...placement.dataDeviceIds.map((deviceId, index) => ({ deviceId, role: 'data' as const, index })),
       ...placement.parityDeviceIds.map((deviceId, index) => ({ deviceId, role: 'parity' as const, index })),
@@ -427,6 +429,19 @@ class FileWriter {
       this.reserved.push(extent);
       return extent;
     });
+  }
+
+  /**
+   * A file's data blocks continue round the devices from group to group (group j+1's first data
+   * block goes where group j's data ended), so any run of consecutive blocks no longer than the
+   * device count lies on distinct devices: when the array grows, the in-place combine
+   * (combine_groups.ts) re-cuts them into wider groups and moves none of them — it writes only
+   * the new parity. Parity still rotates over every device (by k per group).
+   */
+  private rotationFor(dataCount: number): number {
+    const rotation = this.rotationNext ?? this.context.nextRotation();
+    this.rotationNext = rotation + dataCount;
+    return rotation;
   }
 
   private candidates(): PlacementCandidate[] {
