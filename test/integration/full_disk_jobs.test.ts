@@ -183,7 +183,7 @@ root.describe('a full disk during each job', () => {
 
   root.it('rebalance onto a new device: nothing lost, no space leaked; after freeing space it finishes', async () => {
     const disk = await arrayOnSmallFs({ fsMib: 64, imageMib: 24, images: 4, members: 3, parityCount: 1, fileMib: 3, fileCount: 5, maxDataWidth: 2 });
-    await array!.addDevice(disk.images[3]!);
+    await array!.addDevice(disk.images[3]!, { expand: false }); // the parts: rebalance / restripe below
     allocateMetadataRegions(array!);
     const free = fillUp(disk.mount);
     await jobOnFullDisk('rebalance', () => array!.rebalance());
@@ -196,14 +196,27 @@ root.describe('a full disk during each job', () => {
 
   root.it('restripe to a wider width: nothing lost, no space leaked; after freeing space it finishes', async () => {
     const disk = await arrayOnSmallFs({ fsMib: 64, imageMib: 24, images: 5, members: 3, parityCount: 1, fileMib: 3, fileCount: 5 });
-    await array!.addDevice(disk.images[3]!);
-    await array!.addDevice(disk.images[4]!);
+    await array!.addDevice(disk.images[3]!, { expand: false }); // the parts: rebalance / restripe below
+    await array!.addDevice(disk.images[4]!, { expand: false });
     allocateMetadataRegions(array!);
     const free = fillUp(disk.mount);
     await jobOnFullDisk('restripe', () => array!.restripe());
     await expectIntact(disk);
     free();
     expect((await array!.restripe()).problems).toEqual([]);
+    await expectIntact(disk);
+  });
+
+  root.it('expand (combine + rebalance) onto new devices: nothing lost, no space leaked; after freeing space it finishes', async () => {
+    const disk = await arrayOnSmallFs({ fsMib: 64, imageMib: 24, images: 5, members: 3, parityCount: 1, fileMib: 3, fileCount: 5 });
+    await array!.addDevice(disk.images[3]!, { expand: false });
+    await array!.addDevice(disk.images[4]!, { expand: false });
+    allocateMetadataRegions(array!);
+    const free = fillUp(disk.mount);
+    await jobOnFullDisk('expand', () => array!.expand());
+    await expectIntact(disk);
+    free();
+    expect((await array!.expand()).problems).toEqual([]);
     await expectIntact(disk);
   });
 
