@@ -17,6 +17,8 @@ export interface RuntimeOptions {
   /**
    * Opens a device by path; the default is the devices layer's openDevice. Embedders can
    * supply their own Device implementations here (tests wrap real devices with fault injection).
+   * Import probes the paths it is given through it too ({ readOnly: true, exclusive: false }),
+   * so names only this opener knows (say sim://disk3) can be imported.
    */
   openDevice?: (path: string, options: OpenDeviceOptions) => Promise<Device>;
   /**
