@@ -211,11 +211,14 @@ interface NewGroupPlan {
 export async function combineUnit(context: CombineContext, fileId: number, unit: readonly GroupWithExtents[], targetDataCount: number): Promise<UnitResult | 'stale'> {
   const extentLb = unit[0]!.extentLb;
   const extentBytes = extentLb * LB_BYTES;
+  // A group's last data blocks may hold no file byte at all (a tail group wider than its
+  // bytes need): they are padding, left out of the combination (and freed with the old rows).
   const blocks = unit.flatMap((group) =>
     group.extents
       .filter((extent) => extent.role === 'data')
       .sort((a, b) => a.index - b.index)
-      .map((extent) => ({ extent, bytes: Math.min(extentBytes, group.lengthBytes - extent.index * extentBytes) })),
+      .map((extent) => ({ extent, bytes: Math.min(extentBytes, group.lengthBytes - extent.index * extentBytes) }))
+      .filter((block) => block.bytes > 0),
   );
   const reserved: { deviceId: number; startLb: number }[] = [];
   const reserve = (deviceId: number): { deviceId: number; startLb: number } => {
@@ -234,6 +237,10 @@ export async function combineUnit(context: CombineContext, fileId: number, unit:
     // wait on each other for arena space.
     const newGroups: NewGroup[] = [];
     for (const [i, plan] of plans.entries()) newGroups.push(await buildGroup(context, unit, plan, unit[i]!.sequence, extentLb));
+    // Pair assertion: the new groups hold exactly the file bytes the old ones held.
+    const unitBytes = unit.reduce((sum, group) => sum + group.lengthBytes, 0);
+    const newBytes = newGroups.reduce((sum, group) => sum + group.lengthBytes, 0);
+    if (unitBytes !== newBytes) throw new Error(`combine: groups ${unit.map((group) => group.groupId).join(',')} held ${unitBytes} bytes, their combination ${newBytes}`);
     const touched = new Set(reserved.map((place) => place.deviceId));
     await settleBatch([...touched].map(async (deviceId) => context.flusher.flush(onlineDevice(context, deviceId))));
     const old = context.store.combineGroups(fileId, unit, newGroups);
