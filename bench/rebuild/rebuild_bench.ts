@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { openDevice } from '../../src/devices/open_device.js';
+import { BTRFS_PROGS, LINUX, LOOP_DEVICES, NBDKIT, ROOT, runBenchMain } from '../common/prerequisites.js';
 import { startNbdkit, nbdkitMissingReason, type NbdkitServer } from '../../test/helpers/nbdkit.js';
 import { LoopDeviceSet, loopDevicesAvailable, type LoopDevice } from '../../test/helpers/loop_devices.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
@@ -301,8 +302,5 @@ export async function runRebuildBench(): Promise<BenchResult[]> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runRebuildBench().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
+  await runBenchMain('rebuild', [LINUX, ROOT, LOOP_DEVICES, BTRFS_PROGS, NBDKIT], () => runRebuildBench());
 }
