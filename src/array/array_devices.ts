@@ -14,6 +14,8 @@ export interface ArrayDevice {
   ioErrors: number;
   /** Being evacuated: readable, but no new block may go to it. */
   draining?: boolean;
+  /** A hot spare: no new group goes to it; a rebuild may write to it (device_lifecycle.ts). */
+  spare?: boolean;
   /** The array a missing device's recorded path now belongs to (a foreign home shows as all of these). */
   foreignArrayUuid?: string;
 }
@@ -40,8 +42,13 @@ export class ArrayDevices {
     return this.all().filter((entry) => this.isOnline(entry));
   }
 
-  /** Online devices that new blocks may go to (not being evacuated). */
+  /** Online devices that new blocks may go to (not being evacuated, not spares). */
   placeable(): ArrayDevice[] {
+    return this.online().filter((entry) => !entry.draining && !entry.spare);
+  }
+
+  /** Online devices a rebuild may write to: the placeable ones and the spares. */
+  rebuildTargets(): ArrayDevice[] {
     return this.online().filter((entry) => !entry.draining);
   }
 

@@ -213,7 +213,7 @@ export async function openRecordedDevices(
     }
     const opened = await openAsRecorded(row.path, row, arrayUuid, runtime);
     // A 'draining' device (being removed) is online and readable, but takes no new blocks.
-    if (opened.device) devices.add({ row, device: opened.device, state: 'online', ioErrors: 0, draining: row.state === 'draining' });
+    if (opened.device) devices.add({ row, device: opened.device, state: 'online', ioErrors: 0, draining: row.state === 'draining', spare: row.state === 'spare' });
     else lost.push({ row, reason: opened.reason!, foreignArrayUuid: opened.foreignArrayUuid });
   }
   const moved: MovedDevice[] = [];
@@ -222,10 +222,10 @@ export async function openRecordedDevices(
     const path = found.get(entry.row.uuid);
     const opened = path === undefined ? undefined : await openAsRecorded(path, entry.row, arrayUuid, runtime);
     if (opened?.device) {
-      devices.add({ row: { ...entry.row, path: path! }, device: opened.device, state: 'online', ioErrors: 0, draining: entry.row.state === 'draining' });
+      devices.add({ row: { ...entry.row, path: path! }, device: opened.device, state: 'online', ioErrors: 0, draining: entry.row.state === 'draining', spare: entry.row.state === 'spare' });
       moved.push({ deviceId: entry.row.deviceId, from: entry.row.path, to: path! });
     } else {
-      devices.add({ row: entry.row, device: undefined, state: 'missing', reason: entry.reason, ioErrors: 0, foreignArrayUuid: entry.foreignArrayUuid });
+      devices.add({ row: entry.row, device: undefined, state: 'missing', reason: entry.reason, ioErrors: 0, foreignArrayUuid: entry.foreignArrayUuid, draining: entry.row.state === 'draining', spare: entry.row.state === 'spare' });
     }
   }
   return { devices, moved };

@@ -54,6 +54,11 @@ import { scrub as scrubJob, scrubResumePoint } from './scrub_job.js';
 import { makeHomeDirectory } from './home_directory.js';
 import { ArrayEventBus, type ArrayEvent, type ArrayEventInput, type ArrayEventListener, type ArrayEventType, type JobTrigger } from './array_events.js';
 import { POLICIES_OFF, resolvePolicies } from './heal_policy_options.js';
+import { DeviceLifecycle, lifecycleState } from './device_lifecycle.js';
+import { HealthMonitor } from './health_monitor.js';
+import { HealPolicy } from './heal_policy.js';
+import { resync as resyncJob, type ResyncReport } from './resync_job.js';
+import type { Device } from '../devices/device.js';
 import type {
   AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, OpenOptions, Progress, PutOptions, RuntimeOptions,
   ArrayPolicies, LiveOptions,
@@ -111,6 +116,14 @@ export class DiskArray {
   private lowSpaceArmed = true;
   /** Arena buffers lent to the embedder (allocBuffer); created on first use. */
   private lentBuffers: ArenaBuffers | undefined;
+  /** Device states and the bookkeeping of devices that are away (device_lifecycle.ts). */
+  private lifecycle!: DeviceLifecycle;
+  /** Probes devices and brings missing ones back (health_monitor.ts); only with probeIntervalMs. */
+  private monitor: HealthMonitor | undefined;
+  /** Automatic rebuild, expansion and scrub (heal_policy.ts); undefined for a read-only open. */
+  private policy: HealPolicy | undefined;
+  /** The rebuild running now, and who started it: a second rebuild call joins it. */
+  private rebuildInFlight: { done: Promise<JobReport & { removedDeviceIds: number[] }>; trigger: JobTrigger } | undefined;
 
   private constructor(
     readonly home: string,
@@ -238,6 +251,8 @@ export class DiskArray {
     array.readOnly = store.readOnly;
     array.events = new ArrayEventBus(options.onEvent);
     array.policies = policies;
+    array.lifecycle = new DeviceLifecycle(devices, () => store.lastGroupId());
+    if (!store.readOnly) array.startPolicies();
     array.counters = new UsageCounters(store.readOnly ? { counters: () => store.counters(), addCounters: () => undefined } : store);
     array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
     return array;
@@ -263,11 +278,11 @@ export class DiskArray {
       const layout = metadataLayoutOf(this.settings);
       [entry] = await setup.prepareNewDevices([path], this.runtime, { ...options, arrayUuid: this.settings.arrayUuid, minBytes: deviceMinBytes(layout) });
       deviceId = Math.max(0, ...this.store.devices().map((row) => row.deviceId)) + 1;
-      const row = setup.deviceRowFor(entry!, deviceId, layout);
+      const row = { ...setup.deviceRowFor(entry!, deviceId, layout), ...(options.spare ? { state: 'spare' as const } : {}) };
       await setup.writeDeviceSuperblock(this.runtime, entry!.device, setup.superblockFor(this.settings, row));
       this.store.addDevice(row);
       this.allocator.addDevice(row.deviceId, row.dataStartLb, row.dataEndLb);
-      this.devices.add({ row, device: entry!.device, state: 'online', ioErrors: 0 });
+      this.devices.add({ row, device: entry!.device, state: 'online', ioErrors: 0, ...(options.spare ? { spare: true } : {}) });
       // The new device has none of the journal's history: a checkpoint gives it (and every
       // device) the whole state, so any device can describe the array from here on.
       await this.journal.checkpoint();
@@ -276,7 +291,14 @@ export class DiskArray {
       if (createsImage) rmSync(path, { force: true });
       throw error;
     }
-    const expand = options.expand === false ? undefined : await this.expand({ onProgress: options.onProgress, signal: options.signal, rateBytesPerSec: options.rateBytesPerSec });
+    // A spare takes no groups: nothing to expand onto. With the autoExpand policy (and no
+    // explicit `expand`), the expand runs as a background policy job and add returns at once.
+    if (options.spare || options.expand === false) return this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
+    if (options.expand === undefined && this.policies.autoExpand && this.policy) {
+      this.policy.deviceAdded();
+      return this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
+    }
+    const expand = await this.expand({ onProgress: options.onProgress, signal: options.signal, rateBytesPerSec: options.rateBytesPerSec });
     const added = this.statusReport().devices.find((device) => device.deviceId === deviceId)!;
     return expand ? { ...added, expand } : added;
   }
@@ -331,22 +353,41 @@ export class DiskArray {
         }
       }
       if (!opened.device) throw new DeviceFailedError(row.path, `it cannot be brought back: ${opened.reason}`);
-      await entry.device?.close().catch(() => undefined);
-      entry.device = opened.device;
-      entry.state = 'online';
-      entry.reason = undefined;
-      // A device that was being removed when it dropped out stays draining.
-      const recorded = this.store.devices().find((candidate) => candidate.deviceId === row.deviceId)!.state;
-      entry.draining = recorded === 'draining';
-      if (path !== row.path) {
-        this.store.setDevicePath(row.deviceId, path);
-        entry.row = { ...row, path };
-      }
-      if (recorded === 'failed') this.store.setDeviceState(row.deviceId, 'online');
-      await this.journal.checkpoint();
-      this.emit({ type: 'deviceReturned', deviceId: row.deviceId, path, groupsToCheck: 0 });
+      await this.rejoin(entry, opened.device, path, 'request');
     }
     return this.statusReport().devices.find((device) => device.deviceId === entry.row.deviceId)!;
+  }
+
+  /**
+   * A device that was away answers again with its own superblock (onlineDevice, or the health
+   * monitor): it takes its place again, its metadata region gets a checkpoint, and the groups
+   * committed while it was away that have a block on it are checked and repaired (the resync
+   * job; device_lifecycle.ts says why nothing else needs attention).
+   */
+  private async rejoin(entry: ArrayDevice, device: Device, path: string, trigger: JobTrigger): Promise<ResyncReport | undefined> {
+    const { row } = entry;
+    await entry.device?.close().catch(() => undefined);
+    entry.device = device;
+    entry.state = 'online';
+    entry.reason = undefined;
+    // A device that was being removed when it dropped out stays draining; a spare stays a spare.
+    const recorded = this.store.devices().find((candidate) => candidate.deviceId === row.deviceId)!.state;
+    entry.draining = recorded === 'draining';
+    entry.spare = recorded === 'spare';
+    if (path !== row.path) {
+      this.store.setDevicePath(row.deviceId, path);
+      entry.row = { ...row, path };
+    }
+    if (recorded === 'failed') this.store.setDeviceState(row.deviceId, 'online');
+    const away = this.lifecycle.returned(row.deviceId);
+    this.monitor?.forget(row.deviceId);
+    await this.journal.checkpoint();
+    const toCheck = away ? this.store.groupIdsOnDeviceAfter(row.deviceId, away.watermarkGroupId) : [];
+    this.emit({ type: 'deviceReturned', deviceId: row.deviceId, path, groupsToCheck: toCheck.length });
+    this.policy?.deviceReturned();
+    if (toCheck.length === 0) return undefined;
+    const context = { store: this.store, readContext: this.readContext(), runtime: this.runtime, enterReader: (groupIds: readonly number[]) => this.epochs.enter(groupIds) };
+    return this.runJob(`resync ${row.deviceId}`, { trigger }, (tracked) => resyncJob(context, row.deviceId, toCheck, tracked), (report) => report.unrepairedProblems > 0);
   }
 
   /**
@@ -362,12 +403,12 @@ export class DiskArray {
         `failing device ${deviceId} would leave ${this.devices.unavailableCount() + 1} devices unavailable; parity ${this.settings.parityCount} tolerates ${this.settings.parityCount}`,
       );
     }
-    const wasFailed = entry.state === 'failed';
-    this.devices.markFailed(deviceId, reason);
-    entry.state = 'failed';
-    entry.reason ??= reason;
+    const wasOnline = entry.state === 'online';
+    if (this.lifecycle.markFailed(entry, wasOnline ? reason : (entry.reason ?? reason))) {
+      this.emit({ type: 'deviceFailed', deviceId, path: entry.row.path, reason: entry.reason! });
+      this.policy?.redundancyLost();
+    }
     this.store.setDeviceState(deviceId, 'failed');
-    if (!wasFailed) this.emit({ type: 'deviceFailed', deviceId, path: entry.row.path, reason: entry.reason });
     await entry.device?.close().catch(() => undefined);
     entry.device = undefined;
     await this.journal.durable();
@@ -379,14 +420,44 @@ export class DiskArray {
    * then removes those devices from the array. Online; resumable (run it again after a crash or
    * an abort); groups that cannot be placed are reported in `problems`.
    */
-  async rebuild(options: JobOptions = {}): Promise<JobReport & { removedDeviceIds: number[] }> {
+  async rebuild(options: ArrayJobOptions = {}): Promise<JobReport & { removedDeviceIds: number[] }> {
     this.assertOpen();
     this.assertWritable();
-    const lost = this.devices.all().filter((entry) => !this.devices.isOnline(entry)).map((entry) => entry.row.deviceId);
+    // A rebuild already running (a heal policy's, or another caller's) is joined: its report
+    // answers this call too when it left nothing away; otherwise this call rebuilds what is left.
+    const running = this.rebuildInFlight;
+    if (running) {
+      const joined = await running.done.catch(() => undefined);
+      this.assertOpen();
+      if (joined && this.lifecycle.unavailable().length === 0) return joined;
+    }
+    const done = this.runRebuild(options);
+    const inFlight = { done, trigger: options.trigger ?? 'request' };
+    this.rebuildInFlight = inFlight;
+    try {
+      return await done;
+    } finally {
+      if (this.rebuildInFlight === inFlight) this.rebuildInFlight = undefined;
+    }
+  }
+
+  private async runRebuild(options: ArrayJobOptions): Promise<JobReport & { removedDeviceIds: number[] }> {
+    const lost = this.lifecycle.unavailable().map((entry) => entry.row.deviceId);
     for (const deviceId of lost) this.devices.markFailed(deviceId, 'being rebuilt');
-    const report = await this.runJob('rebuild', options, (tracked) => moveBlocksOff(this.jobContext(), lost, tracked));
+    // Spares are targets too, and being the emptiest they take the rebuilt blocks first.
+    const report = await this.runJob('rebuild', options, (tracked) => moveBlocksOff(this.jobContext(() => this.devices.rebuildTargets()), lost, tracked));
+    this.promoteUsedSpares();
     const removedDeviceIds = await this.removeEmptied(lost);
     return { ...report, removedDeviceIds };
+  }
+
+  /** A spare a rebuild wrote to has replaced a lost device: it becomes an ordinary online device. */
+  private promoteUsedSpares(): void {
+    for (const entry of this.devices.all()) {
+      if (!entry.spare || !this.devices.isOnline(entry) || this.store.extentsOnDevice(entry.row.deviceId).length === 0) continue;
+      entry.spare = false;
+      this.store.setDeviceState(entry.row.deviceId, 'online');
+    }
   }
 
   /**
@@ -747,7 +818,7 @@ export class DiskArray {
         path: row.path,
         uuid: row.uuid,
         backend: entry.device?.backend ?? ('none' as const),
-        state: this.devices.isOnline(entry) ? (entry.draining ? ('draining' as const) : ('online' as const)) : entry.state === 'online' ? ('failed' as const) : entry.state,
+        state: lifecycleState(entry, this.devices),
         ...(this.devices.isOnline(entry) ? {} : { reason: entry.reason ?? 'the device went offline' }),
         capacityBytes: dataAreaLb * LB_BYTES,
         usableBytes: (bound.usableLbByDevice.get(row.deviceId) ?? 0) * LB_BYTES,
@@ -871,6 +942,10 @@ export class DiskArray {
     this.journal.assertInvariants();
     this.epochs.assertInvariants();
     this.foreground.assertInvariants();
+    this.events.assertInvariants();
+    this.lifecycle.assertInvariants();
+    this.monitor?.assertInvariants();
+    this.policy?.assertInvariants();
     const problems = this.metadataProblems();
     if (problems.length > 0) throw new Error(`array invariants broken:\n${problems.join('\n')}`);
   }
@@ -883,6 +958,10 @@ export class DiskArray {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Policies first: no probe or policy job starts from here; the one in flight is aborted
+    // (resumable) rather than waited for to its end.
+    await this.monitor?.stop();
+    await this.policy?.close();
     for (const stream of this.openStreams) stream.destroy(new ElastripeError('ARRAY_CLOSED', 'the array was closed while this stream was open'));
     await this.idle;
     this.lentBuffers?.releaseAll();
@@ -913,9 +992,90 @@ export class DiskArray {
     // fault of several devices at once (a host hiccup) must not brick an intact array. The
     // operation that saw the error fails instead; `fail` can still mark it by request.
     if (this.devices.isOnline(entry) && this.devices.unavailableCount() >= this.settings.parityCount) return;
-    this.devices.markFailed(deviceId, reason);
-    if (!this.closed && !this.readOnly) this.store.setDeviceState(deviceId, 'failed');
-    this.emit({ type: 'deviceFailed', deviceId, path: entry.row.path, reason });
+    // A device that stopped answering (connection dropped, detached) is missing: what it holds
+    // is intact and it may come back. One that answers with errors is failed.
+    if (entry.device && !entry.device.online) this.markMissing(entry, reason);
+    else this.markFailed(entry, reason);
+  }
+
+  /** online -> missing (device_lifecycle.ts): not persisted; the health monitor tries it again. */
+  private markMissing(entry: ArrayDevice, reason: string): void {
+    if (!this.lifecycle.markMissing(entry, reason)) return;
+    const device = entry.device;
+    entry.device = undefined;
+    void device?.close().catch(() => undefined);
+    this.emit({ type: 'deviceMissing', deviceId: entry.row.deviceId, path: entry.row.path, reason });
+    this.policy?.redundancyLost();
+  }
+
+  /** online or missing -> failed, persistently (until a rebuild takes it or it is brought online). */
+  private markFailed(entry: ArrayDevice, reason: string): void {
+    if (!this.lifecycle.markFailed(entry, reason)) return;
+    if (!this.closed && !this.readOnly) this.store.setDeviceState(entry.row.deviceId, 'failed');
+    this.emit({ type: 'deviceFailed', deviceId: entry.row.deviceId, path: entry.row.path, reason });
+    this.policy?.redundancyLost();
+  }
+
+  /** Starts the health monitor and the heal policies this open asked for (LiveOptions.policies). */
+  private startPolicies(): void {
+    const { parityCount } = this.settings;
+    this.policy = new HealPolicy(
+      {
+        lost: () => {
+          const count = this.lifecycle.unavailable().length;
+          return { count, coveredByParity: count <= parityCount };
+        },
+        degraded: () => this.lifecycle.unavailable().length > 0,
+        rebuild: (options) => this.rebuild(options),
+        expand: (options) => this.spreadOntoNewDevices(options),
+        scrub: (options) => this.scrub(options),
+      },
+      this.policies,
+    );
+    this.policy.start();
+    if (!Number.isFinite(this.policies.probeIntervalMs)) return;
+    this.monitor = new HealthMonitor(
+      {
+        devices: this.devices,
+        runtime: this.runtime,
+        arrayUuid: this.settings.arrayUuid,
+        lost: (entry, reason) => {
+          if (this.devices.unavailableCount() < parityCount || !this.devices.isOnline(entry)) this.markMissing(entry, reason);
+        },
+        corrupt: (entry, reason) => {
+          // As recordFailure: never more than m on its own.
+          if (this.devices.unavailableCount() < parityCount) this.markFailed(entry, reason);
+        },
+        mayRejoin: (entry) => this.mayRejoin(entry),
+        returned: async (entry, device) => {
+          if (this.closed) {
+            await device.close().catch(() => undefined);
+            return;
+          }
+          await this.rejoin(entry, device, entry.row.path, 'policy').catch(() => undefined);
+        },
+      },
+      this.policies.probeIntervalMs,
+    );
+    this.monitor.start();
+  }
+
+  /**
+   * Whether a missing device may rejoin now: not while a requested rebuild is taking its blocks
+   * (the operator chose to rebuild); a policy rebuild is aborted instead (it is resumable, and
+   * the device's return makes most of its work unnecessary) and the device rejoins next probe.
+   */
+  private mayRejoin(entry: ArrayDevice): boolean {
+    if (this.closed || entry.state !== 'missing') return false;
+    const running = this.rebuildInFlight;
+    if (!running) return true;
+    if (running.trigger === 'policy') void this.policy?.abortRebuild();
+    return false;
+  }
+
+  /** Spreads existing data onto devices just added: the expand job (combine + rebalance). */
+  private spreadOntoNewDevices(options: ArrayJobOptions): Promise<unknown> {
+    return this.expand(options);
   }
 
   /** A device by id, or by path (as recorded or as found), or by UUID. */
@@ -1095,13 +1255,16 @@ export class DiskArray {
       if (this.store.groupIdsOnDevices([deviceId]).length > 0) continue;
       this.store.setDeviceState(deviceId, 'removed');
       emptied.push(deviceId);
+      this.lifecycle.forget(deviceId);
+      this.monitor?.forget(deviceId);
       await this.devices.drop(deviceId);
     }
     await this.journal.durable();
     return emptied;
   }
 
-  private jobContext(): JobContext {
+  /** What a job needs; its blocks may go to `targets` (placeable devices unless told: a rebuild adds spares). */
+  private jobContext(targets: () => ArrayDevice[] = () => this.devices.placeable()): JobContext {
     return {
       ...this.readContext(),
       store: this.store,
@@ -1115,7 +1278,7 @@ export class DiskArray {
       backoff: this.foreground,
       enterReader: (groupIds) => this.epochs.enter(groupIds),
       candidates: () =>
-        this.devices.placeable().map(({ row }) => ({
+        targets().map(({ row }) => ({
           deviceId: row.deviceId,
           usedLb: this.allocator.dataAreaLb(row.deviceId) - this.allocator.freeLb(row.deviceId),
           dataAreaLb: this.allocator.dataAreaLb(row.deviceId),

@@ -138,7 +138,7 @@ function classify(rows: readonly DeviceRow[], found: readonly FoundDevice[], arr
   const known = new Set(rows.map((row) => row.uuid));
   for (const row of rows) {
     const device = byUuid.get(row.uuid);
-    const member = row.state === 'online' || row.state === 'draining';
+    const member = row.state === 'online' || row.state === 'draining' || row.state === 'spare';
     if (member && device) report.present.push({ deviceId: row.deviceId, path: device.path });
     else if (member) report.missing.push({ deviceId: row.deviceId, lastPath: row.path });
     else if (device) report.stale.push({ path: device.path, deviceId: row.deviceId, why: `the array's metadata marks it ${row.state}` });

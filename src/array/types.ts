@@ -35,7 +35,7 @@ export interface RuntimeOptions {
 export interface ArrayPolicies {
   /** Start a rebuild this long after redundancy is lost (0: at once; Infinity: never by itself). */
   rebuildDelayMs: number;
-  /** After addDevice, spread the existing data onto the new device (expand, else rebalance). */
+  /** After addDevice (without an explicit `expand`), spread the data onto it in the background (the expand job). */
   autoExpand: boolean;
   /** Scrub the whole array this often (Infinity: never by itself). */
   scrubIntervalMs: number;
@@ -92,16 +92,23 @@ export interface AddDeviceOptions {
   createSizeBytes?: number;
   /** Overwrite a device that carries another array's superblock. */
   force?: boolean;
-  /** Run the expand job (combine + rebalance) once the device is in; default true. */
+  /**
+   * Run the expand job (combine + rebalance) once the device is in; default true. Left unset
+   * with the autoExpand policy on, it runs as a background policy job and add returns at once.
+   * Never for a spare.
+   */
   expand?: boolean;
   /** Progress, cancellation and rate of that expand job. */
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
   rateBytesPerSec?: number;
+  /** Add it as a hot spare: it takes no new groups until a rebuild uses it. */
+  spare?: boolean;
 }
 
 /** 'draining': online and readable, but being removed: no new block goes to it (until the remove finishes or is cancelled). */
-export type DeviceState = 'online' | 'draining' | 'missing' | 'failed';
+/** 'spare': online, takes no new groups; a rebuild may use it (and so makes it online). See device_lifecycle.ts. */
+export type DeviceState = 'online' | 'draining' | 'spare' | 'missing' | 'failed';
 
 export interface DeviceStatus {
   deviceId: number;

@@ -42,6 +42,8 @@ export interface CommandLine {
   rateBytesPerSec?: number;
   /** --scan: patterns where devices are looked for by UUID (import, and open when a path changed). */
   scan?: string[];
+  /** --spare (add): add the devices as hot spares. */
+  spare?: boolean;
   /** --cancel (remove): cancel the remove of a draining device. */
   cancel?: boolean;
   /** --no-expand (add): add the devices without running the expand job. */
@@ -167,6 +169,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.rateBytesPerSec = read('rate');
   line.cancel = values['cancel'] === true;
   line.noExpand = values['no-expand'] === true;
+  line.spare = values['spare'] === true;
   line.readOnly = values['read-only'] === true;
   line.recursive = values['recursive'] === true;
   line.files = values['files'] === true;

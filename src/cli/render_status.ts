@@ -40,12 +40,13 @@ function renderTotals(status: ArrayStatus): string[] {
   const usedFraction = status.capacityBytes > 0 ? status.allocatedBytes / status.capacityBytes : 0;
   const onlineCount = status.devices.filter((device) => device.state === 'online').length;
   const drainingCount = status.devices.filter((device) => device.state === 'draining').length;
+  const spareCount = status.devices.filter((device) => device.state === 'spare').length;
   const readErrors = status.devices.filter((device) => (device.readErrors ?? 0) > 0);
   const readErrorCount = readErrors.reduce((sum, device) => sum + device.readErrors, 0);
   const health = status.degraded ? 'DEGRADED' : 'healthy';
   return [
     `geometry   parity ${status.parityCount}, data width up to ${status.maxDataWidth}, extents up to ${status.extentLbMax} LB (${formatBytes(status.extentLbMax * LB_BYTES)})`,
-    `devices    ${status.devices.length} (${onlineCount} online${drainingCount > 0 ? `, ${drainingCount} draining` : ''}), ${health}`,
+    `devices    ${status.devices.length} (${onlineCount} online${drainingCount > 0 ? `, ${drainingCount} draining` : ''}${spareCount > 0 ? `, ${spareCount} spare` : ''}), ${health}`,
     `files      ${status.fileCount}`,
     `stored     ${formatBytes(status.storedBytes)}`,
     `allocated  ${formatBytes(status.allocatedBytes)} of ${formatBytes(status.capacityBytes)} ${formatBar(usedFraction, USAGE_BAR_CELLS)} ${formatPercent(usedFraction)}`,

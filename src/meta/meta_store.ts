@@ -428,6 +428,18 @@ export class MetaStore {
     return { ...group, extents };
   }
 
+  /** The highest group id committed so far, 0 if none (ids only grow: AUTOINCREMENT). O(log n). */
+  lastGroupId(): number {
+    const row = this.statement('SELECT MAX(group_id) AS groupId FROM groups').get() as { groupId: number | null };
+    return row.groupId ?? 0;
+  }
+
+  /** Ids of the groups with an extent on the device and an id above `afterGroupId` (committed since). */
+  groupIdsOnDeviceAfter(deviceId: number, afterGroupId: number): number[] {
+    const rows = this.statement('SELECT DISTINCT group_id AS groupId FROM extents WHERE device_id = ? AND group_id > ? ORDER BY group_id').all(deviceId, afterGroupId) as { groupId: number }[];
+    return rows.map((row) => row.groupId);
+  }
+
   /** Ids of the groups with at least one extent on one of the devices, in a stable order. */
   groupIdsOnDevices(deviceIds: readonly number[]): number[] {
     if (deviceIds.length === 0) return [];

@@ -8,7 +8,8 @@ export interface DeviceRow {
   dataStartLb: number;
   dataEndLb: number;
   /** 'draining': being removed (readable, no new blocks) until the remove finishes or is cancelled. */
-  state: 'online' | 'draining' | 'failed' | 'removed';
+  /** 'spare': a hot spare (online, no new groups; a rebuild may use it, which makes it 'online'). */
+  state: 'online' | 'draining' | 'spare' | 'failed' | 'removed';
   addedMs: number;
 }
 

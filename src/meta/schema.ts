@@ -161,6 +161,28 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // A hot spare ('spare': online, takes no new groups, a rebuild may write to it and so
+    // promotes it to 'online') is a state of its own, journaled like the others, so it holds
+    // across a restart and an import. Table rebuilt as in version 2.
+    version: 5,
+    sql: `
+      CREATE TABLE devices_v5 (
+        device_id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        capacity_lb INTEGER NOT NULL CHECK (capacity_lb > 0),
+        data_start_lb INTEGER NOT NULL,
+        data_end_lb INTEGER NOT NULL CHECK (data_end_lb > data_start_lb),
+        state TEXT NOT NULL CHECK (state IN ('online', 'draining', 'spare', 'failed', 'removed')),
+        added_ms INTEGER NOT NULL
+      );
+      INSERT INTO devices_v5 (device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms)
+        SELECT device_id, uuid, path, capacity_lb, data_start_lb, data_end_lb, state, added_ms FROM devices;
+      DROP TABLE devices;
+      ALTER TABLE devices_v5 RENAME TO devices;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

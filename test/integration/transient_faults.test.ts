@@ -52,10 +52,11 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
     const files = new Map([0, 1, 2, 3, 4].map((i) => [`f${i}`, patternBytes(1 * MIB + i * 7777, 50 + i)]));
     for (const [name, content] of files) await array.put(name, content);
 
-    // One server dies: reads reconstruct, the device is marked failed.
+    // One server dies: reads reconstruct, the device is marked missing (it stopped answering;
+    // what it holds is intact and it may come back: device_lifecycle.ts).
     await killAndWait(started[1]!);
     for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
-    expect(array.status().devices[1]!.state).toBe('failed');
+    expect(array.status().devices[1]!.state).toBe('missing');
 
     // It comes back on its port: `online` checks its superblock and takes it back, no rebuild.
     await fileServer(images[1]!, started[1]!.port);
@@ -98,7 +99,7 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
     started[3]!.kill();
     await put;
     expect((await array.get('big')).equals(content)).toBe(true);
-    expect(array.status().devices[3]!.state).toBe('failed');
+    expect(array.status().devices[3]!.state).toBe('missing'); // stopped answering: missing, not failed
     await array.rebuild();
     expect((await array.get('big')).equals(content)).toBe(true);
     expect((await array.fsck({ deep: true })).problems).toEqual([]);

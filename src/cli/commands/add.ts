@@ -1,6 +1,6 @@
 // `elastripe add DEVICE...`: grows the array online. Each device is checked, claimed and
 // recorded in turn (one failing device stops the rest, the ones before it stay added); then,
-// unless --no-expand, one expand job (combine narrow groups in place, then rebalance) moves the
+// unless --no-expand or --spare, one expand job (combine narrow groups in place, then rebalance) moves the
 // array onto them with a progress bar, and the status picture shows the result. Ctrl-C stops
 // the expand between units (the devices stay added); `elastripe expand` continues it.
 import type { ExpandReport } from '../../array/expand_job.js';
@@ -12,13 +12,15 @@ import { renderStatus } from '../render_status.js';
 
 export async function runAdd(context: CommandContext): Promise<ExitCode> {
   const { line } = context;
-  const options = { force: line.force, expand: false, ...(line.createSizeBytes !== undefined ? { createSizeBytes: line.createSizeBytes } : {}) };
+  const options = { force: line.force, expand: false, ...(line.spare ? { spare: true } : {}), ...(line.createSizeBytes !== undefined ? { createSizeBytes: line.createSizeBytes } : {}) };
+  // Spares take no groups: there is nothing to expand onto them.
+  const expands = !line.noExpand && !line.spare;
   const { report, status } = await withArray(line, async (array) => {
     for (const device of line.arguments) await array.addDevice(resolveDevicePath(device), options);
-    const expanded = line.noExpand ? undefined : await expandWithBar(context, array);
+    const expanded = expands ? await expandWithBar(context, array) : undefined;
     return { report: expanded, status: array.status() };
-  }, !line.noExpand); // the expand computes parity: workers only then
-  const added = `added ${line.arguments.length} device${line.arguments.length === 1 ? '' : 's'}`;
+  }, expands); // the expand computes parity: workers only then
+  const added = `added ${line.arguments.length}${line.spare ? ' spare' : ''} device${line.arguments.length === 1 ? '' : 's'}`;
   if (line.json) printJson(context, report ? { ...status, expand: report } : status);
   else printText(context, `${added}${report ? `\n${describeExpand(report)}` : ''}\n\n${renderStatus(status)}`);
   return report ? exitFor(context, report) : EXIT_OK;

@@ -1,0 +1,154 @@
+// Health monitoring: a cheap periodic probe of every device, so a dead device is noticed within
+// seconds even when no put or get touches it, and a device that went missing is tried again
+// (with backoff) until it answers with its own superblock and rejoins.
+//
+// One tick every probeIntervalMs (the timer is unref'd: it never keeps a process alive):
+//  - an online device (spares and draining ones too) gets its superblocks read (both copies,
+//    2 x 4 KiB, each read retried as every superblock read is) within PROBE_TIMEOUT_MS:
+//      * the Device reports it no longer answers, or the read times out -> lost (missing);
+//      * the read fails while the Device still answers, or the superblock is gone or another
+//        device's (an image truncated or overwritten)                  -> corrupt (failed);
+//  - a missing device is reopened at its recorded path once its backoff has passed
+//    (nbdReconnectDelayMs: doubling from the base, with jitter): a device whose superblock names
+//    this array and this slot returns (the array rejoins it); otherwise the attempt count grows;
+//  - a failed device is left alone (a rebuild or an explicit online decides its fate).
+// Ticks never overlap: a slow probe delays the next tick instead of stacking up.
+//
+// Invariants (assertInvariants):
+//  1. At most one tick runs at a time.
+//  2. Backoff state exists only for devices that are away (missing), never for online ones.
+import type { Device } from '../devices/device.js';
+import { isNbdUrl } from '../devices/open_device.js';
+import { chooseSuperblock, readSuperblocks } from '../devices/superblock.js';
+import { nbdReconnectDelayMs, NBD_RECONNECT_BASE_MS } from '../devices/nbd_device.js';
+import type { ArrayDevice, ArrayDevices } from './array_devices.js';
+import { openAsRecorded, withScratch, type Runtime } from './array_setup.js';
+
+/** A probe that takes longer than this counts as the device not answering. */
+export const PROBE_TIMEOUT_MS = 5000;
+/** The longest wait between two tries of a missing local device. */
+const LOCAL_RETRY_MAX_MS = 30_000;
+
+export interface HealthContext {
+  devices: ArrayDevices;
+  runtime: Runtime;
+  arrayUuid: string;
+  /** The device stopped answering: mark it missing. */
+  lost: (entry: ArrayDevice, reason: string) => void;
+  /** The device answers but its content is gone or another's: mark it failed. */
+  corrupt: (entry: ArrayDevice, reason: string) => void;
+  /** Whether a missing device may rejoin now (not while a requested rebuild is taking it). */
+  mayRejoin: (entry: ArrayDevice) => boolean;
+  /** A missing device answered with its own superblock: rejoin it (the array takes the Device). */
+  returned: (entry: ArrayDevice, device: Device) => Promise<void>;
+}
+
+interface Backoff {
+  attempt: number;
+  nextTryMs: number;
+}
+
+export class HealthMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private stopped = false;
+  private readonly backoff = new Map<number, Backoff>();
+  /** Probes run (for status and tests). */
+  probes = 0;
+
+  constructor(
+    private readonly context: HealthContext,
+    private readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    if (!Number.isFinite(this.intervalMs) || this.timer || this.stopped) return;
+    this.timer = setInterval(() => {
+      if (!this.ticking) this.ticking = this.tick().finally(() => (this.ticking = undefined));
+    }, this.intervalMs).unref();
+  }
+
+  /** Stops the timer and waits for a tick in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+  }
+
+  /** One pass over every device (also callable directly, e.g. right after open). */
+  async tick(): Promise<void> {
+    for (const entry of this.context.devices.all()) {
+      if (this.stopped) return;
+      try {
+        if (entry.state === 'online') await this.probe(entry);
+        else if (entry.state === 'missing') await this.retry(entry);
+      } catch {
+        // A probe never fails the monitor: what it found was reported through the context.
+      }
+    }
+  }
+
+  private async probe(entry: ArrayDevice): Promise<void> {
+    this.backoff.delete(entry.row.deviceId);
+    const device = entry.device;
+    if (!device || !device.online) {
+      this.context.lost(entry, 'the device stopped answering');
+      return;
+    }
+    this.probes++;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), PROBE_TIMEOUT_MS)));
+    const read = withScratch(this.context.runtime, async (scratch) => chooseSuperblock(await readSuperblocks(device, scratch))).then(
+      (superblock) => ({ superblock }),
+      (error: unknown) => ({ error: error as Error }),
+    );
+    const outcome = await Promise.race([read, timedOut]);
+    clearTimeout(timer);
+    if (entry.device !== device || entry.state !== 'online') return; // changed meanwhile (failed by an I/O, rejoined)
+    if (outcome === 'timeout') {
+      this.context.lost(entry, `the device did not answer a probe within ${PROBE_TIMEOUT_MS} ms`);
+      // The read still holds its arena buffer until the device gives up on it.
+      return;
+    }
+    if ('error' in outcome) {
+      if (!device.online) this.context.lost(entry, `the device stopped answering: ${outcome.error.message}`);
+      else this.context.corrupt(entry, `its superblock cannot be read: ${outcome.error.message}`);
+      return;
+    }
+    const { superblock } = outcome;
+    if (!superblock) this.context.corrupt(entry, 'its superblock is gone (the device was truncated or overwritten)');
+    else if (superblock.arrayUuid !== this.context.arrayUuid || superblock.deviceUuid !== entry.row.uuid) {
+      this.context.corrupt(entry, `its superblock now names device ${superblock.deviceUuid} of array ${superblock.arrayUuid}`);
+    }
+  }
+
+  private async retry(entry: ArrayDevice): Promise<void> {
+    const id = entry.row.deviceId;
+    const now = Date.now();
+    const backoff = this.backoff.get(id) ?? { attempt: 0, nextTryMs: now };
+    this.backoff.set(id, backoff);
+    if (now < backoff.nextTryMs || !this.context.mayRejoin(entry)) return;
+    const opened = await openAsRecorded(entry.row.path, entry.row, this.context.arrayUuid, this.context.runtime);
+    if (opened.device && entry.state === 'missing' && !this.stopped && this.context.mayRejoin(entry)) {
+      this.backoff.delete(id);
+      await this.context.returned(entry, opened.device);
+      return;
+    }
+    await opened.device?.close().catch(() => undefined);
+    const baseMs = isNbdUrl(entry.row.path) ? NBD_RECONNECT_BASE_MS : this.intervalMs;
+    backoff.nextTryMs = Date.now() + nbdReconnectDelayMs(backoff.attempt++, baseMs, LOCAL_RETRY_MAX_MS);
+  }
+
+  /** A device rejoined or left by other means (onlineDevice, removal): its backoff ends. */
+  forget(deviceId: number): void {
+    this.backoff.delete(deviceId);
+  }
+
+  assertInvariants(): void {
+    for (const id of this.backoff.keys()) {
+      const entry = this.context.devices.all().find((candidate) => candidate.row.deviceId === id);
+      if (entry && this.context.devices.isOnline(entry)) throw new Error(`health monitor: backoff kept for device ${id}, which is online`);
+    }
+  }
+}
