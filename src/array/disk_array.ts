@@ -252,6 +252,11 @@ export class DiskArray {
     array.events = new ArrayEventBus(options.onEvent);
     array.policies = policies;
     array.lifecycle = new DeviceLifecycle(devices, () => store.lastGroupId());
+    // What open found is news to the owner too (the onEvent option is its listener by now).
+    for (const entry of devices.all()) {
+      if (entry.state === 'missing') array.emit({ type: 'deviceMissing', deviceId: entry.row.deviceId, path: entry.row.path, reason: entry.reason ?? 'not found at open' });
+      if (entry.state === 'failed') array.emit({ type: 'deviceFailed', deviceId: entry.row.deviceId, path: entry.row.path, reason: entry.reason ?? 'marked failed' });
+    }
     if (!store.readOnly) array.startPolicies();
     array.counters = new UsageCounters(store.readOnly ? { counters: () => store.counters(), addCounters: () => undefined } : store);
     array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
@@ -799,6 +804,14 @@ export class DiskArray {
   off<T extends ArrayEventType | 'event'>(type: T, listener: ArrayEventListener<T>): this {
     this.events.off(type, listener);
     return this;
+  }
+
+  /**
+   * Resolves once no heal-policy job is queued or running (a policy rebuild has finished,
+   * devices it emptied are gone). Immediately when policies are off or nothing is due.
+   */
+  async policiesIdle(): Promise<void> {
+    await this.policy?.settled();
   }
 
   /** The last ~100 events of this open (jobProgress left out), oldest first. */

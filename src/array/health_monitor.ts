@@ -19,10 +19,10 @@
 //  2. Backoff state exists only for devices that are away (missing), never for online ones.
 import type { Device } from '../devices/device.js';
 import { isNbdUrl } from '../devices/open_device.js';
-import { chooseSuperblock, readSuperblocks } from '../devices/superblock.js';
+import { chooseSuperblock, readSuperblocks, SUPERBLOCK_BYTES } from '../devices/superblock.js';
 import { nbdReconnectDelayMs, NBD_RECONNECT_BASE_MS } from '../devices/nbd_device.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
-import { openAsRecorded, withScratch, type Runtime } from './array_setup.js';
+import { openAsRecorded, type Runtime } from './array_setup.js';
 
 /** A probe that takes longer than this counts as the device not answering. */
 export const PROBE_TIMEOUT_MS = 5000;
@@ -97,12 +97,16 @@ export class HealthMonitor {
       return;
     }
     this.probes++;
+    // The clock starts once the buffer is ours: waiting for arena room under a busy put is no
+    // sign of a dead device. A read that times out keeps its buffer until it settles.
+    const { arena } = this.context.runtime;
+    const scratch = await arena.acquire(SUPERBLOCK_BYTES);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), PROBE_TIMEOUT_MS)));
-    const read = withScratch(this.context.runtime, async (scratch) => chooseSuperblock(await readSuperblocks(device, scratch))).then(
-      (superblock) => ({ superblock }),
-      (error: unknown) => ({ error: error as Error }),
-    );
+    const read = readSuperblocks(device, scratch.bytes)
+      .then((copies) => ({ superblock: chooseSuperblock(copies) })) // throws when neither copy could be read
+      .catch((error: unknown) => ({ error: error as Error }))
+      .finally(() => arena.free(scratch));
     const outcome = await Promise.race([read, timedOut]);
     clearTimeout(timer);
     if (entry.device !== device || entry.state !== 'online') return; // changed meanwhile (failed by an I/O, rejoined)

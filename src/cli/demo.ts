@@ -1,7 +1,7 @@
 // `elastripe demo` (and `npm start`): a tour of the array on image files in a temporary home,
 // with no root needed. The tour is a list of named steps sharing one DemoState: create, write,
 // verify, grow online by a larger device with one add that expands onto it (combine + rebalance), pull
-// a device and read degraded, rebuild onto the survivors, verify, rot a block and scrub it
+// a device and read degraded, let the array heal itself (heal policies, no rebuild command), verify, rot a block and scrub it
 // back, deep fsck. Further stages are appended to DEMO_STEPS. The home is removed at the end unless --keep.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { LB_BYTES } from '../constants.js';
 import { ElastripeError } from '../errors.js';
 import type { JobOptions } from '../array/device_jobs.js';
 import type { FsckReport } from '../array/types.js';
+import type { ArrayEvent, JobFinishedEvent } from '../array/array_events.js';
 import { createArray, importArray, openArray, runtimeOptions, type ArrayHandle } from './array_access.js';
 import { printJson, printText, startProgress, type CommandContext } from './context.js';
 import { generateContent, hashing, planFiles, type DemoFilePlan } from './demo_data.js';
@@ -168,19 +169,64 @@ async function timedJob<T>(
   return report;
 }
 
-/** Rebuilds the pulled device's blocks onto the survivors, spread over all of them. */
-export const rebuildStep: DemoStep = {
-  name: 'rebuild the pulled device onto the survivors',
+/** How long the heal step waits for the array to start healing by itself. */
+const HEAL_START_WAIT_MS = 30_000;
+
+/**
+ * No rebuild command: the array is reopened with its heal policies on, as a long-lived owner
+ * (`elastripe serve`, an embedder) runs it. It finds the pulled device missing and rebuilds
+ * its blocks onto the survivors by itself; the step only watches the events.
+ */
+export const healStep: DemoStep = {
+  name: 'let the array heal itself: heal policies on (as `elastripe serve` runs it), no rebuild command',
   async run(state) {
-    const report = await timedJob(state, 'rebuild', (array, options) => array.rebuild(options), (done) => done.movedBytes);
-    if (report.problems.length > 0) throw new ElastripeError('DEMO_REBUILD_FAILED', `rebuild left ${report.problems.length} group(s): ${report.problems[0]}`);
+    await requireArray(state).close();
+    state.array = undefined;
+    const trail: ArrayEvent[] = [];
+    const bar = startProgress(state.context, 'rebuild', undefined, true);
+    const startMs = performance.now();
+    let doneBytes = 0;
+    let finish: (event: JobFinishedEvent) => void = () => undefined;
+    const finished = new Promise<JobFinishedEvent>((resolve) => (finish = resolve));
+    state.array = await openArray(state.home, {
+      ...runtimeOptions(state.context.line),
+      policies: { rebuildDelayMs: 0, autoExpand: false },
+      onEvent: (event) => {
+        if (event.type !== 'jobProgress') trail.push(event);
+        if (event.type === 'jobProgress' && event.kind === 'rebuild') bar?.update((doneBytes = event.doneBytes), event.totalBytes);
+        if (event.type === 'jobFinished' && event.kind === 'rebuild' && event.trigger === 'policy') finish(event);
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      finished,
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), HEAL_START_WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (!outcome) throw new ElastripeError('DEMO_REBUILD_FAILED', `the array did not rebuild by itself within ${HEAL_START_WAIT_MS / 1000} s`);
+    await state.array.policiesIdle(); // the rebuilt device has left the array
+    bar?.finish();
+    state.timings['rebuild'] = { bytes: doneBytes, elapsedMs: performance.now() - startMs };
+    if (outcome.outcome !== 'done') throw new ElastripeError('DEMO_REBUILD_FAILED', `the policy rebuild ended ${outcome.outcome}: ${outcome.detail ?? ''}`);
     if (!state.context.line.json) {
-      const spread = Object.entries(report.blocksByTargetDevice).map(([deviceId, blocks]) => `${blocks} to device ${deviceId}`).join(', ');
-      const narrower = report.restripedGroups > 0 ? `; ${report.restripedGroups} groups as wide as the array rewritten one device narrower` : '';
-      printText(state.context, `rebuilt ${formatBytes(report.movedBytes)}: ${report.movedBlocks} blocks moved (${spread})${narrower}\n\n${renderStatus(requireArray(state).status())}`);
+      const events = trail.map((event) => `  ${describeEvent(event)}`).join('\n');
+      printText(state.context, `rebuilt ${formatBytes(doneBytes)} by itself, no rebuild command; its events:\n${events}\n\n${renderStatus(state.array.status())}`);
     }
   },
 };
+
+function describeEvent(event: ArrayEvent): string {
+  switch (event.type) {
+    case 'deviceMissing':
+    case 'deviceFailed':
+      return `${event.type} device ${event.deviceId}: ${event.reason}`;
+    case 'jobStarted':
+      return `jobStarted ${event.kind} #${event.jobId} (by ${event.trigger})`;
+    case 'jobFinished':
+      return `jobFinished ${event.kind} #${event.jobId}: ${event.outcome}`;
+    default:
+      return event.type;
+  }
+}
 
 export const statusStep: DemoStep = {
   name: 'status',
@@ -306,7 +352,7 @@ export const DEMO_STEPS: DemoStep[] = [
   addDeviceStep,
   pullDeviceStep,
   verifyStep('degraded', 'read every file back with the device gone (degraded reads) and verify it'),
-  rebuildStep,
+  healStep,
   verifyStep('rebuilt', 'read every file back after the rebuild and verify it'),
   scrubStep,
   fsckStep,

@@ -76,7 +76,9 @@ function renderJobs(status: ArrayStatus): string[] {
   });
   return shown.map((job, index) => {
     const moved = job.progress ? `, ${formatBytes(job.progress.doneBytes)}${job.progress.totalBytes ? ` of ${formatBytes(job.progress.totalBytes)}` : ''}` : '';
-    const hint = CUT_SHORT.has(job.state) ? ` — run 'elastripe ${job.kind}' again to continue` : '';
+    // A resync cut short (a returning device's check) is finished by a scrub, which checks it all.
+    const again = job.kind.startsWith('resync ') ? 'scrub' : job.kind;
+    const hint = CUT_SHORT.has(job.state) ? ` — run 'elastripe ${again}' again to continue` : '';
     return `${index === 0 ? 'jobs      ' : '          '} ${job.kind} ${job.state}${moved}${hint}`;
   });
 }
