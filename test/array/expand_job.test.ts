@@ -115,7 +115,8 @@ describe('expand', () => {
     if ('error' in outcome) expect(outcome.error).toMatchObject({ code: expect.stringMatching(/DEVICE_FAILED|DEVICE_IO/) });
     await expectFiles(suite.array, files);
     const status = suite.array.status();
-    expect(status.devices.find((device) => device.deviceId === victim.deviceId)!.state).toBe('failed');
+    // A pulled device stopped answering: missing (not failed; device_lifecycle.ts).
+    expect(status.devices.find((device) => device.deviceId === victim.deviceId)!.state).toBe('missing');
     await suite.array.rebuild();
     await expectFiles(suite.array, files);
     await expectClean(suite.array);
