@@ -1061,7 +1061,10 @@ export class DiskArray {
         },
         mayRejoin: (entry) => this.mayRejoin(entry),
         returned: async (entry, device) => {
-          if (this.closed) {
+          // A policy rebuild taking its blocks is aborted (resumable; the device's return makes
+          // most of its work unnecessary) before the device rejoins.
+          if (this.rebuildInFlight?.trigger === 'policy') await this.policy?.abortRebuild();
+          if (!this.mayRejoin(entry) || this.rebuildInFlight) {
             await device.close().catch(() => undefined);
             return;
           }
@@ -1074,16 +1077,12 @@ export class DiskArray {
   }
 
   /**
-   * Whether a missing device may rejoin now: not while a requested rebuild is taking its blocks
-   * (the operator chose to rebuild); a policy rebuild is aborted instead (it is resumable, and
-   * the device's return makes most of its work unnecessary) and the device rejoins next probe.
+   * Whether a missing device may try to rejoin: not while a requested rebuild is taking its
+   * blocks (the operator chose to rebuild). A policy rebuild does not stop it: once the device
+   * answers, that rebuild is aborted and the device rejoins (see the monitor's `returned`).
    */
   private mayRejoin(entry: ArrayDevice): boolean {
-    if (this.closed || entry.state !== 'missing') return false;
-    const running = this.rebuildInFlight;
-    if (!running) return true;
-    if (running.trigger === 'policy') void this.policy?.abortRebuild();
-    return false;
+    return !this.closed && entry.state === 'missing' && this.rebuildInFlight?.trigger !== 'request';
   }
 
   /** Spreads existing data onto devices just added: the expand job (combine + rebalance). */

@@ -36,7 +36,7 @@ export class HealPolicy {
   private rebuildTimer: NodeJS.Timeout | undefined;
   private scrubTimer: NodeJS.Timeout | undefined;
   private readonly queued = new Set<PolicyJobKind>();
-  private running: { kind: PolicyJobKind; controller: AbortController } | undefined;
+  private running: { kind: PolicyJobKind; controller: AbortController; done: Promise<unknown> } | undefined;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -86,9 +86,10 @@ export class HealPolicy {
 
   /** Aborts the policy rebuild in flight (a device it evacuates came back); resolves once it settled. */
   async abortRebuild(): Promise<void> {
-    if (this.running?.kind !== 'rebuild') return;
-    this.running.controller.abort();
-    await this.settled();
+    const running = this.running;
+    if (running?.kind !== 'rebuild') return;
+    running.controller.abort();
+    await running.done.catch(() => undefined);
   }
 
   /** Resolves when the queue is empty (every policy job queued so far has finished). */
@@ -127,10 +128,11 @@ export class HealPolicy {
     this.queued.delete(kind);
     if (this.closed) return;
     const controller = new AbortController();
-    this.running = { kind, controller };
     const options: ArrayJobOptions = { trigger: 'policy', signal: controller.signal, ...(this.policies.rateBytesPerSec === undefined ? {} : { rateBytesPerSec: this.policies.rateBytesPerSec }) };
+    const done = this.context[kind](options);
+    this.running = { kind, controller, done };
     try {
-      await this.context[kind](options);
+      await done;
     } catch {
       // Reported by the job's jobFinished event and its row (failed, aborted); a refused start
       // (e.g. TOO_MANY_ERASURES) waits for the next event that makes the policy try again.

@@ -37,9 +37,9 @@ export interface HealthContext {
   lost: (entry: ArrayDevice, reason: string) => void;
   /** The device answers but its content is gone or another's: mark it failed. */
   corrupt: (entry: ArrayDevice, reason: string) => void;
-  /** Whether a missing device may rejoin now (not while a requested rebuild is taking it). */
+  /** Whether a missing device may try to rejoin now (not while a requested rebuild is taking it). */
   mayRejoin: (entry: ArrayDevice) => boolean;
-  /** A missing device answered with its own superblock: rejoin it (the array takes the Device). */
+  /** A missing device answered with its own superblock: rejoin it (the array takes the Device, or closes it if it may not rejoin after all). */
   returned: (entry: ArrayDevice, device: Device) => Promise<void>;
 }
 
@@ -134,7 +134,7 @@ export class HealthMonitor {
     this.backoff.set(id, backoff);
     if (now < backoff.nextTryMs || !this.context.mayRejoin(entry)) return;
     const opened = await openAsRecorded(entry.row.path, entry.row, this.context.arrayUuid, this.context.runtime);
-    if (opened.device && entry.state === 'missing' && !this.stopped && this.context.mayRejoin(entry)) {
+    if (opened.device && entry.state === 'missing' && !this.stopped) {
       this.backoff.delete(id);
       await this.context.returned(entry, opened.device);
       return;

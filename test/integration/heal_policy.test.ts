@@ -201,6 +201,37 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
 
+  nbdkit.it('a device that comes back while the policy rebuild takes its blocks: the rebuild is aborted and it rejoins', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    const started = await Promise.all(images.map((image) => fileServer(image)));
+    array = await DiskArray.create({
+      ...TEST_RUNTIME,
+      home: dir.file('home'),
+      devices: started.map((server) => server.url),
+      parityCount: 1,
+      // Slow enough that the device is back long before the rebuild could finish.
+      policies: { ...FAST_PROBES, rebuildDelayMs: 0, rateBytesPerSec: 256 * 1024 },
+    });
+    const files = someFiles(4, 70);
+    for (const [name, content] of files) await array.put(name, content);
+    const running = nextEvent(array, 'jobStarted', (event) => event.type === 'jobStarted' && event.kind === 'rebuild');
+    const aborted = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'rebuild');
+    const returned = nextEvent(array, 'deviceReturned');
+    await killAndWait(started[1]!);
+    await running;
+    await fileServer(images[1]!, started[1]!.port);
+    expect(await aborted).toMatchObject({ outcome: 'aborted', trigger: 'policy' });
+    expect(await returned).toMatchObject({ deviceId: 2 });
+    expect(array.status().devices.map((device) => device.state)).toEqual(['online', 'online', 'online', 'online']);
+    await array.policiesIdle();
+    const degradedBefore = array.status().degradedReads;
+    await expectAllRead(array, files);
+    expect(array.status().degradedReads).toBe(degradedBefore);
+    array.assertInvariants();
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
   nbdkit.it('a manual rebuild while a policy rebuild runs joins it instead of failing', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
