@@ -65,7 +65,7 @@ export async function startServe(home: string, args: readonly string[] = [], opt
 }
 
 /** Polls `status --json` (through serve, while it runs) until `accept` returns true. */
-export async function waitForStatus(home: string, accept: (status: StatusDocument) => boolean, timeoutMs = 60_000): Promise<StatusDocument> {
+export async function waitForStatus(home: string, accept: (status: StatusDocument) => boolean, timeoutMs = 120_000): Promise<StatusDocument> {
   const deadline = Date.now() + timeoutMs;
   let last: StatusDocument | undefined;
   while (Date.now() < deadline) {

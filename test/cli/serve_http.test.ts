@@ -166,7 +166,7 @@ describe('serve --listen', () => {
     expect(history.samples.length).toBeGreaterThan(0);
     expect((await fetch(new URL('nope', serve.url))).status).toBe(404);
     expect(await serve.stop()).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it('needs --token for an address other machines reach, and then asks every request for it', async () => {
     const home = dir.file('home');
@@ -189,5 +189,5 @@ describe('serve --listen', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<title>elastripe</title>');
     expect(await serve.stop()).toBe(0);
-  }, 120_000);
+  }, 240_000);
 });

@@ -25,11 +25,11 @@ async function imageArray(sizeBytes = '160M'): Promise<string> {
 describe('elastripe serve and jobs', () => {
   it('SIGTERM during a job: serve exits 0, the client hears why, and the job resumes on the next start', async () => {
     const home = await imageArray();
-    const data = patternBytes(48 * MIB, 3);
+    const data = patternBytes(24 * MIB, 3);
     writeFileSync(dir.file('in.bin'), data);
     let serve = await startServe(home);
     expect((await runCli(['put', '--home', home, 'f', dir.file('in.bin')])).exitCode).toBe(0);
-    const scrub = startCli(['scrub', '--home', home, '--rate', '4M']);
+    const scrub = startCli(['scrub', '--home', home, '--rate', '2M']);
     await waitForStatus(home, (status) => status.jobs.some((job) => job.kind === 'scrub' && job.state === 'running' && (job.progress?.doneBytes ?? 0) > 0));
     expect(await serve.stop('SIGTERM')).toBe(0);
     const client = await scrub.done;
@@ -43,7 +43,7 @@ describe('elastripe serve and jobs', () => {
     expect(await serve.stop('SIGINT')).toBe(0);
     const back = await runCli(['get', '--home', home, 'f', '-']);
     expect(back.stdout.equals(data)).toBe(true);
-  }, 240_000);
+  }, 300_000);
 
   it('Ctrl-C on a client stops its command only; serve keeps serving and does not resume it', async () => {
     const home = await imageArray('96M');
@@ -62,6 +62,6 @@ describe('elastripe serve and jobs', () => {
     const again = await startServe(home);
     expect(again.log()).not.toContain('resuming');
     expect(await again.stop()).toBe(0);
-  }, 180_000);
+  }, 300_000);
 
 });

@@ -60,5 +60,5 @@ describe('the status page', () => {
     scrub.child.kill('SIGINT');
     await scrub.done;
     expect(await serve.stop()).toBe(0);
-  }, 180_000);
+  }, 300_000);
 });

@@ -9,9 +9,12 @@ import { ControlSession, type VerbRunner } from './control_session.js';
 
 /** The longest path a unix socket address holds on Linux (sun_path, 108 bytes with the NUL). */
 const SOCKET_PATH_BYTES_MAX = 107;
+/** How long a stopping serve waits for clients to close their connections after their EXIT. */
+const CLIENT_CLOSE_WAIT_MS = 5000;
 
 export class ControlServer {
   private readonly sessions = new Set<ControlSession>();
+  private readonly sockets = new Set<Socket>();
   private accepting = true;
   /** Commands run so far, by verb (for /metrics). */
   readonly commandsByVerb = new Map<string, number>();
@@ -62,6 +65,8 @@ export class ControlServer {
       socket.destroy();
       return;
     }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const session = new ControlSession(socket, async (line, io, signal) => {
       this.commandsByVerb.set(line.verb, (this.commandsByVerb.get(line.verb) ?? 0) + 1);
       return this.runVerb(line, io, signal);
@@ -78,6 +83,11 @@ export class ControlServer {
     rmSync(this.path, { force: true });
     for (const session of this.sessions) session.abort(reason);
     await Promise.all([...this.sessions].map((session) => session.done));
+    // Every session has sent its EXIT; a client that does not close its end is cut off.
+    const timer = setTimeout(() => {
+      for (const socket of this.sockets) socket.destroy();
+    }, CLIENT_CLOSE_WAIT_MS);
     await closed;
+    clearTimeout(timer);
   }
 }
