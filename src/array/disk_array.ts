@@ -590,6 +590,7 @@ export class DiskArray {
     try {
       let writeInput: WriteInput;
       if (opened?.kind === 'reader') writeInput = { kind: 'reader', reader: opened.reader };
+      else if (opened?.kind === 'sequential') writeInput = { kind: 'sequential', reader: opened.reader };
       else if (source instanceof Uint8Array && this.arenaBuffers().isAlignedArenaView(source)) writeInput = { kind: 'arena', bytes: source };
       else writeInput = { kind: 'chunks', chunks: toChunks(source as Exclude<typeof source, { path: string }>) };
       written = await writeFile(this.writeContext(), writeInput, { ...options, sizeBytes });
@@ -609,7 +610,7 @@ export class DiskArray {
       stopWaiting();
       this.checkLowSpace(); // also after a put refused for want of room
       if (opened?.kind === 'reader') await opened.reader.close();
-      else if (opened?.kind === 'stream') await opened.close();
+      else if (opened?.kind === 'stream' || opened?.kind === 'sequential') await opened.close();
     }
     // What this put committed (no second look-up: a small put's metadata work stays its commit).
     return fileStatOf(name, written.sizeBytes, createdMs, written.groups);

@@ -2,8 +2,8 @@
 // by position straight into the write path's arena group buffers — with io_uring and O_DIRECT
 // for the 4 KiB-aligned body (READ_FIXED: the arena is registered), and with plain pread for
 // the unaligned tail or when the filesystem refuses O_DIRECT — so its bytes are never copied
-// in user space and no buffer is allocated per chunk. A FIFO or character device cannot be read
-// by position: it is read as a stream instead.
+// in user space and no buffer is allocated per chunk. A FIFO, pipe or character device cannot be
+// read by position: it is read in order, still straight into the group buffers.
 //
 // Invariants (assertInvariants):
 //  1. The direct part never reads past sizeBytes rounded down to whole LBs.
@@ -16,15 +16,19 @@ import type { Device } from '../devices/device.js';
 import { uringAvailable } from '../devices/uring_native.js';
 import { openUringDevice } from '../devices/uring_device.js';
 import { DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError } from '../errors.js';
-import type { PositionalReader } from './write_path.js';
+import type { PositionalReader, SequentialReader } from './write_path.js';
 
 export interface FileReaderOptions {
   /** false: plain preads only (the array runs on the fs backend). */
   direct?: boolean;
 }
 
-/** What a path source opens as: a positional reader, or a stream for FIFOs and the like. */
-export type OpenedFileSource = { kind: 'reader'; reader: FileReader } | { kind: 'stream'; stream: Readable; close: () => Promise<void> };
+/** What a path source opens as: a positional reader, a sequential one (FIFO, pipe, character
+ * device), or a stream (a block device without io_uring, whose size fs cannot tell). */
+export type OpenedFileSource =
+  | { kind: 'reader'; reader: FileReader }
+  | { kind: 'sequential'; reader: SequentialReader; close: () => Promise<void> }
+  | { kind: 'stream'; stream: Readable; close: () => Promise<void> };
 
 /** Below this a second (O_DIRECT) descriptor costs more than the page-cache copy it saves. */
 const DIRECT_READ_BYTES_MIN = 1024 * 1024;
@@ -56,8 +60,23 @@ export async function openFileSource(path: string, options: FileReaderOptions = 
     const info = await handle.stat();
     if (info.isDirectory()) throw new InvalidArgumentError(`put source ${JSON.stringify(path)} is a directory; put stores one file`);
     if (!info.isFile() && !info.isBlockDevice()) {
-      const stream = createReadStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1024 * 1024 });
-      return { kind: 'stream', stream, close: () => handle.close() };
+      // Read in order straight into the group buffers (a blocking read on its own descriptor).
+      const reader: SequentialReader = {
+        read: async (target) => {
+          try {
+            return (await handle.read(target, 0, target.byteLength, null)).bytesRead;
+          } catch (error) {
+            throw sourceError(error, path);
+          }
+        },
+      };
+      // An abort leaves a read on an idle pipe pending: the descriptor closes once it settles.
+      // (FileHandle.close waits for it, and a put must not wait for an idle writer.)
+      const close = (): Promise<void> => {
+        void handle.close().catch(() => undefined);
+        return Promise.resolve();
+      };
+      return { kind: 'sequential', reader, close };
     }
     const wantDirect = options.direct !== false && uringAvailable().available && (info.isBlockDevice() || info.size >= DIRECT_READ_BYTES_MIN);
     const direct = wantDirect ? await openDirect(path) : undefined;

@@ -66,12 +66,18 @@ export interface WriteOptions {
 export type WriteInput =
   | { kind: 'chunks'; chunks: AsyncIterable<Uint8Array> }
   | { kind: 'arena'; bytes: Uint8Array }
-  | { kind: 'reader'; reader: PositionalReader };
+  | { kind: 'reader'; reader: PositionalReader }
+  | { kind: 'sequential'; reader: SequentialReader };
 
 /** A source read by position (file_source.ts): fills `target` with the bytes at `position`. */
 export interface PositionalReader {
   readonly sizeBytes: number;
   readAt(target: Uint8Array, position: number): Promise<void>;
+}
+
+/** A pipe or FIFO read in order (file_source.ts): fills part of `target`, 0 at the end. */
+export interface SequentialReader {
+  read(target: Uint8Array): Promise<number>;
 }
 
 export interface WrittenFile {
@@ -107,7 +113,8 @@ export async function writeFile(
   try {
     if (input.kind === 'chunks') await writer.consume(input.chunks);
     else if (input.kind === 'arena') await writer.consumeArena(input.bytes);
-    else await writer.consumeReader(input.reader);
+    else if (input.kind === 'reader') await writer.consumeReader(input.reader);
+    else await writer.consumeSequential(input.reader);
     await writer.flush();
   } catch (error) {
     await writer.settle();
@@ -195,6 +202,67 @@ class FileWriter {
     }
     await this.settle();
     if (this.firstError !== undefined) throw this.firstError;
+  }
+
+  /**
+   * A pipe read straight into each group's buffer until the group is full or the pipe ends. An
+   * abort does not wait for a read blocked on an idle pipe: the put ends at once, and the buffer
+   * that read still targets goes back to the arena only once the read has settled.
+   */
+  async consumeSequential(reader: SequentialReader): Promise<void> {
+    try {
+      for (let ended = false; !ended; ) {
+        this.throwIfStopped();
+        this.current = await this.startGroup();
+        const group = this.current;
+        const capacityBytes = groupCapacityBytes(group.shape);
+        while (group.filledBytes < capacityBytes) {
+          const read = reader.read(group.buffer!.bytes.subarray(group.filledBytes, capacityBytes));
+          const bytesRead = await this.unlessAborted(read, () => {
+            // The read may still land in this buffer: it is freed when the read settles.
+            const buffer = group.buffer!;
+            this.current = undefined;
+            read.then(() => this.context.arena.free(buffer), () => this.context.arena.free(buffer));
+          });
+          if (bytesRead === 0) {
+            ended = true;
+            break;
+          }
+          group.filledBytes += bytesRead;
+          this.totalBytes += bytesRead;
+        }
+        if (group.filledBytes > 0) this.dispatch();
+        else this.dropCurrent();
+      }
+    } finally {
+      this.dropCurrent();
+    }
+    await this.settle();
+    if (this.firstError !== undefined) throw this.firstError;
+  }
+
+  /** `work`, or AbortedError as soon as the put's signal fires (then `onAbort` runs first). */
+  private unlessAborted<T>(work: Promise<T>, onAbort: () => void): Promise<T> {
+    const signal = this.options.signal;
+    if (!signal) return work;
+    return new Promise<T>((resolve, reject) => {
+      const abort = (): void => {
+        onAbort();
+        reject(new AbortedError('put was aborted'));
+      };
+      if (signal.aborted) return abort();
+      signal.addEventListener('abort', abort, { once: true });
+      work.then(
+        (value) => {
+          signal.removeEventListener('abort', abort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', abort);
+          reject(error);
+        },
+      );
+    });
   }
 
   private dropCurrent(): void {

@@ -9,6 +9,8 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import type { DiskArray } from '../../src/array/disk_array.js';
+import { openFileSource } from '../../src/array/file_source.js';
+import { uringAvailable } from '../../src/devices/uring_native.js';
 import { ElastripeError } from '../../src/errors.js';
 import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
 
@@ -188,6 +190,54 @@ describe('put({ path }): a file read straight into the arena', () => {
     const stat = await array.put('fifo', { path: fifo });
     expect(stat.sizeBytes).toBe(data.byteLength);
     expect((await array.get('fifo')).equals(data)).toBe(true);
+  });
+
+  it('an abort ends a put waiting on an idle FIFO at once; nothing is stored', async () => {
+    const array = await open();
+    const fifo = suite.dir.file('idle-fifo');
+    execFileSync('mkfifo', [fifo]);
+    // A writer that sends a little, then idles (holding the FIFO open) until it is killed.
+    const writer = spawn('sh', ['-c', `exec 3>${JSON.stringify(fifo)}; printf partial >&3; sleep 30`], { stdio: 'ignore' });
+    try {
+      const controller = new AbortController();
+      const put = array.put('idle', { path: fifo }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 300);
+      expect(await codeOf(() => put)).toBe('ABORTED');
+      expect(array.list().map((file) => file.name)).not.toContain('idle');
+    } finally {
+      writer.kill('SIGKILL');
+    }
+    // The read that was pending ends with the writer; its buffer goes back, the array stays whole.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await array.put('after', Buffer.from('fine'));
+    array.assertInvariants();
+  });
+
+  it('a regular file is read with O_DIRECT for its aligned body and pread for its tail', async () => {
+    const path = suite.dir.file('direct.bin');
+    const data = patternBytes(3 * MIB + 100, 12);
+    writeFileSync(path, data);
+    const opened = await openFileSource(path);
+    expect(opened.kind).toBe('reader');
+    if (opened.kind !== 'reader') return;
+    const { reader } = opened;
+    try {
+      const array = await open();
+      const target = array.allocBuffer(data.byteLength);
+      await reader.readAt(target, 0);
+      expect(target.equals(data)).toBe(true);
+      reader.assertInvariants();
+      if (uringAvailable().available) {
+        expect(reader.usesDirectIo, 'the test directory takes O_DIRECT').toBe(true);
+        expect(reader.directBytes).toBe(3 * MIB);
+        expect(reader.bufferedBytes).toBe(100);
+      } else {
+        expect(reader.bufferedBytes).toBe(data.byteLength);
+      }
+      array.freeBuffer(target);
+    } finally {
+      await reader.close();
+    }
   });
 
   it('bad paths are typed errors and commit nothing', async () => {

@@ -38,7 +38,10 @@ export async function openSource(context: CommandContext, file: string): Promise
     const info = stdinStats(context);
     if (info?.isDirectory()) throw new InvalidArgumentError('standard input is a directory; put reads one file or a pipe from it');
     // A file redirected to stdin is read like a named one, by position, from its start.
-    if (info?.isFile() || info?.isBlockDevice()) return { input: { path: `/proc/self/fd/${(context.io.stdin as unknown as { fd: number }).fd}` }, sizeBytes: info.isFile() ? info.size : undefined, close: async () => undefined };
+    const ownPath = `/proc/self/fd/${(context.io.stdin as unknown as { fd: number }).fd}`;
+    if (info?.isFile() || info?.isBlockDevice()) return { input: { path: ownPath }, sizeBytes: info.isFile() ? info.size : undefined, close: async () => undefined };
+    // A pipe is reopened (a blocking descriptor of its own) and read straight into the arena.
+    if (info?.isFIFO()) return { input: { path: ownPath }, close: async () => undefined };
     return { input: abortable(context, context.io.stdin), close: async () => undefined };
   }
   const handle = await open(file, 'r').catch((error: unknown) => {
