@@ -15,6 +15,7 @@ import { runLargeCase, runSmallCase, type ArrayCaseSpec } from './array_cases.js
 import { BenchDeviceSet, loopDevicesUsable, RAM_DIRECTORY, type DeviceKind } from './bench_devices.js';
 import { FIO_BLOCK_BYTES, FIO_DEPTH, prefillDevices, runFioRaw, type FioMeasurement } from './fio_raw.js';
 import { makeLargeFiles, makeSmallFiles, timed, type NamedData } from './workload.js';
+import { FACES_COLUMNS, runFacesBench } from './faces_bench.js';
 
 const MIB = 1 << 20;
 /** Each set holds 1 GiB of user data at its widest overhead (4 devices, p2: k=2, 2 GiB raw). */
@@ -172,6 +173,12 @@ export async function runArrayBench(options: ArrayBenchOptions = {}): Promise<Be
   const files = makeLargeFiles(settings.fileCount, settings.fileBytes);
   for (const geometry of GEOMETRIES) rows.push(...await runGeometry(kind, geometry, files, settings));
   addRatios(rows);
+  // CLI vs library and copying vs zero-copy calls, side by side (faces_bench.ts); ELASTRIPE_BENCH_FACES=0 skips them.
+  if (process.env['ELASTRIPE_BENCH_FACES'] !== '0') {
+    const faces = await runFacesBench(kind);
+    printTable('array faces: CLI vs library, copying vs zero-copy calls (best of rounds)', faces, FACES_COLUMNS);
+    rows.push(...faces);
+  }
   printTable('array: 1 GiB as 16 x 64 MiB files, RAM-backed devices (efficiency = GB/s / (fio raw x k/(k+m)))', rows,
     ['case', 'impl', 'devices', 'parity', 'k', 'backend', 'dataGBps', 'opsPerSec', 'p50Us', 'p99Us', 'efficiency', 'vsFioRaw',
       'cpuSecondsPerGB', 'processCores', 'hostBusyCores', 'vsBtrfsRaid5', 'error']);

@@ -228,7 +228,8 @@ export async function runFacesBench(kind: DeviceKind): Promise<BenchResult[]> {
     const data = randomFillSync(Buffer.allocUnsafe(settings.faceBytes));
     writeFileSync(sourcePath, data);
     const digest = sha(data);
-    const arenaBytes = Math.ceil((2 * settings.faceBytes + 256 * MIB) / (64 * 1024)) * 64 * 1024;
+    // One arena buffer of the file at a time (allocBuffer) beside the group buffers of a put or get.
+    const arenaBytes = Math.ceil((settings.faceBytes + 256 * MIB) / (64 * 1024)) * 64 * 1024;
     await (await DiskArray.create({ home, devices: paths, parityCount: 1, force: true, arenaBytes })).close();
     for (let round = 0; round < settings.rounds; round++) {
       const array = await DiskArray.open(home, { arenaBytes });
