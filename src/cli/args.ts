@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ElastripeError } from '../errors.js';
 import type { BackendChoice, ParityCount } from '../array/types.js';
-import { COMMON_OPTIONS, findVerbSpec, GENERAL_USAGE, optionSpec, usageLine, VERB_OPTIONS, type OptionSpec, type Verb, type VerbSpec } from './verbs.js';
+import { batchUsageLine, COMMON_OPTIONS, findVerbSpec, GENERAL_USAGE, optionSpec, usageLine, VERB_OPTIONS, type OptionSpec, type Verb, type VerbSpec } from './verbs.js';
 
 /** The command line is wrong; main prints the message and a usage line and exits with 2. */
 export class UsageError extends ElastripeError {
@@ -84,7 +84,8 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
   }
   const commandLine = readOptions(spec, values, positionals.slice(1), usage);
   if (commandLine.help) return commandLine;
-  checkArgumentCount(batchForm(spec, commandLine, usage), commandLine.arguments, usage);
+  const form = batchForm(spec, commandLine, usage);
+  checkArgumentCount(form.spec, commandLine.arguments, form.usage);
   if (spec.needsHome) commandLine.home = resolveHome(commandLine.home, env, usage);
   return commandLine;
 }
@@ -210,8 +211,8 @@ function readBackend(raw: string | boolean | undefined, usage: string): BackendC
   throw new UsageError(`--backend must be auto, uring or fs, not '${String(raw)}'`, usage);
 }
 
-/** The verb's spec with the argument counts of the batch form its options chose, if any. */
-function batchForm(spec: VerbSpec, line: CommandLine, usage: string): VerbSpec {
+/** The verb's spec with the argument counts of the batch form its options chose, if any, and that form's usage line. */
+function batchForm(spec: VerbSpec, line: CommandLine, usage: string): { spec: VerbSpec; usage: string } {
   const chosen = (spec.batchUsage ?? []).filter((form) => (line as unknown as Record<string, unknown>)[form.option] === true);
   if (chosen.length > 1) throw new UsageError(`--${chosen[0]!.option} and --${chosen[1]!.option} cannot be combined`, usage);
   const form = chosen[0];
@@ -219,11 +220,12 @@ function batchForm(spec: VerbSpec, line: CommandLine, usage: string): VerbSpec {
     for (const name of ['prefix', 'jobs'] as const) {
       if (line[name] !== undefined && spec.batchUsage) throw new UsageError(`--${name} applies only to the batch forms (${spec.batchUsage.map((batch) => `--${batch.option}`).join(', ')})`, usage);
     }
-    return spec;
+    return { spec, usage };
   }
-  if (line.prefix !== undefined && form.option !== 'files') throw new UsageError('--prefix applies only to put --files (put --recursive takes PREFIX as its second argument)', usage);
-  if (line.offsetBytes !== undefined || line.lengthBytes !== undefined) throw new UsageError(`--offset and --length do not apply to --${form.option}`, usage);
-  return { ...spec, argumentsUsage: form.argumentsUsage, minimumArguments: form.minimumArguments, maximumArguments: form.maximumArguments };
+  const formUsage = batchUsageLine(spec, form);
+  if (line.prefix !== undefined && form.option !== 'files') throw new UsageError('--prefix applies only to put --files (put --recursive takes PREFIX as its second argument)', formUsage);
+  if (line.offsetBytes !== undefined || line.lengthBytes !== undefined) throw new UsageError(`--offset and --length do not apply to --${form.option}`, formUsage);
+  return { spec: { ...spec, argumentsUsage: form.argumentsUsage, minimumArguments: form.minimumArguments, maximumArguments: form.maximumArguments }, usage: formUsage };
 }
 
 function checkArgumentCount(spec: VerbSpec, positionals: string[], usage: string): void {

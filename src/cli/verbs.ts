@@ -151,8 +151,17 @@ export function optionSpec(name: string): OptionSpec | undefined {
 /** "elastripe put NAME [FILE|-] [options]" */
 export function usageLine(spec: VerbSpec): string {
   const argumentsPart = spec.argumentsUsage ? ` ${spec.argumentsUsage}` : '';
-  const forms = (spec.batchUsage ?? []).map((form) => `\n       elastripe ${spec.verb} --${form.option} ${form.argumentsUsage} [options]`);
-  return `usage: elastripe ${spec.verb}${argumentsPart} [options]${forms.join('')}`;
+  return `usage: elastripe ${spec.verb}${argumentsPart} [options]`;
+}
+
+/** The usage line of a batch form: "usage: elastripe put --recursive DIR [PREFIX] [options]". */
+export function batchUsageLine(spec: VerbSpec, form: BatchUsage): string {
+  return `usage: elastripe ${spec.verb} --${form.option} ${form.argumentsUsage} [options]`;
+}
+
+/** Every form's usage line, for help. */
+export function usageLines(spec: VerbSpec): string[] {
+  return [usageLine(spec), ...(spec.batchUsage ?? []).map((form) => batchUsageLine(spec, form))];
 }
 
 export const GENERAL_USAGE = 'usage: elastripe <verb> [arguments] [options]   (elastripe help for the list of verbs)';

@@ -126,7 +126,8 @@ describe('parseCommandLine', () => {
   });
 
   it('gives the verb usage line with verb errors', () => {
-    expect(usageErrorOf(['get']).usage).toBe('usage: elastripe get NAME [FILE|DIR|-] [options]\n       elastripe get --recursive PREFIX DIR [options]');
+    expect(usageErrorOf(['get']).usage).toBe('usage: elastripe get NAME [FILE|DIR|-] [options]');
+    expect(usageErrorOf(['get', '--recursive', 'p']).usage).toBe('usage: elastripe get --recursive PREFIX DIR [options]');
     expect(usageErrorOf(['get', '--recursive', 'p']).message).toMatch(/'get' needs DIR/);
     expect(usageErrorOf(['put', '--files']).message).toMatch(/'put' needs FILE/);
     expect(usageErrorOf(['put', 'a', 'b', '--jobs', '2']).message).toMatch(/--jobs applies only to the batch forms/);

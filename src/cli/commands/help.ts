@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../args.js';
 import { printJson, printText, type CommandContext } from '../context.js';
-import { COMMON_OPTIONS, findVerbSpec, GENERAL_USAGE, usageLine, VERB_OPTIONS, VERB_SPECS, type OptionSpec, type VerbSpec } from '../verbs.js';
+import { COMMON_OPTIONS, findVerbSpec, GENERAL_USAGE, usageLine, usageLines, VERB_OPTIONS, VERB_SPECS, type OptionSpec, type VerbSpec } from '../verbs.js';
 
 function optionLines(names: readonly string[], table: Readonly<Record<string, OptionSpec>>): string[] {
   const entries = names.map((name) => {
@@ -35,7 +35,8 @@ export function renderGeneralHelp(): string {
 }
 
 export function renderVerbHelp(spec: VerbSpec): string {
-  const lines = [usageLine(spec), '', spec.summary];
+  const [first, ...forms] = usageLines(spec);
+  const lines = [first!, ...forms.map((form) => form.replace(/^usage: /, '       ')), '', spec.summary];
   if (spec.options.length > 0) lines.push('', 'options:', ...optionLines(spec.options, VERB_OPTIONS));
   lines.push('', 'options of every verb:', ...optionLines(Object.keys(COMMON_OPTIONS), COMMON_OPTIONS));
   return lines.join('\n');
