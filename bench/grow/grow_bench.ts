@@ -126,7 +126,8 @@ async function elastripeRun(options: GrowBenchOptions, withReads: boolean): Prom
         ...(withReads ? { loadReadGBps: loadBytes / 1e9 / (loadMs / 1000) } : {}),
         readBytes: report.readBytes,
         writtenBytes: report.writtenBytes,
-        movedBlocks: report.combine.movedBlocks + report.rebalance.movedBlocks,
+        combineMovedBlocks: report.combine.movedBlocks,
+        rebalanceMovedBlocks: report.rebalance.movedBlocks,
         combinedGroups: report.combine.combinedGroups,
         newGroups: report.combine.newGroups,
         usageSpread: Math.max(...fractions) - Math.min(...fractions),
@@ -177,7 +178,7 @@ export async function runGrowBench(options: GrowBenchOptions = optionsFromEnv())
     { case: `add_expand_${geometry}`, impl: 'btrfs raid5 device add + balance --full-balance', ...btrfs, dataGBps: options.dataBytes / 1e9 / btrfs.seconds! },
     { case: `read_during_expand_${geometry}`, impl: 'elastripe readInto during expand', dataGBps: loaded.loadReadGBps!, idleGBps: loaded.idleReadGBps!, expandSeconds: loaded.seconds! },
   ];
-  printTable('grow: add a 5th device', results, ['case', 'impl', 'seconds', 'dataGBps', 'readBytes', 'writtenBytes', 'movedBlocks', 'usageSpread', 'addSeconds', 'balanceSeconds', 'idleGBps']);
+  printTable('grow: add a 5th device', results, ['case', 'impl', 'seconds', 'dataGBps', 'readBytes', 'writtenBytes', 'newGroups', 'combineMovedBlocks', 'rebalanceMovedBlocks', 'usageSpread', 'addSeconds', 'balanceSeconds', 'idleGBps']);
   console.log(`expand / btrfs add+balance: ${ratio.toFixed(2)}x (target <= ${TARGET_RATIO_MAX}x) ${ratio <= TARGET_RATIO_MAX ? 'MET' : 'NOT MET'}`);
   console.log(`foreground reads during expand: ${(readRatio * 100).toFixed(0)}% of idle (${loaded.loadReadGBps!.toFixed(2)} vs ${loaded.idleReadGBps!.toFixed(2)} GB/s)`);
   const path = writeResults('grow', results, { ratios: { expandVsBtrfs: ratio, readDuringExpandVsIdle: readRatio }, targets: { expandVsBtrfsMax: TARGET_RATIO_MAX }, options });

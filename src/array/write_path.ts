@@ -347,7 +347,9 @@ class FileWriter {
     const group = this.current!;
     this.current = undefined;
     const sequence = this.sequence++;
-    const task = this.writeGroup(group, sequence)
+    // Taken here, in sequence order: groups reach placement in whatever order their encodes finish.
+    const rotation = this.rotationFor(group.shape.dataCount);
+    const task = this.writeGroup(group, sequence, rotation)
       .catch((error: unknown) => {
         this.firstError ??= error;
       })
@@ -358,7 +360,7 @@ class FileWriter {
     this.inflight.add(task);
   }
 
-  private async writeGroup(group: FillingGroup, sequence: number): Promise<void> {
+  private async writeGroup(group: FillingGroup, sequence: number, rotation: number): Promise<void> {
     const { context } = this;
     let shape = groupShape(group.filledBytes, group.shape.dataCount, group.shape.extentLb);
     let encoded = await this.encode(group, shape);
@@ -376,7 +378,7 @@ class FileWriter {
           });
           encoded.scratch = reshaped.buffer;
         }
-        const extents = this.reserveExtents(shape);
+        const extents = this.reserveExtents(shape, rotation);
         extents.forEach((extent, i) => (extent.checksum = encoded.checksums[i]!));
         const failure = await this.writeExtents(extents, encoded.blocks);
         if (failure === undefined) {
@@ -483,9 +485,9 @@ class FileWriter {
   }
 
   /** Chooses devices and takes extents from the allocator; synchronous, so no other put interleaves. */
-  private reserveExtents(shape: GroupShape): NewExtent[] {
+  private reserveExtents(shape: GroupShape, rotation: number): NewExtent[] {
     const { context } = this;
-    const placement = placeGroup(this.candidates(), shape.dataCount, context.parityCount, shape.extentLb, this.rotationFor(shape.dataCount));
+    const placement = placeGroup(this.candidates(), shape.dataCount, context.parityCount, shape.extentLb, rotation);
     const roles = [
       ...placement.dataDeviceIds.map((deviceId, index) => ({ deviceId, role: 'data' as const, index })),
       ...placement.parityDeviceIds.map((deviceId, index) => ({ deviceId, role: 'parity' as const, index })),
