@@ -8,3 +8,4 @@ export { gf_dot_prod } from './gf_dot_prod_simd';
 export { fletcher4 } from './fletcher4_simd';
 export { encode_checksum } from './encode_checksum_simd';
 export { gf_vect_dot_prod } from './gf_vect_dot_prod_simd';
+export { raid6_recov2 } from './raid6_recov_simd';

@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import {
   compileKernelVariant, instantiateKernels, loadKernelModule, type KernelMemory, type Kernels,
 } from '../../src/kernels/kernel_module.js';
-import { reconstructionPlan } from '../../src/kernels/gf256.js';
+import { raid6Recov2Coefficients, reconstructionPlan } from '../../src/kernels/gf256.js';
+import { raid6Recov2Scalar } from '../../src/kernels/scalar/raid6_recov_scalar.js';
 import { xorGenScalar } from '../../src/kernels/scalar/xor_scalar.js';
 import { pqGenScalar, pqrGenScalar } from '../../src/kernels/scalar/pq_scalar.js';
 import { gfVectDotProdScalar } from '../../src/kernels/scalar/gf_dot_prod_scalar.js';
@@ -128,7 +129,8 @@ function ownOperation(arena: Arena, caseName: string, impl: string, shardBytes: 
     case 'reconstruct1_8+2':
       return reconstructOperation(arena, kernels, simd, n, [0]);
     case 'reconstruct2_8+2':
-      return reconstructOperation(arena, kernels, simd, n, [0, 1]);
+      // What the Codec runs for two lost data blocks: RAID-6 recovery; simd-dotprod is the general path.
+      return impl === 'simd-dotprod' ? reconstructOperation(arena, kernels, simd, n, [0, 1]) : recoverOperation(arena, kernels, simd, n);
     case 'checksum':
       return () => {
         for (let i = 0; i < DATA_COUNT; i++) {
@@ -160,6 +162,18 @@ function reconstructOperation(arena: Arena, kernels: Kernels, simd: boolean, sha
   kernels.pqGen(SOURCES_LIST_OFFSET, DATA_COUNT, blocks[DATA_COUNT]!, blocks[DATA_COUNT + 1]!, shardBytes);
   const args = [listOffset, COEFFICIENTS_OFFSET, sourceCount, targetsOffset, missing.length, shardBytes, TABLES_OFFSET] as const;
   return simd ? () => kernels.gfVectDotProd(...args) : () => gfVectDotProdScalar(bytes, ...args);
+}
+
+/** Data blocks 0 and 1 of an 8+2 group rebuilt from the others and P, Q (Linux RAID-6 recovery). */
+function recoverOperation(arena: Arena, kernels: Kernels, simd: boolean, shardBytes: number): Operation {
+  const { bytes, blocks } = arena;
+  const rebuilt = blocks.slice(DATA_COUNT + 3, DATA_COUNT + 5);
+  const listOffset = SOURCES_LIST_OFFSET + 768; // not the dot product's list: both operations exist at once
+  writeList(bytes, listOffset, [rebuilt[0]!, rebuilt[1]!, ...blocks.slice(2, DATA_COUNT)]);
+  kernels.pqGen(SOURCES_LIST_OFFSET, DATA_COUNT, blocks[DATA_COUNT]!, blocks[DATA_COUNT + 1]!, shardBytes);
+  const { a, b } = raid6Recov2Coefficients(0, 1);
+  const args = [listOffset, DATA_COUNT, 0, 1, blocks[DATA_COUNT]!, blocks[DATA_COUNT + 1]!, shardBytes, a, b, TABLES_OFFSET] as const;
+  return simd ? () => kernels.raid6Recov2(...args) : () => raid6Recov2Scalar(bytes, ...args);
 }
 
 /** The arena regions an operation of this case writes. */

@@ -24,7 +24,7 @@ export interface KernelBenchOptions {
 
 const SHARD_SIZES_BYTES = [4096, 65536, 1 << 20];
 const CASES = ['xor_8+1', 'raid6_8+2', 'triple_8+3', 'reconstruct1_8+2', 'reconstruct2_8+2', 'checksum', 'encode_checksum_8+2'];
-const IMPLS = ['simd', 'simd-plain', 'scalar', 'ronomon', 'digitaldefiance', ...ISAL_IMPLS];
+const IMPLS = ['simd', 'simd-plain', 'simd-dotprod', 'scalar', 'ronomon', 'digitaldefiance', ...ISAL_IMPLS];
 const MEASURE_MS = 300;
 /**
  * Sequential tinybench runs a task until both the time budget and this count are met: scalar
@@ -47,6 +47,7 @@ async function groupTasks(arena: Arena, caseName: string, impls: string[], shard
   for (const impl of impls) {
     if (ISAL_IMPLS.includes(impl)) continue; // a separate process, run right after the group (isal_peer.ts)
     if (impl === 'simd-plain' && caseName !== 'reconstruct2_8+2') continue; // only general dot products use swizzle
+    if (impl === 'simd-dotprod' && caseName !== 'reconstruct2_8+2') continue; // the general path beside RAID-6 recovery
     const row: BenchResult = { case: caseName, impl, k: DATA_COUNT, m: PARITY_BY_CASE[caseName]!, shardBytes };
     if (impl === 'simd') row['variant'] = kernelVariant();
     try {

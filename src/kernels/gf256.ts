@@ -188,3 +188,16 @@ function parityFromSources(
 function range(count: number): number[] {
   return Array.from({ length: count }, (_, i) => i);
 }
+
+/**
+ * Coefficients of the RAID-6 two-data-block recovery (Linux raid6_2data_recov) for lost data
+ * blocks x < y: with P' = P ^ (surviving data) and Q' = Q ^ (their 2^i sum),
+ * D_x = a*P' ^ b*Q' and D_y = P' ^ D_x, where a = g^y / (g^x ^ g^y) and b = 1 / (g^x ^ g^y).
+ */
+export function raid6Recov2Coefficients(x: number, y: number): { a: number; b: number } {
+  if (!Number.isInteger(x) || !Number.isInteger(y) || x < 0 || y <= x || y >= DATA_COUNT_MAX) {
+    throw new InvalidArgumentError(`raid6 recovery needs data indices 0 <= x < y < ${DATA_COUNT_MAX}, got ${x}, ${y}`);
+  }
+  const b = gfInverse(gfPow2(x) ^ gfPow2(y));
+  return { a: gfMul(gfPow2(y), b), b };
+}

@@ -75,6 +75,14 @@ export interface Kernels {
     sourcesOffset: number, coefficientsOffset: number, sourceCount: number, targetsOffset: number, targetCount: number,
     lengthBytes: number, tablesOffset: number,
   ): void;
+  /**
+   * Lost data blocks x < y (written to the k-entry data list's entries x and y) from the other
+   * data and P, Q: D_x = a*P' ^ b*Q', D_y = P' ^ D_x (gf256.ts raid6Recov2Coefficients).
+   */
+  raid6Recov2(
+    dataOffset: number, k: number, x: number, y: number, pOffset: number, qOffset: number, lengthBytes: number,
+    a: number, b: number, tablesOffset: number,
+  ): void;
   /** Fletcher-4 of [offset, offset + lengthBytes) (zero-padded to whole words) into 32 bytes at outOffset. */
   fletcher4(offset: number, lengthBytes: number, outOffset: number): void;
   /** m parity blocks into the buffers listed at targetsOffset, and (k + m) x 32 checksum bytes. */
@@ -182,6 +190,7 @@ interface KernelExports {
   pqr_gen(...args: number[]): void;
   gf_dot_prod(...args: number[]): void;
   gf_vect_dot_prod(...args: number[]): void;
+  raid6_recov2(...args: number[]): void;
   fletcher4(...args: number[]): void;
   encode_checksum(...args: number[]): void;
 }
@@ -198,6 +207,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     pqrGen: exports.pqr_gen,
     gfDotProd: exports.gf_dot_prod,
     gfVectDotProd: exports.gf_vect_dot_prod,
+    raid6Recov2: exports.raid6_recov2,
     fletcher4: exports.fletcher4,
     encodeChecksum: exports.encode_checksum,
   };

@@ -45,6 +45,8 @@ export type KernelTask =
   | { kind: 'checksum'; offsets: number[]; lengthsBytes: number[]; checksumsOffset: number }
   /** targets[t] = sum over s of coefficients[t * sourceCount + s] * sources[s]. */
   | { kind: 'dot_prod'; sourceOffsets: number[]; targetOffsets: number[]; coefficients: number[]; lengthBytes: number }
+  /** Data blocks x < y rebuilt from the other data and P, Q (dataOffsets has k entries; x and y are written). */
+  | { kind: 'raid6_recov2'; dataOffsets: number[]; x: number; y: number; p: number; q: number; a: number; b: number; lengthBytes: number }
   /** Does nothing: measures the pool's round trip. */
   | { kind: 'noop' };
 
@@ -82,6 +84,11 @@ export function executeTask(context: TaskContext, task: KernelTask): void {
     case 'dot_prod':
       dotProd(context, task);
       return;
+    case 'raid6_recov2': {
+      const data = writeOffsets(context, SCRATCH_SOURCES_OFFSET_BYTES, task.dataOffsets, SCRATCH_SOURCES_MAX);
+      context.kernels.raid6Recov2(data, task.dataOffsets.length, task.x, task.y, task.p, task.q, task.lengthBytes, task.a, task.b, ARENA_TABLES_OFFSET_BYTES);
+      return;
+    }
     case 'noop':
       return;
   }

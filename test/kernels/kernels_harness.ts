@@ -8,7 +8,8 @@ import { gfDotProdScalar, gfVectDotProdScalar } from '../../src/kernels/scalar/g
 import { fletcher4Scalar } from '../../src/kernels/scalar/fletcher4_scalar.js';
 import { encodeChecksumScalar } from '../../src/kernels/scalar/encode_checksum_scalar.js';
 import { writeU32 } from '../../src/kernels/scalar/memory_words.js';
-import { reconstructionPlan } from '../../src/kernels/gf256.js';
+import { raid6Recov2Coefficients, reconstructionPlan } from '../../src/kernels/gf256.js';
+import { raid6Recov2Scalar } from '../../src/kernels/scalar/raid6_recov_scalar.js';
 
 /** Layout of the reserved first 64 KiB, as the coordinator will lay it out. */
 export const TABLES_OFFSET = 0;
@@ -49,6 +50,7 @@ export function scalarImpl(bytes: Uint8Array): KernelImpl {
     pqrGen: (...args) => pqrGenScalar(bytes, ...args),
     gfDotProd: (...args) => gfDotProdScalar(bytes, ...args),
     gfVectDotProd: (...args) => gfVectDotProdScalar(bytes, ...args),
+    raid6Recov2: (...args) => raid6Recov2Scalar(bytes, ...args),
     fletcher4: (...args) => fletcher4Scalar(bytes, ...args),
     encodeChecksum: (...args) => encodeChecksumScalar(bytes, ...args),
   };
@@ -271,5 +273,28 @@ export function compareDotProd(env: KernelEnv, actual: KernelImpl, expected: Ker
   actual.gfDotProd(SOURCES_LIST_OFFSET, COEFFICIENTS_OFFSET, coefficients.length, targets[0]!, lengthBytes, TABLES_OFFSET);
   expected.gfDotProd(SOURCES_LIST_OFFSET, COEFFICIENTS_OFFSET, coefficients.length, targets[1]!, lengthBytes, TABLES_OFFSET);
   assertSameBytes(env.bytes, label, targets[0]!, targets[1]!, lengthBytes);
+  env.allocator.checkGuards(label);
+}
+
+/**
+ * Encodes P and Q with `expected`, loses data blocks x < y, rebuilds them with each
+ * implementation's raid6_recov2 into fresh (stale-filled, misaligned) blocks, and checks both
+ * equal the lost originals.
+ */
+export function compareRecov2(env: KernelEnv, actual: KernelImpl, expected: KernelImpl, geometry: Geometry, x: number, y: number): void {
+  const { k, lengthBytes, seed } = geometry;
+  const label = `${actual.name} vs ${expected.name} raid6_recov2 k=${k} lost=[${x},${y}] length=${lengthBytes} seed=${seed}`;
+  const data = allocateData(env, geometry);
+  const [p, q] = allocateBlocks(env, 2, lengthBytes, seed + 909) as [number, number];
+  encodeWith(env, expected, data, [p, q], lengthBytes);
+  const { a, b } = raid6Recov2Coefficients(x, y);
+  for (const impl of [actual, expected]) {
+    const [rebuiltX, rebuiltY] = allocateBlocks(env, 2, lengthBytes, seed + 1010) as [number, number];
+    const list = data.map((offset, i) => (i === x ? rebuiltX : i === y ? rebuiltY : offset));
+    writeOffsetList(env.bytes, SOURCES_LIST_OFFSET, list);
+    impl.raid6Recov2(SOURCES_LIST_OFFSET, k, x, y, p, q, lengthBytes, a, b, TABLES_OFFSET);
+    assertSameBytes(env.bytes, `${label} ${impl.name} block ${x}`, rebuiltX, data[x]!, lengthBytes);
+    assertSameBytes(env.bytes, `${label} ${impl.name} block ${y}`, rebuiltY, data[y]!, lengthBytes);
+  }
   env.allocator.checkGuards(label);
 }

@@ -7,7 +7,7 @@ import {
   gfInverse, gfInvertMatrix, gfMul, gfMulRow, parityCoefficient, reconstructionPlan,
 } from '../../src/kernels/gf256.js';
 import { TooManyErasuresError, InvalidArgumentError } from '../../src/errors.js';
-import { compareDotProd, compareReconstruct, compareVectDotProd, createKernelEnv, loggedSeed, type KernelEnv } from './kernels_harness.js';
+import { compareDotProd, compareReconstruct, compareRecov2, compareVectDotProd, createKernelEnv, loggedSeed, type KernelEnv } from './kernels_harness.js';
 
 /** Shift-and-reduce product, the definition the tables must agree with. */
 function slowMul(a: number, b: number): number {
@@ -138,6 +138,30 @@ describe('reconstruction: SIMD and scalar gf_dot_prod rebuild the lost blocks', 
         compareVectDotProd(env, env.simd, env.scalar, rows, lengthBytes, dataSeed);
       }),
       { seed, numRuns: 150 },
+    );
+  });
+
+  it('raid6_recov2: every pair of lost data blocks for k = 2..10 at hard lengths, then random k, pairs, lengths', () => {
+    for (let k = 2; k <= 10; k++) {
+      for (let x = 0; x < k; x++) {
+        for (let y = x + 1; y < k; y++) {
+          const lengthBytes = [1, 31, 32, 33, 100, 4096, 4127][(k + x + y) % 7]!;
+          compareRecov2(env, env.simd, env.scalar, { k, m: 2, lengthBytes, seed: k * 131 + x * 7 + y }, x, y);
+          env.allocator.reset();
+        }
+      }
+    }
+    const seed = loggedSeed('raid6 recovery random');
+    const shape = fc
+      .integer({ min: 2, max: 40 })
+      .chain((k) => fc.record({ k: fc.constant(k), pair: fc.uniqueArray(fc.integer({ min: 0, max: k - 1 }), { minLength: 2, maxLength: 2 }) }));
+    fc.assert(
+      fc.property(shape, fc.oneof(fc.constantFrom(0, 1, 31, 32, 33, 4096), fc.integer({ min: 0, max: 9000 })), fc.integer({ min: 0, max: 0x7fffffff }), ({ k, pair }, lengthBytes, dataSeed) => {
+        env.allocator.reset();
+        const [x, y] = [...pair].sort((a, b) => a - b) as [number, number];
+        compareRecov2(env, env.simd, env.scalar, { k, m: 2, lengthBytes, seed: dataSeed }, x, y);
+      }),
+      { seed, numRuns: 100 },
     );
   });
 
