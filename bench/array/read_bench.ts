@@ -2,7 +2,8 @@
 // elastripe (parity 1) put and readInto (into a pre-touched buffer) beside btrfs RAID5 (data
 // raid5, metadata raid1) written and read by fio with 1 MiB requests at depth 16, direct
 // (O_DIRECT) and buffered (writes end with fsync; reads start with the file's cache dropped,
-// fio's invalidate=1). Rounds alternate elastripe and btrfs on freshly made file systems and
+// fio's invalidate=1). readInto runs into a plain pre-touched Buffer (one copy out of the
+// arena) and into an arena buffer from allocBuffer (read in place, no copy). Rounds alternate elastripe and btrfs on freshly made file systems and
 // arrays; each round's ratios come from that round alone. `npm run bench:read`, writes
 // bench/results/read.json. ELASTRIPE_BENCH_READ_MIB (file size, default 512),
 // ELASTRIPE_BENCH_ROUNDS (default 3).
@@ -45,7 +46,9 @@ function rate(bytes: number, elapsedMs: number): number {
 async function elastripeRound(set: BenchDeviceSet, paths: string[], source: Buffer, target: Buffer, round: number): Promise<BenchResult[]> {
   const home = set.tempDirectory('elastripe-read-home-');
   try {
-    const array = await DiskArray.create({ home, devices: paths, parityCount: 1, force: true });
+    // Room for an arena-resident copy of the file (allocBuffer) beside the reads in flight.
+    const arenaBytes = source.byteLength + 256 * MIB;
+    const array = await DiskArray.create({ home, devices: paths, parityCount: 1, force: true, arenaBytes });
     try {
       await array.put('warm-up', source.subarray(0, 16 * MIB));
       await array.readInto('warm-up', target.subarray(0, 16 * MIB));
@@ -59,6 +62,19 @@ async function elastripeRound(set: BenchDeviceSet, paths: string[], source: Buff
         const read = await timed(async () => void (await array.readInto('file', target)));
         if (!target.equals(source)) throw new Error('readInto returned wrong bytes');
         rows.push(row('read', 'elastripe readInto', source.byteLength, read.elapsedMs, round, { k, pass, cpuSecondsPerGB: read.cpuMs / 1000 / (source.byteLength / 1e9) }));
+      }
+      // readInto an arena buffer: blocks land in place, no copy out of the arena (range_into.ts).
+      const inArena = array.allocBuffer(source.byteLength);
+      try {
+        inArena.fill(1);
+        for (let pass = 0; pass < 2; pass++) {
+          inArena.fill(0);
+          const read = await timed(async () => void (await array.readInto('file', inArena)));
+          if (!inArena.equals(source)) throw new Error('readInto an arena buffer returned wrong bytes');
+          rows.push(row('read', 'elastripe readInto arena', source.byteLength, read.elapsedMs, round, { k, pass, cpuSecondsPerGB: read.cpuMs / 1000 / (source.byteLength / 1e9) }));
+        }
+      } finally {
+        array.freeBuffer(inArena);
       }
       return rows;
     } finally {
@@ -97,8 +113,10 @@ function btrfsRound(set: BenchDeviceSet, paths: string[], fileBytes: number, rou
       const how = direct ? 'direct' : 'buffered';
       const write = fioFile(file, 'write', direct, fileBytes);
       rows.push({ case: `write_${fileBytes / MIB}MiB_${DEVICE_COUNT}dev_p1`, impl: `btrfs raid5 ${how}`, round, dataGBps: write, endFsync: true });
-      const read = fioFile(file, 'read', direct, fileBytes);
-      rows.push({ case: `read_${fileBytes / MIB}MiB_${DEVICE_COUNT}dev_p1`, impl: `btrfs raid5 ${how}`, round, dataGBps: read, cacheDropped: !direct });
+      for (let pass = 0; pass < 2; pass++) { // two passes, as elastripe's reads get
+        const read = fioFile(file, 'read', direct, fileBytes);
+        rows.push({ case: `read_${fileBytes / MIB}MiB_${DEVICE_COUNT}dev_p1`, impl: `btrfs raid5 ${how}`, round, pass, dataGBps: read, cacheDropped: !direct });
+      }
       rmSync(file);
       execFileSync('sync', ['-f', mountPoint]); // the space comes back at the next commit
     }
@@ -116,7 +134,7 @@ function btrfsRound(set: BenchDeviceSet, paths: string[], fileBytes: number, rou
   }
 }
 
-/** Per round: elastripe's best readInto and its put over each btrfs row of that round. */
+/** Per round: the better of each side's two read passes, and the puts over the btrfs writes, of that round alone. */
 function roundRatios(rows: BenchResult[], rounds: number): Record<string, number[]> {
   const ratios: Record<string, number[]> = {};
   const add = (name: string, value: number | undefined) => {
@@ -127,9 +145,11 @@ function roundRatios(rows: BenchResult[], rounds: number): Record<string, number
     const rateOf = (impl: string, mode: string) =>
       Math.max(...inRound.filter((candidate) => candidate.impl === impl && candidate.case.startsWith(mode)).map((candidate) => candidate.dataGBps ?? 0));
     const readInto = rateOf('elastripe readInto', 'read');
+    const readIntoArena = rateOf('elastripe readInto arena', 'read');
     const put = rateOf('elastripe put', 'write');
     add('readInto_over_btrfs_direct_read', readInto / rateOf('btrfs raid5 direct', 'read'));
     add('readInto_over_btrfs_buffered_read', readInto / rateOf('btrfs raid5 buffered', 'read'));
+    add('readInto_arena_over_btrfs_direct_read', readIntoArena / rateOf('btrfs raid5 direct', 'read'));
     add('put_over_btrfs_direct_write', put / rateOf('btrfs raid5 direct', 'write'));
     add('put_over_btrfs_buffered_write', put / rateOf('btrfs raid5 buffered', 'write'));
   }
