@@ -109,3 +109,56 @@ describe('errors across the socket', () => {
     expect(bug.message).toBe('x is undefined');
   });
 });
+
+describe('control socket end to end (client and server in this process, no array)', () => {
+  it('streams an input to a reader that asks for more than the credit window at once (read(n) > window)', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createHash } = await import('node:crypto');
+    const { PassThrough } = await import('node:stream');
+    const { ControlServer } = await import('../../src/cli/serve/control_server.js');
+    const { forwardToServe } = await import('../../src/cli/serve/control_client.js');
+    const { controlSocketPath } = await import('../../src/cli/serve/socket_path.js');
+    const { SOURCE_WINDOW_BYTES } = await import('../../src/cli/serve/control_protocol.js');
+    const { parseCommandLine } = await import('../../src/cli/args.js');
+    const home = mkdtempSync(join(tmpdir(), 'elastripe-proto-'));
+    try {
+      const data = patternBytes(6 * SOURCE_WINDOW_BYTES + 12345, 99);
+      const input = join(home, 'input.bin');
+      writeFileSync(input, data);
+      const readBytes = 3 * SOURCE_WINDOW_BYTES; // bigger than the window: the credit must follow it
+      const server = await ControlServer.listen(controlSocketPath(home), async (line, io) => {
+        const context = { line, io, signal: new AbortController().signal };
+        const source = await io.remoteFiles!.openSource(context, line.arguments[1]!);
+        const stream = source.input as NodeJS.ReadableStream & { read(n?: number): Buffer | null };
+        const hash = createHash('sha256');
+        let total = 0;
+        await new Promise((resolve, reject) => {
+          stream.on('readable', () => {
+            for (let chunk = stream.read(readBytes); chunk !== null; chunk = stream.read(readBytes)) {
+              hash.update(chunk);
+              total += chunk.length;
+            }
+          });
+          stream.on('end', resolve);
+          stream.on('error', reject);
+        });
+        await source.close();
+        io.stdout.write(`${total} ${hash.digest('hex')}\n`);
+        return 0;
+      });
+      const stdout = new PassThrough();
+      const out: Buffer[] = [];
+      stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      const io = { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: {} };
+      const line = parseCommandLine(['put', 'x', input, '--home', home], {});
+      const exitCode = await forwardToServe(line, io, new AbortController().signal);
+      await server.close(new Error('test over'));
+      expect(exitCode).toBe(0);
+      expect(Buffer.concat(out).toString()).toBe(`${data.length} ${createHash('sha256').update(data).digest('hex')}\n`);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -300,9 +300,11 @@ class RemoteInput extends Readable {
     else this.push(null);
   }
 
-  override _read(): void {
+  override _read(size: number): void {
     const consumedBytes = this.receivedBytes - this.readableLength;
-    const allowedBytes = consumedBytes + SOURCE_WINDOW_BYTES;
+    // A reader that asks for more than the window at once (read(n) raises the high-water mark
+    // to n) gets it: otherwise it would wait for bytes the window never lets in.
+    const allowedBytes = consumedBytes + Math.max(SOURCE_WINDOW_BYTES, this.readableHighWaterMark, size);
     if (allowedBytes <= this.grantedBytes || this.ended) return;
     this.session.sendJson(FrameType.CREDIT, { bytes: allowedBytes - this.grantedBytes });
     this.grantedBytes = allowedBytes;
