@@ -54,7 +54,7 @@ describe('elastripe fail, rebuild, remove, rebalance', () => {
     expect(removed.status.devices.map((device) => device.deviceId)).toEqual([1, 3, 5]);
     await readBack();
 
-    expect((await cli('add', join(rootDir, 'new.img'), '--size', '96M')).exitCode).toBe(0);
+    expect((await cli('add', join(rootDir, 'new.img'), '--size', '96M', '--no-expand')).exitCode).toBe(0);
     const balanced = parseJson(await cli('rebalance', '--json')) as Report;
     expect(balanced.movedBlocks).toBeGreaterThan(0);
     const fractions = balanced.status.devices.map((device) => device.usedFraction);
