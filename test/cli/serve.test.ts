@@ -147,8 +147,10 @@ describe('elastripe serve', () => {
       expect(added.stderr).not.toContain('elastripe:');
       expect(added.exitCode).toBe(0);
       expect(added.stdout.toString()).toContain('added 1 device');
-      const status = await waitForStatus(home, (doc) => doc.devices.length === 4);
+      // The new device takes existing blocks without a rebalance typed: add expands onto it.
+      const status = await waitForStatus(home, (doc) => doc.devices.length === 4 && doc.jobs.some((job) => job.kind === 'expand' && job.state === 'done'));
       expect(status.devices.every((device) => device.state === 'online')).toBe(true);
+      expect(status.devices[3]!.usedBytes).toBeGreaterThan(0);
       const back = await runCli(['get', '--home', home, 'f', '-']);
       expect(back.stdout.equals(data)).toBe(true);
       const fsck = await runCli(['fsck', '--home', home, '--deep']);
