@@ -64,7 +64,15 @@ function joinName(prefix: string, parts: readonly string[]): string {
 
 // --- put ---
 
+/** Through `elastripe serve` the files would be read and written by serve's process, not the client's. */
+function refuseThroughServe(context: CommandContext): void {
+  if (context.io.remoteFiles !== undefined) {
+    throw new InvalidArgumentError(`${context.line.verb} --${context.line.files ? 'files' : 'recursive'} does not run through elastripe serve yet (the files would be read and written by serve's process); stop serve, or move the files one at a time`);
+  }
+}
+
 export async function runBatchPut(context: CommandContext): Promise<void> {
+  refuseThroughServe(context);
   const { line } = context;
   const failures: Failure[] = [];
   let transfers: Transfer[];
@@ -180,6 +188,7 @@ async function walkTree(root: string, prefix: string, failures: Failure[]): Prom
 // --- get ---
 
 export async function runBatchGet(context: CommandContext): Promise<void> {
+  refuseThroughServe(context);
   const { line } = context;
   const [prefixArgument, directory] = line.arguments as [string, string];
   const prefix = prefixArgument === '/' ? '' : `${prefixArgument.replace(/\/+$/, '')}/`;

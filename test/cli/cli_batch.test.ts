@@ -12,7 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, parseJson, REPO_DIR, type CliResult } from './run_cli.js';
+import { assertBuilt, parseJson, REPO_DIR, runCli, type CliResult } from './run_cli.js';
+import { startServe, useServeCleanup } from './serve_harness.js';
+
+useServeCleanup();
 
 const NOBODY = 65534;
 const MIB = 2 ** 20;
@@ -220,5 +223,30 @@ describe('single files through the zero-copy path', () => {
       expect(range.stdout.equals(data.subarray(1, 5001))).toBe(true);
     }
     expect((await readdir(rootDir)).filter((name) => name.includes('partial'))).toEqual([]);
+  });
+});
+
+describe('the batch forms and elastripe serve', () => {
+  it('are refused with a clear sentence while serve owns the array (the files would be read by serve)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'elastripe-batch-serve-'));
+    try {
+      const servedHome = join(dir, 'home');
+      const created = await runCli(['create', ...['a', 'b', 'c'].map((name) => join(dir, `${name}.img`)), '--size', '48M', '--home', servedHome]);
+      expect(created.exitCode, created.stderr).toBe(0);
+      await mkdir(join(dir, 'tree'));
+      await writeFile(join(dir, 'tree', 'one'), 'x');
+      const serve = await startServe(servedHome);
+      try {
+        const put = await runCli(['put', '--recursive', join(dir, 'tree'), '--home', servedHome]);
+        expectFailed(put, 'INVALID_ARGUMENT');
+        expect(put.stderr).toMatch(/does not run through elastripe serve/);
+        const get = await runCli(['get', '--recursive', '/', join(dir, 'out'), '--home', servedHome]);
+        expectFailed(get, 'INVALID_ARGUMENT');
+      } finally {
+        await serve.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
