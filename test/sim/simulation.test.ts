@@ -90,7 +90,7 @@ describe('deterministic simulation', () => {
     });
   }
   for (const seed of MINUTES > 0 ? [] : SEEDS) {
-    it(`seed ${seed} (parity ${configFor(seed).parityCount})`, { timeout: (LONG ? 3_600_000 : CI_RUN ? 900_000 : 120_000) + SHRINK_MS }, async () => {
+    it(`seed ${seed} (parity ${configFor(seed).parityCount})`, { timeout: (LONG ? 3_600_000 : CI_RUN ? 900_000 : Math.max(120_000, OPS_PER_SEED * 250)) + SHRINK_MS }, async () => {
       const report = await simulate(seed);
       expect(report.failure, report.failure && `${report.failure.kind}: ${report.failure.message}`).toBeUndefined();
     });
