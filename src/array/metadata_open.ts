@@ -80,16 +80,20 @@ export interface DeviceJournal {
 /** The journal state of every online device (a device whose region cannot be read is taken offline). */
 export async function readJournals(devices: ArrayDevices, settings: Settings, runtime: Runtime): Promise<DeviceJournal[]> {
   const layout = metadataLayoutOf(settings);
+  // All devices at once: each reads and verifies its newest checkpoint, which grows with the array.
+  const online = devices.online();
+  const states = await Promise.allSettled(online.map((entry) => readDeviceJournal(entry.device!, layout, settings.arrayUuid, runtime.arena)));
   const journals: DeviceJournal[] = [];
-  for (const entry of devices.online()) {
-    try {
-      journals.push({ deviceId: entry.row.deviceId, device: entry.device!, state: await readDeviceJournal(entry.device!, layout, settings.arrayUuid, runtime.arena) });
-    } catch (error) {
-      await entry.device?.close().catch(() => undefined);
-      entry.device = undefined;
-      entry.state = 'missing';
-      entry.reason = `its metadata region cannot be read: ${(error as Error).message}`;
+  for (const [i, entry] of online.entries()) {
+    const state = states[i]!;
+    if (state.status === 'fulfilled') {
+      journals.push({ deviceId: entry.row.deviceId, device: entry.device!, state: state.value });
+      continue;
     }
+    await entry.device?.close().catch(() => undefined);
+    entry.device = undefined;
+    entry.state = 'missing';
+    entry.reason = `its metadata region cannot be read: ${(state.reason as Error).message}`;
   }
   return journals;
 }

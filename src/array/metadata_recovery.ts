@@ -16,7 +16,7 @@ import type { Arena, ArenaBuffer } from '../kernels/arena.js';
 import type { ChangeSet, SnapshotRows } from '../meta/meta_changes.js';
 import {
   checkpointLengthLb,
-  checkpointPayloadIntact,
+  checkpointPayloadHasher,
   decodeCheckpointHeader,
   decodeCheckpointPayload,
   decodeRecordHeader,
@@ -84,10 +84,33 @@ async function newestCheckpoint(
   headers.sort((a, b) => b.seq - a.seq);
   for (const header of headers) {
     // Only a checkpoint whose payload verifies counts (a torn one leaves the other slot in charge).
-    const bytes = await readLbs(device, arena, slotStartLb(layout, header.slot), checkpointLengthLb(header));
-    if (checkpointPayloadIntact(bytes, header)) return header;
+    if (await checkpointIntact(device, slotStartLb(layout, header.slot), header, buffer)) return header;
   }
   return undefined;
+}
+
+/** Hashes a checkpoint's payload as it is read, a window at a time (no copy of the whole checkpoint). */
+async function checkpointIntact(device: Device, startLb: number, header: CheckpointHeader, buffer: ArenaBuffer): Promise<boolean> {
+  const windowLb = Math.floor(buffer.bytes.byteLength / LB_BYTES);
+  const headerLb = Buffer.allocUnsafe(LB_BYTES);
+  let hasher: ReturnType<typeof checkpointPayloadHasher> | undefined;
+  let payloadLeft = header.payloadBytes;
+  const lengthLb = checkpointLengthLb(header);
+  for (let doneLb = 0; doneLb < lengthLb; doneLb += windowLb) {
+    const countLb = Math.min(windowLb, lengthLb - doneLb);
+    const view = buffer.bytes.subarray(0, countLb * LB_BYTES);
+    await readRetrying(device, { startLb: startLb + doneLb, lengthLb: countLb }, view);
+    let payload: Uint8Array = view;
+    if (doneLb === 0) {
+      headerLb.set(view.subarray(0, LB_BYTES));
+      hasher = checkpointPayloadHasher(headerLb);
+      payload = view.subarray(LB_BYTES);
+    }
+    const take = Math.min(payloadLeft, payload.byteLength);
+    hasher!.update(payload.subarray(0, take));
+    payloadLeft -= take;
+  }
+  return hasher !== undefined && payloadLeft === 0 && hasher.intact();
 }
 
 async function scanRecords(

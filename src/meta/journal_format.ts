@@ -153,6 +153,17 @@ export function checkpointPayloadIntact(bytes: Uint8Array, header: CheckpointHea
   return payloadMatches(bytes, bytes.subarray(LB_BYTES, LB_BYTES + header.payloadBytes));
 }
 
+/**
+ * The same check fed piece by piece (open verifies each device's checkpoint without holding a
+ * copy of it): `update` takes the payload's bytes in order, `intact` compares the digest with
+ * the header's (bytes 64..96 of the header LB).
+ */
+export function checkpointPayloadHasher(headerLb: Uint8Array): { update: (bytes: Uint8Array) => void; intact: () => boolean } {
+  const expected = Buffer.from(headerLb.buffer, headerLb.byteOffset + 64, 32);
+  const hash = createHash('sha256');
+  return { update: (bytes) => void hash.update(bytes), intact: () => hash.digest().equals(expected) };
+}
+
 /** The snapshot of a whole checkpoint (header LB + payload LBs), or undefined if damaged. */
 export function decodeCheckpointPayload(bytes: Uint8Array, header: CheckpointHeader): SnapshotRows | undefined {
   const payload = bytes.subarray(LB_BYTES, LB_BYTES + header.payloadBytes);
