@@ -82,7 +82,16 @@ describe('remove keeps the device draining until it finishes or is cancelled (it
     expect((await cli('put', 'data', input)).exitCode).toBe(0);
     // A slow remove, killed part-way: the process dies, the draining state stays.
     const { child, done } = startCli(['remove', '2', '--rate', '1M', '--home', home, '--workers', '0'], { stdin: Buffer.alloc(0) });
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // Killed once its progress shows blocks moving (so the device is draining), not after a fixed
+    // time: a loaded machine may take seconds just to start the process.
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      child.stderr!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('utf8');
+        if (/\d+%/.test(seen)) resolve();
+      });
+      child.on('close', () => resolve());
+    });
     child.kill('SIGKILL');
     await done;
     let status = parseJson(await cli('status', '--json')) as Status;
