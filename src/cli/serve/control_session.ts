@@ -272,6 +272,8 @@ class FrameWriter extends Writable {
   }
 }
 
+const EMPTY_CHUNK = Buffer.alloc(0);
+
 /**
  * put's input, arriving from the client. The client may send only as many bytes as this grants
  * (CREDIT frames): what the verb has consumed plus one window, so the server never buffers more
@@ -301,13 +303,26 @@ class RemoteInput extends Readable {
   }
 
   override _read(size: number): void {
+    if (this.grant(size)) return;
+    // Node calls _read before it takes the bytes being read out of the buffer, so the buffer may
+    // look fuller than it is: look again once the read is done. And end this _read with an
+    // empty push, or Node would not call _read again before new bytes arrive — which, with no
+    // credit granted, they never would.
+    this.push(EMPTY_CHUNK);
+    process.nextTick(() => this.grant(size));
+  }
+
+  /** Grants credit up to what the reader consumed plus one window; false when none is due. */
+  private grant(size: number): boolean {
+    if (this.ended || this.destroyed) return true;
     const consumedBytes = this.receivedBytes - this.readableLength;
     // A reader that asks for more than the window at once (read(n) raises the high-water mark
     // to n) gets it: otherwise it would wait for bytes the window never lets in.
     const allowedBytes = consumedBytes + Math.max(SOURCE_WINDOW_BYTES, this.readableHighWaterMark, size);
-    if (allowedBytes <= this.grantedBytes || this.ended) return;
+    if (allowedBytes <= this.grantedBytes) return false;
     this.session.sendJson(FrameType.CREDIT, { bytes: allowedBytes - this.grantedBytes });
     this.grantedBytes = allowedBytes;
+    return true;
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
