@@ -22,6 +22,8 @@ export interface CommandLine {
   home?: string;
   json: boolean;
   debug: boolean;
+  /** --quiet: no progress bars on stderr (scripts and logs that want errors only). */
+  quiet?: boolean;
   /** --help given: show the verb's help instead of running it. */
   help: boolean;
   backend: BackendChoice;
@@ -153,6 +155,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.home = typeof values['home'] === 'string' ? values['home'] : undefined;
   line.json = values['json'] === true;
   line.debug = values['debug'] === true;
+  line.quiet = values['quiet'] === true;
   line.help = values['help'] === true;
   line.backend = readBackend(values['backend'], usage);
   line.workerCount = read('workers');

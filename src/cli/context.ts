@@ -58,7 +58,7 @@ export function printNotice(context: CommandContext, text: string): void {
 
 /** A progress bar on stderr, or undefined with --json. `immediate` skips the start-up delay. */
 export function startProgress(context: CommandContext, label: string, totalBytes: number | undefined, immediate = false): ProgressBar | undefined {
-  if (context.line.json) return undefined;
+  if (context.line.json || context.line.quiet === true) return undefined;
   return new ProgressBar({ label, stream: context.io.stderr, totalBytes, delayMs: immediate ? 0 : PROGRESS_DELAY_MS });
 }
 

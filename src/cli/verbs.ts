@@ -50,6 +50,7 @@ export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   home: { kind: 'string', valueName: 'DIR', help: 'array home directory (default: $ELASTRIPE_HOME)' },
   json: { kind: 'boolean', help: 'print one JSON document on stdout instead of text' },
   debug: { kind: 'boolean', help: 'print stack traces with errors' },
+  quiet: { kind: 'boolean', help: 'draw no progress bars (errors and results are still printed)' },
   backend: { kind: 'backend', valueName: 'auto|uring|fs', help: 'device backend (default auto)' },
   workers: { kind: 'integer', valueName: 'N', help: `parity worker threads, 0..${WORKER_COUNT_MAX} (0 = inline)`, minimum: 0, maximum: WORKER_COUNT_MAX },
   help: { kind: 'boolean', help: 'show help for the verb' },

@@ -117,14 +117,14 @@ function expectSameHome(after: HomeSnapshot, before: HomeSnapshot, context: stri
 async function createArray(prefix: string, count: number): Promise<{ home: string; images: string[] }> {
   const home = path(`${prefix}home`);
   const images = Array.from({ length: count }, (_, i) => path(`${prefix}${i + 1}.img`));
-  const created = await run(['create', ...images, '--home', home, '--size', IMAGE_SIZE, '--parity', '1']);
+  const created = await run(['create', ...images, '--home', home, '--size', IMAGE_SIZE, '--parity', '1', '--quiet']);
   expect(created.stderr).toBe('');
   expect(created.exitCode).toBe(0);
   return { home, images };
 }
 
 async function putFile(home: string, name: string, data: Buffer): Promise<void> {
-  const put = await run(['put', name, '-', '--home', home], { stdin: data });
+  const put = await run(['put', name, '-', '--home', home, '--quiet'], { stdin: data });
   expect(put.stderr).toBe('');
   expect(put.exitCode).toBe(0);
 }
@@ -136,7 +136,7 @@ async function listJson(home: string): Promise<unknown> {
 }
 
 async function readBack(home: string, name: string): Promise<Buffer> {
-  const get = await run(['get', name, '-', '--home', home]);
+  const get = await run(['get', name, '-', '--home', home, '--quiet']);
   expect(get.stderr).toBe('');
   expect(get.exitCode).toBe(0);
   return get.stdout;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProgressBar } from '../../src/cli/progress.js';
+import { parseCommandLine, type CommandLine } from '../../src/cli/args.js';
+import { startProgress, type CommandContext } from '../../src/cli/context.js';
 
 const MIB = 2 ** 20;
 
@@ -77,5 +79,17 @@ describe('ProgressBar', () => {
     bar.finish();
     expect(writes).toHaveLength(2);
     expect(writes[1]).toBe('\n');
+  });
+});
+
+describe('startProgress', () => {
+  const context = (extra: Partial<CommandLine>): CommandContext =>
+    ({ line: { ...parseCommandLine(['put', 'x', '-', '--home', 'h'], {}), ...extra }, io: { stderr: fakeStream(false).stream }, signal: new AbortController().signal }) as unknown as CommandContext;
+
+  it('draws a bar unless --quiet or --json asked for none', () => {
+    expect(startProgress(context({}), 'put x', 10)).toBeInstanceOf(ProgressBar);
+    expect(startProgress(context({ quiet: true }), 'put x', 10)).toBeUndefined();
+    expect(startProgress(context({ json: true }), 'put x', 10)).toBeUndefined();
+    expect(parseCommandLine(['put', 'x', '-', '--quiet', '--home', 'h'], {}).quiet).toBe(true);
   });
 });
