@@ -1,6 +1,7 @@
 // An in-process faulty device for fine-grained fault injection: it wraps a real Device and,
 // following a seeded schedule or explicit switches, fails reads, writes or flushes with EIO,
 // flips bits in what it reads (bit rot on the wire), or drops offline like a pulled disk.
+import { DelegatingDevice } from '../../src/devices/delegating_device.js';
 import type { Device, DeviceDescription, DeviceExtent } from '../../src/devices/device.js';
 import { DeviceFailedError, DeviceIoError } from '../../src/errors.js';
 import { LB_BYTES } from '../../src/constants.js';
@@ -21,33 +22,19 @@ export interface FaultPlan {
   seed?: number;
 }
 
-export class FaultyDevice implements Device {
+export class FaultyDevice extends DelegatingDevice {
   plan: FaultPlan;
   injected = { readErrors: 0, readCorruptions: 0, writeErrors: 0, flushErrors: 0 };
   private offline = false;
   private state: number;
 
-  constructor(
-    private readonly inner: Device,
-    plan: FaultPlan = {},
-  ) {
+  constructor(inner: Device, plan: FaultPlan = {}) {
+    super(inner);
     this.plan = plan;
     this.state = (plan.seed ?? 1) >>> 0 || 1;
   }
 
-  get path(): string {
-    return this.inner.path;
-  }
-  get backend() {
-    return this.inner.backend;
-  }
-  get sizeBytes(): number {
-    return this.inner.sizeBytes;
-  }
-  get logicalBlockBytes(): number {
-    return this.inner.logicalBlockBytes;
-  }
-  get online(): boolean {
+  override get online(): boolean {
     return !this.offline && this.inner.online;
   }
 
@@ -56,7 +43,7 @@ export class FaultyDevice implements Device {
     this.offline = true;
   }
 
-  async read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+  override async read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
     this.assertOnline();
     if (this.roll(this.plan.readErrorRate)) {
       this.injected.readErrors++;
@@ -70,7 +57,7 @@ export class FaultyDevice implements Device {
     }
   }
 
-  async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+  override async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
     this.assertOnline();
     const countdown = this.plan.writesUntilFailure;
     if (countdown !== undefined) this.plan.writesUntilFailure = countdown - 1;
@@ -81,7 +68,7 @@ export class FaultyDevice implements Device {
     await this.inner.write(extents, buffers);
   }
 
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     this.assertOnline();
     if (this.plan.flushFails) {
       this.injected.flushErrors++;
@@ -90,16 +77,12 @@ export class FaultyDevice implements Device {
     await this.inner.flush();
   }
 
-  trim(extents: readonly DeviceExtent[]): Promise<void> {
+  override trim(extents: readonly DeviceExtent[]): Promise<void> {
     this.assertOnline();
     return this.inner.trim(extents);
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-
-  describe(): DeviceDescription {
+  override describe(): DeviceDescription {
     return { ...this.inner.describe(), online: this.online, detail: { ...this.inner.describe().detail, faulty: true } };
   }
 

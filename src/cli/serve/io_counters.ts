@@ -4,7 +4,8 @@
 // itself keeps only read errors (status().devices[].readErrors); bytes moved per device are
 // counted here, on the way to the device, with no copy and no change to the data path.
 import { LB_BYTES } from '../../constants.js';
-import type { Device, DeviceDescription, DeviceExtent } from '../../devices/device.js';
+import { DelegatingDevice } from '../../devices/delegating_device.js';
+import type { Device, DeviceExtent } from '../../devices/device.js';
 import { openDevice, type OpenDeviceOptions } from '../../devices/open_device.js';
 
 export interface DeviceIoCounts {
@@ -59,26 +60,12 @@ function extentBytes(extents: readonly DeviceExtent[]): number {
 }
 
 /** A device whose reads and writes are counted on completion (a failed one as an error). */
-export class CountingDevice implements Device {
-  constructor(private readonly inner: Device, private readonly counts: DeviceIoCounts) {}
-
-  get path(): string {
-    return this.inner.path;
-  }
-  get backend() {
-    return this.inner.backend;
-  }
-  get sizeBytes(): number {
-    return this.inner.sizeBytes;
-  }
-  get logicalBlockBytes(): number {
-    return this.inner.logicalBlockBytes;
-  }
-  get online(): boolean {
-    return this.inner.online;
+export class CountingDevice extends DelegatingDevice {
+  constructor(inner: Device, private readonly counts: DeviceIoCounts) {
+    super(inner);
   }
 
-  async read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+  override async read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
     try {
       await this.inner.read(extents, buffers);
     } catch (error) {
@@ -89,7 +76,7 @@ export class CountingDevice implements Device {
     this.counts.readBytes += extentBytes(extents);
   }
 
-  async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+  override async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
     try {
       await this.inner.write(extents, buffers);
     } catch (error) {
@@ -100,24 +87,12 @@ export class CountingDevice implements Device {
     this.counts.writtenBytes += extentBytes(extents);
   }
 
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     try {
       await this.inner.flush();
     } catch (error) {
       this.counts.writeErrors++;
       throw error;
     }
-  }
-
-  trim(extents: readonly DeviceExtent[]): Promise<void> {
-    return this.inner.trim(extents);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-
-  describe(): DeviceDescription {
-    return this.inner.describe();
   }
 }
