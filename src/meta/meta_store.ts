@@ -1,4 +1,4 @@
-// The metadata store: one SQLite database (WAL, synchronous=FULL) in the array's home
+// The metadata store: one SQLite database (WAL; synchronous=NORMAL once created, FULL while creating) in the array's home
 // directory. It is also the array's lock: the connection runs in EXCLUSIVE locking mode, so
 // the kernel's file lock keeps every other opener out (in this process or another) and is
 // released even when the owner is killed.
