@@ -3,6 +3,7 @@
 // the health monitor notices the device within seconds, the policy rebuilds, every byte
 // verifies; a missing device that comes back rejoins without a rebuild.
 import { truncateSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import type { ArrayEvent, ArrayEventType } from '../../src/array/array_events.js';
@@ -174,12 +175,23 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     for (const [name, content] of before) await array.put(name, content);
     const groupsBefore = array.stat('f0').groupCount + array.stat('f1').groupCount + array.stat('f2').groupCount;
     const content = patternBytes(40 * MIB, 47);
-    const put = array.put('big', content);
+    // The put's source holds back its second half until the server is dead, so the kill lands
+    // inside the put however fast the machine is.
+    let markKilled!: () => void;
+    const killed = new Promise<void>((resolve) => (markKilled = resolve));
+    const source = Readable.from((async function* () {
+      yield content.subarray(0, 20 * MIB);
+      await killed;
+      yield content.subarray(20 * MIB);
+    })());
+    const put = array.put('big', source);
     await new Promise((resolve) => setTimeout(resolve, 150));
     const image = images[3]!;
     await killAndWait(started[3]!);
+    markKilled();
     await put;
-    expect(array.status().devices[3]!.state).toBe('missing');
+    // Missing: found by the put's failed write or flush, or else by the next probe.
+    await expect.poll(() => array!.status().devices[3]!.state, { timeout: WAIT_MS }).toBe('missing');
 
     const returned = nextEvent(array, 'deviceReturned');
     await fileServer(image, started[3]!.port);
