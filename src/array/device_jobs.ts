@@ -67,7 +67,7 @@ export interface MovePolicy {
 export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions, policy: MovePolicy = { narrowWhenFull: true }): Promise<JobReport> {
   const report = emptyReport();
   const throttle = new Throttle(options.rateBytesPerSec);
-  const { batches, totalBytes } = planBatches(context, sourceDeviceIds);
+  const { batches, totalBytes } = planBatches(context, sourceDeviceIds, throttle.batchBytesMax);
   const step = { context, sourceDeviceIds, report, totalBytes, throttle, options, policy };
   const yieldsBefore = context.backoff?.yields ?? 0;
   // Several batches move at once: each waits on reads, writes, a flush and a commit, so one at
@@ -80,6 +80,8 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
       const batch = batches[next++]!;
       try {
         throwIfAborted(options.signal);
+        await throttle.admit(batch.bytes, options.signal);
+        throwIfAborted(options.signal);
         const done = await context.backoff?.admit(options.signal);
         try {
           await moveBatchOff(step, batch);
@@ -87,7 +89,6 @@ export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number
           done?.();
         }
         options.onProgress?.({ doneBytes: report.movedBytes, totalBytes });
-        await throttle.pace(batch.bytes, options.signal);
       } catch (error) {
         failure ??= error;
       }
@@ -111,7 +112,7 @@ interface MoveBatchPlan {
  * Lists the groups with blocks on the source devices once, sorted by the offset of their first
  * such block (reads then sweep the source devices in order), cut into batches.
  */
-function planBatches(context: JobContext, sourceDeviceIds: number[]): { batches: MoveBatchPlan[]; totalBytes: number } {
+function planBatches(context: JobContext, sourceDeviceIds: number[], batchBytesMax: number): { batches: MoveBatchPlan[]; totalBytes: number } {
   const arenaBytesMax = batchArenaBytesMax(context.arena.capacityBytes);
   const listed: { groupId: number; key: number; bytes: number; arenaBytes: number }[] = [];
   let totalBytes = 0;
@@ -130,7 +131,8 @@ function planBatches(context: JobContext, sourceDeviceIds: number[]): { batches:
   let current: MoveBatchPlan = { groupIds: [], bytes: 0 };
   let arenaBytes = 0;
   for (const entry of listed) {
-    if (current.groupIds.length > 0 && (current.groupIds.length >= BATCH_GROUPS_MAX || arenaBytes + entry.arenaBytes > arenaBytesMax)) {
+    const full = current.groupIds.length >= BATCH_GROUPS_MAX || arenaBytes + entry.arenaBytes > arenaBytesMax || current.bytes + entry.bytes > batchBytesMax;
+    if (current.groupIds.length > 0 && full) {
       batches.push(current);
       current = { groupIds: [], bytes: 0 };
       arenaBytes = 0;

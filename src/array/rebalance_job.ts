@@ -142,7 +142,7 @@ export async function rebalance(context: JobContext, options: JobOptions): Promi
       groupsInFlight.add(move.request.group.groupId);
       apply(move, +1);
       plannedBytes += move.lengthLb * LB_BYTES;
-      if (arenaBytes >= arenaBytesMax) break;
+      if (arenaBytes >= arenaBytesMax || batchBytes(batch) >= throttle.batchBytesMax) break;
     }
     return batch;
   };
@@ -160,6 +160,7 @@ export async function rebalance(context: JobContext, options: JobOptions): Promi
       }
       if (batch.length === 0) return;
       if (batchesInFlight++ === 0) batchDone = new Promise((resolve) => (markBatchDone = resolve));
+      await throttle.admit(batchBytes(batch), options.signal);
       const done = await context.backoff?.admit(options.signal);
       const counters: BatchCounters = { batches: 0, flushes: 0, commits: 0 };
       try {
@@ -189,7 +190,6 @@ export async function rebalance(context: JobContext, options: JobOptions): Promi
         report.commits += counters.commits;
       }
       options.onProgress?.({ doneBytes: report.movedBytes, totalBytes: Math.ceil(idealBytes) });
-      await throttle.pace(batch.reduce((sum, move) => sum + move.lengthLb * LB_BYTES, 0), options.signal);
     }
   };
 
@@ -230,4 +230,8 @@ function improves(from: { usedLb: number; dataAreaLb: number }, to: { usedLb: nu
 
 function fraction(device: { usedLb: number; dataAreaLb: number }): number {
   return device.usedLb / device.dataAreaLb;
+}
+
+function batchBytes(batch: readonly PlannedMove[]): number {
+  return batch.reduce((sum, move) => sum + move.lengthLb * LB_BYTES, 0);
 }

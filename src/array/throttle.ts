@@ -7,12 +7,15 @@
 // are therefore slept in pieces of at most SLEEP_MS_MAX until the bytes are due (or the
 // signal aborts), however small the rate.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LB_BYTES } from '../constants.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** The longest single sleep: one hour, far below setTimeout's 2^31-1 ms limit. */
 const SLEEP_MS_MAX = 60 * 60 * 1000;
 /** Waits shorter than this are not worth a timer. */
 const SLEEP_MS_MIN = 1;
+/** Under a rate, batches carry at most this fraction of a second of it. */
+const BATCHES_PER_SECOND_AT_RATE = 4;
 
 export class Throttle {
   private readonly startMs = performance.now();
@@ -28,8 +31,33 @@ export class Throttle {
   /** Counts `bytes` as done and waits until they are due at the rate (or `signal` aborts). */
   async pace(bytes: number, signal?: AbortSignal): Promise<void> {
     this.doneBytes += bytes;
-    if (this.rateBytesPerSec === undefined || !Number.isFinite(this.rateBytesPerSec)) return;
-    const dueMs = (this.doneBytes / this.rateBytesPerSec) * 1000;
+    await this.untilDue(this.doneBytes, signal);
+  }
+
+  /**
+   * For jobs whose lanes run batches side by side: waits until the bytes admitted before are due,
+   * then counts `bytes` as started. pace() after each batch would let every lane's first batch,
+   * and a job that fits in a few batches, run at full speed; admitting before each batch keeps
+   * batch starts at the rate.
+   */
+  async admit(bytes: number, signal?: AbortSignal): Promise<void> {
+    const before = this.doneBytes;
+    this.doneBytes += bytes;
+    await this.untilDue(before, signal);
+  }
+
+  /** The most bytes one batch should carry, so that a rate is kept at a fine grain (a quarter second of it). */
+  get batchBytesMax(): number {
+    return this.limited ? Math.max(LB_BYTES, this.rateBytesPerSec! / BATCHES_PER_SECOND_AT_RATE) : Infinity;
+  }
+
+  private get limited(): boolean {
+    return this.rateBytesPerSec !== undefined && Number.isFinite(this.rateBytesPerSec);
+  }
+
+  private async untilDue(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (!this.limited) return;
+    const dueMs = (bytes / this.rateBytesPerSec!) * 1000;
     for (;;) {
       if (signal?.aborted) return;
       const aheadMs = dueMs - (performance.now() - this.startMs);

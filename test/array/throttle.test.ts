@@ -45,4 +45,24 @@ describe('Throttle', () => {
       process.off('warning', onWarning);
     }
   });
+
+  it('admits lanes at the rate: the first batch starts at once, each later one when the bytes before it are due', async () => {
+    const throttle = new Throttle(20 * MIB);
+    const startMs = performance.now();
+    // Three lanes asking together, 4 MiB each: starts at 0, >= 200 ms and >= 400 ms.
+    const started = await Promise.all([0, 1, 2].map(async () => {
+      await throttle.admit(4 * MIB);
+      return performance.now() - startMs;
+    }));
+    started.sort((a, b) => a - b);
+    expect(started[0]).toBeLessThan(150);
+    expect(started[1]).toBeGreaterThanOrEqual(190);
+    expect(started[2]).toBeGreaterThanOrEqual(390);
+  });
+
+  it('cuts batches to a quarter second of the rate, and does not cut them without one', () => {
+    expect(new Throttle(4 * MIB).batchBytesMax).toBe(MIB);
+    expect(new Throttle(1).batchBytesMax).toBe(4096);
+    expect(new Throttle(undefined).batchBytesMax).toBe(Infinity);
+  });
 });
