@@ -27,6 +27,7 @@ export interface Runtime {
   codec: Codec;
   backend: BackendChoice;
   openDevice: NonNullable<RuntimeOptions['openDevice']>;
+  jobBackoff: boolean;
 }
 
 /**
@@ -40,7 +41,7 @@ export function defaultWorkerCount(): number {
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const arena = new Arena({ capacityBytes: options.arenaBytes ?? ARENA_BYTES_DEFAULT });
   const codec = await Codec.create({ arena, workerCount: options.workerCount ?? defaultWorkerCount() });
-  return { arena, codec, backend: options.backend ?? 'auto', openDevice: options.openDevice ?? openDevice };
+  return { arena, codec, backend: options.backend ?? 'auto', openDevice: options.openDevice ?? openDevice, jobBackoff: options.jobBackoff ?? true };
 }
 
 export async function stopRuntime(runtime: Runtime): Promise<void> {

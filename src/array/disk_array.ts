@@ -1288,7 +1288,7 @@ export class DiskArray {
       parityCount: this.settings.parityCount,
       nextRotation: () => this.rotation++,
       freeWhenUnread: (extents) => this.freeWhenUnread(extents),
-      backoff: this.foreground,
+      backoff: this.runtime.jobBackoff ? this.foreground : undefined,
       enterReader: (groupIds) => this.epochs.enter(groupIds),
       candidates: () =>
         targets().map(({ row }) => ({

@@ -26,6 +26,12 @@ export interface RuntimeOptions {
    * default ELASTRIPE_SCAN, else loop, by-id and nbd devices; false: do not look.
    */
   scan?: string[] | false;
+  /**
+   * Background jobs back off while puts and gets run (foreground_backoff.ts). Default true;
+   * false turns the backoff off — for the deterministic simulator, whose replays must not
+   * depend on the wall-clock rests the backoff takes.
+   */
+  jobBackoff?: boolean;
 }
 
 /**

@@ -86,7 +86,8 @@ export class Simulation {
   private readonly startMs = performance.now();
 
   constructor(readonly config: SimConfig) {
-    this.runtime = { workerCount: 0, arenaBytes: config.arenaBytes, scan: false };
+    // No job backoff: its rests are wall-clock sleeps, which would make a seed's interleaving vary.
+    this.runtime = { workerCount: 0, arenaBytes: config.arenaBytes, scan: false, jobBackoff: false };
     this.report = {
       seed: config.seed,
       config,
