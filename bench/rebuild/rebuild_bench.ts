@@ -202,9 +202,12 @@ async function nbdRebuild(dataWidth: number): Promise<BenchResult[]> {
     for (let i = 0; i < 9; i++) {
       servers.push(await startNbdkit({ plugin: 'memory', parameters: [`size=${SETTINGS.nbdDeviceMiB}M`, ...rateParameters()], filters: ['rate'] }));
     }
-    const spare = servers.pop()!;
+    // The spare stays in `servers`, so the finally below stops it too (a server left running
+    // kept the bench's process from exiting).
+    const spare = servers[8]!;
+    const arrayServers = servers.slice(0, 8);
     mkdirSync(home, { recursive: true });
-    array = await DiskArray.create({ ...RUNTIME, home, devices: servers.map((server) => server.url), parityCount: 1, maxDataWidth: dataWidth, force: true });
+    array = await DiskArray.create({ ...RUNTIME, home, devices: arrayServers.map((server) => server.url), parityCount: 1, maxDataWidth: dataWidth, force: true });
     const files = makeFiles(SETTINGS.nbdDataMiB);
     progress(`nbd ${dataWidth}+1: putting ${SETTINGS.nbdDataMiB} MiB`);
     await putAll(array, files);
