@@ -12,8 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, parseJson, REPO_DIR, runCli, type CliResult } from './run_cli.js';
+import { assertBuilt, parseJson, runCli, type CliResult } from './run_cli.js';
 import { startServe, useServeCleanup } from './serve_harness.js';
+import { copyRunnablePackage, type RunnableCopy } from '../helpers/runnable_copy.js';
 
 useServeCleanup();
 
@@ -21,10 +22,12 @@ const NOBODY = 65534;
 const MIB = 2 ** 20;
 let rootDir = '';
 let home = '';
+/** The tool as `nobody` can run it, wherever the checkout lies. */
+let runnable: RunnableCopy | undefined;
 
 /** Runs the CLI as `nobody`, so file modes bind (root reads mode-000 files). */
 function runAsNobody(args: readonly string[]): Promise<CliResult> {
-  const child = spawn(process.execPath, [join(REPO_DIR, 'bin', 'elastripe.js'), ...args, '--home', home], {
+  const child = spawn(process.execPath, [runnable!.binPath, ...args, '--home', home], {
     cwd: rootDir, uid: NOBODY, gid: NOBODY, env: { ...process.env, ELASTRIPE_HOME: undefined }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: Buffer[] = [];
@@ -67,6 +70,7 @@ function expectFailed(result: CliResult, code: string): void {
 
 beforeAll(async () => {
   assertBuilt();
+  runnable = copyRunnablePackage();
   rootDir = await mkdtemp(join(tmpdir(), 'elastripe-cli-batch-'));
   await chmod(rootDir, 0o777);
   home = join(rootDir, 'home');
@@ -77,6 +81,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (rootDir) await rm(rootDir, { recursive: true, force: true });
+  runnable?.remove();
 });
 
 describe('put --recursive and get --recursive', () => {
