@@ -18,7 +18,7 @@
 // bench:array includes these rows in array.json.
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +28,7 @@ import { repositoryRoot } from '../../src/kernels/kernel_module.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
 import { BenchDeviceSet, loopDevicesUsable, type DeviceKind } from './bench_devices.js';
 import { forEachLimited, timed, type Timed } from './workload.js';
+import { preTouch } from '../common/pre_touch.js';
 
 const MIB = 1 << 20;
 const BATCH_JOBS = 16;
@@ -68,19 +69,6 @@ async function cliTimed(args: string[], stdoutPath?: string): Promise<number> {
     return elapsedMs;
   } finally {
     if (typeof out === 'number') closeSync(out);
-  }
-}
-
-/** Writes zeros through every device, so tmpfs pages behind the loop devices exist before timing. */
-function pretouch(paths: readonly string[], sizeBytes: number): void {
-  const zeros = Buffer.alloc(16 * MIB);
-  for (const path of paths) {
-    const fd = openSync(path, 'r+');
-    try {
-      for (let offset = 0; offset < sizeBytes; offset += zeros.byteLength) writeSync(fd, zeros, 0, Math.min(zeros.byteLength, sizeBytes - offset), offset);
-    } finally {
-      closeSync(fd);
-    }
   }
 }
 
@@ -224,7 +212,7 @@ export async function runFacesBench(kind: DeviceKind): Promise<BenchResult[]> {
   try {
     const deviceBytes = Math.ceil((settings.faceBytes * 0.75 + 256 * MIB) / MIB) * MIB;
     const paths = set.create(4, deviceBytes);
-    pretouch(paths, deviceBytes);
+    preTouch(paths, deviceBytes);
     set.flushBuffers(paths);
     const scratch = set.tempDirectory('elastripe-bench-faces-');
     const home = join(scratch, 'home');

@@ -30,6 +30,7 @@ import { LINUX, LOOP_DEVICES, requireBenchPrerequisites, ROOT } from '../common/
 import { buildBaseline, type BaselineBuild } from './baseline_build.js';
 import { BenchDeviceSet, RAM_DIRECTORY } from './bench_devices.js';
 import type { CaseJob, CaseResult, ChildMessage, JobCommon } from './metadata_cases.js';
+import { preTouch } from '../common/pre_touch.js';
 
 const MIB = 1 << 20;
 const GIB = 1 << 30;
@@ -96,14 +97,6 @@ function settingsFromEnv(): Settings {
 
 /** The metadata bench makes loop devices. */
 const METADATA_PREREQUISITES = [LINUX, ROOT, LOOP_DEVICES];
-
-/** Writes every byte of each device once (zeros, O_DIRECT), so tmpfs has its pages before any timing. */
-function preTouch(paths: readonly string[], deviceBytes: number): void {
-  const blockBytes = 4 * MIB;
-  for (const path of paths) {
-    execFileSync('dd', ['if=/dev/zero', `of=${path}`, `bs=${blockBytes}`, `count=${deviceBytes / blockBytes}`, 'oflag=direct', 'status=none'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  }
-}
 
 function shortCommit(root: string, ref: string): string {
   try {

@@ -11,7 +11,7 @@
 // through before anything is timed (pre-touched), so no timing pays for tmpfs page allocation.
 // Writes bench/results/grow.json. Target: expand time <= 0.5 x btrfs add + balance.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,6 +19,7 @@ import { DiskArray } from '../../src/array/disk_array.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
 import { BTRFS_PROGS, LOOP_DEVICES, LINUX, ROOT, runBenchMain } from '../common/prerequisites.js';
 import { BenchDeviceSet } from '../array/bench_devices.js';
+import { preTouch } from '../common/pre_touch.js';
 
 const MIB = 1 << 20;
 const FILE_BYTES = 64 * MIB;
@@ -37,19 +38,6 @@ function optionsFromEnv(): GrowBenchOptions {
     return value * MIB;
   };
   return { deviceBytes: mib('ELASTRIPE_GROW_DEVICE_MIB', 512), dataBytes: mib('ELASTRIPE_GROW_DATA_MIB', 768) };
-}
-
-/** The backing files written through, so tmpfs pages exist before anything is timed. */
-function preTouch(backingPaths: readonly string[], sizeBytes: number): void {
-  const zeros = Buffer.alloc(8 * MIB);
-  for (const path of backingPaths) {
-    const fd = openSync(path, 'r+');
-    try {
-      for (let offset = 0; offset < sizeBytes; offset += zeros.length) writeSync(fd, zeros, 0, Math.min(zeros.length, sizeBytes - offset), offset);
-    } finally {
-      closeSync(fd);
-    }
-  }
 }
 
 /** File contents: distinct, incompressible enough, generated once and reused by both systems. */

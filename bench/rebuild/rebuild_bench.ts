@@ -26,9 +26,10 @@ import { pathToFileURL } from 'node:url';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { openDevice } from '../../src/devices/open_device.js';
 import { startNbdkit, type NbdkitServer } from '../../test/helpers/nbdkit.js';
-import { LoopDeviceSet, type LoopDevice } from '../../test/helpers/loop_devices.js';
+import { LoopDeviceSet } from '../../test/helpers/loop_devices.js';
 import { BTRFS_PROGS, LINUX, LOOP_DEVICES, NBDKIT, ROOT, runBenchMain, type BenchPrerequisite } from '../common/prerequisites.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
+import { preTouch } from '../common/pre_touch.js';
 
 const MIB = 1024 * 1024;
 const env = (name: string, fallback: number): number => Number(process.env[`ELASTRIPE_REBUILD_${name}`] ?? fallback);
@@ -70,11 +71,6 @@ function makeFiles(totalMiB: number): { name: string; bytes: Buffer }[] {
   return Array.from({ length: count }, (_, i) => ({ name: `file-${String(i).padStart(4, '0')}`, bytes: randomFillSync(Buffer.allocUnsafe(SETTINGS.fileMiB * MIB)) }));
 }
 
-/** Writes zeros over every device, so tmpfs has its pages before anything is timed. */
-function preTouch(devices: readonly LoopDevice[]): void {
-  for (const device of devices) sh('dd', ['if=/dev/zero', `of=${device.path}`, `bs=${4 * MIB}`, 'oflag=direct', 'status=none', `count=${Math.ceil(device.sizeBytes / (4 * MIB))}`]);
-}
-
 async function seconds(work: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await work();
@@ -104,7 +100,7 @@ async function btrfsReplace(files: readonly { name: string; bytes: Buffer }[]): 
   let mounted = false;
   try {
     const devices = Array.from({ length: 5 }, () => loops.create(SETTINGS.deviceMiB * MIB));
-    preTouch(devices);
+    preTouch(devices.map((device) => device.path), SETTINGS.deviceMiB * MIB);
     const members = devices.slice(0, 4).map((device) => device.path);
     sh('mkfs.btrfs', ['-f', '-q', '-d', 'raid5', '-m', 'raid1', ...members]);
     mkdirSync(mountPoint, { recursive: true });
@@ -135,7 +131,7 @@ async function elastripeLoopRebuild(files: readonly { name: string; bytes: Buffe
   let array: DiskArray | undefined;
   try {
     const devices = Array.from({ length: 5 }, () => loops.create(SETTINGS.deviceMiB * MIB));
-    preTouch(devices);
+    preTouch(devices.map((device) => device.path), SETTINGS.deviceMiB * MIB);
     mkdirSync(home, { recursive: true });
     array = await DiskArray.create({ ...RUNTIME, home, devices: devices.map((device) => device.path), parityCount: 1, maxDataWidth: 3, force: true });
     await putAll(array, files);

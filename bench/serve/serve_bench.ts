@@ -14,6 +14,7 @@ import { repositoryRoot } from '../../src/kernels/kernel_module.js';
 import { printTable, writeResults, type BenchResult } from '../common.js';
 import { LINUX, runBenchMain } from '../common/prerequisites.js';
 import { BenchDeviceSet, loopDevicesUsable, RAM_DIRECTORY } from '../array/bench_devices.js';
+import { preTouch } from '../common/pre_touch.js';
 
 const MIB = 1 << 20;
 const DEVICE_COUNT = 4;
@@ -68,19 +69,6 @@ function writeSource(path: string, bytes: number): string {
     closeSync(fd);
   }
   return hash.digest('hex');
-}
-
-/** Fills every device with zeros once, so no timed write pays for the RAM pages behind it. */
-function preTouch(paths: readonly string[], sizeBytes: number): void {
-  const zeros = Buffer.alloc(16 * MIB);
-  for (const path of paths) {
-    const fd = openSync(path, 'r+');
-    try {
-      for (let offset = 0; offset < sizeBytes; offset += zeros.length) writeSync(fd, zeros, 0, Math.min(zeros.length, sizeBytes - offset), offset);
-    } finally {
-      closeSync(fd);
-    }
-  }
 }
 
 function sha256(path: string): string {
