@@ -58,6 +58,7 @@ import { DeviceLifecycle, lifecycleState } from './device_lifecycle.js';
 import { HealthMonitor } from './health_monitor.js';
 import { HealPolicy } from './heal_policy.js';
 import { resync as resyncJob, type ResyncReport } from './resync_job.js';
+import { PartnerCounts } from './partner_counts.js';
 import type { Device } from '../devices/device.js';
 import type {
   AddDeviceOptions, ArrayStatus, ScrubReport, CreateOptions, DeviceStatus, FileStat, FileSummary, FsckOptions, FsckReport, GetOptions, OpenOptions, Progress, PutOptions, RuntimeOptions,
@@ -82,6 +83,8 @@ export type ArrayJobOptions = JobOptions & { trigger?: JobTrigger };
 export class DiskArray {
   private closed = false;
   private rotation = 0;
+  /** Groups each pair of devices shares, of the groups this process placed (placement declusters with it). */
+  private readonly partners = new PartnerCounts();
   private writesInFlight = 0;
   /** Puts, jobs and reads in flight (close waits for them). */
   private callsInFlight = 0;
@@ -953,6 +956,7 @@ export class DiskArray {
   assertInvariants(): void {
     this.lentBuffers?.assertInvariants();
     this.allocator.assertInvariants();
+    this.partners.assertInvariants();
     this.journal.assertInvariants();
     this.epochs.assertInvariants();
     this.foreground.assertInvariants();
@@ -1287,6 +1291,7 @@ export class DiskArray {
       codec: this.runtime.codec,
       parityCount: this.settings.parityCount,
       nextRotation: () => this.rotation++,
+      partners: this.partners,
       freeWhenUnread: (extents) => this.freeWhenUnread(extents),
       backoff: this.runtime.jobBackoff ? this.foreground : undefined,
       enterReader: (groupIds) => this.epochs.enter(groupIds),
@@ -1359,6 +1364,7 @@ export class DiskArray {
       extentLbMax: this.settings.extentLbMax,
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
       nextRotation: () => this.rotation++,
+      partners: this.partners,
       flusher: this.flusher,
       onWriteError: (deviceId, error) => this.recordFailure(deviceId, `a write failed: ${error.message}`),
     };

@@ -11,6 +11,7 @@ import type { Device } from '../devices/device.js';
 import type { NewExtent } from '../meta/rows.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import type { GroupShape } from './layout.js';
+import type { PartnerCounts } from './partner_counts.js';
 import { placeGroup, type PlacementCandidate } from './placement.js';
 import { readGroupBlocks } from './read_path.js';
 import type { RelocateContext } from './relocate.js';
@@ -24,6 +25,8 @@ export interface RestripeContext extends RelocateContext {
   /** Devices new extents may go to. */
   candidates: () => PlacementCandidate[];
   nextRotation: () => number;
+  /** Groups each pair of devices shares (placement declusters with it). */
+  partners?: PartnerCounts;
 }
 
 /** Rewrites `group` as a group of `shape`. False when the group changed under us (nothing committed). */
@@ -43,7 +46,7 @@ export async function restripeGroup(context: RestripeContext, group: GroupWithEx
     target.bytes.fill(0, group.lengthBytes, shape.dataCount * extentBytes);
     const blocks = Array.from({ length: shape.dataCount + context.parityCount }, (_, i) => target!.bytes.subarray(i * extentBytes, (i + 1) * extentBytes));
     const checksums = await context.codec.encodeWithChecksums(blocks.slice(0, shape.dataCount), blocks.slice(shape.dataCount));
-    const placement = placeGroup(context.candidates(), shape.dataCount, context.parityCount, shape.extentLb, context.nextRotation());
+    const placement = placeGroup(context.candidates(), shape.dataCount, context.parityCount, shape.extentLb, context.nextRotation(), context.partners);
     const positions = [
       ...placement.dataDeviceIds.map((deviceId, index) => ({ deviceId, role: 'data' as const, index })),
       ...placement.parityDeviceIds.map((deviceId, index) => ({ deviceId, role: 'parity' as const, index })),

@@ -12,6 +12,7 @@ import type { NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevices } from './array_devices.js';
 import type { FlushCoalescer } from './flush_coalescer.js';
 import { groupCapacityBytes, groupShape, type GroupShape } from './layout.js';
+import type { PartnerCounts } from './partner_counts.js';
 import { placeGroup, widestPlaceableShape, type PlacementCandidate } from './placement.js';
 import type { Progress } from './types.js';
 
@@ -26,6 +27,8 @@ export interface WriteContext {
   groupsInFlightMax: number;
   /** A running counter that rotates parity positions across groups. */
   nextRotation: () => number;
+  /** Groups each pair of devices shares: placement spreads a device's partners with it (declustering). */
+  partners?: PartnerCounts;
   /** Shares device flushes between puts finishing together. */
   flusher: FlushCoalescer;
   /** A device failed a write: the array marks it failed so placement stops choosing it. */
@@ -487,7 +490,7 @@ class FileWriter {
   /** Chooses devices and takes extents from the allocator; synchronous, so no other put interleaves. */
   private reserveExtents(shape: GroupShape, rotation: number): NewExtent[] {
     const { context } = this;
-    const placement = placeGroup(this.candidates(), shape.dataCount, context.parityCount, shape.extentLb, rotation);
+    const placement = placeGroup(this.candidates(), shape.dataCount, context.parityCount, shape.extentLb, rotation, context.partners);
     const roles = [
       ...placement.dataDeviceIds.map((deviceId, index) => ({ deviceId, role: 'data' as const, index })),
       ...placement.parityDeviceIds.map((deviceId, index) => ({ deviceId, role: 'parity' as const, index })),
