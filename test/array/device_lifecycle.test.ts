@@ -5,7 +5,8 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { DiskArray } from '../../src/array/disk_array.js';
-import type { ArrayEvent, ArrayEventType } from '../../src/array/array_events.js';
+import type { ArrayEvent } from '../../src/array/array_events.js';
+import { nextEvent } from '../helpers/array_events.js';
 import { LIFECYCLE_TRANSITIONS } from '../../src/array/device_lifecycle.js';
 import type { Device, DeviceExtent } from '../../src/devices/device.js';
 import { createImageFile, openDevice } from '../../src/devices/open_device.js';
@@ -64,18 +65,6 @@ class LossyDevice implements Device {
   }
 }
 
-function nextEvent(array: DiskArray, type: ArrayEventType, match: (event: ArrayEvent) => boolean = () => true): Promise<ArrayEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${type} within ${WAIT_MS} ms; recent: ${JSON.stringify(array.recentEvents().slice(-6))}`)), WAIT_MS);
-    const listener = (event: ArrayEvent) => {
-      if (!match(event)) return;
-      clearTimeout(timer);
-      array.off(type, listener);
-      resolve(event);
-    };
-    array.on(type, listener);
-  });
-}
 
 function rot(devicePath: string, startLb: number): void {
   const fd = openSync(devicePath, 'r+');

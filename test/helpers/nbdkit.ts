@@ -10,6 +10,8 @@ export interface NbdkitServer {
   readonly process: ChildProcess;
   /** SIGKILL, immediately (for "server died mid-request" tests). */
   kill(): void;
+  /** SIGKILL, and resolve once the process is gone (so nothing can still connect to it). */
+  killAndWait(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -98,6 +100,10 @@ async function startOnce(options: NbdkitOptions, port: number): Promise<NbdkitSe
         port,
         process: child,
         kill: () => void child.kill('SIGKILL'),
+        killAndWait: async () => {
+          child.kill('SIGKILL');
+          await exited(child);
+        },
         stop,
       };
     }
@@ -105,4 +111,24 @@ async function startOnce(options: NbdkitOptions, port: number): Promise<NbdkitSe
   }
   await stop();
   throw new Error(`nbdkit did not listen on port ${port} in time: ${stderr.trim()}`);
+}
+
+/** Servers a test starts, all stopped by stopAll() (in its afterEach, so also when it fails). */
+export class NbdkitFileServers {
+  private readonly servers: NbdkitServer[] = [];
+
+  /** A file-plugin server over `image`; given the port of a killed one, the same device returns. */
+  start(image: string, port?: number): Promise<NbdkitServer> {
+    return this.startWith({ plugin: 'file', parameters: [image], ...(port === undefined ? {} : { port }) });
+  }
+
+  async startWith(options: NbdkitOptions): Promise<NbdkitServer> {
+    const server = await startNbdkit(options);
+    this.servers.push(server);
+    return server;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.allSettled(this.servers.splice(0).map((server) => server.stop()));
+  }
 }

@@ -6,10 +6,11 @@ import { truncateSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
-import type { ArrayEvent, ArrayEventType } from '../../src/array/array_events.js';
+import type { ArrayEvent } from '../../src/array/array_events.js';
+import { EVENT_WAIT_MS as WAIT_MS, nextEvent } from '../helpers/array_events.js';
 import { createImageFile } from '../../src/devices/open_device.js';
 import { LoopDeviceSet } from '../helpers/loop_devices.js';
-import { startNbdkit, type NbdkitServer } from '../helpers/nbdkit.js';
+import { NbdkitFileServers } from '../helpers/nbdkit.js';
 import { loopDevicesPrerequisite, nbdkitPrerequisite } from '../helpers/prerequisites.js';
 import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
 
@@ -19,12 +20,10 @@ const loopSet = new LoopDeviceSet();
 
 /** Probes every 200 ms: a dead device is noticed well within a second here. */
 const FAST_PROBES = { probeIntervalMs: 200, autoExpand: false } as const;
-/** Nothing in this file should take longer than this to happen by itself. */
-const WAIT_MS = 20_000;
 
 let dir: TempDir;
 let array: DiskArray | undefined;
-const servers: NbdkitServer[] = [];
+const servers = new NbdkitFileServers();
 
 beforeEach(() => {
   dir = new TempDir();
@@ -32,40 +31,14 @@ beforeEach(() => {
 afterEach(async () => {
   await array?.close().catch(() => undefined);
   array = undefined;
-  await Promise.allSettled(servers.splice(0).map((server) => server.stop()));
+  await servers.stopAll();
   for (const device of [...loopSet.all]) loopSet.detach(device);
   dir.remove();
 });
 afterAll(() => loopSet.destroyAll());
 
-async function killAndWait(server: NbdkitServer): Promise<void> {
-  const gone = server.process.exitCode !== null || server.process.signalCode !== null ? Promise.resolve() : new Promise((resolve) => server.process.once('exit', resolve));
-  server.kill();
-  await gone;
-}
 
-async function fileServer(image: string, port?: number): Promise<NbdkitServer> {
-  const server = await startNbdkit({ plugin: 'file', parameters: [image], ...(port === undefined ? {} : { port }) });
-  servers.push(server);
-  return server;
-}
 
-/** Resolves with the first event matching, or fails after WAIT_MS naming what it waited for. */
-function nextEvent(target: DiskArray, type: ArrayEventType, match: (event: ArrayEvent) => boolean = () => true): Promise<ArrayEvent> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      target.off(type, listener);
-      reject(new Error(`no ${type} event within ${WAIT_MS} ms; recent: ${JSON.stringify(target.recentEvents().slice(-8))}`));
-    }, WAIT_MS);
-    const listener = (event: ArrayEvent) => {
-      if (!match(event)) return;
-      clearTimeout(timer);
-      target.off(type, listener);
-      resolve(event);
-    };
-    target.on(type, listener);
-  });
-}
 
 async function expectAllRead(target: DiskArray, files: Map<string, Buffer>): Promise<void> {
   for (const [name, content] of files) expect((await target.get(name)).equals(content), name).toBe(true);
@@ -79,7 +52,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   nbdkit.it('a killed server: within seconds the device is missing and a policy rebuild runs, then done; no rebuild call', async () => {
     const images = [0, 1, 2, 3, 4].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const started = await Promise.all(images.map((image) => servers.start(image)));
     const events: ArrayEvent[] = [];
     // The rebuild is throttled so the test can see it running.
     array = await DiskArray.create({
@@ -98,7 +71,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     const missing = nextEvent(array, 'deviceMissing');
     const running = nextEvent(array, 'jobStarted', (event) => event.type === 'jobStarted' && event.kind === 'rebuild');
     const finished = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'rebuild');
-    await killAndWait(started[2]!);
+    await started[2]!.killAndWait();
     // Idle: no put or get touches the device; the probe notices it.
     expect(await missing).toMatchObject({ deviceId: 3, path: started[2]!.url });
     const noticedMs = Date.now() - killedAt;
@@ -124,7 +97,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   nbdkit.it('a missing device that comes back (restarted on its port) rejoins without a rebuild and its data verifies', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const started = await Promise.all(images.map((image) => servers.start(image)));
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -136,7 +109,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     for (const [name, content] of files) await array.put(name, content);
 
     const missing = nextEvent(array, 'deviceMissing');
-    await killAndWait(started[1]!);
+    await started[1]!.killAndWait();
     await missing;
     expect(array.status().devices[1]!.state).toBe('missing');
     // While it is away, new data goes to the others.
@@ -146,7 +119,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     array.assertInvariants();
 
     const returned = nextEvent(array, 'deviceReturned');
-    await fileServer(images[1]!, started[1]!.port);
+    await servers.start(images[1]!, started[1]!.port);
     // Nothing was committed with a block of it while it was away: nothing to resync.
     expect(await returned).toMatchObject({ deviceId: 2, groupsToCheck: 0 });
     expect(array.status().devices[1]!.state).toBe('online');
@@ -163,7 +136,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   nbdkit.it('a server killed during a put: when it returns only groups of that put are checked, not the whole device', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 96 * MIB);
-    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const started = await Promise.all(images.map((image) => servers.start(image)));
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -187,14 +160,14 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     const put = array.put('big', source);
     await new Promise((resolve) => setTimeout(resolve, 150));
     const image = images[3]!;
-    await killAndWait(started[3]!);
+    await started[3]!.killAndWait();
     markKilled();
     await put;
     // Missing: found by the put's failed write or flush, or else by the next probe.
     await expect.poll(() => array!.status().devices[3]!.state, { timeout: WAIT_MS }).toBe('missing');
 
     const returned = nextEvent(array, 'deviceReturned');
-    await fileServer(image, started[3]!.port);
+    await servers.start(image, started[3]!.port);
     const back = (await returned) as { groupsToCheck: number };
     // Only groups of the put that was running when it dropped can need a check, never the
     // files from before (how many depends on where the kill landed: a group whose write to it
@@ -216,7 +189,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   nbdkit.it('a device that comes back while the policy rebuild takes its blocks: the rebuild is aborted and it rejoins', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const started = await Promise.all(images.map((image) => servers.start(image)));
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -230,9 +203,9 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     const running = nextEvent(array, 'jobStarted', (event) => event.type === 'jobStarted' && event.kind === 'rebuild');
     const aborted = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'rebuild');
     const returned = nextEvent(array, 'deviceReturned');
-    await killAndWait(started[1]!);
+    await started[1]!.killAndWait();
     await running;
-    await fileServer(images[1]!, started[1]!.port);
+    await servers.start(images[1]!, started[1]!.port);
     expect(await aborted).toMatchObject({ outcome: 'aborted', trigger: 'policy' });
     expect(await returned).toMatchObject({ deviceId: 2 });
     expect(array.status().devices.map((device) => device.state)).toEqual(['online', 'online', 'online', 'online']);
@@ -247,7 +220,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   nbdkit.it('a manual rebuild while a policy rebuild runs joins it instead of failing', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const started = await Promise.all(images.map((image) => servers.start(image)));
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -258,7 +231,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     const files = someFiles(4, 60);
     for (const [name, content] of files) await array.put(name, content);
     const running = nextEvent(array, 'jobStarted', (event) => event.type === 'jobStarted' && event.kind === 'rebuild');
-    await killAndWait(started[0]!);
+    await started[0]!.killAndWait();
     await running;
     const report = await array.rebuild();
     expect(report.removedDeviceIds).toEqual([1]);

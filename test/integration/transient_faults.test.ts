@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { createImageFile } from '../../src/devices/open_device.js';
-import { startNbdkit, type NbdkitServer } from '../helpers/nbdkit.js';
+import { NbdkitFileServers, type NbdkitServer } from '../helpers/nbdkit.js';
 import { nbdkitPrerequisite, rootPrerequisite } from '../helpers/prerequisites.js';
 import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
 
@@ -14,7 +14,7 @@ const root = rootPrerequisite();
 
 let dir: TempDir;
 let array: DiskArray | undefined;
-const servers: NbdkitServer[] = [];
+const servers = new NbdkitFileServers();
 const mounts: string[] = [];
 
 beforeEach(() => {
@@ -23,30 +23,18 @@ beforeEach(() => {
 afterEach(async () => {
   await array?.close().catch(() => undefined);
   array = undefined;
-  await Promise.allSettled(servers.splice(0).map((server) => server.stop()));
+  await servers.stopAll();
   for (const mount of mounts.splice(0)) execFileSync('umount', ['-l', mount]);
   dir.remove();
 });
 
-/** SIGKILL, and wait until the process is gone (so nothing can still connect to it). */
-async function killAndWait(server: NbdkitServer): Promise<void> {
-  const gone = server.process.exitCode !== null || server.process.signalCode !== null ? Promise.resolve() : new Promise((resolve) => server.process.once('exit', resolve));
-  server.kill();
-  await gone;
-}
 
-/** An nbdkit file-plugin server over an image file; restartable on its port. */
-async function fileServer(image: string, port?: number): Promise<NbdkitServer> {
-  const server = await startNbdkit({ plugin: 'file', parameters: [image], ...(port === undefined ? {} : { port }) });
-  servers.push(server);
-  return server;
-}
 
 nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
   nbdkit.it('a killed server fails its device; restarted, `online` brings it back; beyond m, the array still opens and heals', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const started = await Promise.all(images.map((image) => servers.start(image)));
     const home = dir.file('home');
     array = await DiskArray.create({ ...TEST_RUNTIME, home, devices: started.map((server) => server.url), parityCount: 1 });
     const files = new Map([0, 1, 2, 3, 4].map((i) => [`f${i}`, patternBytes(1 * MIB + i * 7777, 50 + i)]));
@@ -54,12 +42,12 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
 
     // One server dies: reads reconstruct, the device is marked missing (it stopped answering;
     // what it holds is intact and it may come back: device_lifecycle.ts).
-    await killAndWait(started[1]!);
+    await started[1]!.killAndWait();
     for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
     expect(array.status().devices[1]!.state).toBe('missing');
 
     // It comes back on its port: `online` checks its superblock and takes it back, no rebuild.
-    await fileServer(images[1]!, started[1]!.port);
+    await servers.start(images[1]!, started[1]!.port);
     expect((await array.onlineDevice(2)).state).toBe('online');
     const degradedBefore = array.status().degradedReads;
     for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
@@ -71,16 +59,16 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
     // Two servers down with parity 1: the array still opens; status, ls and fsck work and name
     // the files it cannot read; changes are refused; both come back and everything reads.
     // (By `started`: `servers` is in the order the servers came up, not the devices' order.)
-    await killAndWait(started[0]!);
-    await killAndWait(started[2]!);
+    await started[0]!.killAndWait();
+    await started[2]!.killAndWait();
     array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
     expect(array.list().map((file) => file.name).sort()).toEqual([...files.keys()]);
     expect(array.status().devices.filter((device) => device.state !== 'online').map((device) => device.deviceId)).toEqual([1, 3]);
     const fsck = await array.fsck();
     expect(fsck.problems.join('\n')).toMatch(/file "f\d": group 0 has 2 blocks on unavailable devices/);
     await expect(array.put('new', Buffer.from('x'))).rejects.toMatchObject({ code: 'TOO_MANY_ERASURES' });
-    await fileServer(images[0]!, started[0]!.port);
-    await fileServer(images[2]!, started[2]!.port);
+    await servers.start(images[0]!, started[0]!.port);
+    await servers.start(images[2]!, started[2]!.port);
     await array.onlineDevice(1);
     await array.onlineDevice(started[2]!.url);
     for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
@@ -91,7 +79,7 @@ nbdkit.describe('devices that drop out and come back (nbdkit)', () => {
   nbdkit.it('a server killed during a put: the put finishes degraded and every byte reads back', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 96 * MIB);
-    const started = await Promise.all(images.map((image) => fileServer(image)));
+    const started = await Promise.all(images.map((image) => servers.start(image)));
     array = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: started.map((server) => server.url), parityCount: 1 });
     const content = patternBytes(40 * MIB, 77);
     const put = array.put('big', content);
@@ -115,9 +103,7 @@ nbdkit.describe('rebuilds under real faults (nbdkit)', () => {
     for (const [i, image] of images.entries()) {
       const filters = i === 5 ? ['rate', 'error'] : ['rate'];
       const parameters = [image, 'rate=40M', ...(i === 5 ? ['error=EIO', 'error-pread-rate=5%'] : [])];
-      const server = await startNbdkit({ plugin: 'file', parameters, filters });
-      servers.push(server);
-      started.push(server);
+      started.push(await servers.startWith({ plugin: 'file', parameters, filters }));
     }
     array = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: started.map((server) => server.url), parityCount: 2 });
     const files = new Map([0, 1, 2, 3, 4, 5].map((i) => [`f${i}`, patternBytes(3 * MIB + i * 4099, 90 + i)]));
