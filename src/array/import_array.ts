@@ -23,8 +23,11 @@ export interface ImportOptions {
   home: string;
   /** The devices, by path (each must carry an elastripe superblock). */
   devices?: string[];
-  /** Or patterns to scan (globs, nbd:// URLs); with neither, ELASTRIPE_SCAN or the default patterns. */
-  scan?: string[];
+  /**
+   * Or patterns to scan (globs, nbd:// URLs); with neither, ELASTRIPE_SCAN or the default patterns.
+   * false (with `devices`): the array opened after the import does not look for devices either.
+   */
+  scan?: string[] | false;
   /** Which array, when the scan finds several. */
   arrayUuid?: string;
 }
@@ -98,7 +101,8 @@ function probeOptions(runtime: Runtime, scratch: Uint8Array): ScanOptions {
 
 async function findArray(options: ImportOptions, probe: ScanOptions): Promise<ScannedArray> {
   const explicit = options.devices !== undefined && options.devices.length > 0;
-  const report = await scanForDevices(explicit ? options.devices : options.scan, probe);
+  if (!explicit && options.scan === false) throw new InvalidArgumentError('import needs devices to read, or somewhere to scan for them (scan is false)');
+  const report = await scanForDevices(explicit ? options.devices : options.scan || undefined, probe);
   if (explicit) {
     const notOurs = report.probes.filter((probe) => probe.kind !== 'elastripe');
     if (notOurs.length > 0) throw new InvalidArgumentError(`${notOurs[0]!.path} is not an elastripe device (${(notOurs[0] as { reason: string }).reason})`);

@@ -6,6 +6,7 @@ const MIB = 2 ** 20;
 
 const STATUS: ArrayStatus = {
   home: '/srv/arr',
+  readOnly: false,
   arrayUuid: '0b5c1e9e-1111-4222-8333-444455556666',
   parityCount: 1,
   maxDataWidth: 8,
@@ -14,15 +15,18 @@ const STATUS: ArrayStatus = {
   storedBytes: 300 * MIB,
   allocatedBytes: 400 * MIB,
   capacityBytes: 1024 * MIB,
+  usableDataBytes: 512 * MIB,
   degraded: true,
   degradedReads: 7,
   repairedBlocks: 2,
   kernelVariant: 'simd',
   workerCount: 2,
+  metadata: { seq: 9, durableSeq: 9, regionBytes: 2 * MIB, records: 9, checkpoints: 1 },
+  opened: { movedDevices: [] },
   devices: [
-    { deviceId: 2, path: '/img/b.img', uuid: 'u2', backend: 'uring', state: 'online', capacityBytes: 256 * MIB, usedBytes: 128 * MIB, usedFraction: 0.5 },
-    { deviceId: 1, path: '/img/a.img', uuid: 'u1', backend: 'fs', state: 'online', capacityBytes: 512 * MIB, usedBytes: 0, usedFraction: 0 },
-    { deviceId: 3, path: '/img/c.img', uuid: 'u3', backend: 'none', state: 'failed', reason: 'a write failed: EIO', capacityBytes: 256 * MIB, usedBytes: 256 * MIB, usedFraction: 1 },
+    { deviceId: 2, path: '/img/b.img', uuid: 'u2', backend: 'uring', state: 'online', capacityBytes: 256 * MIB, usableBytes: 256 * MIB, usedBytes: 128 * MIB, usedFraction: 0.5, readErrors: 0 },
+    { deviceId: 1, path: '/img/a.img', uuid: 'u1', backend: 'fs', state: 'online', capacityBytes: 512 * MIB, usableBytes: 512 * MIB, usedBytes: 0, usedFraction: 0, readErrors: 0 },
+    { deviceId: 3, path: '/img/c.img', uuid: 'u3', backend: 'none', state: 'failed', reason: 'a write failed: EIO', capacityBytes: 256 * MIB, usableBytes: 256 * MIB, usedBytes: 256 * MIB, usedFraction: 1, readErrors: 0 },
   ],
   jobs: [
     { jobId: 3, kind: 'scrub', state: 'done', progress: { doneBytes: 400 * MIB, totalBytes: 400 * MIB }, startedMs: 3, updatedMs: 4 },

@@ -26,7 +26,6 @@ const devices: NbdDevice[] = [];
 afterEach(async () => {
   for (const device of devices.splice(0)) await device.close();
   for (const server of servers.splice(0)) {
-    server.closeAllConnections?.();
     await new Promise((resolve) => server.close(resolve));
   }
 });
