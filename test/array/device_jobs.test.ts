@@ -4,22 +4,9 @@ import { renameSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { createTempArray, MIB, patternBytes, TEST_RUNTIME, useArraySuite } from '../helpers/temp_array.js';
+import { expectFiles, putFiles } from '../helpers/file_sets.js';
 
 const suite = useArraySuite();
-
-async function putFiles(target: DiskArray, count: number, sizeBytes: number, seed: number): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (let i = 0; i < count; i++) {
-    const content = patternBytes(sizeBytes + i * 4099, seed + i);
-    await target.put(`file-${seed}-${i}`, content);
-    files.set(`file-${seed}-${i}`, content);
-  }
-  return files;
-}
-
-async function expectFiles(target: DiskArray, files: Map<string, Buffer>): Promise<void> {
-  for (const [name, content] of files) expect((await target.get(name)).equals(content), name).toBe(true);
-}
 
 async function expectClean(target: DiskArray): Promise<void> {
   target.assertInvariants();

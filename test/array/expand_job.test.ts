@@ -5,22 +5,9 @@ import { DiskArray } from '../../src/array/disk_array.js';
 import { openDevice } from '../../src/devices/open_device.js';
 import { FaultyDevice } from '../sim/faulty_device.js';
 import { createTempArray, MIB, patternBytes, TEST_RUNTIME, useArraySuite } from '../helpers/temp_array.js';
+import { expectFiles, putFiles } from '../helpers/file_sets.js';
 
 const suite = useArraySuite();
-
-async function putFiles(array: DiskArray, count: number, sizeBytes: number, seed: number): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (let i = 0; i < count; i++) {
-    const content = patternBytes(sizeBytes + i * 4099, seed + i);
-    await array.put(`file${seed}-${i}`, content);
-    files.set(`file${seed}-${i}`, content);
-  }
-  return files;
-}
-
-async function expectFiles(array: DiskArray, files: Map<string, Buffer>): Promise<void> {
-  for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
-}
 
 async function expectClean(array: DiskArray): Promise<void> {
   array.assertInvariants();
@@ -31,7 +18,7 @@ describe('expand', () => {
   it('runs under a concurrent put/get load, every byte verified', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: 16 }));
     const array = suite.array;
-    const files = await putFiles(array, 6, 3 * MIB, 100);
+    const files = await putFiles(array, 6, 3 * MIB, 100, 'file');
     await array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB, expand: false });
     let done = false;
     const expanding = array.expand().finally(() => (done = true));
@@ -61,7 +48,7 @@ describe('expand', () => {
   it('stops at an abort, shows in status, and continues where it stopped', async () => {
     let home: string;
     ({ array: suite.array, home } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: 8 }));
-    const files = await putFiles(suite.array, 4, 2 * MIB, 200);
+    const files = await putFiles(suite.array, 4, 2 * MIB, 200, 'file');
     await suite.array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB, expand: false });
     const controller = new AbortController();
     await expect(suite.array.expand({ signal: controller.signal, onProgress: () => controller.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
@@ -86,7 +73,7 @@ describe('expand', () => {
   it('survives a device that fails in the middle: nothing is lost, rebuild restores redundancy', async () => {
     let home: string;
     ({ array: suite.array, home } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: 16 }));
-    const files = await putFiles(suite.array, 5, 3 * MIB, 300);
+    const files = await putFiles(suite.array, 5, 3 * MIB, 300, 'file');
     await suite.array.close();
     const faulty = new Map<string, FaultyDevice>();
     suite.array = await DiskArray.open(home, {
@@ -129,7 +116,7 @@ describe('expand', () => {
 
   it('with a device the others cannot match, leaves every group full width (the most data capacity)', async () => {
     ({ array: suite.array } = await createTempArray(suite.dir, { deviceBytes: [32 * MIB, 32 * MIB, 32 * MIB, 32 * MIB], parityCount: 1, extentLbMax: 16 }));
-    const files = await putFiles(suite.array, 4, 4 * MIB, 400);
+    const files = await putFiles(suite.array, 4, 4 * MIB, 400, 'file');
     const usableBefore = suite.array.status().usableDataBytes;
     const added = await suite.array.addDevice(suite.dir.file('big.img'), { createSizeBytes: 64 * MIB });
     const report = added.expand!;

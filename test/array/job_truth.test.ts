@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { createTempArray, MIB, patternBytes, TEST_RUNTIME, useArraySuite } from '../helpers/temp_array.js';
+import { expectFiles } from '../helpers/file_sets.js';
 
 const suite = useArraySuite();
 
@@ -16,10 +17,6 @@ async function fill(target: DiskArray, count: number, sizeBytes: number, seed: n
     files.set(`f${seed}-${i}`, content);
   }
   return files;
-}
-
-async function expectFiles(target: DiskArray, files: Map<string, Buffer>): Promise<void> {
-  for (const [name, content] of files) expect((await target.get(name)).equals(content), name).toBe(true);
 }
 
 describe('an unfinished job is not recorded as done (item 11)', () => {

@@ -7,19 +7,10 @@ import { describe, expect, it } from 'vitest';
 import type { DiskArray } from '../../src/array/disk_array.js';
 import { ForegroundBackoff, QUIET_MS } from '../../src/array/foreground_backoff.js';
 import { BATCH_GROUPS_MAX } from '../../src/array/device_jobs.js';
-import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
+import { createTempArray, MIB, useArraySuite } from '../helpers/temp_array.js';
+import { putFiles } from '../helpers/file_sets.js';
 
 const suite = useArraySuite();
-
-async function putFiles(target: DiskArray, count: number, sizeBytes: number, seed: number): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (let i = 0; i < count; i++) {
-    const content = patternBytes(sizeBytes + i * 4099, seed + i);
-    await target.put(`file-${seed}-${i}`, content);
-    files.set(`file-${seed}-${i}`, content);
-  }
-  return files;
-}
 
 async function expectIntact(target: DiskArray, files: Map<string, Buffer>): Promise<void> {
   target.assertInvariants();

@@ -13,6 +13,7 @@ import { LoopDeviceSet } from '../helpers/loop_devices.js';
 import { NbdkitFileServers } from '../helpers/nbdkit.js';
 import { loopDevicesPrerequisite, nbdkitPrerequisite } from '../helpers/prerequisites.js';
 import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
+import { expectFiles } from '../helpers/file_sets.js';
 
 const nbdkit = nbdkitPrerequisite();
 const loops = loopDevicesPrerequisite();
@@ -39,10 +40,6 @@ afterAll(() => loopSet.destroyAll());
 
 
 
-
-async function expectAllRead(target: DiskArray, files: Map<string, Buffer>): Promise<void> {
-  for (const [name, content] of files) expect((await target.get(name)).equals(content), name).toBe(true);
-}
 
 function someFiles(count: number, seed: number): Map<string, Buffer> {
   return new Map(Array.from({ length: count }, (_, i) => [`f${i}`, patternBytes(2 * MIB + i * 4099, seed + i)]));
@@ -84,7 +81,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     // Its blocks are on the survivors and it left the array.
     await expect.poll(() => array!.status().devices.map((device) => device.deviceId), { timeout: WAIT_MS }).toEqual([1, 2, 4, 5]);
     expect(array.status().degraded).toBe(false);
-    await expectAllRead(array, files);
+    await expectFiles(array, files);
     array.assertInvariants();
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
     // In order: missing, then the rebuild's start, progress and end.
@@ -126,7 +123,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     expect(array.status().jobs.some((job) => job.kind === 'rebuild' || job.kind.startsWith('resync'))).toBe(false);
     // Its blocks are read from it again, not reconstructed: the data on it was intact.
     const degradedBefore = array.status().degradedReads;
-    await expectAllRead(array, files);
+    await expectFiles(array, files);
     expect(array.status().degradedReads).toBe(degradedBefore);
     expect((await array.get('while-away')).equals(later)).toBe(true);
     array.assertInvariants();
@@ -181,7 +178,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     expect(array.status().jobs.some((job) => job.kind === 'rebuild')).toBe(false);
     expect(array.status().devices[3]!.state).toBe('online');
     expect((await array.get('big')).equals(content)).toBe(true);
-    await expectAllRead(array, before);
+    await expectFiles(array, before);
     array.assertInvariants();
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
@@ -211,7 +208,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     expect(array.status().devices.map((device) => device.state)).toEqual(['online', 'online', 'online', 'online']);
     await array.policiesIdle();
     const degradedBefore = array.status().degradedReads;
-    await expectAllRead(array, files);
+    await expectFiles(array, files);
     expect(array.status().degradedReads).toBe(degradedBefore);
     array.assertInvariants();
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
@@ -236,7 +233,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     const report = await array.rebuild();
     expect(report.removedDeviceIds).toEqual([1]);
     expect(array.status().jobs.filter((job) => job.kind === 'rebuild').map((job) => job.state)).toEqual(['done']);
-    await expectAllRead(array, files);
+    await expectFiles(array, files);
     array.assertInvariants();
     expect((await array.fsck()).problems).toEqual([]);
   });
@@ -260,7 +257,7 @@ loops.describe('heal policies on loop devices', () => {
     expect(await failed).toMatchObject({ deviceId: 2, reason: expect.stringMatching(/superblock/) });
     expect(await finished).toMatchObject({ outcome: 'done', trigger: 'policy' });
     await expect.poll(() => array!.status().devices.map((device) => `${device.deviceId} ${device.state}`), { timeout: WAIT_MS }).toEqual(['1 online', '3 online', '4 online']);
-    await expectAllRead(array, files);
+    await expectFiles(array, files);
     array.assertInvariants();
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
