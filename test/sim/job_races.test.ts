@@ -9,6 +9,7 @@ import { DiskArray } from '../../src/array/disk_array.js';
 import type { JobContext } from '../../src/array/device_jobs.js';
 import { relocateBlocks } from '../../src/array/relocate.js';
 import { restripeGroup } from '../../src/array/restripe_group.js';
+import { DelegatingDevice } from '../../src/devices/delegating_device.js';
 import type { Device, DeviceExtent } from '../../src/devices/device.js';
 import type { GroupWithExtents } from '../../src/meta/rows.js';
 import { TempDir } from '../helpers/temp_array.js';
@@ -30,29 +31,25 @@ interface OneGroup {
 /** Makes the disk of the next write that completes vanish right after it (see vanishAfterNextWrite). */
 let vanishAfterNextWrite: SimStorage | undefined;
 
+/** A device whose write goes through `write(inner, extents, buffers)`; all else is forwarded. */
+class WriteHookDevice extends DelegatingDevice {
+  constructor(inner: Device, private readonly hook: (inner: Device, extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]) => Promise<void>) {
+    super(inner);
+  }
+  override write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    return this.hook(this.inner, extents, buffers);
+  }
+}
+
 /** A SimDevice whose writes may make its disk vanish once they completed (before any flush). */
 function withVanishHook(storage: SimStorage, device: Device): Device {
-  return {
-    path: device.path,
-    backend: device.backend,
-    sizeBytes: device.sizeBytes,
-    logicalBlockBytes: device.logicalBlockBytes,
-    get online() {
-      return device.online;
-    },
-    read: (extents, buffers) => device.read(extents, buffers),
-    async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
-      await device.write(extents, buffers);
-      if (vanishAfterNextWrite === storage) {
-        vanishAfterNextWrite = undefined;
-        storage.disk(device.path).vanish();
-      }
-    },
-    flush: () => device.flush(),
-    trim: (extents) => device.trim(extents),
-    close: () => device.close(),
-    describe: () => device.describe(),
-  };
+  return new WriteHookDevice(device, async (inner, extents, buffers) => {
+    await inner.write(extents, buffers);
+    if (vanishAfterNextWrite === storage) {
+      vanishAfterNextWrite = undefined;
+      storage.disk(inner.path).vanish();
+    }
+  });
 }
 
 /** Six simulated disks, parity 1, k <= 2: a 20,000-byte file is one 2+1 group. */
@@ -190,26 +187,12 @@ describe('a move whose write fails while its other writes are in flight', () => 
       const storage = new SimStorage();
       const dir = new TempDir();
       let gate: { armed: boolean; open: () => void; opened: Promise<void>; except?: string } = { armed: false, open: () => undefined, opened: Promise.resolve() };
-      const gated = (device: Device): Device => ({
-        path: device.path,
-        backend: device.backend,
-        sizeBytes: device.sizeBytes,
-        logicalBlockBytes: device.logicalBlockBytes,
-        get online() {
-          return device.online;
-        },
-        read: (extents, buffers) => device.read(extents, buffers),
-        async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
-          if (!gate.armed || device.path === gate.except) return device.write(extents, buffers);
-          // Held at the gate with the bytes taken now, as a device that has started the transfer.
-          const taken = buffers.map((buffer) => buffer.slice());
-          await gate.opened;
-          return device.write(extents, taken);
-        },
-        flush: () => device.flush(),
-        trim: (extents) => device.trim(extents),
-        close: () => device.close(),
-        describe: () => device.describe(),
+      const gated = (device: Device): Device => new WriteHookDevice(device, async (inner, extents, buffers) => {
+        if (!gate.armed || inner.path === gate.except) return inner.write(extents, buffers);
+        // Held at the gate with the bytes taken now, as a device that has started the transfer.
+        const taken = buffers.map((buffer) => buffer.slice());
+        await gate.opened;
+        return inner.write(extents, taken);
       });
       const devices = [0, 1, 2, 3, 4, 5].map((i) => storage.createDisk(`sim://g${i}`, 48 * MIB).path);
       const array = await DiskArray.create({
