@@ -40,7 +40,7 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
   let { devices, moved } = await openRecordedDevices(store.devices(), settings.arrayUuid, runtime, options);
   try {
     assertNotForeignHome(store, devices, settings);
-    let journals = await readJournals(devices, settings, runtime);
+    let journals = await readJournals(devices, settings, runtime, store.seq);
     let best = newest(journals);
     let rolledForward: [number, number] | undefined;
     // Each roll forward may name devices the home did not know (added since), whose journals go
@@ -54,7 +54,7 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
       settings = readSettings(store);
       await devices.closeAll();
       ({ devices, moved } = await openRecordedDevices(store.devices(), settings.arrayUuid, runtime, options));
-      journals = await readJournals(devices, settings, runtime);
+      journals = await readJournals(devices, settings, runtime, store.seq);
       best = newest(journals);
     }
     for (const entry of moved) store.setDevicePath(entry.deviceId, entry.to);
@@ -77,12 +77,15 @@ export interface DeviceJournal {
   state: DeviceJournalState;
 }
 
-/** The journal state of every online device (a device whose region cannot be read is taken offline). */
-export async function readJournals(devices: ArrayDevices, settings: Settings, runtime: Runtime): Promise<DeviceJournal[]> {
+/**
+ * The journal state of every online device (a device whose region cannot be read is taken
+ * offline). `knownSeq`: the change sets the home holds, whose records are verified, not decoded.
+ */
+export async function readJournals(devices: ArrayDevices, settings: Settings, runtime: Runtime, knownSeq = 0): Promise<DeviceJournal[]> {
   const layout = metadataLayoutOf(settings);
   // All devices at once: each reads and verifies its newest checkpoint, which grows with the array.
   const online = devices.online();
-  const states = await Promise.allSettled(online.map((entry) => readDeviceJournal(entry.device!, layout, settings.arrayUuid, runtime.arena)));
+  const states = await Promise.allSettled(online.map((entry) => readDeviceJournal(entry.device!, layout, settings.arrayUuid, runtime.arena, knownSeq)));
   const journals: DeviceJournal[] = [];
   for (const [i, entry] of online.entries()) {
     const state = states[i]!;

@@ -21,6 +21,7 @@ import {
   decodeCheckpointPayload,
   decodeRecordHeader,
   decodeRecordPayload,
+  recordPayloadIntact,
   slotStartLb,
   type CheckpointHeader,
   type MetadataLayout,
@@ -34,7 +35,8 @@ const SCAN_WINDOW_LB = JOURNAL_BUFFER_BYTES / LB_BYTES;
 export interface DeviceJournalState {
   /** The newest intact checkpoint, if any. */
   checkpoint: (CheckpointHeader & { slot: 0 | 1 }) | undefined;
-  /** Change sets recorded after the checkpoint, in order. */
+  /** Change sets recorded after the checkpoint, in order (with `decodeAfterSeq`: from the first
+   * record that holds a change set past it; every record before it was verified, not decoded). */
   records: ChangeSet[];
   /** The newest change set this device knows (0: none). */
   lastSeq: number;
@@ -43,14 +45,18 @@ export interface DeviceJournalState {
   usedLb: number;
 }
 
-/** What a device's metadata region says. Device read errors are thrown. */
-export async function readDeviceJournal(device: Device, layout: MetadataLayout, arrayUuid: string, arena: Arena): Promise<DeviceJournalState> {
+/**
+ * What a device's metadata region says. Device read errors are thrown. `decodeAfterSeq`: the
+ * change sets the caller already holds (open: the home's newest); records wholly at or below
+ * it are verified by checksum but not decoded.
+ */
+export async function readDeviceJournal(device: Device, layout: MetadataLayout, arrayUuid: string, arena: Arena, decodeAfterSeq = 0): Promise<DeviceJournalState> {
   const buffer = await arena.acquire(SCAN_WINDOW_LB * LB_BYTES);
   try {
     const checkpoint = await newestCheckpoint(device, layout, arrayUuid, arena, buffer);
     if (!checkpoint) return { checkpoint: undefined, records: [], lastSeq: 0, headLb: 0, usedLb: 0 };
-    const scan = await scanRecords(device, layout, arrayUuid, buffer, checkpoint.ringHeadLb, checkpoint.seq + 1);
-    return { checkpoint, ...scan, lastSeq: scan.records.length > 0 ? scan.records[scan.records.length - 1]!.seq : checkpoint.seq };
+    const scan = await scanRecords(device, layout, arrayUuid, buffer, checkpoint.ringHeadLb, checkpoint.seq + 1, decodeAfterSeq);
+    return { checkpoint, records: scan.records, headLb: scan.headLb, usedLb: scan.usedLb, lastSeq: scan.lastSeq ?? checkpoint.seq };
   } finally {
     arena.free(buffer);
   }
@@ -120,19 +126,21 @@ async function scanRecords(
   buffer: ArenaBuffer,
   startLb: number,
   firstSeq: number,
-): Promise<{ records: ChangeSet[]; headLb: number; usedLb: number }> {
+  decodeAfterSeq: number,
+): Promise<{ records: ChangeSet[]; headLb: number; usedLb: number; lastSeq?: number }> {
   const records: ChangeSet[] = [];
+  let lastSeq: number | undefined;
   const { ringLb } = layout;
   let position = startLb % ringLb;
   let usedLb = 0;
   let expected = firstSeq;
   let wrapped = false;
   for (;;) {
-    const found = await recordAt(device, layout, arrayUuid, buffer, position, expected);
+    const found = await recordAt(device, layout, arrayUuid, buffer, position, expected, decodeAfterSeq);
     if (!found) {
       // A record that did not fit before the end of the ring went to LB 0.
       if (position === 0 || wrapped || usedLb + (ringLb - position) > ringLb) break;
-      const tryAt = await recordAt(device, layout, arrayUuid, buffer, 0, expected);
+      const tryAt = await recordAt(device, layout, arrayUuid, buffer, 0, expected, decodeAfterSeq);
       if (!tryAt) break;
       usedLb += ringLb - position;
       position = 0;
@@ -142,14 +150,16 @@ async function scanRecords(
     if (usedLb + found.lengthLb > ringLb) break;
     wrapped = false;
     records.push(...found.sets);
-    expected = found.sets[found.sets.length - 1]!.seq + 1;
+    lastSeq = found.lastSeq;
+    expected = found.lastSeq + 1;
     usedLb += found.lengthLb;
     position = (position + found.lengthLb) % ringLb;
   }
-  return { records, headLb: position, usedLb };
+  return { records, headLb: position, usedLb, ...(lastSeq !== undefined ? { lastSeq } : {}) };
 }
 
-/** The record at a ring position if it is intact and starts with `expectedSeq`. */
+/** The record at a ring position if it is intact and starts with `expectedSeq`; its change sets
+ * are decoded only if it holds one past `decodeAfterSeq` (else `sets` is empty). */
 async function recordAt(
   device: Device,
   layout: MetadataLayout,
@@ -157,7 +167,8 @@ async function recordAt(
   buffer: ArenaBuffer,
   positionLb: number,
   expectedSeq: number,
-): Promise<{ sets: ChangeSet[]; lengthLb: number } | undefined> {
+  decodeAfterSeq: number,
+): Promise<{ sets: ChangeSet[]; lastSeq: number; lengthLb: number } | undefined> {
   const windowLb = Math.min(SCAN_WINDOW_LB, layout.ringLb - positionLb);
   const window = buffer.bytes.subarray(0, windowLb * LB_BYTES);
   await readRetrying(device, { startLb: layout.regionStartLb + positionLb, lengthLb: 1 }, window.subarray(0, LB_BYTES));
@@ -169,8 +180,9 @@ async function recordAt(
   if (header.lengthLb > 1) {
     await readRetrying(device, { startLb: layout.regionStartLb + positionLb + 1, lengthLb: header.lengthLb - 1 }, bytes.subarray(LB_BYTES));
   }
+  if (header.lastSeq <= decodeAfterSeq) return recordPayloadIntact(bytes, header) ? { sets: [], lastSeq: header.lastSeq, lengthLb: header.lengthLb } : undefined;
   const sets = decodeRecordPayload(bytes, header);
-  return sets ? { sets, lengthLb: header.lengthLb } : undefined;
+  return sets ? { sets, lastSeq: header.lastSeq, lengthLb: header.lengthLb } : undefined;
 }
 
 async function readLbs(device: Device, arena: Arena, startLb: number, lengthLb: number): Promise<Buffer> {
