@@ -28,6 +28,8 @@ export interface Runtime {
   backend: BackendChoice;
   openDevice: NonNullable<RuntimeOptions['openDevice']>;
   jobBackoff: boolean;
+  /** The arena's view to register as fixed buffers, unless RuntimeOptions.fixedBuffers is false. */
+  registeredMemory: Uint8Array | undefined;
 }
 
 /**
@@ -41,7 +43,8 @@ export function defaultWorkerCount(): number {
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const arena = new Arena({ capacityBytes: options.arenaBytes ?? ARENA_BYTES_DEFAULT });
   const codec = await Codec.create({ arena, workerCount: options.workerCount ?? defaultWorkerCount() });
-  return { arena, codec, backend: options.backend ?? 'auto', openDevice: options.openDevice ?? openDevice, jobBackoff: options.jobBackoff ?? true };
+  const registeredMemory = options.fixedBuffers === false ? undefined : new Uint8Array(arena.memory.buffer);
+  return { arena, codec, backend: options.backend ?? 'auto', openDevice: options.openDevice ?? openDevice, jobBackoff: options.jobBackoff ?? true, registeredMemory };
 }
 
 export async function stopRuntime(runtime: Runtime): Promise<void> {
@@ -55,7 +58,7 @@ const BUSY_DEVICE_RETRY_MS = 25;
 async function openOnArena(path: string, runtime: Runtime): Promise<Device> {
   // The backend choice is for local paths; nbd:// URLs always speak NBD.
   const backend = isNbdUrl(path) ? 'auto' : runtime.backend;
-  return runtime.openDevice(path, { backend, registeredMemory: new Uint8Array(runtime.arena.memory.buffer) });
+  return runtime.openDevice(path, { backend, ...(runtime.registeredMemory ? { registeredMemory: runtime.registeredMemory } : {}) });
 }
 
 /**

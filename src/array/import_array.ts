@@ -95,8 +95,8 @@ export async function importIntoHome(options: ImportOptions, runtime: Runtime): 
 /** Probes through the embedder's opener, when the runtime has one: read-only, unclaimed. */
 function probeOptions(runtime: Runtime, scratch: Uint8Array): ScanOptions {
   if (runtime.openDevice === openDeviceByPath) return {};
-  const registeredMemory = new Uint8Array(runtime.arena.memory.buffer);
-  return { scratch, openDevice: (path) => runtime.openDevice(path, { backend: runtime.backend, registeredMemory, readOnly: true, exclusive: false }) };
+  const { registeredMemory } = runtime;
+  return { scratch, openDevice: (path) => runtime.openDevice(path, { backend: runtime.backend, ...(registeredMemory ? { registeredMemory } : {}), readOnly: true, exclusive: false }) };
 }
 
 async function findArray(options: ImportOptions, probe: ScanOptions): Promise<ScannedArray> {

@@ -84,7 +84,9 @@ export function setServedArray(array: ArrayHandle | undefined): void {
 export async function withArray<T>(line: CommandLine, work: (array: ArrayHandle) => Promise<T>, computes = true): Promise<T> {
   if (servedArray !== undefined && resolve(requireHome(line)) === servedArray.home) return work(servedArray);
   // --read-only (ls, stat, status, get, fsck): no lock, nothing written (DiskArray.open).
-  const array = await openArray(requireHome(line), { ...runtimeOptions(line, computes), ...(line.readOnly ? { readOnly: true } : {}) });
+  // One verb, then close: pinning the whole arena as fixed buffers would cost more than it
+  // saves (RuntimeOptions.fixedBuffers); `elastripe serve` keeps them.
+  const array = await openArray(requireHome(line), { ...runtimeOptions(line, computes), fixedBuffers: false, ...(line.readOnly ? { readOnly: true } : {}) });
   let result: T;
   try {
     result = await work(array);
