@@ -2,8 +2,10 @@
 //   rebuild   — every block on a failed or missing device is reconstructed from its group and
 //               written to a surviving device not yet in the group (distributed: each block goes
 //               to the least-used such device, counting the blocks already planned, so the
-//               writes spread over all survivors); where no such device exists, the group is
-//               rewritten narrower (restripeGroup) over every survivor;
+//               writes spread over all survivors); with m > 1 a group has more survivors than
+//               the k a reconstruction reads, and the k least loaded by the job's reads so far
+//               are read (chooseReads), so the reads spread too; where no device outside the
+//               group exists, the group is rewritten narrower (restripeGroup) over every survivor;
 //   evacuate  — every block of a healthy device is copied off it (remove / shrink);
 //   rebalance — rebalance_job.ts.
 //
@@ -25,7 +27,7 @@ import { ElastripeError } from '../errors.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import type { ForegroundBackoff } from './foreground_backoff.js';
 import { relocateBatch, type BatchCounters, type GroupMoveRequest } from './move_batch.js';
-import { blockIndex } from './read_path.js';
+import { blockIndex, extentsByBlock } from './read_path.js';
 import { relocateBlocks, type BlockMove } from './relocate.js';
 import { Throttle } from './throttle.js';
 import { widestPlaceableShape, type PlacementCandidate } from './placement.js';
@@ -64,11 +66,19 @@ export interface MovePolicy {
 }
 
 /** Moves every block that lies on one of `sourceDeviceIds` to other devices. */
-export async function moveBlocksOff(context: JobContext, sourceDeviceIds: number[], options: JobOptions, policy: MovePolicy = { narrowWhenFull: true }): Promise<JobReport> {
+export async function moveBlocksOff(outer: JobContext, sourceDeviceIds: number[], options: JobOptions, policy: MovePolicy = { narrowWhenFull: true }): Promise<JobReport> {
   const report = emptyReport();
   const throttle = new Throttle(options.rateBytesPerSec);
-  const { batches, totalBytes } = planBatches(context, sourceDeviceIds, throttle.batchBytesMax);
-  const step = { context, sourceDeviceIds, report, totalBytes, throttle, options, policy };
+  const { batches, totalBytes } = planBatches(outer, sourceDeviceIds, throttle.batchBytesMax);
+  // Every extent the job reads is counted per device (the report shows where the reads went).
+  const context: JobContext = {
+    ...outer,
+    onBlockRead: (deviceId) => {
+      report.blocksReadByDevice[deviceId] = (report.blocksReadByDevice[deviceId] ?? 0) + 1;
+      outer.onBlockRead?.(deviceId);
+    },
+  };
+  const step: MoveStep = { context, sourceDeviceIds, report, totalBytes, throttle, options, policy, readLoad: new Map() };
   const yieldsBefore = context.backoff?.yields ?? 0;
   // Several batches move at once: each waits on reads, writes, a flush and a commit, so one at
   // a time would leave the survivors idle part of the time. On the first failure the other
@@ -165,7 +175,7 @@ async function moveBatchOff(step: MoveStep, batch: MoveBatchPlan): Promise<void>
     if (indices.length === 0) continue;
     const moves = chooseTargetsIn(model, group, indices, sourceDeviceIds);
     if (typeof moves === 'string') alone.push(groupId);
-    else requests.push({ group, moves });
+    else requests.push({ group, moves, spareReads: chooseReads(context, group, indices, step.readLoad) });
   }
   if (requests.length > 0) {
     const counters: BatchCounters = { batches: 0, flushes: 0, commits: 0 };
@@ -207,6 +217,8 @@ interface MoveStep {
   throttle: Throttle;
   options: JobOptions;
   policy: MovePolicy;
+  /** Extents the job has planned to read from each device, so reconstructions read the least loaded survivors. */
+  readLoad: Map<number, number>;
 }
 
 /** Moves one group's blocks off the source devices (relocating them, or re-cutting the group narrower). */
@@ -266,6 +278,27 @@ async function moveOnce(step: MoveStep, group: GroupWithExtents, indices: number
   if (!(await relocateBlocks(context, group, moves))) return 'stale';
   for (const move of moves) count(report, move.targetDeviceId, group.extentLb);
   return 'moved';
+}
+
+/**
+ * Which blocks a reconstruction of `group` may leave unread. Rebuilding a lost block takes any
+ * k of the group's readable blocks; with m > 1 there are more survivors than that, and reading
+ * always the same ones (the data blocks, then P) loads some devices more than others. So the
+ * k least loaded survivors (by the job's planned reads, `readLoad`, ties by device id) are
+ * read and the rest spared; moved blocks that are readable are read anyway. Undefined when
+ * nothing is to be reconstructed or nothing can be spared. Updates `readLoad`.
+ */
+function chooseReads(context: JobContext, group: GroupWithExtents, indices: readonly number[], readLoad: Map<number, number>): number[] | undefined {
+  const byBlock = extentsByBlock(group);
+  const readable = byBlock.map((_, index) => index).filter((index) => context.devices.usable(byBlock[index]!.deviceId) !== undefined);
+  const readAnyway = indices.filter((index) => readable.includes(index));
+  const reconstructs = readAnyway.length < indices.length;
+  const load = (index: number) => readLoad.get(byBlock[index]!.deviceId) ?? 0;
+  const others = readable.filter((index) => !readAnyway.includes(index)).sort((a, b) => load(a) - load(b) || byBlock[a]!.deviceId - byBlock[b]!.deviceId);
+  const taken = reconstructs ? others.slice(0, Math.max(0, group.dataCount - readAnyway.length)) : [];
+  for (const index of [...readAnyway, ...taken]) readLoad.set(byBlock[index]!.deviceId, load(index) + 1);
+  const spared = reconstructs ? others.slice(taken.length) : [];
+  return spared.length > 0 ? spared : undefined;
 }
 
 /** Errors that concern one group (reported, the job goes on), not the job. */

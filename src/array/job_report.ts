@@ -24,6 +24,8 @@ export interface JobReport {
   restripedGroups: number;
   /** Blocks written to each target device (a rebuild spreads them over all survivors). */
   blocksByTargetDevice: Record<number, number>;
+  /** Extents read from each device to move blocks (a rebuild reads k survivors per lost block). */
+  blocksReadByDevice: Record<number, number>;
   /** Groups the job could not finish, with why (e.g. no device outside the group has room). */
   problems: string[];
   /** Batches committed, device flushes and metadata commits they cost (per batch, not per block). */
@@ -42,7 +44,7 @@ export function batchArenaBytesMax(capacityBytes: number): number {
 }
 
 export function emptyReport(): JobReport {
-  return { movedBlocks: 0, movedBytes: 0, restripedGroups: 0, blocksByTargetDevice: {}, problems: [], batches: 0, flushes: 0, commits: 0, foregroundYields: 0, examinedExtents: 0 };
+  return { movedBlocks: 0, movedBytes: 0, restripedGroups: 0, blocksByTargetDevice: {}, blocksReadByDevice: {}, problems: [], batches: 0, flushes: 0, commits: 0, foregroundYields: 0, examinedExtents: 0 };
 }
 
 /** Counts one block moved to `targetDeviceId`. */

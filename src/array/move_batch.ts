@@ -26,6 +26,8 @@ import { throwIfHostFull } from './write_path.js';
 export interface GroupMoveRequest {
   group: GroupWithExtents;
   moves: readonly BlockMove[];
+  /** Blocks to leave unread if the others suffice to reconstruct (the busier survivors; see readGroupBlocks). */
+  spareReads?: readonly number[];
 }
 
 /** Per request: moved (committed), stale (its file changed: nothing committed), or why it failed. */
@@ -72,7 +74,7 @@ async function readAll(context: RelocateContext, planned: Planned[]): Promise<vo
   await Promise.all(
     order.map(async (item) => {
       try {
-        item.blocks = await readGroupBlocks(context, item.request.group, item.request.moves.map((move) => move.index));
+        item.blocks = await readGroupBlocks(context, item.request.group, item.request.moves.map((move) => move.index), undefined, item.request.spareReads);
       } catch (error) {
         item.error = error;
       }

@@ -22,6 +22,8 @@ export interface ReadContext {
   repair?: boolean;
   /** Called once per block rewritten in place with its rebuilt content. */
   onRepaired?: (deviceId: number, groupId: number) => void;
+  /** Called once per extent read from a device (a job counts where its reads went). */
+  onBlockRead?: (deviceId: number) => void;
 }
 
 /**
@@ -53,13 +55,17 @@ export function extentsByBlock(group: GroupWithExtents): ExtentRow[] {
 
 /**
  * Reads (and where needed reconstructs) the blocks `indices` of a group into one arena
- * buffer, or where `placement` gives a view, into that arena view instead.
+ * buffer, or where `placement` gives a view, into that arena view instead. `spare`: blocks a
+ * reconstruction should not read while the others suffice (with m > 1 a rebuild has more
+ * survivors than it needs, and the caller picks the least loaded ones); they are rebuilt with
+ * the lost ones instead, and read after all if a further block turns out unusable.
  */
 export async function readGroupBlocks(
   context: ReadContext,
   group: GroupWithExtents,
   indices: number[],
   placement?: (index: number) => Uint8Array | undefined,
+  spare: readonly number[] = [],
 ): Promise<GroupBlocks> {
   const extentBytes = group.extentLb * LB_BYTES;
   const buffer = await context.arena.acquire((group.dataCount + group.parityCount) * extentBytes);
@@ -68,7 +74,7 @@ export async function readGroupBlocks(
   try {
     const byBlock = extentsByBlock(group);
     const bad = await readBlocks(context, byBlock, indices, view);
-    if (bad.length > 0) await reconstruct(context, group, byBlock, indices, bad, view);
+    if (bad.length > 0) await reconstruct(context, group, byBlock, indices, bad, view, spare);
   } catch (error) {
     context.arena.free(buffer);
     throw error;
@@ -93,6 +99,7 @@ async function readBlocks(
       continue;
     }
     const done = readRetrying(device, extent, view(index));
+    context.onBlockRead?.(extent.deviceId);
     attempts.push({ index, extent, done });
   }
   const outcomes = await Promise.allSettled(attempts.map((attempt) => attempt.done));
@@ -157,13 +164,19 @@ async function reconstruct(
   alreadyRead: number[],
   bad: number[],
   view: (index: number) => Uint8Array,
+  spare: readonly number[],
 ): Promise<void> {
   const width = group.dataCount + group.parityCount;
   const attempted = new Set(alreadyRead);
   const unusable = new Set(bad);
+  // Spared blocks count as erased for the plan (so it reads others in their place) as long as
+  // parity covers them with the unusable ones; never a block already read or asked for.
+  const spared = new Set(spare.filter((index) => !attempted.has(index) && !unusable.has(index)));
   for (;;) {
     if (unusable.size > group.parityCount) break;
-    const fetch = blocksToFetch(group.dataCount, group.parityCount, attempted, unusable);
+    if (unusable.size + spared.size > group.parityCount) spared.clear();
+    const erased = new Set([...unusable, ...spared]);
+    const fetch = blocksToFetch(group.dataCount, group.parityCount, new Set([...attempted, ...spared]), erased);
     if (fetch.length === 0) break;
     for (const index of fetch) attempted.add(index);
     for (const index of await readBlocks(context, byBlock, fetch, view)) unusable.add(index);
@@ -174,13 +187,14 @@ async function reconstruct(
       `group ${group.sequence} of file ${group.fileId} has ${lost.length} unreadable blocks; parity ${group.parityCount} rebuilds at most ${group.parityCount}`,
     );
   }
+  const rebuilt = [...unusable, ...spared].sort((a, b) => a - b);
   const blocks = [...Array(width).keys()].map(view);
-  await context.codec.reconstruct(blocks, group.dataCount, lost);
+  await context.codec.reconstruct(blocks, group.dataCount, rebuilt);
   // Pair assertion: a rebuilt block must carry the checksum recorded when it was written.
-  const mismatched = await context.codec.verify(lost.map(view), lost.map((index) => byBlock[index]!.checksum));
+  const mismatched = await context.codec.verify(rebuilt.map(view), rebuilt.map((index) => byBlock[index]!.checksum));
   if (mismatched.length > 0) {
     throw new CorruptBlockError(
-      `group ${group.sequence} of file ${group.fileId}: rebuilt block ${lost[mismatched[0]!]} does not match its checksum (more corruption than parity covers)`,
+      `group ${group.sequence} of file ${group.fileId}: rebuilt block ${rebuilt[mismatched[0]!]} does not match its checksum (more corruption than parity covers)`,
     );
   }
   context.onDegradedRead(group, lost);

@@ -129,4 +129,39 @@ describe('degraded reads fetch only the blocks the rebuild needs', () => {
     expect(totalRead()).toBe(4);
     expect(deviceOf(group!, 'parity', 1).extentsRead).toBe(0);
   });
+
+  it('a rebuild with m = 2 spares the busier survivor, and reads it after all when a chosen one is corrupt', async () => {
+    const array = await createCounting(6, { parityCount: 2, maxDataWidth: 2, extentLbMax: 16 });
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 6; i++) {
+      const content = patternBytes(MIB + i * 777, 40 + i);
+      await array.put(`f${i}`, content);
+      files.set(`f${i}`, content);
+    }
+    const lostId = 2;
+    const rottenId = 5;
+    const groups = [...files.keys()].flatMap((name) => array.stat(name).groups).map((group) => group.extents.map((extent) => extent.deviceId));
+    const lostBlocks = groups.filter((ids) => ids.includes(lostId)).length;
+    const withRotten = groups.filter((ids) => ids.includes(lostId) && ids.includes(rottenId)).length;
+    expect(withRotten).toBeGreaterThan(4);
+    await array.failDevice(lostId);
+    devices[rottenId - 1]!.plan.readCorruptRate = 1;
+    resetCounts();
+    const report = await array.rebuild();
+    devices[rottenId - 1]!.plan.readCorruptRate = 0;
+    expect(report.problems).toEqual([]);
+    expect(report.movedBlocks).toBe(lostBlocks);
+    // k = 2 reads per lost block, plus one for each group whose chosen survivor was the rotten
+    // one (its spared survivor is read after all); a group that spared the rotten one never read it.
+    const reads = Object.values(report.blocksReadByDevice).reduce((sum, n) => sum + n, 0);
+    const rottenReads = report.blocksReadByDevice[rottenId] ?? 0;
+    expect(rottenReads).toBeGreaterThan(0);
+    expect(rottenReads).toBeLessThan(withRotten);
+    expect(reads).toBe(2 * lostBlocks + rottenReads);
+    expect(totalRead()).toBe(reads);
+    for (const [name, content] of files) expect((await array.get(name)).equals(content), name).toBe(true);
+    array.assertInvariants();
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
 });
+
