@@ -22,8 +22,15 @@
 // Units of work: a run (consecutive groups of a file with the same extent length and parity,
 // narrower than K, full except maybe the last) is cut into units whose block count is a
 // multiple of K where possible (so 4 groups of 3 become 3 groups of 4), at most UNIT_BLOCKS_MAX
-// blocks; a unit is combined only if it needs fewer groups than it has. Each unit is one
-// commit: an interrupted combine resumes with the units left (they are still narrow).
+// blocks; a unit is combined only if it needs fewer groups than it has. Each unit is atomic on
+// its own: an interrupted combine resumes with the units left (they are still narrow).
+//
+// Batches, as the movers (move_batch.ts): up to COMBINE_BATCH_UNITS_MAX units (of any files;
+// fewer in a small job, so that every lane gets two batches) are built one after another — data read, parity encoded, parity and copies written — then
+// every device written is flushed once and all the units commit in ONE metadata transaction
+// (one SQLite commit, one journal change set), each in its own savepoint: a unit whose file
+// changed meanwhile is left out (stale) and the others commit. UNITS_IN_FLIGHT batches run at
+// once, so one batch's reads overlap another's writes and flush.
 //
 // Groups of different files are not combined: a group belongs to one file (its rows, its
 // sequence, its deletion with the file), so a cross-file group would keep a deleted file's
@@ -42,8 +49,10 @@ import type { JobOptions } from './device_jobs.js';
 
 /** Most data blocks one unit (one commit) covers: lcm(k, K) for k, K <= 8 is at most 56. */
 export const UNIT_BLOCKS_MAX = 64;
-/** Units combined at once: one unit's reads overlap another's writes and flush. */
+/** Batches combined at once: one batch's reads overlap another's writes and flush. */
 const UNITS_IN_FLIGHT = 3;
+/** Units in one batch (one flush per device written and one metadata commit for all of them). */
+export const COMBINE_BATCH_UNITS_MAX = 8;
 
 export interface CombineContext extends RestripeContext {
   /** Registers a read of these groups (ReaderEpochs.enter); returns its end. */
@@ -63,6 +72,10 @@ export interface CombineReport {
   storedBytes: number;
   /** Parity bytes freed minus parity bytes written. */
   savedBytes: number;
+  /** Batches committed, device flushes and metadata commits they cost (per batch, not per unit). */
+  batches: number;
+  flushes: number;
+  commits: number;
   problems: string[];
 }
 
@@ -122,16 +135,19 @@ function cutRun(run: readonly GroupWithExtents[], targetDataCount: number): Grou
  * reported in `problems`; running it again continues with what is left.
  */
 export async function combineGroups(context: CombineContext, targetDataCount: number, options: JobOptions): Promise<CombineReport> {
-  const report: CombineReport = { combinedGroups: 0, newGroups: 0, movedBlocks: 0, readBytes: 0, writtenBytes: 0, storedBytes: 0, savedBytes: 0, problems: [] };
+  const report: CombineReport = { combinedGroups: 0, newGroups: 0, movedBlocks: 0, readBytes: 0, writtenBytes: 0, storedBytes: 0, savedBytes: 0, batches: 0, flushes: 0, commits: 0, problems: [] };
   if (targetDataCount < 2) return report;
   const files = context.store.files();
-  const totalBytes = estimateCombineBytes(context, files.map((file) => file.fileId), targetDataCount);
+  const { bytes: totalBytes, units: totalUnits } = combineTotals(context, files.map((file) => file.fileId), targetDataCount);
+  // Batches as large as COMBINE_BATCH_UNITS_MAX, but at least two per lane, so a small job
+  // still keeps every lane busy and stops at an abort after a part of its units.
+  const batchUnitsMax = Math.max(1, Math.min(COMBINE_BATCH_UNITS_MAX, Math.ceil(totalUnits / (2 * UNITS_IN_FLIGHT))));
   const throttle = new Throttle(options.rateBytesPerSec);
-  const work: { fileId: number; name: string; unit: GroupWithExtents[]; leave: () => void }[] = [];
+  const work: WorkItem[] = [];
   let nextFile = 0;
   // Files are planned lazily, one at a time: a file's lookup and its reader registration
-  // happen in the same tick, and units of several files are combined UNITS_IN_FLIGHT at once.
-  const take = () => {
+  // happen in the same tick, and batches (of units of several files) run UNITS_IN_FLIGHT at once.
+  const take = (): WorkItem | undefined => {
     while (work.length === 0 && nextFile < files.length) {
       const file = files[nextFile++]!;
       const units = planCombineUnits(context.store.groupsOf(file.fileId), targetDataCount, context.parityCount);
@@ -139,26 +155,41 @@ export async function combineGroups(context: CombineContext, targetDataCount: nu
     }
     return work.shift();
   };
+  // A batch: up to COMBINE_BATCH_UNITS_MAX units and, under a rate, about a quarter second of it.
+  const takeBatch = (): WorkItem[] => {
+    const batch: WorkItem[] = [];
+    let bytes = 0;
+    while (batch.length < batchUnitsMax) {
+      if (batch.length > 0 && bytes >= throttle.batchBytesMax) break;
+      const item = take();
+      if (!item) break;
+      batch.push(item);
+      bytes += unitIoBytes(item.unit, targetDataCount, context.parityCount);
+    }
+    return batch;
+  };
   let failure: unknown;
   const lane = async (): Promise<void> => {
     for (;;) {
       if (failure !== undefined) return;
-      const item = take();
-      if (!item) return;
+      const batch = takeBatch();
+      if (batch.length === 0) return;
       try {
         if (options.signal?.aborted) throw new AbortedError('the combine was aborted; run it again to continue where it stopped');
-        const result = await combineUnit(context, item.fileId, item.unit, targetDataCount);
-        if (result === 'stale') report.problems.push(`file ${item.name} changed during its combine; run it again`);
-        else {
-          addUp(report, result);
-          options.onProgress?.({ doneBytes: report.storedBytes, totalBytes });
-          await throttle.pace(result.readBytes + result.writtenBytes, options.signal);
-        }
+        await throttle.admit(batch.reduce((sum, item) => sum + unitIoBytes(item.unit, targetDataCount, context.parityCount), 0), options.signal);
+        if (options.signal?.aborted) throw new AbortedError('the combine was aborted; run it again to continue where it stopped');
+        const outcomes = await combineBatch(context, batch.map((item) => ({ fileId: item.fileId, unit: item.unit })), targetDataCount, report);
+        outcomes.forEach((outcome, i) => {
+          const item = batch[i]!;
+          if (outcome.kind === 'stale') report.problems.push(`file ${item.name} changed during its combine; run it again`);
+          else if (outcome.kind === 'failed') report.problems.push(`file ${item.name}: groups ${item.unit.map((group) => group.sequence).join(',')} not combined: ${(outcome.error as Error).message}`);
+          else addUp(report, outcome.result);
+        });
+        options.onProgress?.({ doneBytes: report.storedBytes, totalBytes });
       } catch (error) {
-        if (isUnitProblem(error)) report.problems.push(`file ${item.name}: groups ${item.unit.map((group) => group.sequence).join(',')} not combined: ${(error as Error).message}`);
-        else failure ??= error;
+        failure ??= error;
       } finally {
-        item.leave();
+        for (const item of batch) item.leave();
       }
     }
   };
@@ -171,18 +202,33 @@ export async function combineGroups(context: CombineContext, targetDataCount: nu
   return report;
 }
 
-/** File bytes in units a combine would take on (for progress). */
-export function estimateCombineBytes(context: Pick<CombineContext, 'store' | 'parityCount'>, fileIds: readonly number[], targetDataCount: number): number {
-  let total = 0;
-  for (const fileId of fileIds) {
-    for (const unit of planCombineUnits(context.store.groupsOf(fileId), targetDataCount, context.parityCount)) {
-      total += unit.reduce((sum, group) => sum + group.lengthBytes, 0);
-    }
-  }
-  return total;
+interface WorkItem {
+  fileId: number;
+  name: string;
+  unit: GroupWithExtents[];
+  leave: () => void;
 }
 
-type UnitResult = Omit<CombineReport, 'problems'>;
+/** Bytes a unit reads and writes, about (its data blocks, and the new groups' parity): what a rate counts. */
+function unitIoBytes(unit: readonly GroupWithExtents[], targetDataCount: number, parityCount: number): number {
+  const blocks = unit.reduce((sum, group) => sum + group.dataCount, 0);
+  return (blocks + Math.ceil(blocks / targetDataCount) * parityCount) * unit[0]!.extentLb * LB_BYTES;
+}
+
+/** File bytes in units a combine would take on (for progress), and how many units. */
+function combineTotals(context: Pick<CombineContext, 'store' | 'parityCount'>, fileIds: readonly number[], targetDataCount: number): { bytes: number; units: number } {
+  let bytes = 0;
+  let units = 0;
+  for (const fileId of fileIds) {
+    for (const unit of planCombineUnits(context.store.groupsOf(fileId), targetDataCount, context.parityCount)) {
+      bytes += unit.reduce((sum, group) => sum + group.lengthBytes, 0);
+      units++;
+    }
+  }
+  return { bytes, units };
+}
+
+type UnitResult = Omit<CombineReport, 'problems' | 'batches' | 'flushes' | 'commits'>;
 
 function addUp(report: CombineReport, result: UnitResult): void {
   report.combinedGroups += result.combinedGroups;
@@ -207,8 +253,106 @@ interface NewGroupPlan {
   parity: { deviceId: number; startLb: number }[];
 }
 
-/** Combines one unit: plan, read + encode + write, flush, commit, free. */
-export async function combineUnit(context: CombineContext, fileId: number, unit: readonly GroupWithExtents[], targetDataCount: number): Promise<UnitResult | 'stale'> {
+/** Per unit of a batch: combined (committed), stale (its file changed: nothing committed), or why it failed. */
+export type UnitOutcome = { kind: 'combined'; result: UnitResult } | { kind: 'stale' } | { kind: 'failed'; error: unknown };
+
+/** A unit built and written, waiting for the batch's flush and commit. */
+interface PreparedUnit {
+  fileId: number;
+  unit: readonly GroupWithExtents[];
+  plans: NewGroupPlan[];
+  newGroups: NewGroup[];
+  extentLb: number;
+  /** New extents (parity, copies) not yet committed: released if the unit does not commit. */
+  reserved: { deviceId: number; startLb: number }[];
+  result: UnitResult;
+}
+
+/**
+ * Combines a batch of units: builds each (read, encode, write parity and copies), flushes every
+ * device written once, commits every unit still standing in one transaction (a savepoint each),
+ * then frees the old parity and the old places of copied blocks once unread. One outcome per
+ * request, in order. A unit problem (no room, a device down) fails that unit only; anything
+ * else is thrown, after every uncommitted extent is released.
+ */
+export async function combineBatch(
+  context: CombineContext,
+  requests: readonly { fileId: number; unit: readonly GroupWithExtents[] }[],
+  targetDataCount: number,
+  counters?: Pick<CombineReport, 'batches' | 'flushes' | 'commits'>,
+): Promise<UnitOutcome[]> {
+  const outcomes: UnitOutcome[] = requests.map(() => ({ kind: 'stale' }));
+  const prepared: (PreparedUnit | undefined)[] = requests.map(() => undefined);
+  const release = (i: number) => {
+    const item = prepared[i];
+    if (!item) return;
+    for (const place of item.reserved) context.allocator.release(place.deviceId, place.startLb, item.extentLb);
+    prepared[i] = undefined;
+  };
+  try {
+    for (const [i, request] of requests.entries()) {
+      try {
+        prepared[i] = await prepareUnit(context, request.fileId, request.unit, targetDataCount);
+      } catch (error) {
+        if (!isUnitProblem(error)) throw error;
+        outcomes[i] = { kind: 'failed', error };
+      }
+    }
+    const flushed = await flushWritten(context, prepared, outcomes, release);
+    if (counters) {
+      counters.batches++;
+      counters.flushes += flushed;
+    }
+    const ready = prepared.flatMap((item, i) => (item ? [i] : []));
+    if (ready.length === 0) return outcomes;
+    const olds = new Map<number, ExtentRow[] | undefined>();
+    context.store.batch(() => {
+      for (const i of ready) olds.set(i, context.store.combineGroups(prepared[i]!.fileId, prepared[i]!.unit, prepared[i]!.newGroups));
+    });
+    if (counters) counters.commits++;
+    for (const i of ready) {
+      const item = prepared[i]!;
+      const old = olds.get(i);
+      if (!old) {
+        release(i); // stale: its file changed while it was built
+        continue;
+      }
+      const kept = new Set(item.plans.flatMap((plan) => plan.blocks.filter((_, b) => !plan.places[b]!.moved).map((block) => block.extent.extentId)));
+      context.freeWhenUnread(old.filter((extent) => !kept.has(extent.extentId)));
+      prepared[i] = undefined; // committed: its new extents are referenced now
+      outcomes[i] = { kind: 'combined', result: item.result };
+    }
+    return outcomes;
+  } finally {
+    for (let i = 0; i < prepared.length; i++) release(i);
+  }
+}
+
+/** Flushes each device the batch's units wrote once; a unit that wrote to a device whose flush failed fails. Returns the flushes asked for. */
+async function flushWritten(context: CombineContext, prepared: (PreparedUnit | undefined)[], outcomes: UnitOutcome[], release: (i: number) => void): Promise<number> {
+  const deviceIds = [...new Set(prepared.flatMap((item) => item?.reserved.map((place) => place.deviceId) ?? []))];
+  const failures = new Map<number, unknown>();
+  await settleBatch(
+    deviceIds.map(async (deviceId) => {
+      try {
+        await context.flusher.flush(onlineDevice(context, deviceId));
+      } catch (error) {
+        failures.set(deviceId, error);
+      }
+    }),
+  );
+  for (const error of failures.values()) if (!isUnitProblem(error)) throw error;
+  prepared.forEach((item, i) => {
+    const failed = item?.reserved.find((place) => failures.has(place.deviceId));
+    if (!failed) return;
+    outcomes[i] = { kind: 'failed', error: failures.get(failed.deviceId) };
+    release(i);
+  });
+  return deviceIds.length;
+}
+
+/** Builds one unit: plans its new groups, reads their data, writes new parity and copies (not flushed, not committed). */
+async function prepareUnit(context: CombineContext, fileId: number, unit: readonly GroupWithExtents[], targetDataCount: number): Promise<PreparedUnit> {
   const extentLb = unit[0]!.extentLb;
   const extentBytes = extentLb * LB_BYTES;
   // A group's last data blocks may hold no file byte at all (a tail group wider than its
@@ -233,23 +377,17 @@ export async function combineUnit(context: CombineContext, fileId: number, unit:
     for (let first = 0; first < blocks.length; first += targetDataCount) {
       plans.push(planNewGroup(context, blocks.slice(first, first + targetDataCount), extentLb, reserve));
     }
-    // One new group at a time per unit: a lane holds at most one arena buffer, so lanes never
-    // wait on each other for arena space.
+    // One new group at a time: a lane holds at most one arena buffer, so lanes never wait on
+    // each other for arena space.
     const newGroups: NewGroup[] = [];
     for (const [i, plan] of plans.entries()) newGroups.push(await buildGroup(context, unit, plan, unit[i]!.sequence, extentLb));
     // Pair assertion: the new groups hold exactly the file bytes the old ones held.
     const unitBytes = unit.reduce((sum, group) => sum + group.lengthBytes, 0);
     const newBytes = newGroups.reduce((sum, group) => sum + group.lengthBytes, 0);
     if (unitBytes !== newBytes) throw new Error(`combine: groups ${unit.map((group) => group.groupId).join(',')} held ${unitBytes} bytes, their combination ${newBytes}`);
-    const touched = new Set(reserved.map((place) => place.deviceId));
-    await settleBatch([...touched].map(async (deviceId) => context.flusher.flush(onlineDevice(context, deviceId))));
-    const old = context.store.combineGroups(fileId, unit, newGroups);
-    if (!old) throw new StaleUnitError();
-    const kept = new Set(plans.flatMap((plan) => plan.blocks.filter((_, i) => !plan.places[i]!.moved).map((block) => block.extent.extentId)));
-    context.freeWhenUnread(old.filter((extent) => !kept.has(extent.extentId)));
     const movedBlocks = plans.reduce((sum, plan) => sum + plan.places.filter((place) => place.moved).length, 0);
     const parityBlocks = plans.length * context.parityCount;
-    return {
+    const result: UnitResult = {
       combinedGroups: unit.length,
       newGroups: plans.length,
       movedBlocks,
@@ -258,9 +396,9 @@ export async function combineUnit(context: CombineContext, fileId: number, unit:
       storedBytes: blocks.reduce((sum, block) => sum + block.bytes, 0),
       savedBytes: (unit.length - plans.length) * context.parityCount * extentBytes,
     };
+    return { fileId, unit, plans, newGroups, extentLb, reserved, result };
   } catch (error) {
     for (const place of reserved) context.allocator.release(place.deviceId, place.startLb, extentLb);
-    if (error instanceof StaleUnitError) return 'stale';
     throw error;
   }
 }
@@ -392,4 +530,3 @@ function onlineDevice(context: CombineContext, deviceId: number) {
   return device;
 }
 
-class StaleUnitError extends Error {}

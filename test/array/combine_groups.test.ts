@@ -93,4 +93,35 @@ describe('combine groups in place (expand)', () => {
     array.assertInvariants();
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
+
+  it('batches its units like the movers: one flush per device written and one metadata commit per batch', async () => {
+    ({ array: suite.array } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: EXTENT_LB }));
+    const array = suite.array;
+    // 24 files of 12 blocks: each is one unit (4 groups of 3 become 3 groups of 4).
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 24; i++) files.set(`f${i}`, patternBytes(12 * EXTENT_BYTES, 50 + i));
+    for (const [name, content] of files) await array.put(name, content);
+    const allocatedBefore = array.status().allocatedBytes;
+    await array.addDevice(suite.dir.file('new.img'), { createSizeBytes: 64 * MIB, expand: false });
+    const report = await array.expand();
+    expect(report.problems).toEqual([]);
+    const units = files.size;
+    expect(report.combine.combinedGroups).toBe(4 * units);
+    expect(report.combine.newGroups).toBe(3 * units);
+    // Several units per batch, each batch one commit and at most one flush per device.
+    expect(report.combine.batches).toBeGreaterThan(1);
+    expect(report.combine.batches).toBeLessThanOrEqual(units / 2);
+    expect(report.combine.commits).toBe(report.combine.batches);
+    expect(report.combine.flushes).toBeLessThanOrEqual(5 * report.combine.batches);
+    for (const [name, content] of files) {
+      expect(array.stat(name).groups.every((group) => group.dataCount === 4), name).toBe(true);
+      expect((await array.get(name)).equals(content), name).toBe(true);
+    }
+    array.assertInvariants();
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    // The old parity of every unit is freed (once unread), nothing else leaks.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(array.status().allocatedBytes).toBe(allocatedBefore - report.combine.savedBytes);
+  });
 });
+
