@@ -27,6 +27,19 @@ export const POLY_LOW: u8 = 0x1d;
   return v128.xor(i8x16.add(v, v), v128.and(overflow, i8x16.splat(POLY_LOW)));
 }
 
+/**
+ * 4*v in GF(2^8), lane-wise: v << 2, and the two bits shifted out (x^8, x^9) reduced through a
+ * 4-entry table, 0x1d and 0x3a. Six vector operations where two mul2 steps take eight.
+ */
+// @ts-ignore: decorator
+@inline export function mul4(v: v128): v128 {
+  const twice = i8x16.add(v, v);
+  // i16x8 shift + mask, as in mulTable: the index must be 0..3 in every byte for the swizzle.
+  const top = v128.and(i16x8.shr_u(v, 6), i8x16.splat(3));
+  const reduction = swizzle16(i8x16(0, 0x1d, 0x3a, 0x27, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), top);
+  return v128.xor(i8x16.add(twice, twice), reduction);
+}
+
 /** c*v in GF(2^8) where low/high are c's nibble tables: c*v = c*(v & 15) ^ c*(v & 0xf0). */
 // @ts-ignore: decorator
 @inline export function mulTable(v: v128, low: v128, high: v128): v128 {
