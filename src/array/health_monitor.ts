@@ -20,7 +20,7 @@
 import type { Device } from '../devices/device.js';
 import { isNbdUrl } from '../devices/open_device.js';
 import { chooseSuperblock, readSuperblocks, SUPERBLOCK_BYTES } from '../devices/superblock.js';
-import { nbdReconnectDelayMs, NBD_RECONNECT_BASE_MS } from '../devices/nbd_device.js';
+import { nbdReconnectDelayMs, NBD_RECONNECT_BASE_MS } from '../devices/nbd_reconnect.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { openAsRecorded, type Runtime } from './array_setup.js';
 

@@ -31,7 +31,6 @@ import { LB_BYTES } from '../constants.js';
 import type { Device } from './device.js';
 import { CorruptMetadataError, ElastripeError } from '../errors.js';
 import { isNbdUrl } from './open_device.js';
-import { openNbdDevice } from './nbd_device.js';
 import { SUPERBLOCK_BYTES, SUPERBLOCK_DEVICE_BYTES_MIN, SUPERBLOCK_FORMAT_VERSION, SUPERBLOCK_MAGIC, decodeSuperblock, type Superblock } from './superblock.js';
 
 /**
@@ -515,6 +514,7 @@ async function probeLocal(path: string): Promise<ProbeResult> {
 }
 
 async function probeNbd(url: string, timeoutMs: number): Promise<ProbeResult> {
+  const { openNbdDevice } = await import('./nbd_device.js'); // node:net only when an NBD URL is probed
   const device = await openNbdDevice(url, { connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs, inflightMax: 2 });
   try {
     if (device.sizeBytes < SUPERBLOCK_DEVICE_BYTES_MIN) return tooSmall(url, device.sizeBytes, true);

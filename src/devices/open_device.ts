@@ -11,7 +11,7 @@ import type { Device } from './device.js';
 import { errnoOf } from './device_batch.js';
 import { openFsDevice } from './fs_device.js';
 import { ReadOnlyDevice } from './read_only_device.js';
-import { openNbdDevice, type NbdDeviceOptions } from './nbd_device.js';
+import type { NbdDeviceOptions } from './nbd_device.js';
 import { openUringDevice } from './uring_device.js';
 import { uringAvailable } from './uring_native.js';
 
@@ -57,7 +57,7 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
   const backend = options.backend ?? 'auto';
   if (isNbdUrl(path)) {
     if (backend !== 'auto') throw new InvalidArgumentError(`${path} is an NBD URL; backend '${backend}' applies to local paths only`);
-    return openNbdDevice(path, options.nbd);
+    return openNbd(path, options.nbd);
   }
   refuseNonDevice(path);
   const exclusive = options.exclusive ?? true;
@@ -91,8 +91,14 @@ function refuseNonDevice(path: string): void {
   throw new InvalidArgumentError(`${path} is ${kind}, not an image file or a block device`);
 }
 
+/** The NBD client loads on first use: it pulls in node:net, which a local array never needs. */
+async function openNbd(url: string, options: NbdDeviceOptions | undefined): Promise<Device> {
+  const { openNbdDevice } = await import('./nbd_device.js');
+  return openNbdDevice(url, options);
+}
+
 async function openReadOnly(path: string, options: OpenDeviceOptions): Promise<Device> {
-  if (isNbdUrl(path)) return openNbdDevice(path, options.nbd);
+  if (isNbdUrl(path)) return openNbd(path, options.nbd);
   refuseNonDevice(path);
   return openFsDevice(path, { readOnly: true, fallbackReason: 'opened read-only (O_RDONLY through node:fs)' });
 }
