@@ -4,7 +4,10 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
+import { DelegatingDevice } from '../../src/devices/delegating_device.js';
+import type { Device, DeviceExtent } from '../../src/devices/device.js';
 import { openDevice } from '../../src/devices/open_device.js';
+import { DeviceIoError } from '../../src/errors.js';
 import { Arena } from '../../src/kernels/arena.js';
 import { MetaStore } from '../../src/meta/meta_store.js';
 import { HEADER_BYTES } from '../../src/meta/journal_format.js';
@@ -13,6 +16,21 @@ import { metadataLayoutOf, readSettings } from '../../src/array/settings.js';
 import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
 
 const suite = useArraySuite();
+
+/** Fails every read that covers `badLb` (EIO), as a bad sector would. */
+class BadSectorDevice extends DelegatingDevice {
+  badReads = 0;
+  constructor(inner: Device, private readonly badLb: number) {
+    super(inner);
+  }
+  override read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    if (extents.some((extent) => extent.startLb <= this.badLb && this.badLb < extent.startLb + extent.lengthLb)) {
+      this.badReads++;
+      return Promise.reject(new DeviceIoError(this.path, 'read', this.badLb * LB_BYTES, 5));
+    }
+    return super.read(extents, buffers);
+  }
+}
 
 describe('readDeviceJournal with decodeAfterSeq', () => {
   it('decodes only the records past the known change set, ends where a full read ends, and still stops at a damaged record', async () => {
@@ -57,6 +75,32 @@ describe('readDeviceJournal with decodeAfterSeq', () => {
       const damaged = await readDeviceJournal(device, layout, settings.arrayUuid, arena, full.lastSeq);
       expect(damaged.lastSeq).toBe(full.checkpoint!.seq);
       expect(damaged.records).toEqual([]);
+    } finally {
+      await device.close();
+    }
+  });
+
+  it('reads the ring a window at a time, and a bad LB past the last record costs no record', async () => {
+    const { array, devices, home } = await createTempArray(suite.dir, { deviceCount: 4 });
+    for (let i = 0; i < 6; i++) await array.put(`f${i}`, patternBytes(2000 + i * 3000, i));
+    await array.close();
+    const store = MetaStore.open(home, { create: false });
+    const settings = readSettings(store);
+    store.close();
+    const layout = metadataLayoutOf(settings);
+    const arena = new Arena({ capacityBytes: 16 * MIB });
+    const device = await openDevice(devices[1]!, { backend: 'fs' });
+    try {
+      const full = await readDeviceJournal(device, layout, settings.arrayUuid, arena);
+      expect(full.usedLb).toBeGreaterThan(0);
+      // One LB after the last record (the scan's first window covers it): the window read fails,
+      // the scan reads just the records, and finds the same history.
+      const headLb = (full.checkpoint!.ringHeadLb + full.usedLb) % layout.ringLb;
+      const bad = new BadSectorDevice(device, layout.regionStartLb + headLb + 1);
+      const scanned = await readDeviceJournal(bad, layout, settings.arrayUuid, arena);
+      expect(bad.badReads).toBeGreaterThan(0);
+      expect({ lastSeq: scanned.lastSeq, headLb: scanned.headLb, usedLb: scanned.usedLb }).toEqual({ lastSeq: full.lastSeq, headLb: full.headLb, usedLb: full.usedLb });
+      expect(scanned.records).toEqual(full.records);
     } finally {
       await device.close();
     }
