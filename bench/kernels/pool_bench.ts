@@ -78,6 +78,7 @@ async function timeVariants(arena: Arena, batch: Batch, variants: EncodeVariant[
     variant.codec = await Codec.create({ arena, workerCount: variant.workerCount, inlineThresholdBytes: 0, taskBytesTarget: variant.taskBytes,
       tasksPerWorker: variant.tasksPerWorker,
     });
+    await variant.codec.whenWorkersReady();
   }
   try {
     for (let round = 0; round < WARMUP_ROUNDS + MEASURED_ROUNDS; round++) {
@@ -132,6 +133,7 @@ function workerColumns(variant: EncodeVariant): Record<string, number> {
  */
 async function streamRow(arena: Arena, batch: Batch, impl: string, workerCount: number): Promise<BenchResult> {
   const codec = await Codec.create({ arena, workerCount, inlineThresholdBytes: 0 });
+  await codec.whenWorkersReady();
   try {
     const runStream = async (batchCount: number): Promise<number> => {
       const start = performance.now();
@@ -168,6 +170,7 @@ async function streamRow(arena: Arena, batch: Batch, impl: string, workerCount: 
 async function taskOverheadRow(arena: Arena, batch: Batch): Promise<BenchResult> {
   const groups = batch.groups.slice(0, TASK_BYTES_TARGET_DEFAULT / (DATA_COUNT * BLOCK_BYTES));
   const pool = await Codec.create({ arena, workerCount: 1, inlineThresholdBytes: 0 });
+  await pool.whenWorkersReady();
   const inline = await Codec.create({ arena, workerCount: 0 });
   try {
     const overheadsUs: number[] = [];
@@ -206,6 +209,7 @@ async function taskOverheadRow(arena: Arena, batch: Batch): Promise<BenchResult>
 /** Round trip of an empty task, back to back (both threads stay awake): the floor. */
 async function noopRow(arena: Arena): Promise<BenchResult> {
   const codec = await Codec.create({ arena, workerCount: 1 });
+  await codec.whenWorkersReady();
   try {
     for (let i = 0; i < NOOP_WARMUP; i++) await codec.noop();
     const timesUs: number[] = [];

@@ -300,8 +300,15 @@ export class Codec {
     return checksums;
   }
 
+  /** Small work, and all work until a worker has started (a CLI put or get would otherwise
+   * stall its first groups for the workers' start-up), runs on the calling thread. */
   private runsInline(dataBytes: number): boolean {
-    return this.pool === undefined || dataBytes < this.inlineThresholdBytes;
+    return this.pool === undefined || dataBytes < this.inlineThresholdBytes || !this.pool.ready;
+  }
+
+  /** Settles once the pool (if any) has a worker running: tasks go to the workers from then on. */
+  whenWorkersReady(): Promise<void> {
+    return this.pool?.online ?? Promise.resolve();
   }
 
   private taskCountFor(dataBytes: number): number {

@@ -72,6 +72,9 @@ export class KernelPool {
   private tasksCompleted = 0;
   private workerBusyUs = 0;
   private state: 'open' | 'closing' | 'closed' = 'open';
+  private workerOnline = false;
+  /** Settles once a worker has answered its first (empty) task, or the pool closed first. */
+  readonly online: Promise<void>;
 
   constructor(options: KernelPoolOptions) {
     const workerCount = options.workerCount ?? defaultWorkerCount();
@@ -93,6 +96,18 @@ export class KernelPool {
       concurrentTasksPerWorker: tasksPerWorker,
       workerData,
     });
+    // A worker takes 0.1-0.25 s to start (Piscina, its modules, a kernel instance); this empty
+    // task says when one answers, and until then the Codec runs tasks itself rather than queue
+    // them behind the start-up. Not counted in stats; close() does not wait for it.
+    this.online = this.piscina.run({ kind: 'noop' }).then(
+      () => void (this.workerOnline = true),
+      () => undefined,
+    );
+  }
+
+  /** Whether a worker has answered yet (tasks run before then wait for the workers to start). */
+  get ready(): boolean {
+    return this.workerOnline;
   }
 
   get pendingTasks(): number {

@@ -36,6 +36,7 @@ beforeAll(async () => {
   inline = await Codec.create({ arena, workerCount: 0 });
   // Threshold 0 and small tasks: everything goes through the workers, cut into many tasks.
   pooled = await Codec.create({ arena, workerCount: 2, inlineThresholdBytes: 0, taskBytesTarget: 64 * 1024 });
+  await pooled.whenWorkersReady(); // until a worker is up, the codec runs tasks inline
 });
 
 afterAll(async () => {
@@ -277,9 +278,30 @@ describe('codec checksum room', () => {
     releaseAll();
   });
 
+  it('runs tasks inline until a worker has started, then through the pool, with the same results', async () => {
+    const codec = await Codec.create({ arena, workerCount: 1, inlineThresholdBytes: 0 });
+    try {
+      const data = blocks(4, 65536, true);
+      // Right after create no worker has answered yet: the codec does not wait for one.
+      const early = await codec.encodeWithChecksums(data, blocks(1, 65536, false));
+      expect(codec.stats().inlineTasks).toBe(1);
+      expect(codec.stats().pool!.tasksCompleted).toBe(0);
+      await codec.whenWorkersReady();
+      const late = await codec.encodeWithChecksums(data, blocks(1, 65536, false));
+      expect(codec.stats().inlineTasks).toBe(1);
+      expect(codec.stats().pool!.tasksCompleted).toBeGreaterThan(0);
+      expect(late.map(hex)).toEqual(early.map(hex));
+      codec.assertInvariants();
+    } finally {
+      await codec.close();
+    }
+    releaseAll();
+  });
+
   it('falls back to arena buffers past its own area, and gives everything back on close', async () => {
     const usedBefore = arena.stats().usedBytes;
     const codec = await Codec.create({ arena, workerCount: 1, inlineThresholdBytes: 0 });
+    await codec.whenWorkersReady();
     expect(arena.stats().usedBytes).toBe(usedBefore + CODEC_CHECKSUM_AREA_BYTES);
     const count = CODEC_CHECKSUM_AREA_BYTES / CHECKSUM_BYTES + 100;
     const slab = arena.alloc(count * 16);

@@ -164,6 +164,7 @@ describe('kernel pool shutdown', () => {
       const { Codec } = await import(${JSON.stringify(codecUrl)});
       const arena = new Arena({ capacityBytes: 32 * 1024 * 1024 });
       const codec = await Codec.create({ arena, workerCount: 2, inlineThresholdBytes: 0 });
+      await codec.whenWorkersReady();
       const block = () => arena.alloc(64 * 1024).bytes.fill(7);
       const work = Array.from({ length: 50 }, () => codec.encodeWithChecksums([block(), block(), block()], [block(), block()]));
       await codec.close();
