@@ -5,7 +5,8 @@
 //               writes spread over all survivors); with m > 1 a group has more survivors than
 //               the k a reconstruction reads, and the k least loaded by the job's reads so far
 //               are read (chooseReads), so the reads spread too; where no device outside the
-//               group exists, the group is rewritten narrower (restripeGroup) over every survivor;
+//               group exists, the group is rewritten narrower over every survivor (the batch's
+//               narrowing rewrites share one restripeBatch: one flush per device, one commit);
 //   evacuate  — every block of a healthy device is copied off it (remove / shrink);
 //   rebalance — rebalance_job.ts.
 //
@@ -31,7 +32,8 @@ import { blockIndex, extentsByBlock } from './read_path.js';
 import { relocateBlocks, type BlockMove } from './relocate.js';
 import { Throttle } from './throttle.js';
 import { widestPlaceableShape, type PlacementCandidate } from './placement.js';
-import { restripeGroup, type RestripeContext } from './restripe_group.js';
+import { restripeBatch, restripeGroup, type RestripeContext } from './restripe_group.js';
+import type { GroupShape } from './layout.js';
 import { batchArenaBytesMax, count, emptyReport, throwIfAborted, type JobOptions, type JobReport } from './job_report.js';
 
 /** Batches of a job in flight at once while the foreground is idle. */
@@ -167,34 +169,35 @@ async function moveBatchOff(step: MoveStep, batch: MoveBatchPlan): Promise<void>
   // one that was least used when the batch began.
   const model = context.candidates().filter((device) => !sourceDeviceIds.includes(device.deviceId));
   const requests: GroupMoveRequest[] = [];
+  const narrow: NarrowRequest[] = [];
   const alone: number[] = [];
+  const devicesLeft = context.candidates().filter((device) => !sourceDeviceIds.includes(device.deviceId)).length;
   for (const groupId of batch.groupIds) {
     const group = context.store.group(groupId);
     if (!group) continue; // the file was deleted: nothing left to move
     const indices = group.extents.filter((extent) => sourceDeviceIds.includes(extent.deviceId)).map((extent) => blockIndex(group, extent));
     if (indices.length === 0) continue;
     const moves = chooseTargetsIn(model, group, indices, sourceDeviceIds);
-    if (typeof moves === 'string') alone.push(groupId);
-    else requests.push({ group, moves, spareReads: chooseReads(context, group, indices, step.readLoad) });
+    if (typeof moves !== 'string') {
+      requests.push({ group, moves, spareReads: chooseReads(context, group, indices, step.readLoad) });
+      continue;
+    }
+    // No device outside the group can take a block: rewritten narrower in this batch where the
+    // policy allows it and a narrower shape fits; otherwise moveGroupOff reports it.
+    const narrowing = step.policy.narrowWhenFull || devicesLeft < group.dataCount + group.parityCount;
+    const shape = narrowing ? widestPlaceableShape(context.candidates(), group.lengthBytes, group.dataCount, context.parityCount) : undefined;
+    if (shape) narrow.push({ group, shape, indices });
+    else alone.push(groupId);
   }
-  if (requests.length > 0) {
-    const counters: BatchCounters = { batches: 0, flushes: 0, commits: 0 };
-    // Same tick as the lookups above: what they found stays readable until the batch is done.
-    const leave = context.enterReader?.(requests.map((request) => request.group.groupId));
-    let outcomes;
+  if (requests.length > 0 || narrow.length > 0) {
+    // Same tick as the lookups above: what they found stays readable until the batch is done
+    // (the groups rewritten narrower too, although they are written after the relocations).
+    const leave = context.enterReader?.([...requests, ...narrow].map((request) => request.group.groupId));
     try {
-      outcomes = await relocateBatch(context, requests, counters);
+      await relocateAndNarrow(step, requests, narrow, alone);
     } finally {
       leave?.();
     }
-    report.batches += counters.batches;
-    report.flushes += counters.flushes;
-    report.commits += counters.commits;
-    outcomes.forEach((outcome, i) => {
-      const request = requests[i]!;
-      if (outcome.kind === 'moved') for (const move of request.moves) count(report, move.targetDeviceId, request.group.extentLb);
-      else alone.push(request.group.groupId);
-    });
   }
   for (const groupId of alone) {
     try {
@@ -207,6 +210,44 @@ async function moveBatchOff(step: MoveStep, batch: MoveBatchPlan): Promise<void>
       else throw error;
     }
   }
+}
+
+/**
+ * Relocates the batch's blocks in one relocateBatch, then rewrites the groups that need it
+ * narrower in one restripeBatch; a group either left out (stale, failed) goes to `alone`.
+ */
+async function relocateAndNarrow(step: MoveStep, requests: GroupMoveRequest[], narrow: NarrowRequest[], alone: number[]): Promise<void> {
+  const { context, report } = step;
+  if (requests.length > 0) {
+    const counters: BatchCounters = { batches: 0, flushes: 0, commits: 0 };
+    const outcomes = await relocateBatch(context, requests, counters);
+    report.batches += counters.batches;
+    report.flushes += counters.flushes;
+    report.commits += counters.commits;
+    outcomes.forEach((outcome, i) => {
+      const request = requests[i]!;
+      if (outcome.kind === 'moved') for (const move of request.moves) count(report, move.targetDeviceId, request.group.extentLb);
+      else alone.push(request.group.groupId);
+    });
+  }
+  if (narrow.length > 0) {
+    // Rewritten narrower together: one flush per device written and one commit for the batch.
+    const outcomes = await restripeBatch(context, narrow, report);
+    outcomes.forEach((outcome, i) => {
+      const { group, indices } = narrow[i]!;
+      if (outcome.kind !== 'restriped') return void alone.push(group.groupId); // looked up again, alone
+      report.restripedGroups++;
+      report.movedBlocks += indices.length;
+      report.movedBytes += indices.length * group.extentLb * LB_BYTES;
+    });
+  }
+}
+
+/** A group to rewrite narrower, and its blocks on the source devices. */
+interface NarrowRequest {
+  group: GroupWithExtents;
+  shape: GroupShape;
+  indices: number[];
 }
 
 interface MoveStep {

@@ -1,14 +1,17 @@
-// Re-cutting one committed group into a new shape: the primitive under "rebuild narrower"
-// (when a lost block has no device outside its group to go to, the whole group is rewritten
-// with fewer data blocks across the devices that are left) and, later, under restripe. The
-// group's bytes are read (reconstructing what is lost), copied once into a buffer of the new
-// shape, encoded with fresh parity and checksums, written to newly placed extents and flushed;
-// then one transaction swaps the old group for the new one at the same place in the file.
+// Re-cutting committed groups into a new shape: the primitive under "rebuild narrower" (when a
+// lost block has no device outside its group to go to, the whole group is rewritten with fewer
+// data blocks across the devices that are left). Each group's bytes are read (reconstructing
+// what is lost), copied once into a buffer of the new shape, encoded with fresh parity and
+// checksums, and written to newly placed extents. Batched like the movers (move_batch.ts): the
+// groups of a batch are written one after another, then every device written is flushed once
+// and one transaction swaps every old group for its new one at the same place in its file,
+// each in its own savepoint (a group whose file changed meanwhile is left out: stale).
+// restripeGroup is the batch of one.
 import { LB_BYTES } from '../constants.js';
 import { settleBatch } from '../devices/device_batch.js';
 import { DeviceFailedError, NoSpaceError } from '../errors.js';
 import type { Device } from '../devices/device.js';
-import type { NewExtent } from '../meta/rows.js';
+import type { NewExtent, NewGroup } from '../meta/rows.js';
 import type { GroupWithExtents } from '../meta/rows.js';
 import type { GroupShape } from './layout.js';
 import type { PartnerCounts } from './partner_counts.js';
@@ -29,8 +32,102 @@ export interface RestripeContext extends RelocateContext {
   partners?: PartnerCounts;
 }
 
+/** Per request: restriped (committed), stale (its group changed: nothing committed), or why it failed. */
+export type RestripeOutcome = { kind: 'restriped' } | { kind: 'stale' } | { kind: 'failed'; error: unknown };
+
+/** Work a batch did (flushes and commits are per batch, not per group). */
+export interface RestripeCounters {
+  batches: number;
+  flushes: number;
+  commits: number;
+}
+
+/** A group rewritten on new extents (written, not flushed, not committed). */
+interface Prepared {
+  group: GroupWithExtents;
+  replacement: NewGroup;
+}
+
 /** Rewrites `group` as a group of `shape`. False when the group changed under us (nothing committed). */
 export async function restripeGroup(context: RestripeContext, group: GroupWithExtents, shape: GroupShape): Promise<boolean> {
+  const [outcome] = await restripeBatch(context, [{ group, shape }]);
+  if (outcome!.kind === 'failed') throw outcome!.error;
+  return outcome!.kind === 'restriped';
+}
+
+/**
+ * Rewrites every request's group in its shape: write each, flush every device written once,
+ * commit all in one transaction (a savepoint each), free the old extents once unread. One
+ * outcome per request, in order; errors of a group (a read, a placement, a write, a flush) fail
+ * that group only, and its new extents are released.
+ */
+export async function restripeBatch(
+  context: RestripeContext,
+  requests: readonly { group: GroupWithExtents; shape: GroupShape }[],
+  counters?: RestripeCounters,
+): Promise<RestripeOutcome[]> {
+  const outcomes: RestripeOutcome[] = requests.map(() => ({ kind: 'stale' }));
+  const prepared: (Prepared | undefined)[] = requests.map(() => undefined);
+  const release = (i: number) => {
+    for (const extent of prepared[i]?.replacement.extents ?? []) context.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
+    prepared[i] = undefined;
+  };
+  try {
+    for (const [i, request] of requests.entries()) {
+      try {
+        prepared[i] = await writeRestriped(context, request.group, request.shape);
+      } catch (error) {
+        outcomes[i] = { kind: 'failed', error };
+      }
+    }
+    const deviceIds = [...new Set(prepared.flatMap((item) => item?.replacement.extents.map((extent) => extent.deviceId) ?? []))];
+    const failures = new Map<number, unknown>();
+    await settleBatch(
+      deviceIds.map(async (deviceId) => {
+        try {
+          await context.flusher.flush(onlineDevice(context, deviceId));
+        } catch (error) {
+          failures.set(deviceId, error);
+        }
+      }),
+    );
+    prepared.forEach((item, i) => {
+      const failed = item?.replacement.extents.find((extent) => failures.has(extent.deviceId));
+      if (!failed) return;
+      outcomes[i] = { kind: 'failed', error: failures.get(failed.deviceId) };
+      release(i);
+    });
+    if (counters) {
+      counters.batches++;
+      counters.flushes += deviceIds.length;
+    }
+    const ready = prepared.flatMap((item, i) => (item ? [i] : []));
+    if (ready.length === 0) return outcomes;
+    const swapped = new Set<number>();
+    context.store.batch(() => {
+      for (const i of ready) {
+        const { group, replacement } = prepared[i]!;
+        // replaceGroup's guard compares extent ids, but a move elsewhere (a rebalance) keeps the
+        // ids and changes where they are: then the extents to free are not the group's any more.
+        if (movedSinceRead(context, group)) continue;
+        if (context.store.replaceGroup(group.groupId, group.extents.map((extent) => extent.extentId), replacement)) swapped.add(i);
+      }
+    });
+    if (counters) counters.commits++;
+    for (const i of ready) {
+      if (!swapped.has(i)) continue; // stale: released below
+      context.freeWhenUnread(prepared[i]!.group.extents);
+      prepared[i] = undefined; // committed: its new extents are referenced now
+      outcomes[i] = { kind: 'restriped' };
+    }
+    return outcomes;
+  } finally {
+    for (let i = 0; i < prepared.length; i++) release(i);
+  }
+}
+
+/** Reads `group`, encodes it in `shape` and writes it to newly placed extents (not flushed). */
+async function writeRestriped(context: RestripeContext, group: GroupWithExtents, shape: GroupShape): Promise<Prepared> {
   const source = await readGroupBlocks(context, group, [...Array(group.dataCount).keys()]);
   const extentBytes = shape.extentLb * LB_BYTES;
   let target;
@@ -59,23 +156,13 @@ export async function restripeGroup(context: RestripeContext, group: GroupWithEx
     // Every write settles before a failure is reported: the extents are released below, and a
     // write still in flight would land on whatever takes them next.
     await settleBatch(reserved.map(async (extent, i) => onlineDevice(context, extent.deviceId).write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!])));
-    await settleBatch([...new Set(reserved.map((extent) => extent.deviceId))].map(async (deviceId) => context.flusher.flush(onlineDevice(context, deviceId))));
-    const replacement = { sequence: group.sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.lengthBytes, extents: reserved };
-    // replaceGroup's guard compares extent ids, but a move elsewhere (a rebalance) keeps the ids
-    // and changes where they are: then the extents to free below are not the group's any more.
-    if (movedSinceRead(context, group)) throw new StaleRestripeError();
-    if (!context.store.replaceGroup(group.groupId, group.extents.map((extent) => extent.extentId), replacement)) {
-      throw new StaleRestripeError();
-    }
+    return { group, replacement: { sequence: group.sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.lengthBytes, extents: reserved } };
   } catch (error) {
     for (const extent of reserved) context.allocator.release(extent.deviceId, extent.startLb, extent.lengthLb);
-    if (error instanceof StaleRestripeError) return false;
     throw error;
   } finally {
     context.arena.free(target);
   }
-  context.freeWhenUnread(group.extents);
-  return true;
 }
 
 /** The device of an online device, or DEVICE_FAILED (it went offline while the group was written). */
@@ -93,4 +180,3 @@ function movedSinceRead(context: RestripeContext, group: GroupWithExtents): bool
   return current.extents.some((extent) => readAt.get(extent.extentId) !== `${extent.deviceId}:${extent.startLb}`);
 }
 
-class StaleRestripeError extends Error {}

@@ -80,9 +80,17 @@ describe('distributed rebuild', () => {
     const files = await putFiles(suite.array, 4, 1 * MIB, 600);
     await suite.array.failDevice(2);
     const before = usedByDevice(suite.array);
+    const seqBefore = suite.array.status().metadata.seq;
     const report = await suite.array.rebuild();
     expect(report.problems).toEqual([]);
     expect(report.restripedGroups).toBeGreaterThan(0);
+    // Rewritten in batches too: one commit per batch and at most one flush per device each,
+    // not a flush set and a commit per group (one journaled change set per batch, plus the removal).
+    expect(report.batches).toBeGreaterThan(0);
+    expect(report.commits).toBe(report.batches);
+    expect(report.batches).toBeLessThan(report.restripedGroups);
+    expect(report.flushes).toBeLessThanOrEqual(4 * report.batches);
+    expect(suite.array.status().metadata.seq - seqBefore).toBeLessThanOrEqual(report.batches + 2);
     const after = usedByDevice(suite.array);
     for (const deviceId of [1, 3, 4, 5]) expect(after.get(deviceId)!, `device ${deviceId}`).toBeGreaterThan(before.get(deviceId)!);
     await expectIntact(suite.array, files);
