@@ -209,7 +209,6 @@ async function nbdRebuild(dataWidth: number): Promise<BenchResult[]> {
     await putAll(array, files);
     progress(`nbd ${dataWidth}+1: rebuilding`);
     const lost = array.status().devices.find((device) => device.deviceId === 5)!.usedBytes;
-    const sources = readSources(array, files, 5);
     await array.failDevice(5);
     await new Promise((resolve) => setTimeout(resolve, 1000)); // every bucket in the same state
     let report: Awaited<ReturnType<DiskArray['rebuild']>> | undefined;
@@ -217,6 +216,7 @@ async function nbdRebuild(dataWidth: number): Promise<BenchResult[]> {
       report = await array!.rebuild();
     });
     if (report!.problems.length > 0) throw new Error(`bench:rebuild: the NBD rebuild left problems: ${report!.problems.join('; ')}`);
+    const sources = readSpread(report!.blocksReadByDevice);
     await verifyAll(array, files);
     const spareSeconds = await writeToOneSpare(spare.url, lost);
     const computedSpareSeconds = lost / (SETTINGS.nbdRateMBps * 1e6);
@@ -233,25 +233,13 @@ async function nbdRebuild(dataWidth: number): Promise<BenchResult[]> {
 }
 
 /**
- * Which survivors a rebuild of `lostDeviceId` must read (the other blocks of its groups) and
+ * Which survivors the rebuild read from (the job counts every extent it read, per device) and
  * the busiest one's share of those reads: the rebuild cannot beat that device's rate.
  */
-function readSources(array: DiskArray, files: readonly { name: string }[], lostDeviceId: number): { devices: number; busiestShare: number } {
-  const reads = new Map<number, number>();
-  let total = 0;
-  for (const file of files) {
-    for (const group of array.stat(file.name).groups) {
-      const devices = group.extents.map((extent) => extent.deviceId);
-      if (!devices.includes(lostDeviceId)) continue;
-      // With one block of a k+1 group lost, all k survivors are read.
-      for (const deviceId of devices) {
-        if (deviceId === lostDeviceId) continue;
-        reads.set(deviceId, (reads.get(deviceId) ?? 0) + 1);
-        total++;
-      }
-    }
-  }
-  return { devices: reads.size, busiestShare: total > 0 ? Math.max(...reads.values()) / total : 0 };
+function readSpread(blocksReadByDevice: Record<number, number>): { devices: number; busiestShare: number } {
+  const reads = Object.values(blocksReadByDevice);
+  const total = reads.reduce((sum, n) => sum + n, 0);
+  return { devices: reads.length, busiestShare: total > 0 ? Math.max(...reads) / total : 0 };
 }
 
 /** Writes `bytes` to one rate-limited device (1 MiB writes, 8 in flight) and flushes; seconds. */
