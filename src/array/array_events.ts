@@ -45,6 +45,8 @@ export interface DeviceReturnedEvent {
   at: number;
   deviceId: number;
   path: string;
+  /** The path it was recorded at, when it returned at another one (found by UUID: a loop device re-attached as another /dev/loopN, a renumbered disk). */
+  previousPath?: string;
   /** Groups whose block on the device had to be checked (written while it was away). */
   groupsToCheck: number;
 }

@@ -25,7 +25,7 @@ import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
 import { join } from 'node:path';
 import { importIntoHome, type ImportOptions, type ImportReport } from './import_array.js';
 import { buildNewHome } from './array_create.js';
-import type { ExtentRow, GroupWithExtents, NewExtent, NewGroup } from '../meta/rows.js';
+import type { DeviceRow, ExtentRow, GroupWithExtents, NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
@@ -353,8 +353,8 @@ export class DiskArray {
       const { row } = entry;
       let opened = await setup.openAsRecorded(row.path, row, this.settings.arrayUuid, this.runtime);
       let path = row.path;
-      if (!opened.device && this.scan !== false) {
-        const found = (await setup.locateByUuid([row], this.store.devices(), this.settings.arrayUuid, this.scan)).get(row.uuid);
+      if (!opened.device) {
+        const found = await this.locateMoved(row);
         if (found !== undefined) {
           opened = await setup.openAsRecorded(found, row, this.settings.arrayUuid, this.runtime);
           path = found;
@@ -364,6 +364,18 @@ export class DiskArray {
       await this.rejoin(entry, opened.device, path, 'request');
     }
     return this.statusReport().devices.find((device) => device.deviceId === entry.row.deviceId)!;
+  }
+
+  /**
+   * Where a device not at its recorded path carries its UUID now: the scan open uses (the
+   * recorded paths, then `scan` / ELASTRIPE_SCAN / the defaults), undefined when scanning is
+   * off (`scan: false`), when nothing carries it, or when two paths do (a copy beside its
+   * origin is never resolved silently). The caller opens the path with openAsRecorded, which
+   * checks the array's and the device's UUIDs again.
+   */
+  private async locateMoved(row: DeviceRow): Promise<string | undefined> {
+    if (this.scan === false) return undefined;
+    return (await setup.locateByUuid([row], this.store.devices(), this.settings.arrayUuid, this.scan)).get(row.uuid);
   }
 
   /**
@@ -382,6 +394,7 @@ export class DiskArray {
     const recorded = this.store.devices().find((candidate) => candidate.deviceId === row.deviceId)!.state;
     entry.draining = recorded === 'draining';
     entry.spare = recorded === 'spare';
+    const previousPath = row.path;
     if (path !== row.path) {
       this.store.setDevicePath(row.deviceId, path);
       entry.row = { ...row, path };
@@ -391,7 +404,7 @@ export class DiskArray {
     this.monitor?.forget(row.deviceId);
     await this.journal.checkpoint();
     const toCheck = away ? this.store.groupIdsOnDeviceAfter(row.deviceId, away.watermarkGroupId) : [];
-    this.emit({ type: 'deviceReturned', deviceId: row.deviceId, path, groupsToCheck: toCheck.length });
+    this.emit({ type: 'deviceReturned', deviceId: row.deviceId, path, ...(path !== previousPath ? { previousPath } : {}), groupsToCheck: toCheck.length });
     this.policy?.deviceReturned();
     if (toCheck.length === 0) return undefined;
     const context = { store: this.store, readContext: this.readContext(), runtime: this.runtime, enterReader: (groupIds: readonly number[]) => this.epochs.enter(groupIds) };
@@ -1065,7 +1078,8 @@ export class DiskArray {
           if (this.devices.unavailableCount() < parityCount) this.markFailed(entry, reason);
         },
         mayRejoin: (entry) => this.mayRejoin(entry),
-        returned: async (entry, device) => {
+        locate: (entry) => this.locateMoved(entry.row),
+        returned: async (entry, device, path) => {
           // A policy rebuild taking its blocks is aborted (resumable; the device's return makes
           // most of its work unnecessary) before the device rejoins.
           if (this.rebuildInFlight?.trigger === 'policy') await this.policy?.abortRebuild();
@@ -1073,7 +1087,7 @@ export class DiskArray {
             await device.close().catch(() => undefined);
             return;
           }
-          await this.rejoin(entry, device, entry.row.path, 'policy').catch(() => undefined);
+          await this.rejoin(entry, device, path, 'policy').catch(() => undefined);
         },
       },
       this.policies.probeIntervalMs,

@@ -10,13 +10,22 @@
 //        device's (an image truncated or overwritten)                  -> corrupt (failed);
 //  - a missing device is reopened at its recorded path once its backoff has passed
 //    (nbdReconnectDelayMs: doubling from the base, with jitter): a device whose superblock names
-//    this array and this slot returns (the array rejoins it); otherwise the attempt count grows;
+//    this array and this slot returns (the array rejoins it). When the recorded path does not
+//    hold it, it is looked for by UUID with the scan open uses (context.locate: the recorded
+//    paths and RuntimeOptions.scan / ELASTRIPE_SCAN; none with scan: false), so a loop device
+//    re-attached as another /dev/loopN or a renumbered disk returns too, at its new path. The
+//    scan runs only on these backed-off attempts (at most one per device per backoff step, the
+//    steps growing to 30 s), never on every probe. Otherwise the attempt count grows;
 //  - a failed device is left alone (a rebuild or an explicit online decides its fate).
 // Ticks never overlap: a slow probe delays the next tick instead of stacking up.
 //
 // Invariants (assertInvariants):
 //  1. At most one tick runs at a time.
 //  2. Backoff state exists only for devices that are away (missing), never for online ones.
+//  3. An online device answers at its recorded path: one that returned elsewhere (found by
+//     UUID) had its new path recorded as it rejoined. It returns only at a path whose superblock
+//     names this array and the device's UUID (openAsRecorded checks both after a scan found it; a
+//     UUID the scan finds on two paths, a copy beside its origin, is never taken).
 import type { Device } from '../devices/device.js';
 import { isNbdUrl } from '../devices/open_device.js';
 import { chooseSuperblock, readSuperblocks, SUPERBLOCK_BYTES } from '../devices/superblock.js';
@@ -39,8 +48,13 @@ export interface HealthContext {
   corrupt: (entry: ArrayDevice, reason: string) => void;
   /** Whether a missing device may try to rejoin now (not while a requested rebuild is taking it). */
   mayRejoin: (entry: ArrayDevice) => boolean;
-  /** A missing device answered with its own superblock: rejoin it (the array takes the Device, or closes it if it may not rejoin after all). */
-  returned: (entry: ArrayDevice, device: Device) => Promise<void>;
+  /**
+   * Where a missing device's UUID is now, when its recorded path does not hold it: the scan
+   * open uses (undefined when not found, when found twice, or when scanning is off).
+   */
+  locate: (entry: ArrayDevice) => Promise<string | undefined>;
+  /** A missing device answered with its own superblock (at `path`, its recorded one or where the scan found it): rejoin it (the array takes the Device, or closes it if it may not rejoin after all). */
+  returned: (entry: ArrayDevice, device: Device, path: string) => Promise<void>;
 }
 
 interface Backoff {
@@ -133,10 +147,18 @@ export class HealthMonitor {
     const backoff = this.backoff.get(id) ?? { attempt: 0, nextTryMs: now };
     this.backoff.set(id, backoff);
     if (now < backoff.nextTryMs || !this.context.mayRejoin(entry)) return;
-    const opened = await openAsRecorded(entry.row.path, entry.row, this.context.arrayUuid, this.context.runtime);
+    let path = entry.row.path;
+    let opened = await openAsRecorded(path, entry.row, this.context.arrayUuid, this.context.runtime);
+    if (!opened.device && entry.state === 'missing' && !this.stopped) {
+      const found = await this.context.locate(entry).catch(() => undefined);
+      if (found !== undefined && found !== path && entry.state === 'missing' && !this.stopped) {
+        path = found;
+        opened = await openAsRecorded(path, entry.row, this.context.arrayUuid, this.context.runtime);
+      }
+    }
     if (opened.device && entry.state === 'missing' && !this.stopped) {
       this.backoff.delete(id);
-      await this.context.returned(entry, opened.device);
+      await this.context.returned(entry, opened.device, path);
       return;
     }
     await opened.device?.close().catch(() => undefined);
@@ -153,6 +175,11 @@ export class HealthMonitor {
     for (const id of this.backoff.keys()) {
       const entry = this.context.devices.all().find((candidate) => candidate.row.deviceId === id);
       if (entry && this.context.devices.isOnline(entry)) throw new Error(`health monitor: backoff kept for device ${id}, which is online`);
+    }
+    for (const entry of this.context.devices.all()) {
+      if (this.context.devices.isOnline(entry) && entry.device!.path !== entry.row.path) {
+        throw new Error(`health monitor: device ${entry.row.deviceId} answers at ${entry.device!.path} but is recorded at ${entry.row.path}`);
+      }
     }
   }
 }

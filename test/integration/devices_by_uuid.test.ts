@@ -1,10 +1,13 @@
 // Devices are known by UUID, not by path (issue 7), on real devices: loop devices re-attached
 // in another order, as after a reboot, and an array on NBD servers imported through nbd:// URLs.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { createImageFile } from '../../src/devices/open_device.js';
+import type { ArrayEvent } from '../../src/array/array_events.js';
+import { nextEvent } from '../helpers/array_events.js';
+import { expectFiles, putFiles } from '../helpers/file_sets.js';
 import { LoopDeviceSet } from '../helpers/loop_devices.js';
 import { startNbdkit, type NbdkitServer } from '../helpers/nbdkit.js';
 import { loopDevicesPrerequisite, nbdkitPrerequisite } from '../helpers/prerequisites.js';
@@ -53,6 +56,112 @@ loops.describe('loop devices re-attached in another order', () => {
     devices.forEach((_, i) => expect(now.get(i + 1)).toBe(reattached[devices.length - 1 - i]));
     expect(array.status().opened.movedDevices.length).toBe(moved.length);
     expect((await array.get('file')).equals(content)).toBe(true);
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+});
+
+/** Attaches an image as a loop device numbered otherwise than `notPath` (a placeholder takes that number when the kernel would hand it out again). */
+function attachElsewhere(image: string, notPath: string): string {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const path = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
+    if (path !== notPath) {
+      attached.push(path);
+      return path;
+    }
+    execFileSync('losetup', ['--detach', path], { stdio: 'ignore' });
+    loopSet.create(1 * MIB); // holds the number that kept coming back
+  }
+  throw new Error(`the kernel kept attaching ${image} as ${notPath}`);
+}
+
+/** Heal policies that probe often and never rebuild within a test: a returning device must come back by itself. */
+const PROBING = { probeIntervalMs: 200, rebuildDelayMs: 600_000, autoExpand: false } as const;
+
+// A loop device cannot vanish while the array holds it open (the kernel defers the detach to
+// the last close), so the member is detached while the array is closed and the array opens
+// with it missing; the health monitor then finds it again while the array runs.
+loops.describe('a missing member that returns as another loop device while the array runs', () => {
+  loops.it('the health monitor finds it by UUID, it rejoins at its new path without a rebuild, and the path holds after reopen', async () => {
+    const devices = [0, 1, 2, 3].map(() => loopSet.create(48 * MIB));
+    const home = dir.file('home');
+    array = await DiskArray.create({ ...TEST_RUNTIME, home, devices: devices.map((device) => device.path), parityCount: 1 });
+    const files = await putFiles(array, 4, 2 * MIB, 31);
+    await array.close();
+    array = undefined;
+    const member = devices[1]!;
+    loopSet.detach(member);
+
+    const events: ArrayEvent[] = [];
+    array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: ['/dev/loop*'], policies: PROBING, onEvent: (event) => events.push(event) });
+    expect(array.status().devices[1]).toMatchObject({ deviceId: 2, state: 'missing', path: member.path });
+    const whileAway = await putFiles(array, 2, 1 * MIB, 37, 'away-');
+    array.assertInvariants();
+
+    const returned = nextEvent(array, 'deviceReturned');
+    const newPath = attachElsewhere(member.backingPath, member.path);
+    expect(await returned).toMatchObject({ deviceId: 2, path: newPath, previousPath: member.path, groupsToCheck: 0 });
+    expect(array.status().devices[1]).toMatchObject({ state: 'online', path: newPath });
+    expect(array.status().degraded).toBe(false);
+    expect(array.status().jobs.some((job) => job.kind === 'rebuild' || job.kind.startsWith('resync'))).toBe(false);
+    expect(events.some((event) => event.type === 'jobStarted')).toBe(false);
+    // Its blocks are read from it again, not reconstructed.
+    const degradedBefore = array.status().degradedReads;
+    await expectFiles(array, files);
+    await expectFiles(array, whileAway);
+    expect(array.status().degradedReads).toBe(degradedBefore);
+    array.assertInvariants();
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    await array.close();
+
+    // The home recorded the new path: found there with scanning off.
+    array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
+    expect(array.status().devices.map((device) => [device.state, device.path])).toEqual(
+      [devices[0]!.path, newPath, devices[2]!.path, devices[3]!.path].map((path) => ['online', path]),
+    );
+    await expectFiles(array, files);
+    await expectFiles(array, whileAway);
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
+  loops.it('another array\'s device and two copies of the member at scanned paths are not taken; the member alone is', async () => {
+    const devices = [0, 1, 2, 3].map(() => loopSet.create(48 * MIB));
+    const home = dir.file('home');
+    array = await DiskArray.create({ ...TEST_RUNTIME, home, devices: devices.map((device) => device.path), parityCount: 1 });
+    const files = await putFiles(array, 3, 2 * MIB, 41);
+    await array.close();
+    array = undefined;
+    // Another array on loop devices of its own: its superblocks are at scanned paths too.
+    const others = [0, 1, 2].map(() => loopSet.create(48 * MIB));
+    mkdirSync(dir.file('other-home'));
+    const other = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('other-home'), devices: others.map((device) => device.path), parityCount: 1 });
+    await other.close();
+    // The member is detached; its image comes back twice (the image and a copy of it, as a dd
+    // copy or a snapshot beside its origin): a device UUID on two paths is never taken.
+    const member = devices[2]!;
+    loopSet.detach(member);
+    const copy = dir.file('member-copy.img');
+    copyFileSync(member.backingPath, copy);
+    const originPath = attachElsewhere(member.backingPath, member.path);
+    const copyPath = attachElsewhere(copy, member.path);
+
+    array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: ['/dev/loop*'], policies: PROBING });
+    expect(array.status().devices[2]).toMatchObject({ deviceId: 3, state: 'missing' });
+    let returnedEarly: ArrayEvent | undefined;
+    array.on('deviceReturned', (event) => (returnedEarly ??= event));
+    // Attempts (each with a scan) at about 0.2, 0.4, 0.8, 1.6 and 3.2 s after open.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    expect(returnedEarly).toBeUndefined();
+    expect(array.status().devices[2]!.state).toBe('missing');
+    expect(array.status().devices.map((device) => device.path)).not.toContain(copyPath);
+    array.assertInvariants();
+
+    // The copy goes: the member alone carries its UUID, and the next attempt takes it.
+    const returned = nextEvent(array, 'deviceReturned');
+    execFileSync('losetup', ['--detach', copyPath], { stdio: 'ignore' });
+    attached.splice(attached.indexOf(copyPath), 1);
+    expect(await returned).toMatchObject({ deviceId: 3, path: originPath, previousPath: member.path });
+    await expectFiles(array, files);
+    array.assertInvariants();
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
 });
