@@ -17,6 +17,7 @@ import { ArrayDevices } from './array_devices.js';
 import type { MetadataLayout } from '../meta/journal_format.js';
 import { dataStartLb, DEVICE_MIN_BYTES, TRAILING_RESERVED_LB } from './layout.js';
 import type { Settings } from './settings.js';
+import { REAL_CLOCK, type JobClock } from './job_clock.js';
 import type { BackendChoice, RuntimeOptions } from './types.js';
 
 /** Holds the write and read pipelines of a couple of concurrent puts and gets of 8+m groups. */
@@ -30,6 +31,8 @@ export interface Runtime {
   jobBackoff: boolean;
   /** The arena's view to register as fixed buffers, unless RuntimeOptions.fixedBuffers is false. */
   registeredMemory: Uint8Array | undefined;
+  /** What jobs pace themselves by (RuntimeOptions.jobClock). */
+  clock: JobClock;
 }
 
 /**
@@ -44,7 +47,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const arena = new Arena({ capacityBytes: options.arenaBytes ?? ARENA_BYTES_DEFAULT });
   const codec = await Codec.create({ arena, workerCount: options.workerCount ?? defaultWorkerCount() });
   const registeredMemory = options.fixedBuffers === false ? undefined : new Uint8Array(arena.memory.buffer);
-  return { arena, codec, backend: options.backend ?? 'auto', openDevice: options.openDevice ?? openDevice, jobBackoff: options.jobBackoff ?? true, registeredMemory };
+  return { arena, codec, backend: options.backend ?? 'auto', openDevice: options.openDevice ?? openDevice, jobBackoff: options.jobBackoff ?? true, registeredMemory, clock: options.jobClock ?? REAL_CLOCK };
 }
 
 export async function stopRuntime(runtime: Runtime): Promise<void> {

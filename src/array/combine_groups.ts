@@ -142,7 +142,7 @@ export async function combineGroups(context: CombineContext, targetDataCount: nu
   // Batches as large as COMBINE_BATCH_UNITS_MAX, but at least two per lane, so a small job
   // still keeps every lane busy and stops at an abort after a part of its units.
   const batchUnitsMax = Math.max(1, Math.min(COMBINE_BATCH_UNITS_MAX, Math.ceil(totalUnits / (2 * UNITS_IN_FLIGHT))));
-  const throttle = new Throttle(options.rateBytesPerSec);
+  const throttle = new Throttle(options.rateBytesPerSec, options.clock);
   const work: WorkItem[] = [];
   let nextFile = 0;
   // Files are planned lazily, one at a time: a file's lookup and its reader registration

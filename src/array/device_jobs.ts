@@ -70,7 +70,7 @@ export interface MovePolicy {
 /** Moves every block that lies on one of `sourceDeviceIds` to other devices. */
 export async function moveBlocksOff(outer: JobContext, sourceDeviceIds: number[], options: JobOptions, policy: MovePolicy = { narrowWhenFull: true }): Promise<JobReport> {
   const report = emptyReport();
-  const throttle = new Throttle(options.rateBytesPerSec);
+  const throttle = new Throttle(options.rateBytesPerSec, options.clock);
   const { batches, totalBytes } = planBatches(outer, sourceDeviceIds, throttle.batchBytesMax);
   // Every extent the job reads is counted per device (the report shows where the reads went).
   const context: JobContext = {

@@ -101,7 +101,7 @@ export class DiskArray {
   private counters!: UsageCounters;
   private readonly epochs = new ReaderEpochs();
   /** Puts and gets in flight, which background jobs back off for (foreground_backoff.ts). */
-  private readonly foreground = new ForegroundBackoff();
+  private readonly foreground: ForegroundBackoff;
   /** Commits waiting to share one SQLite transaction (commitTogether). */
   private readonly commitQueue: { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
   /** Frees waiting for their change set to be durable on the devices. */
@@ -137,7 +137,9 @@ export class DiskArray {
     private readonly settings: Settings,
     private readonly journal: MetadataJournal,
     private readonly flusher: FlushCoalescer,
-  ) {}
+  ) {
+    this.foreground = new ForegroundBackoff(runtime.clock);
+  }
 
   static async create(options: CreateOptions): Promise<DiskArray> {
     const createSettings = validateCreateOptions(options);
@@ -1149,6 +1151,7 @@ export class DiskArray {
     const { trigger = 'request', ...jobOptions } = options;
     const tracked: JobOptions = {
       ...jobOptions,
+      clock: this.runtime.clock,
       onProgress: (progress) => {
         this.store.updateJob(jobId, JSON.stringify(progress), Date.now());
         this.emit({ type: 'jobProgress', jobId, kind, doneBytes: progress.doneBytes, ...(progress.totalBytes === undefined ? {} : { totalBytes: progress.totalBytes }) });

@@ -6,11 +6,14 @@
 // of the time, so foreground throughput stays well above half of what it is idle, whatever the
 // device speed — no rate needs to be configured (`--rate` still caps a job on top of this).
 //
+// Time comes from a JobClock (job_clock.ts): the real one by default, a virtual one in the
+// deterministic simulator, so its replays hold with the backoff on.
+//
 // States: idle (no foreground call for QUIET_MS) ⇄ busy; while busy, a batch is admitted only
 // when no other batch of a job is in flight and the last one's rest is over.
 // Invariants (assertInvariants):
 //  1. activeCalls ≥ 0 and batchesInFlight ≥ 0.
-import { setTimeout as sleep } from 'node:timers/promises';
+import { REAL_CLOCK, type JobClock } from './job_clock.js';
 
 /** A foreground call that ended less than this ago still counts as foreground activity. */
 export const QUIET_MS = 20;
@@ -28,6 +31,8 @@ export class ForegroundBackoff {
   /** Times a job waited for the foreground (observable by tests and status). */
   yields = 0;
 
+  constructor(private readonly clock: JobClock = REAL_CLOCK) {}
+
   /** Registers a foreground call (a put or get); returns the idempotent function that ends it. */
   begin(): () => void {
     this.activeCalls++;
@@ -36,13 +41,13 @@ export class ForegroundBackoff {
       if (ended) return;
       ended = true;
       this.activeCalls--;
-      this.lastEndMs = performance.now();
+      this.lastEndMs = this.clock.nowMs();
     };
   }
 
   /** Whether a put or get is in flight or ended within QUIET_MS. */
   get busy(): boolean {
-    return this.activeCalls > 0 || performance.now() - this.lastEndMs < QUIET_MS;
+    return this.activeCalls > 0 || this.clock.nowMs() - this.lastEndMs < QUIET_MS;
   }
 
   /**
@@ -53,21 +58,21 @@ export class ForegroundBackoff {
   async admit(signal?: AbortSignal): Promise<() => void> {
     let waited = false;
     while (this.busy && !signal?.aborted) {
-      const now = performance.now();
+      const now = this.clock.nowMs();
       if (this.batchesInFlight === 0 && now >= this.restUntilMs) break;
       waited = true;
       const waitMs = this.batchesInFlight === 0 ? Math.min(POLL_MS, this.restUntilMs - now) : POLL_MS;
-      await sleep(Math.max(1, waitMs));
+      await this.clock.sleep(Math.max(1, waitMs));
     }
     if (waited) this.yields++;
     this.batchesInFlight++;
-    const startMs = performance.now();
+    const startMs = this.clock.nowMs();
     let done = false;
     return () => {
       if (done) return;
       done = true;
       this.batchesInFlight--;
-      const endMs = performance.now();
+      const endMs = this.clock.nowMs();
       this.restUntilMs = endMs + REST_FACTOR * (endMs - startMs);
     };
   }

@@ -106,7 +106,7 @@ export async function deepCheck(
   let unrepairedProblems = 0;
   let checkedBytes = 0;
   const totalBytes = groups.reduce((sum, group) => sum + groupBytes(group), 0);
-  const throttle = new Throttle(options.rateBytesPerSec);
+  const throttle = new Throttle(options.rateBytesPerSec, runtime.clock);
   for (const group of groups) {
     if (options.signal?.aborted) throw new AbortedError('the check was aborted');
     const checked = await checkGroup(context, runtime, group, options.repair ?? false);

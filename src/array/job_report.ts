@@ -2,6 +2,7 @@
 // one batch of moves.
 import { LB_BYTES } from '../constants.js';
 import { AbortedError } from '../errors.js';
+import type { JobClock } from './job_clock.js';
 import type { Progress } from './types.js';
 
 /** A batch holds at most this share of the arena (each group's blocks are read into it). */
@@ -14,6 +15,11 @@ export interface JobOptions {
   signal?: AbortSignal;
   /** Upper bound on the bytes the job moves (or checks) per second; default unlimited. */
   rateBytesPerSec?: number;
+  /**
+   * The clock the rate is kept by (job_clock.ts). The array sets it to RuntimeOptions.jobClock
+   * (the real clock unless the embedder gave another), whatever the caller passed.
+   */
+  clock?: JobClock;
 }
 
 export interface JobReport {

@@ -49,7 +49,7 @@ interface PlannedMove {
 
 export async function rebalance(context: JobContext, options: JobOptions): Promise<JobReport> {
   const report = emptyReport();
-  const throttle = new Throttle(options.rateBytesPerSec);
+  const throttle = new Throttle(options.rateBytesPerSec, options.clock);
   const idealBytes = idealMoveBytes(context);
   const budgetBytes = idealBytes * REBALANCE_MOVE_SLACK;
   const model = context.candidates().map((device) => ({ ...device }));

@@ -50,7 +50,7 @@ export async function restripe(context: RestripeJobContext, options: JobOptions)
   const dataCountToday = context.writeContext().maxDataWidth;
   const candidates = context.store.files().filter((file) => context.store.groupsOf(file.fileId).some((group) => isNarrow(group, dataCountToday)));
   const totalBytes = candidates.reduce((sum, file) => sum + file.sizeBytes, 0);
-  const throttle = new Throttle(options.rateBytesPerSec);
+  const throttle = new Throttle(options.rateBytesPerSec, options.clock);
   for (const file of candidates) {
     if (options.signal?.aborted) throw new AbortedError('restripe was aborted; run it again to continue where it stopped');
     const groups = context.store.groupsOf(file.fileId);

@@ -33,7 +33,7 @@ export interface ResyncReport {
 
 export async function resync(context: ResyncContext, deviceId: number, groupIds: readonly number[], options: JobOptions): Promise<ResyncReport> {
   const report: ResyncReport = { deviceId, checkedGroups: 0, repairedBlocks: 0, problems: [], unrepairedProblems: 0 };
-  const throttle = new Throttle(options.rateBytesPerSec);
+  const throttle = new Throttle(options.rateBytesPerSec, options.clock);
   const readContext: ReadContext = {
     ...context.readContext,
     onRepaired: (repairedDeviceId, groupId) => {

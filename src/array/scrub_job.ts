@@ -51,7 +51,7 @@ export async function scrub(context: ScrubContext, options: JobOptions & { after
     // The cursor is recorded at once, so a resumed scrub cut short again still resumes.
     options.onProgress?.({ doneBytes, totalBytes, lastGroupId: afterGroupId });
   }
-  const throttle = new Throttle(options.rateBytesPerSec);
+  const throttle = new Throttle(options.rateBytesPerSec, options.clock);
   for (const { groupId } of todo) {
     if (options.signal?.aborted) throw new AbortedError('scrub was aborted; run it again to continue where it stopped');
     const leave = context.enterReader([groupId]);

@@ -6,9 +6,9 @@
 // 1 ms with a TimeoutOverflowWarning, which is how `--rate 1` once ran unthrottled. Long waits
 // are therefore slept in pieces of at most SLEEP_MS_MAX until the bytes are due (or the
 // signal aborts), however small the rate.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LB_BYTES } from '../constants.js';
 import { InvalidArgumentError } from '../errors.js';
+import { REAL_CLOCK, type JobClock } from './job_clock.js';
 
 /** The longest single sleep: one hour, far below setTimeout's 2^31-1 ms limit. */
 const SLEEP_MS_MAX = 60 * 60 * 1000;
@@ -18,11 +18,15 @@ const SLEEP_MS_MIN = 1;
 const BATCHES_PER_SECOND_AT_RATE = 4;
 
 export class Throttle {
-  private readonly startMs = performance.now();
+  private readonly startMs: number;
   private doneBytes = 0;
 
-  /** `rateBytesPerSec` undefined (or Infinity) means no limit. */
-  constructor(private readonly rateBytesPerSec: number | undefined) {
+  /** `rateBytesPerSec` undefined (or Infinity) means no limit; time is `clock`'s (job_clock.ts). */
+  constructor(
+    private readonly rateBytesPerSec: number | undefined,
+    private readonly clock: JobClock = REAL_CLOCK,
+  ) {
+    this.startMs = clock.nowMs();
     if (rateBytesPerSec !== undefined && !(rateBytesPerSec > 0)) {
       throw new InvalidArgumentError(`a job rate must be a positive number of bytes per second, not ${rateBytesPerSec}`);
     }
@@ -60,13 +64,10 @@ export class Throttle {
     const dueMs = (bytes / this.rateBytesPerSec!) * 1000;
     for (;;) {
       if (signal?.aborted) return;
-      const aheadMs = dueMs - (performance.now() - this.startMs);
+      const aheadMs = dueMs - (this.clock.nowMs() - this.startMs);
       if (!(aheadMs > SLEEP_MS_MIN)) return;
-      try {
-        await sleep(Math.min(aheadMs, SLEEP_MS_MAX), undefined, { signal });
-      } catch {
-        return; // aborted: the job notices the signal itself
-      }
+      // An abort ends the sleep early; the loop's first line then returns (the job notices the signal itself).
+      await this.clock.sleep(Math.min(aheadMs, SLEEP_MS_MAX), signal);
     }
   }
 }

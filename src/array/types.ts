@@ -3,6 +3,7 @@
 import type { BackendName, Device } from '../devices/device.js';
 import type { OpenDeviceOptions } from '../devices/open_device.js';
 import type { ArrayEvent } from './array_events.js';
+import type { JobClock } from './job_clock.js';
 
 export type ParityCount = 1 | 2 | 3;
 export type BackendChoice = 'auto' | 'uring' | 'fs';
@@ -28,8 +29,8 @@ export interface RuntimeOptions {
   scan?: string[] | false;
   /**
    * Background jobs back off while puts and gets run (foreground_backoff.ts). Default true;
-   * false turns the backoff off — for the deterministic simulator, whose replays must not
-   * depend on the wall-clock rests the backoff takes.
+   * false lets jobs run at full speed beside the foreground (a test that wants the backoff's
+   * rests out of its timing).
    */
   jobBackoff?: boolean;
   /**
@@ -40,6 +41,12 @@ export interface RuntimeOptions {
    * slower without fixed buffers).
    */
   fixedBuffers?: boolean;
+  /**
+   * The clock jobs pace themselves by (job_clock.ts): the backoff's quiet window and rests and
+   * a job's rate. Default the real clock; the deterministic simulator gives a virtual one, so
+   * its runs replay exactly with the backoff on.
+   */
+  jobClock?: JobClock;
 }
 
 /**

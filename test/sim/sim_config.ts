@@ -23,6 +23,11 @@ export interface SimConfig {
   arenaBytes: number;
   /** Force one way of coming back from power losses (default: each at random). */
   recovery?: RecoveryMode;
+  /** Jobs back off for puts and gets (RuntimeOptions.jobBackoff; default on, by the virtual clock). */
+  jobBackoff?: boolean;
+  /** The virtual clock's rates (sim_clock.ts): µs per request completion and per idle turn. */
+  clockRequestUs: number;
+  clockHopUs: number;
 }
 
 /** The array geometry a seed runs (parity 1, 2 and 3 in turn). */
@@ -38,7 +43,18 @@ export function configFor(seed: number): SimConfig {
     extentLbMax: rng.pick([4, 8, 16, 32]),
     storedBytesMax: 6 * 1024 * 1024,
     arenaBytes: 48 * 1024 * 1024,
+    ...clockFor(seed),
   };
+}
+
+/**
+ * The virtual clock's rates for a seed (from their own stream, so the geometry above is what it
+ * was before they existed): a fifth to five times the defaults, so seeds differ in how much
+ * foreground work a job's rest lets by.
+ */
+function clockFor(seed: number): Pick<SimConfig, 'clockRequestUs' | 'clockHopUs'> {
+  const rng = new SimRng(seed).fork('clock');
+  return { clockRequestUs: rng.pick([20, 100, 100, 500]), clockHopUs: rng.pick([20, 100, 100, 500]) };
 }
 
 /** Per-disk fault probabilities: some disks clean, some flaky, from the seed. */
@@ -89,6 +105,9 @@ export interface SimReport {
   acknowledgedPuts: number;
   acknowledgedBytes: number;
   elapsedMs: number;
+  /** Rests jobs took on the virtual clock (the foreground backoff at work) and their virtual ms. */
+  jobRests: number;
+  jobRestMs: number;
   /** Where the time went (ms): running steps, and each part of the checks. */
   timeMs: Record<string, number>;
   failure?: SimFailure;

@@ -34,6 +34,7 @@ import type { Device, DeviceDescription, DeviceExtent } from '../../src/devices/
 import { ERRNO, validateBatch } from '../../src/devices/device_batch.js';
 import type { OpenDeviceOptions } from '../../src/devices/open_device.js';
 import { DeviceBusyError, DeviceFailedError, DeviceIoError, MisalignedIoError, NotFoundError, ReadOnlyError } from '../../src/errors.js';
+import { SimClock } from './sim_clock.js';
 import { SimRng } from './sim_rng.js';
 
 export const SIM_PAGE_BYTES = LB_BYTES;
@@ -302,6 +303,11 @@ export class SimStorage {
   ioEvents = 0;
   private crash: { remaining: number; fire: () => void } | undefined;
 
+  constructor(
+    /** The jobs' virtual clock (RuntimeOptions.jobClock): each request completion moves it on. */
+    readonly clock = new SimClock(),
+  ) {}
+
   createDisk(path: string, sizeBytes: number, rates: SimFaultRates = NO_FAULTS, seed = 1): SimDisk {
     if (this.disks.has(path)) throw new Error(`sim storage: ${path} exists`);
     const disk = new SimDisk(path, sizeBytes, rates, seed, this.counts);
@@ -374,6 +380,7 @@ export class SimStorage {
   /** A request completing: counts the event and fires an armed crash when it is due. */
   ioEvent(): void {
     this.ioEvents++;
+    this.clock.requestCompleted();
     if (this.crash && --this.crash.remaining <= 0) {
       const { fire } = this.crash;
       this.crash = undefined;

@@ -57,9 +57,33 @@ export interface GeneratorOptions {
   ioFaultChance: number;
   /** Largest file a put writes. */
   putBytesMax: number;
+  /** Relative weights of the kinds of step (see generateStep). */
+  shapes: Record<StepShape, number>;
+  /** Foreground operations at most beside a device step (addDevice with its expand, failDevice). */
+  foregroundBesideDeviceMax: number;
 }
 
-export const GENERATOR_DEFAULTS: GeneratorOptions = { crashChance: 0.045, ioFaultChance: 0.3, putBytesMax: 1536 * 1024 };
+export type StepShape = 'single' | 'concurrent' | 'job' | 'device' | 'reopen';
+
+export const GENERATOR_DEFAULTS: GeneratorOptions = {
+  crashChance: 0.045,
+  ioFaultChance: 0.3,
+  putBytesMax: 1536 * 1024,
+  shapes: { single: 40, concurrent: 26, job: 20, device: 11, reopen: 3 },
+  foregroundBesideDeviceMax: 1,
+};
+
+/**
+ * Plans heavy in growth under load (ELASTRIPE_SIM_PLAN=grow): adds with their expand job and
+ * other jobs, with puts, gets and deletes beside them, in-I/O faults in most steps — where the
+ * jobs' foreground backoff interleaves moves with the foreground the most.
+ */
+export const GENERATOR_GROW: GeneratorOptions = {
+  ...GENERATOR_DEFAULTS,
+  ioFaultChance: 0.6,
+  shapes: { single: 20, concurrent: 15, job: 25, device: 35, reopen: 2 },
+  foregroundBesideDeviceMax: 3,
+};
 
 /** Steps until they hold at least `opCount` operations. */
 export function generateSteps(seed: number, opCount: number, options: GeneratorOptions = GENERATOR_DEFAULTS): SimStep[] {
@@ -75,7 +99,7 @@ export function generateSteps(seed: number, opCount: number, options: GeneratorO
 }
 
 function generateStep(rng: SimRng, options: GeneratorOptions): SimStep {
-  const shape = rng.weighted({ single: 40, concurrent: 26, job: 20, device: 11, reopen: 3 });
+  const shape = rng.weighted(options.shapes);
   const ops: SimOp[] = [];
   if (shape === 'single') ops.push(foregroundOp(rng, options));
   if (shape === 'concurrent') for (let i = rng.between(2, 4); i > 0; i--) ops.push(foregroundOp(rng, options));
@@ -86,7 +110,7 @@ function generateStep(rng: SimRng, options: GeneratorOptions): SimStep {
   }
   if (shape === 'device') {
     ops.push(deviceOp(rng));
-    for (let i = rng.int(2); i > 0; i--) ops.push(foregroundOp(rng, options));
+    for (let i = rng.int(options.foregroundBesideDeviceMax + 1); i > 0; i--) ops.push(foregroundOp(rng, options));
   }
   if (shape === 'reopen') ops.push({ kind: 'reopen' });
   const step: SimStep = { seed: rng.u32(), faults: stepFaults(rng), ops, ioFaults: rng.chance(options.ioFaultChance) };

@@ -100,7 +100,7 @@ export function formatReport(report: SimReport): string {
     .join(', ');
   const lines = [
     `seed ${report.seed}: parity ${report.config.parityCount}, ${report.config.deviceMib.length} devices, k<=${report.config.maxDataWidth}, extents<=${report.config.extentLbMax} LB`,
-    `  ${report.ops} ops in ${report.steps} steps, ${seconds.toFixed(1)} s (${(report.ops / seconds).toFixed(0)} ops/s), ${report.powerLosses} power losses (recovered: ${Object.entries(report.recoveries).map(([mode, count]) => `${mode} ${count}`).join(', ')}), ${report.reopens} reopens, ${report.checks} checks, ${report.acknowledgedPuts} puts acknowledged (${report.acknowledgedBytes} bytes)`,
+    `  ${report.ops} ops in ${report.steps} steps, ${seconds.toFixed(1)} s (${(report.ops / seconds).toFixed(0)} ops/s), ${report.powerLosses} power losses (recovered: ${Object.entries(report.recoveries).map(([mode, count]) => `${mode} ${count}`).join(', ')}), ${report.reopens} reopens, ${report.checks} checks, ${report.acknowledgedPuts} puts acknowledged (${report.acknowledgedBytes} bytes), ${report.jobRests} job rests (${report.jobRestMs.toFixed(0)} virtual ms)`,
     `  time (ms): ${Object.entries(report.timeMs).map(([what, ms]) => `${what} ${ms.toFixed(0)}`).join(', ')}`,
     `  ops: ${Object.entries(report.opsByKind).map(([kind, count]) => `${kind} ${count}`).join(', ')}`,
     `  skipped: ${Object.entries(report.skippedByKind).map(([kind, count]) => `${kind} ${count}`).join(', ') || 'none'}`,

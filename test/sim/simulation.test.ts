@@ -9,13 +9,15 @@
 //   ELASTRIPE_SIM_SEED=n   replays seed n exactly (with ELASTRIPE_SIM_OPS as long as before)
 //   ELASTRIPE_SIM_MINUTES=m      runs fresh seeds of ELASTRIPE_SIM_OPS operations each until m
 //                                minutes have passed (a CI budget), then reports the totals
+//   ELASTRIPE_SIM_PLAN=grow      plans heavy in addDevice + expand and jobs beside puts and gets,
+//                                under in-I/O faults (GENERATOR_GROW); a replay needs it too
 //
 // A failing run is shrunk (ELASTRIPE_SIM_SHRINK_MS of delta debugging) and the short list of
 // steps is printed, ready to paste into a regression case below.
 import { describe, expect, it, vi } from 'vitest';
 // Determinism for the simulator: seeded UUIDs (sim_determinism.ts).
 vi.mock('node:crypto', async (importOriginal) => (await import('./sim_determinism.js')).cryptoMock(await importOriginal<object>()));
-import { generateSteps, opCount, type SimStep } from './sim_ops.js';
+import { GENERATOR_DEFAULTS, GENERATOR_GROW, generateSteps, opCount, type SimStep } from './sim_ops.js';
 import { SIM_CI_OPS_PER_SEED, SIM_CI_SEEDS, SIM_CI_TARGETS } from './sim_ci_seeds.js';
 import { formatReport, formatSteps, shrink } from './sim_shrink.js';
 import { configFor, runSteps, type SimConfig, type SimReport } from './simulator.js';
@@ -27,6 +29,7 @@ const CI_RUN = process.env.ELASTRIPE_SIM_CI === '1' && !process.env.ELASTRIPE_SI
 const OPS_PER_SEED = Number(process.env.ELASTRIPE_SIM_OPS ?? (CI_RUN ? SIM_CI_OPS_PER_SEED : LONG ? 10_000 : 500));
 const SHRINK_MS = Number(process.env.ELASTRIPE_SIM_SHRINK_MS ?? (LONG ? 600_000 : 60_000));
 const SEEDS = seedsToRun();
+const PLAN = process.env.ELASTRIPE_SIM_PLAN === 'grow' ? GENERATOR_GROW : GENERATOR_DEFAULTS;
 /** A time budget: seeds run one after another until it is spent (0: the fixed list of seeds). */
 const MINUTES = process.env.ELASTRIPE_SIM_SEED ? 0 : Number(process.env.ELASTRIPE_SIM_MINUTES ?? 0);
 
@@ -45,8 +48,8 @@ function seedsToRun(): number[] {
 const totals = { seeds: 0, ops: 0, powerLosses: 0, faults: 0, ms: 0, checks: 0, acknowledgedPuts: 0, acknowledgedBytes: 0, failures: 0, recoveries: { home: 0, 'stale-home': 0, import: 0 } as Record<string, number>, faultsByKind: {} as Record<string, number> };
 
 async function simulate(seed: number): Promise<SimReport> {
-  const steps = generateSteps(seed, OPS_PER_SEED);
-  const replay = `ELASTRIPE_SIM_SEED=${seed} ELASTRIPE_SIM_OPS=${OPS_PER_SEED}`;
+  const steps = generateSteps(seed, OPS_PER_SEED, PLAN);
+  const replay = `ELASTRIPE_SIM_SEED=${seed} ELASTRIPE_SIM_OPS=${OPS_PER_SEED}${PLAN === GENERATOR_GROW ? ' ELASTRIPE_SIM_PLAN=grow' : ''}`;
   console.log(`simulation seed ${seed}: ${opCount(steps)} ops in ${steps.length} steps (${replay} to replay)`);
   const report = await runSteps(configOf(seed), steps);
   console.log(formatReport(report));
@@ -96,13 +99,21 @@ describe('deterministic simulation', () => {
     });
   }
 
-  // Replays are only as good as the determinism under them: UUIDs, the clock, completion order.
-  it('replays exactly: the same steps give the same requests, outcomes and disk contents', { timeout: 120_000 }, async () => {
-    const steps = generateSteps(7, 60);
-    const first = await runSteps(configFor(7), steps);
-    const second = await runSteps(configFor(7), steps);
+  // Replays are only as good as the determinism under them: UUIDs, the clock, completion order,
+  // and the jobs' foreground backoff, which rests by the disks' virtual clock (sim_clock.ts).
+  // Seed 30's 60 operations include jobs that rest for puts and gets beside them.
+  it('replays exactly: the same steps give the same requests, outcomes and disk contents, backoff rests included', { timeout: 120_000 }, async () => {
+    const steps = generateSteps(30, 60);
+    const first = await runSteps(configFor(30), steps);
+    const second = await runSteps(configFor(30), steps);
     expect(first.failure).toBeUndefined();
+    expect(first.jobRests).toBeGreaterThan(0);
+    expect(second.jobRests).toBe(first.jobRests);
     expect(second.fingerprint).toBe(first.fingerprint);
+    // The rests shape the interleaving: without them the same steps run differently.
+    const unpaced = await runSteps({ ...configFor(30), jobBackoff: false }, steps);
+    expect(unpaced.jobRests).toBe(0);
+    expect(unpaced.fingerprint).not.toBe(first.fingerprint);
   });
 
   it('reports what it explored', () => {

@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { ElastripeError } from '../../src/errors.js';
 import type { RuntimeOptions } from '../../src/array/types.js';
+import { SimClock } from './sim_clock.js';
 import { SimStorage, type SimFaultCounts } from './sim_device.js';
 import { ratesFor, type RecoveryMode, type SimConfig, type SimFailure, type SimReport } from './sim_config.js';
 import { matchVersion, SimModel, statesAfterStep, describeMismatch, type FileState, type Version } from './sim_model.js';
@@ -60,7 +61,7 @@ function fail(kind: string, message: string): never {
 }
 
 export class Simulation {
-  readonly storage = new SimStorage();
+  readonly storage: SimStorage;
   readonly model = new SimModel();
   readonly report: SimReport;
   /** Homes live on tmpfs where there is one: SQLite's fsyncs cost nothing there (no real disk is simulated). */
@@ -86,8 +87,10 @@ export class Simulation {
   private readonly startMs = performance.now();
 
   constructor(readonly config: SimConfig) {
-    // No job backoff: its rests are wall-clock sleeps, which would make a seed's interleaving vary.
-    this.runtime = { workerCount: 0, arenaBytes: config.arenaBytes, scan: false, jobBackoff: false };
+    this.storage = new SimStorage(new SimClock(config.clockRequestUs, config.clockHopUs));
+    // Jobs back off for puts and gets as they do by default, resting by the disks' virtual clock
+    // (sim_clock.ts), not the wall clock, so the interleaving is the seed's.
+    this.runtime = { workerCount: 0, arenaBytes: config.arenaBytes, scan: false, jobBackoff: config.jobBackoff ?? true, jobClock: this.storage.clock };
     this.report = {
       seed: config.seed,
       config,
@@ -106,6 +109,8 @@ export class Simulation {
       acknowledgedPuts: 0,
       acknowledgedBytes: 0,
       elapsedMs: 0,
+      jobRests: 0,
+      jobRestMs: 0,
       timeMs: {},
     };
   }
@@ -128,6 +133,8 @@ export class Simulation {
       this.report.failure = { stepIndex: index, ...failure };
     } finally {
       this.report.elapsedMs = performance.now() - this.startMs;
+      this.report.jobRests = this.storage.clock.sleeps;
+      this.report.jobRestMs = this.storage.clock.sleptMs;
       await this.cleanUp();
       endDeterministicRun();
     }
@@ -480,9 +487,12 @@ export class Simulation {
     await this.timed('quiet', () => this.waitUntilQuiet());
     try {
       this.array.assertInvariants();
+      this.storage.clock.assertInvariants();
     } catch (error) {
       fail('invariants', (error as Error).message);
     }
+    // Quiet means no job is running, so none can be resting either.
+    if (this.storage.clock.waiting > 0) fail('jobs', `the array is quiet but ${this.storage.clock.waiting} sleeps on the jobs' clock are pending`);
     const snapshot = takeSnapshot(this.array, this.storage);
     const space = spaceProblems(snapshot);
     if (space.length > 0) fail('space', `${space.join('\n')}\n${this.quietness()}`);
