@@ -13,6 +13,9 @@
 // registers with the reader epochs; before the commit it sees the old groups, whose data
 // extents are the very extents the new groups keep and whose parity is freed only after every
 // such reader left; after the commit it sees the new groups. Both describe the same bytes.
+// The kept extents' places outlive the old groups' rows, so the commit makes the new groups
+// heirs of the old ones (ReaderEpochs.inherit): freeing a kept place later waits for the
+// readers of the old groups too.
 //
 // Crash safety: copy-on-write. Until the commit nothing committed changed (new parity and
 // copies live in extents the metadata does not reference: free after a reopen); the commit
@@ -39,6 +42,7 @@
 import { LB_BYTES } from '../constants.js';
 import { settleBatch } from '../devices/device_batch.js';
 import { AbortedError, DeviceFailedError, ElastripeError, NoSpaceError } from '../errors.js';
+import type { MetaStore } from '../meta/meta_store.js';
 import type { ExtentRow, GroupWithExtents, NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArenaBuffer } from '../kernels/arena.js';
 import { assertDistinct, type PlacementCandidate } from './placement.js';
@@ -57,6 +61,11 @@ export const COMBINE_BATCH_UNITS_MAX = 8;
 export interface CombineContext extends RestripeContext {
   /** Registers a read of these groups (ReaderEpochs.enter); returns its end. */
   enterReader: (groupIds: readonly number[]) => () => void;
+  /**
+   * The new groups keep places of the old ones (ReaderEpochs.inherit): a later free of those
+   * places must also wait for reads that looked up the old groups. Called in the commit's tick.
+   */
+  inheritReaders: (newGroupIds: readonly number[], oldGroupIds: readonly number[]) => void;
 }
 
 export interface CombineReport {
@@ -305,20 +314,24 @@ export async function combineBatch(
     }
     const ready = prepared.flatMap((item, i) => (item ? [i] : []));
     if (ready.length === 0) return outcomes;
-    const olds = new Map<number, ExtentRow[] | undefined>();
+    const olds = new Map<number, ReturnType<MetaStore['combineGroups']>>();
     context.store.batch(() => {
       for (const i of ready) olds.set(i, context.store.combineGroups(prepared[i]!.fileId, prepared[i]!.unit, prepared[i]!.newGroups));
     });
     if (counters) counters.commits++;
     for (const i of ready) {
       const item = prepared[i]!;
-      const old = olds.get(i);
-      if (!old) {
+      const committed = olds.get(i);
+      if (!committed) {
         release(i); // stale: its file changed while it was built
         continue;
       }
+      // Kept data blocks now belong to the new groups' rows, at places a read of the old groups
+      // (looked up before this commit) may still be about to read: their next free (a delete,
+      // a move) waits for those reads too, or the place could be reused under them.
+      context.inheritReaders(committed.newGroupIds, item.unit.map((group) => group.groupId));
       const kept = new Set(item.plans.flatMap((plan) => plan.blocks.filter((_, b) => !plan.places[b]!.moved).map((block) => block.extent.extentId)));
-      context.freeWhenUnread(old.filter((extent) => !kept.has(extent.extentId)));
+      context.freeWhenUnread(committed.oldExtents.filter((extent) => !kept.has(extent.extentId)));
       prepared[i] = undefined; // committed: its new extents are referenced now
       outcomes[i] = { kind: 'combined', result: item.result };
     }

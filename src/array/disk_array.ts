@@ -330,6 +330,7 @@ export class DiskArray {
         {
           ...this.jobContext(),
           enterReader: (groupIds) => this.epochs.enter(groupIds),
+          inheritReaders: (newGroupIds, oldGroupIds) => this.epochs.inherit(newGroupIds, oldGroupIds),
           targetDataCount: () => this.writeContext().maxDataWidth,
           rebalance: (rebalanceOptions) => rebalanceJob(this.jobContext(), rebalanceOptions),
         },

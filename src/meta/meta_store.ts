@@ -515,18 +515,18 @@ export class MetaStore {
    * Replaces consecutive groups of a file by fewer, wider groups (an in-place combine) in one
    * transaction, only if every old group still has exactly the extents it was read with, at the
    * same places (`old`: each group with its extents as read). The new groups keep the old
-   * sequences' order (they take the first sequences of the run). Returns the old extents, or
-   * undefined when nothing changed.
+   * sequences' order (they take the first sequences of the run). Returns the old extents and
+   * the new groups' ids, or undefined when nothing changed.
    */
-  combineGroups(fileId: number, old: readonly GroupWithExtents[], groups: readonly NewGroup[]): ExtentRow[] | undefined {
+  combineGroups(fileId: number, old: readonly GroupWithExtents[], groups: readonly NewGroup[]): { oldExtents: ExtentRow[]; newGroupIds: number[] } | undefined {
     return this.guardedTransaction(() => {
       for (const read of old) {
         const current = this.group(read.groupId);
         if (!current || current.fileId !== fileId || placesKey(current.extents) !== placesKey(read.extents)) throw new StaleMoveError();
       }
       for (const read of old) this.deleteGroupRow(read.groupId);
-      for (const group of groups) this.insertGroup(fileId, group);
-      return old.flatMap((group) => group.extents);
+      const newGroupIds = groups.map((group) => this.insertGroup(fileId, group));
+      return { oldExtents: old.flatMap((group) => group.extents), newGroupIds };
     });
   }
 
@@ -545,7 +545,8 @@ export class MetaStore {
     this.record({ op: 'groupDelete', groupId });
   }
 
-  private insertGroup(fileId: number, group: NewGroup): void {
+  /** Inserts a group and its extents; returns the new group's id. */
+  private insertGroup(fileId: number, group: NewGroup): number {
     const row = this.insertGroupRow({ groupId: null, fileId, ...group });
     const extents: ExtentRow[] = group.extents.map((extent) => ({
       extentId: 0,
@@ -564,6 +565,7 @@ export class MetaStore {
     const lastId = Number(this.extentsInsert(extents.length).run(...values).lastInsertRowid);
     extents.forEach((extent, i) => (extent.extentId = lastId - extents.length + 1 + i));
     this.record({ op: 'groupAdd', row, extents });
+    return row.groupId;
   }
 
   /** INSERT of `count` extent rows with new ids, one statement. */

@@ -28,6 +28,26 @@ describe('ReaderEpochs', () => {
     epochs.assertInvariants();
   });
 
+  // An in-place combine keeps places under new groups: their frees wait for readers of the old ones.
+  it('frees of a group that inherited places wait for the readers of the groups it inherited from', () => {
+    const epochs = new ReaderEpochs();
+    const released: string[] = [];
+    const leaveOld = epochs.enter([1]); // looked up group 1 before the combine
+    epochs.inherit([5], [1, 2]); // groups 1 and 2 combined into 5 (nobody reads 2)
+    epochs.inherit([9], [5]); // 5 combined again into 9: 9 inherits 1 through 5
+    epochs.inherit([7], [3]); // nobody reads 3: nothing inherited
+    epochs.deferFree([9], () => released.push('group 9'));
+    epochs.deferFree([7], () => released.push('group 7'));
+    expect(released).toEqual(['group 7']);
+    epochs.assertInvariants();
+    leaveOld();
+    expect(released).toEqual(['group 7', 'group 9']);
+    // Once group 1's readers are gone the inheritance is forgotten: a new free of 9 goes at once.
+    epochs.deferFree([9], () => released.push('group 9 again'));
+    expect(released.at(-1)).toBe('group 9 again');
+    epochs.assertInvariants();
+  });
+
   it('a reader of every group (no list) holds every later free; leaving twice is a bug', () => {
     const epochs = new ReaderEpochs();
     const released: number[] = [];
