@@ -23,11 +23,10 @@ import { ReadOnlyDevice } from '../devices/read_only_device.js';
 import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
 import { join } from 'node:path';
-import { importIntoHome, type ImportOptions, type ImportReport } from './import_array.js';
-import { buildNewHome } from './array_create.js';
+import type { ImportOptions, ImportReport } from './import_array.js';
 import type { DeviceRow, ExtentRow, GroupWithExtents, NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
-import { moveBlocksOff, rebalance as rebalanceJob, type JobContext, type JobOptions, type JobReport } from './device_jobs.js';
+import type { JobContext, JobOptions, JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
 import { abortSourceOnSignal, isFilePathSource, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
 import { ArenaBuffers } from './arena_buffers.js';
@@ -44,20 +43,19 @@ import { openAllocator, saveFreeSpaceMap } from '../meta/free_space_map.js';
 import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
-import { restripe as restripeJob, type RestripeReport } from './restripe_job.js';
-import { expand as expandJob, type ExpandReport } from './expand_job.js';
+import type { RestripeReport } from './restripe_job.js';
+import type { ExpandReport } from './expand_job.js';
 import { dataCapacity } from './capacity_bound.js';
 import { ReaderEpochs } from './reader_epochs.js';
 import { removalProblem } from './remove_check.js';
 import { DEGRADED_READS, readErrorsKey, REPAIRED_BLOCKS, UsageCounters } from './usage_counters.js';
-import { scrub as scrubJob, scrubResumePoint } from './scrub_job.js';
 import { makeHomeDirectory } from './home_directory.js';
 import { ArrayEventBus, type ArrayEvent, type ArrayEventInput, type ArrayEventListener, type ArrayEventType, type JobTrigger } from './array_events.js';
 import { POLICIES_OFF, resolvePolicies } from './heal_policy_options.js';
 import { DeviceLifecycle, lifecycleState } from './device_lifecycle.js';
 import { HealthMonitor } from './health_monitor.js';
 import { HealPolicy } from './heal_policy.js';
-import { resync as resyncJob, type ResyncReport } from './resync_job.js';
+import type { ResyncReport } from './resync_job.js';
 import { PartnerCounts } from './partner_counts.js';
 import type { Device } from '../devices/device.js';
 import type {
@@ -150,7 +148,7 @@ export class DiskArray {
     let store: MetaStore | undefined;
     try {
       runtime = await setup.startRuntime(options);
-      store = await buildNewHome(options, createSettings, runtime);
+      store = await (await import('./array_create.js')).buildNewHome(options, createSettings, runtime);
       // The new array opens on the same runtime: no second arena registration or pool start.
       // Its devices hold no metadata yet, so open writes the first checkpoint to all of them.
       return await DiskArray.openWith(store, runtime, { onEvent: options.onEvent, policies: options.policies });
@@ -180,7 +178,7 @@ export class DiskArray {
     let store: MetaStore | undefined;
     try {
       let report: ImportReport;
-      ({ report, store } = await importIntoHome(options, runtime));
+      ({ report, store } = await (await import('./import_array.js')).importIntoHome(options, runtime));
       const array = await DiskArray.openWith(store, runtime, options);
       array.openReport = { ...array.openReport, imported: report };
       return array;
@@ -325,6 +323,7 @@ export class DiskArray {
     this.assertOpen();
     this.assertWritable();
     this.assertRedundant();
+    const [{ expand: expandJob }, { rebalance: rebalanceJob }] = await Promise.all([import('./expand_job.js'), import('./device_jobs.js')]);
     return this.runJob('expand', options, (tracked) =>
       expandJob(
         {
@@ -411,6 +410,7 @@ export class DiskArray {
     this.policy?.deviceReturned();
     if (toCheck.length === 0) return undefined;
     const context = { store: this.store, readContext: this.readContext(), runtime: this.runtime, enterReader: (groupIds: readonly number[]) => this.epochs.enter(groupIds) };
+    const { resync: resyncJob } = await import('./resync_job.js');
     return this.runJob(`resync ${row.deviceId}`, { trigger }, (tracked) => resyncJob(context, row.deviceId, toCheck, tracked), (report) => report.unrepairedProblems > 0);
   }
 
@@ -469,6 +469,7 @@ export class DiskArray {
     const lost = this.lifecycle.unavailable().map((entry) => entry.row.deviceId);
     for (const deviceId of lost) this.devices.markFailed(deviceId, 'being rebuilt');
     // Spares are targets too, and being the emptiest they take the rebuilt blocks first.
+    const { moveBlocksOff } = await import('./device_jobs.js');
     const report = await this.runJob('rebuild', options, (tracked) => moveBlocksOff(this.jobContext(() => this.devices.rebuildTargets()), lost, tracked));
     this.promoteUsedSpares();
     const removedDeviceIds = await this.removeEmptied(lost);
@@ -507,6 +508,7 @@ export class DiskArray {
     }
     this.removesRunning.add(deviceId);
     try {
+      const { moveBlocksOff } = await import('./device_jobs.js');
       const report = await this.runJob(`remove ${deviceId}`, options, async (tracked) => {
         const done = await moveBlocksOff(this.jobContext(), [deviceId], tracked, { narrowWhenFull: false });
         // A job running beside this one (a rebuild that chose the device as a target before it
@@ -563,6 +565,7 @@ export class DiskArray {
     this.assertOpen();
     this.assertWritable();
     this.assertRedundant();
+    const { restripe: restripeJob } = await import('./restripe_job.js');
     return this.runJob('restripe', options, (tracked) =>
       restripeJob(
         {
@@ -582,6 +585,7 @@ export class DiskArray {
     this.assertOpen();
     this.assertWritable();
     this.assertRedundant();
+    const { rebalance: rebalanceJob } = await import('./device_jobs.js');
     return this.runJob('rebalance', options, (tracked) => rebalanceJob(this.jobContext(), tracked));
   }
 
@@ -944,6 +948,7 @@ export class DiskArray {
   async scrub(options: JobOptions = {}): Promise<ScrubReport> {
     this.assertOpen();
     this.assertWritable();
+    const { scrub: scrubJob, scrubResumePoint } = await import('./scrub_job.js');
     const afterGroupId = scrubResumePoint(this.store.lastJob('scrub'));
     const context = { store: this.store, readContext: this.readContext(), runtime: this.runtime, enterReader: (groupIds: readonly number[]) => this.epochs.enter(groupIds) };
     return this.runJob('scrub', options, (tracked) => scrubJob(context, { ...tracked, afterGroupId }), (report) => report.unrepairedProblems > 0);

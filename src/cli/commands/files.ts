@@ -21,7 +21,6 @@ import { nameArgument } from '../name_argument.js';
 import { openTarget, STDIO_ARGUMENT } from '../output_target.js';
 import { fromSystemError, isSystemError } from '../system_errors.js';
 import { usageLine, findVerbSpec } from '../verbs.js';
-import { runBatchGet, runBatchPut } from '../batch_transfer.js';
 
 interface Source {
   /** What array.put reads: a path (read straight into the arena) or a stream. */
@@ -78,7 +77,8 @@ function abortable(context: CommandContext, stream: NodeJS.ReadableStream): Node
 }
 
 export async function runPut(context: CommandContext): Promise<void> {
-  if (context.line.recursive || context.line.files) return runBatchPut(context);
+  // The batch forms load only when asked for (a single put or get does not need them).
+  if (context.line.recursive || context.line.files) return (await import('../batch_transfer.js')).runBatchPut(context);
   const [nameText, file = nameText] = context.line.arguments as [string, string?];
   const name = nameArgument(nameText);
   const source = await openSource(context, file!);
@@ -115,7 +115,7 @@ function rangeLengthBytes(sizeBytes: number, offsetBytes = 0, lengthBytes = Infi
 }
 
 export async function runGet(context: CommandContext): Promise<void> {
-  if (context.line.recursive) return runBatchGet(context);
+  if (context.line.recursive) return (await import('../batch_transfer.js')).runBatchGet(context);
   const { line } = context;
   const [nameText, target = nameText] = line.arguments as [string, string?];
   const name = nameArgument(nameText);
