@@ -5,7 +5,7 @@
 //     library put(Buffer) / put(allocBuffer) / put({ path }); CLI `put NAME FILE`;
 //     library readInto(pre-touched Buffer) / readInto(allocBuffer) / get() / get({ inArena }) /
 //     createReadStream() / createReadStream({ pooledChunks }); CLI `get NAME FILE`, `get NAME -`
-//     into /dev/null;
+//     into /dev/null; and, as the floor of a get to a file, writeFileSync of the bytes to a new file there;
 //   - a batch of ELASTRIPE_BENCH_BATCH_FILES (default 10,000) files of ELASTRIPE_BENCH_BATCH_FILE_BYTES
 //     (default 4 KiB): CLI `put --recursive` / `get --recursive` (--jobs 16) against the
 //     library's put({ path }) / readInto with 16 files in flight, in files/s.
@@ -135,6 +135,13 @@ async function warmUp(array: DiskArray, data: Buffer): Promise<void> {
   await array.delete('warm-up');
 }
 
+/** What writing the bytes into a new file on the output's file system costs alone (tmpfs: its
+ * page allocation and copy), from a pre-touched Buffer: the floor of a CLI get to a file. */
+async function outputFloorRound(best: Best, data: Buffer, outPath: string): Promise<void> {
+  await time(best, 'floor: writeFileSync of the bytes to a new file', 'get', async () => writeFileSync(outPath, data));
+  rmSync(outPath);
+}
+
 async function cliRound(home: string, best: Best, sourcePath: string, tinyPath: string, outPath: string, digest: string): Promise<void> {
   // The fixed cost of a CLI put or get: node, modules, array open with its worker pool, close.
   best.note('cli put of 1 byte', 'startup', await cliTimed(['put', 'tiny', tinyPath, '--home', home]));
@@ -235,6 +242,7 @@ export async function runFacesBench(kind: DeviceKind): Promise<BenchResult[]> {
         await array.close();
       }
       set.flushBuffers(paths);
+      await outputFloorRound(best, data, outPath);
       await cliRound(home, best, sourcePath, tinyPath, outPath, digest);
     }
     rmSync(sourcePath);
