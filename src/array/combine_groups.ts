@@ -48,6 +48,7 @@ import type { ArenaBuffer } from '../kernels/arena.js';
 import { assertDistinct, type PlacementCandidate } from './placement.js';
 import { readGroupBlocks, readRetrying } from './read_path.js';
 import type { RestripeContext } from './restripe_group.js';
+import type { ForegroundBackoff } from './foreground_backoff.js';
 import { Throttle } from './throttle.js';
 import type { JobOptions } from './device_jobs.js';
 
@@ -66,6 +67,8 @@ export interface CombineContext extends RestripeContext {
    * places must also wait for reads that looked up the old groups. Called in the commit's tick.
    */
   inheritReaders: (newGroupIds: readonly number[], oldGroupIds: readonly number[]) => void;
+  /** Puts and gets in flight: a batch is admitted as the movers' are (foreground_backoff.ts). */
+  backoff?: ForegroundBackoff;
 }
 
 export interface CombineReport {
@@ -85,6 +88,8 @@ export interface CombineReport {
   batches: number;
   flushes: number;
   commits: number;
+  /** Times a batch waited for foreground puts and gets (foreground_backoff.ts). */
+  foregroundYields: number;
   problems: string[];
 }
 
@@ -144,7 +149,8 @@ function cutRun(run: readonly GroupWithExtents[], targetDataCount: number): Grou
  * reported in `problems`; running it again continues with what is left.
  */
 export async function combineGroups(context: CombineContext, targetDataCount: number, options: JobOptions): Promise<CombineReport> {
-  const report: CombineReport = { combinedGroups: 0, newGroups: 0, movedBlocks: 0, readBytes: 0, writtenBytes: 0, storedBytes: 0, savedBytes: 0, batches: 0, flushes: 0, commits: 0, problems: [] };
+  const report: CombineReport = { combinedGroups: 0, newGroups: 0, movedBlocks: 0, readBytes: 0, writtenBytes: 0, storedBytes: 0, savedBytes: 0, batches: 0, flushes: 0, commits: 0, foregroundYields: 0, problems: [] };
+  const yieldsBefore = context.backoff?.yields ?? 0;
   if (targetDataCount < 2) return report;
   const files = context.store.files();
   const { bytes: totalBytes, units: totalUnits } = combineTotals(context, files.map((file) => file.fileId), targetDataCount);
@@ -186,8 +192,14 @@ export async function combineGroups(context: CombineContext, targetDataCount: nu
       try {
         if (options.signal?.aborted) throw new AbortedError('the combine was aborted; run it again to continue where it stopped');
         await throttle.admit(batch.reduce((sum, item) => sum + unitIoBytes(item.unit, targetDataCount, context.parityCount), 0), options.signal);
-        if (options.signal?.aborted) throw new AbortedError('the combine was aborted; run it again to continue where it stopped');
-        const outcomes = await combineBatch(context, batch.map((item) => ({ fileId: item.fileId, unit: item.unit })), targetDataCount, report);
+        const foregroundDone = await context.backoff?.admit(options.signal);
+        let outcomes: Awaited<ReturnType<typeof combineBatch>>;
+        try {
+          if (options.signal?.aborted) throw new AbortedError('the combine was aborted; run it again to continue where it stopped');
+          outcomes = await combineBatch(context, batch.map((item) => ({ fileId: item.fileId, unit: item.unit })), targetDataCount, report);
+        } finally {
+          foregroundDone?.();
+        }
         outcomes.forEach((outcome, i) => {
           const item = batch[i]!;
           if (outcome.kind === 'stale') report.problems.push(`file ${item.name} changed during its combine; run it again`);
@@ -207,6 +219,7 @@ export async function combineGroups(context: CombineContext, targetDataCount: nu
   } finally {
     for (const item of work.splice(0)) item.leave();
   }
+  report.foregroundYields = (context.backoff?.yields ?? 0) - yieldsBefore;
   if (failure !== undefined) throw failure;
   return report;
 }
@@ -237,7 +250,7 @@ function combineTotals(context: Pick<CombineContext, 'store' | 'parityCount'>, f
   return { bytes, units };
 }
 
-type UnitResult = Omit<CombineReport, 'problems' | 'batches' | 'flushes' | 'commits'>;
+type UnitResult = Omit<CombineReport, 'problems' | 'batches' | 'flushes' | 'commits' | 'foregroundYields'>;
 
 function addUp(report: CombineReport, result: UnitResult): void {
   report.combinedGroups += result.combinedGroups;
