@@ -20,8 +20,9 @@
 // - online: answering; takes new groups (draining and spare are online devices that do not).
 // - missing: stopped answering (connection dropped, a probe timed out, absent at open). Its
 //   blocks are presumed intact: copy-on-write never overwrites a committed block, and no new
-//   block goes to it while it is away. Not persisted (the row keeps its state): a device absent
-//   at the next open is found missing again, one present opens online.
+//   block goes to it while it is away. The state is not persisted (the row keeps its state): a
+//   device absent at the next open is found missing again, one present opens online. Its away
+//   record is (device_away, schema 6, journaled): see below.
 // - failed: its content cannot be trusted (a write failed while it answered, a probe read its
 //   superblock as gone or another's). Persisted; it leaves only by rebuild (-> removed) or by an
 //   explicit onlineDevice.
@@ -29,7 +30,12 @@
 //   away can hold a block of it that never became durable (a put whose flush to it failed
 //   finishes degraded): those groups, the ones with an id above the watermark taken when it
 //   went away (ids only grow), are checked and repaired from parity (the resync job). Groups
-//   rebuilt or moved meanwhile no longer reference it at all.
+//   rebuilt or moved meanwhile no longer reference it at all. The away record is persisted
+//   (AwayPersistence: the home's device_away rows, journaled to the devices) from the moment
+//   the device leaves until its resync has finished, so a process that stops meanwhile resyncs
+//   exactly the same groups: a device still missing at the next open keeps the watermark it
+//   left with (not the open's), and one that came back while the process was down (or whose
+//   resync did not finish) is resynced at open (pendingResyncs).
 //
 // Invariants (assertInvariants):
 //  1. A device's runtime state is one of online, missing or failed; draining and spare are
@@ -40,6 +46,10 @@
 //     online device has one (its return cleared it).
 //  4. No new group goes to a missing, failed, draining or spare device (placeable() excludes
 //     them); rebuild targets are online devices that are not draining (spares included).
+//  5. (With persistence) every away record is persisted with the same watermark, and every
+//     persisted record belongs to a device that is away or back with its resync not finished
+//     (resyncing). markFailed and forget drop both.
+import type { DeviceAwayRow } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import type { DeviceState } from './types.js';
 
@@ -71,22 +81,45 @@ function markedState(entry: ArrayDevice): DeviceState {
   return entry.draining ? 'draining' : entry.spare ? 'spare' : 'online';
 }
 
-/** A device that is away: since when, and the last group id committed before it left. */
-export interface AwayRecord {
-  sinceMs: number;
-  watermarkGroupId: number;
+/** A device that is away: since when, and the last group id and change-set seq committed before it left. */
+export type AwayRecord = DeviceAwayRow;
+
+/** Where away records are kept across restarts (the home's device_away rows, journaled). */
+export interface AwayPersistence {
+  rows(): DeviceAwayRow[];
+  save(row: DeviceAwayRow): void;
+  clear(deviceId: number): void;
 }
 
 export class DeviceLifecycle {
   private readonly away = new Map<number, AwayRecord>();
+  /** Devices back online whose persisted record waits for their resync to finish. */
+  private readonly resyncing = new Map<number, AwayRecord>();
 
   constructor(
     private readonly devices: ArrayDevices,
-    /** The highest group id committed so far (ids only grow). */
-    private readonly lastGroupId: () => number,
+    /** The highest group id and change-set seq committed so far (both only grow). */
+    private readonly committed: () => { groupId: number; seq: number },
+    private readonly persistence?: AwayPersistence,
   ) {
-    // Devices already missing at open: nothing was committed past this point without them.
-    for (const entry of devices.all()) if (entry.state === 'missing') this.away.set(entry.row.deviceId, { sinceMs: Date.now(), watermarkGroupId: lastGroupId() });
+    const stored = new Map((persistence?.rows() ?? []).map((row) => [row.deviceId, row]));
+    for (const entry of devices.all()) {
+      const id = entry.row.deviceId;
+      const record = stored.get(id);
+      stored.delete(id);
+      if (entry.state === 'missing') {
+        // Away since before this open: the watermark it left with. Absent when the last
+        // process closed cleanly with it present: nothing was committed without it until now.
+        if (record) this.away.set(id, record);
+        else this.noteAway(id);
+      } else if (entry.state === 'online' && record) {
+        // Came back while no process ran, or its resync was cut short: resync it now.
+        this.resyncing.set(id, record);
+      } else if (record) {
+        persistence!.clear(id); // failed: its content is not trusted anyway (rebuild or onlineDevice decides)
+      }
+    }
+    for (const id of stored.keys()) persistence!.clear(id); // left the array
   }
 
   /**
@@ -109,29 +142,55 @@ export class DeviceLifecycle {
     assertTransition(entry.row.deviceId, markedState(entry), 'failed');
     entry.state = 'failed';
     entry.reason = reason;
-    this.away.delete(entry.row.deviceId);
+    this.dropRecords(entry.row.deviceId);
     return true;
   }
 
-  /** Takes the watermark for a device seen failing before it is marked (the earliest moment counts). */
-  noteAway(deviceId: number): void {
-    if (!this.away.has(deviceId)) this.away.set(deviceId, { sinceMs: Date.now(), watermarkGroupId: this.lastGroupId() });
+  /** Takes the watermark as a device leaves (the earliest moment counts) and persists it. */
+  private noteAway(deviceId: number): void {
+    if (this.away.has(deviceId)) return;
+    // Back but not resynced yet, and away again: the older watermark covers both absences.
+    const record = this.resyncing.get(deviceId) ?? { deviceId, sinceMs: Date.now(), watermarkGroupId: this.committed().groupId, sinceSeq: this.committed().seq };
+    this.resyncing.delete(deviceId);
+    this.away.set(deviceId, record);
+    this.persistence?.save(record);
   }
 
   awayRecord(deviceId: number): AwayRecord | undefined {
     return this.away.get(deviceId);
   }
 
-  /** The device answers again (state set online by the caller): its away record ends and is returned. */
+  /**
+   * The device answers again (state set online by the caller): its away record ends and is
+   * returned; the persisted one stays until resynced() (a stop before then resyncs at open).
+   */
   returned(deviceId: number): AwayRecord | undefined {
-    const record = this.away.get(deviceId);
+    const record = this.away.get(deviceId) ?? this.resyncing.get(deviceId);
     this.away.delete(deviceId);
+    if (record) this.resyncing.set(deviceId, record);
     return record;
+  }
+
+  /** The returned device's resync finished with nothing left to repair: its persisted record ends. */
+  resynced(deviceId: number): void {
+    if (!this.resyncing.delete(deviceId)) return;
+    this.persistence?.clear(deviceId);
+  }
+
+  /** Online devices whose resync is owed since before this open (they came back while no process ran). */
+  pendingResyncs(): AwayRecord[] {
+    return [...this.resyncing.values()];
   }
 
   /** The device left the array for good (removed, or rebuilt away). */
   forget(deviceId: number): void {
-    this.away.delete(deviceId);
+    this.dropRecords(deviceId);
+  }
+
+  private dropRecords(deviceId: number): void {
+    const had = this.away.delete(deviceId) || this.resyncing.has(deviceId);
+    this.resyncing.delete(deviceId);
+    if (had) this.persistence?.clear(deviceId);
   }
 
   /** Devices not usable now (missing or failed), oldest away first. */
@@ -156,6 +215,19 @@ export class DeviceLifecycle {
       if (entry.state !== 'online' || entry.draining) problems.push(`device ${entry.row.deviceId} is a rebuild target but ${lifecycleState(entry, this.devices)}`);
     }
     for (const id of this.away.keys()) if (!this.devices.all().some((entry) => entry.row.deviceId === id)) problems.push(`away record of device ${id}, which has left the array`);
+    for (const id of this.resyncing.keys()) {
+      const entry = this.devices.all().find((candidate) => candidate.row.deviceId === id);
+      if (this.away.has(id)) problems.push(`device ${id} is both away and resyncing`);
+      if (!entry || entry.state !== 'online') problems.push(`device ${id} is resyncing but ${entry?.state ?? 'gone'}`);
+    }
+    if (this.persistence) {
+      const stored = new Map(this.persistence.rows().map((row) => [row.deviceId, row]));
+      for (const [id, record] of [...this.away, ...this.resyncing]) {
+        if (stored.get(id)?.watermarkGroupId !== record.watermarkGroupId) problems.push(`away record of device ${id} (watermark ${record.watermarkGroupId}) is not persisted as such`);
+        stored.delete(id);
+      }
+      for (const id of stored.keys()) problems.push(`device ${id} has a persisted away record but is neither away nor resyncing`);
+    }
     if (problems.length > 0) throw new Error(`device lifecycle invariants broken:\n${problems.join('\n')}`);
   }
 }

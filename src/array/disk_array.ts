@@ -24,7 +24,7 @@ import { ExtentAllocator } from '../meta/extent_allocator.js';
 import { DATABASE_FILE, MetaStore } from '../meta/meta_store.js';
 import { join } from 'node:path';
 import type { ImportOptions, ImportReport } from './import_array.js';
-import type { DeviceRow, ExtentRow, GroupWithExtents, NewExtent, NewGroup } from '../meta/rows.js';
+import type { DeviceAwayRow, DeviceRow, ExtentRow, GroupWithExtents, NewExtent, NewGroup } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import type { JobContext, JobOptions, JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
@@ -254,13 +254,29 @@ export class DiskArray {
     array.readOnly = store.readOnly;
     array.events = new ArrayEventBus(options.onEvent);
     array.policies = policies;
-    array.lifecycle = new DeviceLifecycle(devices, () => store.lastGroupId());
+    // Away records are kept in the home and journaled (schema 6); a read-only open keeps them in memory only.
+    const persistence = store.readOnly
+      ? undefined
+      : {
+          rows: () => store.deviceAwayRows(),
+          save: (row: DeviceAwayRow) => array!.closed || store.setDeviceAway(row),
+          clear: (deviceId: number) => array!.closed || store.clearDeviceAway(deviceId),
+        };
+    array.lifecycle = new DeviceLifecycle(devices, () => ({ groupId: store.lastGroupId(), seq: store.seq }), persistence);
     // What open found is news to the owner too (the onEvent option is its listener by now).
     for (const entry of devices.all()) {
       if (entry.state === 'missing') array.emit({ type: 'deviceMissing', deviceId: entry.row.deviceId, path: entry.row.path, reason: entry.reason ?? 'not found at open' });
       if (entry.state === 'failed') array.emit({ type: 'deviceFailed', deviceId: entry.row.deviceId, path: entry.row.path, reason: entry.reason ?? 'marked failed' });
     }
     if (!store.readOnly) array.startPolicies();
+    // Devices that came back while no process ran (or whose resync was cut short): their resync
+    // runs now, in the background (close() waits for it; the record stays until it finishes).
+    if (!store.readOnly) {
+      for (const record of array.lifecycle.pendingResyncs()) {
+        const entry = array.knownDevice(record.deviceId);
+        array.resyncReturned(record.deviceId, record.watermarkGroupId, entry.row.path, entry.row.path, 'policy').catch(() => undefined);
+      }
+    }
     array.counters = new UsageCounters(store.readOnly ? { counters: () => store.counters(), addCounters: () => undefined } : store);
     array.openReport = { movedDevices: recovered.moved, ...(recovered.rolledForward ? { rolledForward: recovered.rolledForward } : {}) };
     return array;
@@ -405,13 +421,34 @@ export class DiskArray {
     const away = this.lifecycle.returned(row.deviceId);
     this.monitor?.forget(row.deviceId);
     await this.journal.checkpoint();
-    const toCheck = away ? this.store.groupIdsOnDeviceAfter(row.deviceId, away.watermarkGroupId) : [];
-    this.emit({ type: 'deviceReturned', deviceId: row.deviceId, path, ...(path !== previousPath ? { previousPath } : {}), groupsToCheck: toCheck.length });
+    return this.resyncReturned(row.deviceId, away?.watermarkGroupId, path, previousPath, trigger);
+  }
+
+  /**
+   * Announces a returned device and checks the groups committed after its watermark that have a
+   * block on it (the resync job). Its persisted away record ends once nothing is left to repair;
+   * until then a restart resyncs it again at open.
+   */
+  private async resyncReturned(deviceId: number, watermarkGroupId: number | undefined, path: string, previousPath: string, trigger: JobTrigger): Promise<ResyncReport | undefined> {
+    const toCheck = watermarkGroupId === undefined ? [] : this.store.groupIdsOnDeviceAfter(deviceId, watermarkGroupId);
+    this.emit({ type: 'deviceReturned', deviceId, path, ...(path !== previousPath ? { previousPath } : {}), groupsToCheck: toCheck.length });
     this.policy?.deviceReturned();
-    if (toCheck.length === 0) return undefined;
+    if (toCheck.length === 0) {
+      this.lifecycle.resynced(deviceId);
+      return undefined;
+    }
     const context = { store: this.store, readContext: this.readContext(), runtime: this.runtime, enterReader: (groupIds: readonly number[]) => this.epochs.enter(groupIds) };
-    const { resync: resyncJob } = await import('./resync_job.js');
-    return this.runJob(`resync ${row.deviceId}`, { trigger }, (tracked) => resyncJob(context, row.deviceId, toCheck, tracked), (report) => report.unrepairedProblems > 0);
+    // Counted as a write from here, so a close() right after (an open that resumes a resync)
+    // waits for the job instead of racing its start.
+    this.beginWrite();
+    try {
+      const { resync: resyncJob } = await import('./resync_job.js');
+      const report = await this.runJob(`resync ${deviceId}`, { trigger }, (tracked) => resyncJob(context, deviceId, toCheck, tracked), (result) => result.unrepairedProblems > 0);
+      if (report.unrepairedProblems === 0) this.lifecycle.resynced(deviceId);
+      return report;
+    } finally {
+      this.endWrite();
+    }
   }
 
   /**
@@ -1037,7 +1074,7 @@ export class DiskArray {
     else this.markFailed(entry, reason);
   }
 
-  /** online -> missing (device_lifecycle.ts): not persisted; the health monitor tries it again. */
+  /** online -> missing (device_lifecycle.ts): the state is not persisted, its away record is; the health monitor tries it again. */
   private markMissing(entry: ArrayDevice, reason: string): void {
     if (!this.lifecycle.markMissing(entry, reason)) return;
     const device = entry.device;

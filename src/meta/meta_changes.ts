@@ -4,17 +4,20 @@
 // on-device journal, and replaying change sets in order onto a snapshot of the rows gives the
 // same database again (row ids included: replay inserts the ids the original commit got).
 //
-// The jobs table and device paths are local to a home and are not journaled: a job's durable
+// Away records (device_away) are journaled: a device's resync watermark must survive a restart
+// and an import. The jobs table and device paths are local to a home and are not journaled: a job's durable
 // effect is the moves it committed, and a path is only a hint (devices are found by UUID).
 //
 // Encoding: compact JSON arrays (one letter for the operation, checksums in base64), because
 // a small put's change set is written to every device and should fit one 4 KiB block.
-import type { DeviceRow, ExtentRow, FileRow, GroupRow } from './rows.js';
+import type { DeviceAwayRow, DeviceRow, ExtentRow, FileRow, GroupRow } from './rows.js';
 
 export type MetaChange =
   | { op: 'setting'; key: string; value: string }
   | { op: 'deviceAdd'; row: DeviceRow }
   | { op: 'deviceState'; deviceId: number; state: DeviceRow['state'] }
+  | { op: 'deviceAway'; row: DeviceAwayRow }
+  | { op: 'deviceBack'; deviceId: number }
   | { op: 'fileAdd'; row: FileRow }
   | { op: 'fileDelete'; fileId: number }
   | { op: 'fileRename'; fileId: number; name: string }
@@ -33,6 +36,8 @@ export interface SnapshotRows {
   seq: number;
   settings: [string, string][];
   devices: DeviceRow[];
+  /** Away records (snapshots before schema 6 have none). */
+  away: DeviceAwayRow[];
   files: FileRow[];
   groups: GroupRow[];
   extents: ExtentRow[];
@@ -48,6 +53,10 @@ export function encodeChange(change: MetaChange): Encoded {
       return ['d', ...encodeDevice(change.row)];
     case 'deviceState':
       return ['D', change.deviceId, change.state];
+    case 'deviceAway':
+      return ['a', ...encodeAway(change.row)];
+    case 'deviceBack':
+      return ['A', change.deviceId];
     case 'fileAdd':
       return ['f', change.row.fileId, change.row.name, change.row.sizeBytes, change.row.createdMs];
     case 'fileDelete':
@@ -73,6 +82,10 @@ export function decodeChange(encoded: Encoded): MetaChange {
       return { op: 'deviceAdd', row: decodeDevice(value) };
     case 'D':
       return { op: 'deviceState', deviceId: value[0], state: value[1] };
+    case 'a':
+      return { op: 'deviceAway', row: decodeAway(value) };
+    case 'A':
+      return { op: 'deviceBack', deviceId: value[0] };
     case 'f':
       return { op: 'fileAdd', row: { fileId: value[0], name: value[1], sizeBytes: value[2], createdMs: value[3] } };
     case 'F':
@@ -116,11 +129,12 @@ export function encodeSnapshotText(parts: {
   seq: number;
   settings: [string, string][];
   devices: readonly DeviceRow[];
+  away: readonly DeviceAwayRow[];
   files: readonly unknown[][];
   groups: readonly unknown[][];
   extents: readonly unknown[][];
 }): EncodedSnapshot {
-  const text = JSON.stringify({ v: 2, seq: parts.seq, settings: parts.settings, devices: parts.devices.map(encodeDevice), files: parts.files, groups: parts.groups, extents: parts.extents });
+  const text = JSON.stringify({ v: 2, seq: parts.seq, settings: parts.settings, devices: parts.devices.map(encodeDevice), away: parts.away.map(encodeAway), files: parts.files, groups: parts.groups, extents: parts.extents });
   return { seq: parts.seq, text };
 }
 
@@ -131,6 +145,7 @@ export function decodeSnapshot(text: string): SnapshotRows {
     seq: parsed.seq,
     settings: parsed.settings,
     devices: parsed.devices.map(decodeDevice),
+    away: ((parsed.away ?? []) as never[][]).map(decodeAway),
     files: (parsed.files as never[][]).map((value) => ({ fileId: value[0]!, name: value[1]!, sizeBytes: value[2]!, createdMs: value[3]! })),
     groups: parsed.groups.map(decodeGroup),
     extents: (parsed.extents as never[][]).map((value) => ({
@@ -161,6 +176,14 @@ function decodeDevice(value: never[]): DeviceRow {
     state: value[6]!,
     addedMs: value[7]!,
   };
+}
+
+function encodeAway(row: DeviceAwayRow): Encoded {
+  return [row.deviceId, row.sinceMs, row.watermarkGroupId, row.sinceSeq];
+}
+
+function decodeAway(value: never[]): DeviceAwayRow {
+  return { deviceId: value[0]!, sinceMs: value[1]!, watermarkGroupId: value[2]!, sinceSeq: value[3]! };
 }
 
 function encodeGroup(row: GroupRow): Encoded {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError, ReadOnlyError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
-import type { DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup, PlacedGroup } from './rows.js';
+import type { DeviceAwayRow, DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup, PlacedGroup } from './rows.js';
 import { encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
 
 export const DATABASE_FILE = 'elastripe.db';
@@ -239,6 +239,38 @@ export class MetaStore {
         this.record({ op: 'deviceState', deviceId, state });
       }
     });
+  }
+
+  // --- away records (device_away, schema 6): journaled like device states ---
+
+  /** Records that a device is away and the watermark its resync starts from (replaces an older record of it). */
+  setDeviceAway(row: DeviceAwayRow): void {
+    this.mutate(() => {
+      this.putAwayRow(row);
+      this.record({ op: 'deviceAway', row });
+    });
+  }
+
+  /** The device is back and resynced (or left the array): its away record ends. */
+  clearDeviceAway(deviceId: number): void {
+    this.mutate(() => {
+      if (this.statement('DELETE FROM device_away WHERE device_id = ?').run(deviceId).changes > 0) this.record({ op: 'deviceBack', deviceId });
+    });
+  }
+
+  deviceAwayRows(): DeviceAwayRow[] {
+    return this.statement(
+      'SELECT device_id AS deviceId, since_ms AS sinceMs, watermark_group_id AS watermarkGroupId, since_seq AS sinceSeq FROM device_away ORDER BY device_id',
+    ).all() as DeviceAwayRow[];
+  }
+
+  private putAwayRow(row: DeviceAwayRow): void {
+    this.statement('INSERT OR REPLACE INTO device_away (device_id, since_ms, watermark_group_id, since_seq) VALUES (?, ?, ?, ?)').run(
+      row.deviceId,
+      row.sinceMs,
+      row.watermarkGroupId,
+      row.sinceSeq,
+    );
   }
 
   // --- jobs ---
@@ -682,6 +714,7 @@ export class MetaStore {
       seq: this.committedSeq,
       settings,
       devices: this.devices(),
+      away: this.deviceAwayRows(),
       files: raw('SELECT file_id, name, size_bytes, created_ms FROM files'),
       groups: raw('SELECT group_id, file_id, sequence, data_count, parity_count, extent_lb, length_bytes FROM groups'),
       extents: raw("SELECT group_id, extent_id, device_id, start_lb, length_lb, role = 'parity', idx, hex(checksum) FROM extents"),
@@ -705,12 +738,13 @@ export class MetaStore {
   loadSnapshot(rows: SnapshotRows): void {
     const localPaths = new Map(this.devices().map((row) => [row.uuid, row.path]));
     this.db.transaction(() => {
-      for (const table of ['extents', 'groups', 'files', 'devices', 'settings']) this.db.prepare(`DELETE FROM ${table}`).run();
+      for (const table of ['extents', 'groups', 'files', 'device_away', 'devices', 'settings']) this.db.prepare(`DELETE FROM ${table}`).run();
       this.dropSavedFreeSpace();
       const put = this.statement('INSERT INTO settings (key, value) VALUES (?, ?)');
       for (const [key, value] of rows.settings) put.run(key, value);
       put.run(META_SEQ_KEY, String(rows.seq));
       for (const row of rows.devices) this.insertDevice({ ...row, path: localPaths.get(row.uuid) ?? row.path });
+      for (const row of rows.away) this.putAwayRow(row);
       for (const row of rows.files) this.insertFileRow(row);
       // In sequence order within each file: each group's byte offset follows its predecessor's.
       const groups = [...rows.groups].sort((a, b) => a.fileId - b.fileId || a.sequence - b.sequence);
@@ -749,6 +783,12 @@ export class MetaStore {
         return;
       case 'deviceState':
         this.statement('UPDATE devices SET state = ? WHERE device_id = ?').run(change.state, change.deviceId);
+        return;
+      case 'deviceAway':
+        this.putAwayRow(change.row);
+        return;
+      case 'deviceBack':
+        this.statement('DELETE FROM device_away WHERE device_id = ?').run(change.deviceId);
         return;
       case 'fileAdd':
         this.insertFileRow(change.row);

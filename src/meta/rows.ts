@@ -13,6 +13,16 @@ export interface DeviceRow {
   addedMs: number;
 }
 
+/** A device away (missing), or back and not resynced yet: see schema version 6. */
+export interface DeviceAwayRow {
+  deviceId: number;
+  sinceMs: number;
+  /** The newest group id committed before it left. */
+  watermarkGroupId: number;
+  /** The newest change-set seq committed before it left. */
+  sinceSeq: number;
+}
+
 export interface FileRow {
   fileId: number;
   name: string;

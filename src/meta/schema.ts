@@ -183,6 +183,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices_v5 RENAME TO devices;
     `,
   },
+  {
+    // A device that is away (missing), or came back and is not resynced yet: the newest group
+    // id committed before it left (the resync watermark: only groups above it can hold a block
+    // of it that never became durable) and the change-set seq then. Journaled like device
+    // states, so a process that stops while a device is away (or before its resync finished)
+    // still resyncs exactly those groups when it returns, also after an import.
+    version: 6,
+    sql: `
+      CREATE TABLE device_away (
+        device_id INTEGER PRIMARY KEY REFERENCES devices (device_id),
+        since_ms INTEGER NOT NULL,
+        watermark_group_id INTEGER NOT NULL CHECK (watermark_group_id >= 0),
+        since_seq INTEGER NOT NULL CHECK (since_seq >= 0)
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,7 +1,7 @@
 // Device lifecycle and heal policies in-process (device_lifecycle.ts, heal_policy.ts,
 // health_monitor.ts): resync of a returning device, spares, automatic expansion, periodic
 // scrub, a policy job cancelled by close and resumed by the next open.
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { DiskArray } from '../../src/array/disk_array.js';
@@ -133,6 +133,63 @@ describe('device lifecycle', () => {
     expect(array.status().degradedReads).toBe(degraded);
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
+
+  // The away record is persisted (schema 6) and journaled: a device that drops, then is back
+  // before the next process starts, is resynced by that open; an import carries it too.
+  for (const reopen of ['open', 'import'] as const) {
+    it(`a device that dropped during a put and is back at the next ${reopen}: that ${reopen} resyncs exactly the groups owed`, async () => {
+      const home = suite.dir.file('home');
+      mkdirSync(home);
+      const paths = [0, 1, 2, 3].map((i) => suite.dir.file(`dev${i}.img`));
+      for (const path of paths) await createImageFile(path, 64 * MIB);
+      const latest = new Map<string, LossyDevice>();
+      suite.array = await DiskArray.create({
+        ...TEST_RUNTIME,
+        home,
+        devices: paths,
+        parityCount: 1,
+        extentLbMax: 16,
+        openDevice: async (path, options) => {
+          const device = new LossyDevice(await openDevice(path, options));
+          latest.set(path, device);
+          return device;
+        },
+      });
+      const before = patternBytes(3 * MIB, 11);
+      await suite.array.put('before', before);
+      latest.get(paths[1]!)!.lose = true;
+      const content = patternBytes(4 * MIB, 12);
+      const stat = await suite.array.put('big', content); // device 2's blocks never landed
+      const onDevice2 = stat.groups.filter((group) => group.extents.some((extent) => extent.deviceId === 2)).length;
+      expect(onDevice2).toBeGreaterThan(0);
+      expect(suite.array.status().devices[1]!.state).toBe('missing');
+      suite.array.assertInvariants();
+      await suite.array.close();
+      suite.array = undefined;
+
+      const events: ArrayEvent[] = [];
+      const onEvent = (event: ArrayEvent): void => void events.push(event);
+      if (reopen === 'import') {
+        rmSync(home, { recursive: true });
+        suite.array = await DiskArray.import({ ...TEST_RUNTIME, home: suite.dir.file('home2'), devices: paths, scan: false, onEvent });
+      } else {
+        suite.array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false, onEvent });
+      }
+      const array = suite.array;
+      expect(array.status().devices[1]!.state).toBe('online');
+      await expect.poll(() => array.status().jobs.find((job) => job.kind === 'resync 2')?.state, { timeout: WAIT_MS }).toBe('done');
+      expect(events.find((event) => event.type === 'deviceReturned')).toMatchObject({ deviceId: 2, groupsToCheck: onDevice2 });
+      const repaired = events.filter((event) => event.type === 'blockRepaired');
+      expect(repaired.length).toBe(onDevice2);
+      for (const event of repaired) expect(event).toMatchObject({ deviceId: 2 });
+      array.assertInvariants();
+      const degraded = array.status().degradedReads;
+      expect((await array.get('big')).equals(content)).toBe(true);
+      expect((await array.get('before')).equals(before)).toBe(true);
+      expect(array.status().degradedReads).toBe(degraded);
+      expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    });
+  }
 });
 
 describe('spares', () => {

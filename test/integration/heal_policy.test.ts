@@ -2,9 +2,10 @@
 // their port, a loop device's backing image truncated. With policies on, nobody calls rebuild:
 // the health monitor notices the device within seconds, the policy rebuilds, every byte
 // verifies; a missing device that comes back rejoins without a rebuild.
-import { truncateSync } from 'node:fs';
+import { closeSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
+import { LB_BYTES } from '../../src/constants.js';
 import { DiskArray } from '../../src/array/disk_array.js';
 import type { ArrayEvent } from '../../src/array/array_events.js';
 import { EVENT_WAIT_MS as WAIT_MS, nextEvent } from '../helpers/array_events.js';
@@ -181,6 +182,93 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     await expectFiles(array, before);
     array.assertInvariants();
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
+  nbdkit.it('the away record survives a restart: a device dropped during a put, still missing at reopen, is resynced exactly where it was owed', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 96 * MIB);
+    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const home = dir.file('home');
+    const policies = { ...FAST_PROBES, rebuildDelayMs: 600_000 };
+    array = await DiskArray.create({ ...TEST_RUNTIME, home, devices: started.map((server) => server.url), parityCount: 1, policies });
+    const before = someFiles(3, 80);
+    for (const [name, content] of before) await array.put(name, content);
+    // As in the test above: the server dies inside a put, so groups with a block on it are
+    // committed after it left (their block there may never have become durable).
+    const content = patternBytes(40 * MIB, 87);
+    let markKilled!: () => void;
+    const killed = new Promise<void>((resolve) => (markKilled = resolve));
+    const source = Readable.from((async function* () {
+      yield content.subarray(0, 20 * MIB);
+      await killed;
+      yield content.subarray(20 * MIB);
+    })());
+    const put = array.put('big', source);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const port = started[3]!.port;
+    await started[3]!.killAndWait();
+    markKilled();
+    await put;
+    await expect.poll(() => array!.status().devices[3]!.state, { timeout: WAIT_MS }).toBe('missing');
+    const later = patternBytes(3 * MIB, 88);
+    await array.put('later', later);
+    const owed = array.stat('big').groups.flatMap((group) => group.extents.filter((extent) => extent.deviceId === 4));
+    expect(owed.length).toBeGreaterThan(0);
+    array.assertInvariants();
+    await array.close();
+    array = undefined;
+
+    // What the device's volatile cache held when it dropped is lost: its blocks of those groups
+    // are zeros now (the server is down; its image is written directly).
+    const fd = openSync(images[3]!, 'r+');
+    try {
+      for (const extent of owed) writeSync(fd, Buffer.alloc(extent.lengthLb * LB_BYTES), 0, extent.lengthLb * LB_BYTES, extent.startLb * LB_BYTES);
+    } finally {
+      closeSync(fd);
+    }
+
+    // A new process: the device is still missing, and its watermark is the one it left with.
+    const events: ArrayEvent[] = [];
+    array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false, policies, onEvent: (event) => events.push(event) });
+    expect(array.status().devices[3]!.state).toBe('missing');
+    await array.put('while-still-away', patternBytes(1 * MIB, 89));
+    array.assertInvariants();
+    const returned = nextEvent(array, 'deviceReturned');
+    const resynced = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'resync 4');
+    await servers.start(images[3]!, port);
+    expect(await returned).toMatchObject({ deviceId: 4, groupsToCheck: owed.length });
+    expect(await resynced).toMatchObject({ outcome: 'done', trigger: 'policy' });
+    // Exactly the zeroed blocks were rewritten from parity, on the device.
+    const repaired = events.filter((event) => event.type === 'blockRepaired');
+    expect(repaired.length).toBe(owed.length);
+    expect(repaired.every((event) => event.type === 'blockRepaired' && event.deviceId === 4)).toBe(true);
+    const check = openSync(images[3]!, 'r');
+    try {
+      for (const extent of owed) {
+        const bytes = Buffer.alloc(extent.lengthLb * LB_BYTES);
+        readSync(check, bytes, 0, bytes.length, extent.startLb * LB_BYTES);
+        expect(bytes.equals(Buffer.alloc(bytes.length))).toBe(false);
+      }
+    } finally {
+      closeSync(check);
+    }
+    expect(array.status().jobs.some((job) => job.kind === 'rebuild')).toBe(false);
+    // Everything reads back without a degraded read: the device holds what it should.
+    const degradedBefore = array.status().degradedReads;
+    expect((await array.get('big')).equals(content)).toBe(true);
+    expect((await array.get('later')).equals(later)).toBe(true);
+    await expectFiles(array, before);
+    expect(array.status().degradedReads).toBe(degradedBefore);
+    array.assertInvariants();
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    await array.close();
+
+    // The record ended with the resync: the next open owes nothing.
+    const reopened: ArrayEvent[] = [];
+    array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false, policies, onEvent: (event) => reopened.push(event) });
+    await array.policiesIdle();
+    expect(reopened.some((event) => event.type === 'deviceReturned' || event.type === 'jobStarted')).toBe(false);
+    array.assertInvariants();
   });
 
   nbdkit.it('a device that comes back while the policy rebuild takes its blocks: the rebuild is aborted and it rejoins', async () => {

@@ -105,4 +105,41 @@ describe('schema migrations', () => {
       store.close();
     }
   });
+
+  it('migrates a version 5 home: away records (version 6) are kept, journaled, and carried by snapshots', () => {
+    home = mkdtempSync(join(tmpdir(), 'elastripe-schema-'));
+    const db = new Database(join(home, DATABASE_FILE));
+    db.pragma('journal_mode = WAL');
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 5)) db.exec(migration.sql);
+    db.pragma('user_version = 5');
+    db.prepare("INSERT INTO settings (key, value) VALUES ('arrayUuid', 'a')").run();
+    db.prepare("INSERT INTO devices VALUES (1, 'u1', '/d1', 1000, 10, 990, 'online', 1), (2, 'u2', '/d2', 1000, 10, 990, 'spare', 1)").run();
+    db.close();
+    const store = MetaStore.open(home, { create: false });
+    try {
+      expect(store.deviceAwayRows()).toEqual([]);
+      const journaled: unknown[] = [];
+      store.onCommit = (set) => journaled.push(...set.changes);
+      const away = { deviceId: 2, sinceMs: 5, watermarkGroupId: 41, sinceSeq: 7 };
+      store.setDeviceAway(away);
+      expect(store.deviceAwayRows()).toEqual([away]);
+      expect(() => store.setDeviceAway({ ...away, deviceId: 9 })).toThrow(/FOREIGN KEY/);
+      const rows = decodeSnapshot(store.snapshot().text);
+      expect(rows.away).toEqual([away]);
+      store.clearDeviceAway(2);
+      store.clearDeviceAway(2); // nothing to clear: nothing journaled
+      expect(journaled).toEqual([{ op: 'deviceAway', row: away }, { op: 'deviceBack', deviceId: 2 }]);
+      // A snapshot restores it; change sets replayed onto it end it again.
+      store.loadSnapshot(rows);
+      expect(store.deviceAwayRows()).toEqual([away]);
+      store.applyChangeSets([{ seq: store.seq + 1, changes: [{ op: 'deviceBack', deviceId: 2 }] }]);
+      expect(store.deviceAwayRows()).toEqual([]);
+      // A snapshot written before version 6 has no away records.
+      const old = JSON.parse(store.snapshot().text) as Record<string, unknown>;
+      delete old.away;
+      expect(decodeSnapshot(JSON.stringify(old)).away).toEqual([]);
+    } finally {
+      store.close();
+    }
+  });
 });
