@@ -962,6 +962,10 @@ function checkIntegrity(db: Db, path: string, creating: boolean): void {
     // at open, as an old home restored from a backup is. A home being created has no devices
     // holding its state yet (its settings must be on record before any superblock names it): FULL.
     db.pragma(creating ? 'synchronous = FULL' : 'synchronous = NORMAL');
+    // Statement journals in memory: every put of a group commit runs in a savepoint of the
+    // shared transaction, and SQLite keeps a savepoint's undo pages in a temporary file by
+    // default — a file written (never fsync'd) on every commit, ~25-30 us of system time per put.
+    db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = ON');
   } catch (error) {
     throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
