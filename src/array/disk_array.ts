@@ -36,6 +36,7 @@ import { pooledChunks } from './pooled_chunks.js';
 import { metadataLayoutOf, readSettings, validateCreateOptions, type Settings } from './settings.js';
 import { deviceMinBytes } from './layout.js';
 import { MetadataJournal } from './metadata_journal.js';
+import { GroupCommit } from './group_commit.js';
 import { ForegroundBackoff } from './foreground_backoff.js';
 import { recoverMetadata } from './metadata_open.js';
 import { checkMetadata, deepCheck } from './fsck.js';
@@ -100,8 +101,8 @@ export class DiskArray {
   private readonly epochs = new ReaderEpochs();
   /** Puts and gets in flight, which background jobs back off for (foreground_backoff.ts). */
   private readonly foreground: ForegroundBackoff;
-  /** Commits waiting to share one SQLite transaction (commitTogether). */
-  private readonly commitQueue: { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
+  /** Puts' commits waiting for the journal's next record, to share one transaction (group_commit.ts). */
+  private readonly commits: GroupCommit;
   /** Frees waiting for their change set to be durable on the devices. */
   private freesAwaitingJournal = 0;
   /** What open found: devices at new paths, a home rolled forward from the devices. */
@@ -137,6 +138,9 @@ export class DiskArray {
     private readonly flusher: FlushCoalescer,
   ) {
     this.foreground = new ForegroundBackoff(runtime.clock);
+    this.commits = new GroupCommit(store);
+    this.commits.attach(journal);
+    journal.setCommitSource(this.commits);
   }
 
   static async create(options: CreateOptions): Promise<DiskArray> {
@@ -657,7 +661,7 @@ export class DiskArray {
       let replaced: ExtentRow[];
       createdMs = Date.now();
       try {
-        replaced = await this.commitTogether(() => this.store.commitFile(name, written.sizeBytes, written.groups, createdMs));
+        replaced = await this.commits.run(() => this.store.commitFile(name, written.sizeBytes, written.groups, createdMs));
       } catch (error) {
         written.releaseExtents();
         throw error;
@@ -919,6 +923,8 @@ export class DiskArray {
         regionBytes: this.settings.metadataRegionLb * LB_BYTES,
         records: this.journal.recordsWritten,
         checkpoints: this.journal.checkpointsWritten,
+        putTransactions: this.commits.transactions,
+        putCommits: this.commits.commits,
       },
       opened: this.openReport,
       kernelVariant: this.runtime.codec.kernelVariant,
@@ -1016,6 +1022,7 @@ export class DiskArray {
     this.allocator.assertInvariants();
     this.partners.assertInvariants();
     this.journal.assertInvariants();
+    this.commits.assertInvariants();
     this.epochs.assertInvariants();
     this.foreground.assertInvariants();
     this.events.assertInvariants();
@@ -1248,39 +1255,6 @@ export class DiskArray {
     } else if (!low) {
       this.lowSpaceArmed = true;
     }
-  }
-
-  /**
-   * Runs a store mutation together with the others queued in the same turn of the event loop,
-   * in one SQLite transaction (group commit, as device flushes and journal records are): puts
-   * that finish together share one commit. Each keeps its own atomicity and its own outcome;
-   * results are handed out only after the shared commit succeeded.
-   */
-  private commitTogether<T>(work: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.commitQueue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (this.commitQueue.length === 1) setImmediate(() => this.commitQueued());
-    });
-  }
-
-  private commitQueued(): void {
-    const queue = this.commitQueue.splice(0);
-    const outcomes: { value?: unknown; error?: unknown }[] = [];
-    try {
-      this.store.batch(() => {
-        for (const item of queue) {
-          try {
-            outcomes.push({ value: item.work() });
-          } catch (error) {
-            outcomes.push({ error });
-          }
-        }
-      });
-    } catch (error) {
-      for (const item of queue) item.reject(error);
-      return;
-    }
-    queue.forEach((item, i) => ('error' in outcomes[i]! ? item.reject(outcomes[i]!.error) : item.resolve(outcomes[i]!.value)));
   }
 
   private beginWrite(): void {

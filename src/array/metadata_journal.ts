@@ -2,7 +2,10 @@
 // the metadata region of every online device (a record in the journal ring) and flushed there
 // before the operation that made it is acknowledged, and extents it frees are reused only
 // after that. Change sets committed while a record is being written are batched into the next
-// record (group commit: one write and one flush per device for many small puts). When the
+// record (group commit: one write and one flush per device for many small puts). Puts go one
+// step further (group_commit.ts): their store commits wait in a queue that the journal runs
+// right before each record, so the puts ready by then share one SQLite transaction and one
+// change set — the record. When the
 // ring since the last checkpoint passes half full, or a change must reach a device that lacks
 // the history (a device added, a device found behind at open), a checkpoint writes a snapshot
 // of every journaled row to the other checkpoint slot instead.
@@ -21,6 +24,8 @@
 //  3. headLb < ringLb.
 //  4. A waiter is resolved only when a record or checkpoint covering its seq was flushed on
 //     every device it was written to that did not fail meanwhile, and at least one.
+//  5. While commits wait in the commit source's queue, a drain is scheduled or running (it
+//     commits them before its next record or checkpoint).
 import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
 import { DeviceFailedError, ElastripeError, NoSpaceError } from '../errors.js';
@@ -61,6 +66,12 @@ export interface JournalPosition {
   durableSeq: number;
 }
 
+/** Commits waiting for the next record (group_commit.ts): run synchronously, they submit change sets. */
+export interface CommitSource {
+  readonly queuedCount: number;
+  commitQueued(): void;
+}
+
 interface Waiter {
   seq: number;
   resolve: () => void;
@@ -81,6 +92,7 @@ export class MetadataJournal {
   /** Bumped by fail(): flushes of records written before a failure acknowledge nothing. */
   private failures = 0;
   private buffer: ArenaBuffer | undefined;
+  private commitSource: CommitSource | undefined;
   recordsWritten = 0;
   checkpointsWritten = 0;
 
@@ -100,6 +112,16 @@ export class MetadataJournal {
 
   get durableSeq(): number {
     return this.position.durableSeq;
+  }
+
+  /** Where the puts' commits wait for the next record (see group_commit.ts). */
+  setCommitSource(source: CommitSource): void {
+    this.commitSource = source;
+  }
+
+  /** A commit was queued: the next drain commits it and writes its record. */
+  requestRecord(): void {
+    this.kick();
   }
 
   /** Called by the store right after each commit, in order. */
@@ -145,6 +167,16 @@ export class MetadataJournal {
     this.pending.forEach((set, i) => check(set.seq > durableSeq && (i === 0 || set.seq === this.pending[i - 1]!.seq + 1), `pending change set ${set.seq} out of order`));
     check(usedLb <= this.context.layout.ringLb, `ring used ${usedLb} > ${this.context.layout.ringLb}`);
     check(headLb >= 0 && headLb < this.context.layout.ringLb, `ring head ${headLb} outside the ring`);
+    check(this.queuedCommits() === 0 || this.draining !== undefined, 'commits queued with no drain to write them');
+  }
+
+  private queuedCommits(): number {
+    return this.commitSource?.queuedCount ?? 0;
+  }
+
+  /** Runs the queued commits (their change sets join `pending`); a failed one fails only its puts. */
+  private commitQueued(): void {
+    if (this.queuedCommits() > 0) this.commitSource!.commitQueued();
   }
 
   private kick(): void {
@@ -154,15 +186,20 @@ export class MetadataJournal {
       this.draining = undefined;
       // After a failure only new work tries again (a dead array must not spin); waiters for a
       // record whose flush is running are settled by that flush.
-      if (this.pending.length > 0 || this.checkpointWaiters.length > 0 || (this.checkpointWanted && this.waiters.length > 0)) this.kick();
+      if (this.pending.length > 0 || this.queuedCommits() > 0 || this.checkpointWaiters.length > 0 || (this.checkpointWanted && this.waiters.length > 0)) this.kick();
     });
   }
 
   private async drain(): Promise<void> {
-    while (this.pending.length > 0 || this.checkpointWanted) {
+    while (this.pending.length > 0 || this.checkpointWanted || this.queuedCommits() > 0) {
       try {
-        if (this.checkpointWanted) await this.writeCheckpoint();
-        else await this.writeRecord();
+        if (this.checkpointWanted) {
+          // Puts ready now commit first, so the checkpoint covers them.
+          this.commitQueued();
+          await this.writeCheckpoint();
+        } else {
+          await this.writeRecord();
+        }
       } catch (error) {
         this.fail(error as Error);
         return;
@@ -195,6 +232,9 @@ export class MetadataJournal {
 
   private async writeRecord(): Promise<void> {
     if (this.unflushedRecords >= RECORDS_UNFLUSHED_MAX) await this.flushing;
+    // The puts ready by now (also those that became ready while the flushes ran) commit in one
+    // transaction, whose change set joins this record.
+    this.commitQueued();
     // A flush that failed meanwhile emptied the pending list (its waiters learnt why): the next
     // write is a checkpoint.
     if (this.pending.length === 0) return;

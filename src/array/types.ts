@@ -173,8 +173,12 @@ export interface ArrayStatus {
   degradedReads: number;
   /** Blocks rebuilt from parity and rewritten in place, over the array's life in this home. */
   repairedBlocks: number;
-  /** The on-device metadata: newest change set, the newest durable on the devices, and what this process wrote. */
-  metadata: { seq: number; durableSeq: number; regionBytes: number; records: number; checkpoints: number };
+  /**
+   * The on-device metadata: newest change set, the newest durable on the devices, and what this
+   * process wrote; putTransactions is how many SQLite transactions this process's put commits
+   * took (group commit: puts ready together share one), putCommits how many puts they held.
+   */
+  metadata: { seq: number; durableSeq: number; regionBytes: number; records: number; checkpoints: number; putTransactions: number; putCommits: number };
   /** What open found: devices at other paths than recorded, and whether the home was rolled forward from the devices. */
   opened: {
     movedDevices: { deviceId: number; from: string; to: string }[];

@@ -21,7 +21,7 @@ function status(jobs: JobStatus[], overrides: Partial<ArrayStatus> = {}): ArrayS
     degraded: false,
     degradedReads: 0,
     repairedBlocks: 0,
-    metadata: { seq: 0, durableSeq: 0, regionBytes: 0, records: 0, checkpoints: 0 },
+    metadata: { seq: 0, durableSeq: 0, regionBytes: 0, records: 0, checkpoints: 0, putTransactions: 0, putCommits: 0 },
     opened: { movedDevices: [] },
     kernelVariant: 'simd',
     workerCount: 1,
