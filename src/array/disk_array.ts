@@ -1023,6 +1023,7 @@ export class DiskArray {
     this.partners.assertInvariants();
     this.journal.assertInvariants();
     this.commits.assertInvariants();
+    this.flusher.assertInvariants();
     this.epochs.assertInvariants();
     this.foreground.assertInvariants();
     this.events.assertInvariants();

@@ -250,7 +250,15 @@ export class MetadataJournal {
       await this.writeCheckpoint();
       return;
     }
-    const targets = await this.writeTo([{ startLb: this.context.layout.regionStartLb + atLb, bytes }]);
+    // Puts whose data writes complete meanwhile share this record's flush (flush_coalescer.ts).
+    const release = this.context.flusher.hold();
+    let targets: { deviceId: number; device: Device }[];
+    try {
+      targets = await this.writeTo([{ startLb: this.context.layout.regionStartLb + atLb, bytes }]);
+    } catch (error) {
+      release();
+      throw error;
+    }
     this.recordsWritten++;
     this.position = { ...this.position, headLb: (atLb + lengthLb) % ringLb, usedLb };
     if (usedLb * 2 > ringLb) this.checkpointWanted = true;
@@ -260,12 +268,18 @@ export class MetadataJournal {
     this.flushing = this.flushing
       .then(async () => {
         if (failures !== this.failures) return;
-        await this.flushAll(targets);
+        // The record's flush requests are made synchronously here; held data flushes join them.
+        const flushed = this.flushAll(targets);
+        release();
+        await flushed;
         this.position = { ...this.position, durableSeq: Math.max(this.position.durableSeq, lastSeq) };
         this.settle();
       })
       .catch((error: unknown) => this.fail(error as Error))
-      .finally(() => void this.unflushedRecords--);
+      .finally(() => {
+        release(); // also when a failure meanwhile skipped the flush
+        this.unflushedRecords--;
+      });
   }
 
   private async writeCheckpoint(): Promise<void> {

@@ -286,7 +286,8 @@ class FileWriter {
         const device = this.context.devices.usable(deviceId);
         try {
           if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before its writes were flushed');
-          await this.context.flusher.flush(device);
+          // mayWait: while the journal writes a record, share the flush that follows it.
+          await this.context.flusher.flush(device, { mayWait: true });
         } catch (error) {
           if (!(error instanceof DeviceIoError || error instanceof DeviceFailedError)) throw error;
           throwIfHostFull(error);

@@ -50,4 +50,81 @@ describe('FlushCoalescer', () => {
     await expect(flusher.flush(device)).rejects.toMatchObject({ code: 'DEVICE_IO' });
     expect(pending).toHaveLength(1);
   });
+
+  describe('held requests (a data flush sharing the flush of a journal record)', () => {
+    it('waits while held and joins the flush started at the release, which started after it', async () => {
+      const flusher = new FlushCoalescer();
+      const { device, pending } = slowDevice();
+      const release = flusher.hold();
+      let dataDone = false;
+      const data = flusher.flush(device, { mayWait: true }).then(() => (dataDone = true));
+      await tick();
+      expect(pending).toHaveLength(0); // held: no flush of its own
+      flusher.assertInvariants();
+      const record = flusher.flush(device); // the record's flush, started after the request
+      release();
+      expect(pending).toHaveLength(1);
+      pending[0]!.resolve();
+      await Promise.all([record, data]);
+      expect(dataDone).toBe(true);
+      expect(flusher.flushesStarted).toBe(1);
+      expect(flusher.heldRequestsJoined).toBe(1);
+      flusher.assertInvariants();
+    });
+
+    it('never joins a flush that was already running when the request was made', async () => {
+      const flusher = new FlushCoalescer();
+      const { device, pending } = slowDevice();
+      const earlier = flusher.flush(device); // running since before the data request
+      const release = flusher.hold();
+      let dataDone = false;
+      const data = flusher.flush(device, { mayWait: true }).then(() => (dataDone = true));
+      release();
+      pending[0]!.resolve();
+      await earlier;
+      await tick();
+      expect(dataDone).toBe(false); // it needs the next flush
+      expect(pending).toHaveLength(2);
+      pending[1]!.resolve();
+      await data;
+      expect(flusher.heldRequestsJoined).toBe(0);
+    });
+
+    it('releases every held request at the next release, also with holds overlapping', async () => {
+      const flusher = new FlushCoalescer();
+      const { device, pending } = slowDevice();
+      const first = flusher.hold();
+      const second = flusher.hold();
+      const early = flusher.flush(device, { mayWait: true });
+      first(); // releases what is held so far, though the second hold is still active
+      expect(pending).toHaveLength(1);
+      const late = flusher.flush(device, { mayWait: true }); // held by the second hold
+      flusher.assertInvariants();
+      second();
+      second(); // a release runs once
+      pending[0]!.resolve();
+      await early;
+      await tick();
+      expect(pending).toHaveLength(2); // late came after the first flush started: the next one
+      pending[1]!.resolve();
+      await late;
+      flusher.assertInvariants();
+    });
+
+    it('does not wait without a hold, nor for callers that may not wait', async () => {
+      const flusher = new FlushCoalescer();
+      const { device, pending } = slowDevice();
+      void flusher.flush(device, { mayWait: true });
+      expect(pending).toHaveLength(1);
+      const release = flusher.hold();
+      void flusher.flush(device); // a job's flush: never held
+      await tick();
+      expect(pending).toHaveLength(1); // it joined the next flush, which starts after this one
+      pending[0]!.resolve();
+      await tick();
+      expect(pending).toHaveLength(2);
+      release();
+      pending[1]!.resolve();
+    });
+  });
 });
