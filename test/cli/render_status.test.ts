@@ -21,7 +21,7 @@ const STATUS: ArrayStatus = {
   repairedBlocks: 2,
   kernelVariant: 'simd',
   workerCount: 2,
-  metadata: { seq: 9, durableSeq: 9, regionBytes: 2 * MIB, records: 9, checkpoints: 1 },
+  metadata: { seq: 9, durableSeq: 9, regionBytes: 2 * MIB, records: 9, checkpoints: 1, putTransactions: 3, putCommits: 9 },
   opened: { movedDevices: [] },
   devices: [
     { deviceId: 2, path: '/img/b.img', uuid: 'u2', backend: 'uring', state: 'online', capacityBytes: 256 * MIB, usableBytes: 256 * MIB, usedBytes: 128 * MIB, usedFraction: 0.5, readErrors: 0 },
