@@ -40,6 +40,16 @@ import { opCount, type SimFault, type SimStep } from './sim_ops.js';
 import { budgetAllows, planOp, type DevicePromise, type Outcome, type PlanContext, type PlannedOp, type StepFacts } from './sim_plan.js';
 import { mixSeed, SimRng } from './sim_rng.js';
 import { beginDeterministicRun, cryptoMockInstalled } from './sim_determinism.js';
+// Modules the array loads on first use (disk_array.ts: create, import, the jobs), loaded here
+// up front: a cold load takes real I/O, during which a varying number of the simulation's
+// event-loop turns pass, so the first run in a process interleaved differently from a replay.
+import '../../src/array/array_create.js';
+import '../../src/array/import_array.js';
+import '../../src/array/expand_job.js';
+import '../../src/array/device_jobs.js';
+import '../../src/array/resync_job.js';
+import '../../src/array/restripe_job.js';
+import '../../src/array/scrub_job.js';
 
 /** A copy of the home is kept every this many checks (an old home restored after a power loss). */
 const HOME_SNAPSHOT_EVERY_CHECKS = 12;
