@@ -28,7 +28,7 @@ import {
   loadKernelModule,
 } from './kernel_module.js';
 import { raid6Recov2Coefficients, reconstructionPlan } from './gf256.js';
-import { KernelPool, defaultWorkerCount, type KernelPoolStats } from './pool.js';
+import { KernelPool, defaultWorkerCount, type KernelPoolOptions, type KernelPoolStats } from './pool.js';
 import { CHECKSUM_BYTES, createTaskContext, executeTask, type EncodeGroupTask, type KernelTask, type TaskContext } from './pool_worker.js';
 import { InvalidArgumentError, TooManyErasuresError } from '../errors.js';
 import { DATA_COUNT_MAX, LB_BYTES, PARITY_COUNT_MAX } from '../constants.js';
@@ -51,7 +51,7 @@ if (CODEC_CHECKSUM_AREA_BYTES % CHECKSUM_BYTES !== 0) throw new Error('codec: th
 
 export interface CodecStats {
   inlineTasks: number;
-  /** Absent when the codec has no workers. */
+  /** Absent when the codec has no workers, or has not started them yet (the first large task does). */
   pool: KernelPoolStats | undefined;
 }
 
@@ -84,7 +84,10 @@ export class Codec {
   readonly workerCount: number;
   readonly kernelVariant: string;
   private readonly arena: Arena;
-  private readonly pool: KernelPool | undefined;
+  /** Started by the first dispatch too large to run inline (startPool): a put or get of a
+   * small file, and every metadata-only use, never pays for a worker thread. */
+  private pool: KernelPool | undefined;
+  private readonly poolOptions: KernelPoolOptions | undefined;
   private readonly inline: TaskContext;
   private readonly inlineThresholdBytes: number;
   private readonly taskBytesTarget: number;
@@ -93,12 +96,12 @@ export class Codec {
   private closed = false;
   private inlineTasks = 0;
 
-  private constructor(arena: Arena, checksumArea: ArenaBuffer, inline: TaskContext, pool: KernelPool | undefined, options: CodecOptions) {
+  private constructor(arena: Arena, checksumArea: ArenaBuffer, inline: TaskContext, poolOptions: KernelPoolOptions | undefined, options: CodecOptions) {
     this.arena = arena;
     this.checksumArea = checksumArea;
     this.inline = inline;
-    this.pool = pool;
-    this.workerCount = pool?.workerCount ?? 0;
+    this.poolOptions = poolOptions;
+    this.workerCount = poolOptions?.workerCount ?? 0;
     this.kernelVariant = kernelVariant() ?? 'unknown';
     this.inlineThresholdBytes = options.inlineThresholdBytes ?? INLINE_THRESHOLD_BYTES_DEFAULT;
     this.taskBytesTarget = options.taskBytesTarget ?? TASK_BYTES_TARGET_DEFAULT;
@@ -114,10 +117,11 @@ export class Codec {
     const kernels = instantiateKernels(module, arena.memory as unknown as MemoryParameter);
     initTables(arena, kernels.gfTablesBytes(), kernels.gfTablesInit);
     const inline = createTaskContext(kernels, arena.memory, ARENA_COORDINATOR_SLOT);
+    // Bad pool options, or a missing worker file, fail here, not at the first large task.
+    const poolOptions = workerCount > 0 ? { arena, module, ...KernelPool.checkOptions({ workerCount, tasksPerWorker: options.tasksPerWorker }) } : undefined;
     const checksumArea = arena.alloc(CODEC_CHECKSUM_AREA_BYTES);
     try {
-      const pool = workerCount > 0 ? new KernelPool({ arena, module, workerCount, tasksPerWorker: options.tasksPerWorker }) : undefined;
-      return new Codec(arena, checksumArea, inline, pool, options);
+      return new Codec(arena, checksumArea, inline, poolOptions, options);
     } catch (error) {
       arena.free(checksumArea);
       throw error;
@@ -267,7 +271,7 @@ export class Codec {
   assertInvariants(): void {
     this.pool?.assertInvariants();
     this.checksumSlots.assertInvariants();
-    if (this.workerCount !== (this.pool?.workerCount ?? 0)) throw new Error('codec: worker count disagrees with the pool');
+    if (this.pool !== undefined && this.workerCount !== this.pool.workerCount) throw new Error('codec: worker count disagrees with the pool');
   }
 
   /** Work done so far: tasks run inline and through the pool, and the workers' compute time. */
@@ -301,14 +305,23 @@ export class Codec {
   }
 
   /** Small work, and all work until a worker has started (a CLI put or get would otherwise
-   * stall its first groups for the workers' start-up), runs on the calling thread. */
+   * stall its first groups for the workers' start-up), runs on the calling thread. The first
+   * large work starts the pool. */
   private runsInline(dataBytes: number): boolean {
-    return this.pool === undefined || dataBytes < this.inlineThresholdBytes || !this.pool.ready;
+    if (this.poolOptions === undefined || dataBytes < this.inlineThresholdBytes) return true;
+    return !this.startPool().ready;
   }
 
-  /** Settles once the pool (if any) has a worker running: tasks go to the workers from then on. */
+  private startPool(): KernelPool {
+    if (this.closed) throw new Error('codec: used after close()');
+    this.pool ??= new KernelPool(this.poolOptions!);
+    return this.pool;
+  }
+
+  /** Starts the pool (if the codec has workers) and settles once a worker is running: tasks go
+   * to the workers from then on. */
   whenWorkersReady(): Promise<void> {
-    return this.pool?.online ?? Promise.resolve();
+    return this.poolOptions === undefined ? Promise.resolve() : this.startPool().online;
   }
 
   private taskCountFor(dataBytes: number): number {

@@ -76,13 +76,20 @@ export class KernelPool {
   /** Settles once a worker has answered its first (empty) task, or the pool closed first. */
   readonly online: Promise<void>;
 
-  constructor(options: KernelPoolOptions) {
+  /** Checks the options and that the worker file exists, without starting anything. */
+  static checkOptions(options: Pick<KernelPoolOptions, 'workerCount' | 'tasksPerWorker'>): { workerCount: number; tasksPerWorker: number } {
     const workerCount = options.workerCount ?? defaultWorkerCount();
     if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > POOL_WORKER_COUNT_MAX) {
       throw new InvalidArgumentError(`worker count ${workerCount} must be 1..${POOL_WORKER_COUNT_MAX}`);
     }
     const tasksPerWorker = options.tasksPerWorker ?? POOL_TASKS_PER_WORKER_DEFAULT;
     if (!Number.isInteger(tasksPerWorker) || tasksPerWorker < 1) throw new InvalidArgumentError(`tasks per worker ${tasksPerWorker} must be >= 1`);
+    poolWorkerPath();
+    return { workerCount, tasksPerWorker };
+  }
+
+  constructor(options: KernelPoolOptions) {
+    const { workerCount, tasksPerWorker } = KernelPool.checkOptions(options);
     this.workerCount = workerCount;
     this.arena = options.arena;
     this.poolId = Atomics.add(this.arena.controlWords(), ARENA_POOL_ID_INDEX, 1) + 1;

@@ -278,11 +278,13 @@ describe('codec checksum room', () => {
     releaseAll();
   });
 
-  it('runs tasks inline until a worker has started, then through the pool, with the same results', async () => {
+  it('starts its workers at the first large task and runs tasks inline until one answers, then through the pool, with the same results', async () => {
     const codec = await Codec.create({ arena, workerCount: 1, inlineThresholdBytes: 0 });
     try {
+      // No worker starts before the first task too large to run inline.
+      expect(codec.stats().pool).toBeUndefined();
       const data = blocks(4, 65536, true);
-      // Right after create no worker has answered yet: the codec does not wait for one.
+      // The first large task starts the pool, but no worker has answered yet: the codec does not wait for one.
       const early = await codec.encodeWithChecksums(data, blocks(1, 65536, false));
       expect(codec.stats().inlineTasks).toBe(1);
       expect(codec.stats().pool!.tasksCompleted).toBe(0);
