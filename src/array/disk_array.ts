@@ -45,6 +45,7 @@ import { readRangeSlices } from './range_reader.js';
 import type { ReadContext } from './read_path.js';
 import { FlushCoalescer } from './flush_coalescer.js';
 import type { RestripeReport } from './restripe_job.js';
+import type { CombineContext } from './combine_groups.js';
 import type { ExpandReport } from './expand_job.js';
 import { dataCapacity } from './capacity_bound.js';
 import { ReaderEpochs } from './reader_epochs.js';
@@ -347,9 +348,7 @@ export class DiskArray {
     return this.runJob('expand', options, (tracked) =>
       expandJob(
         {
-          ...this.jobContext(),
-          enterReader: (groupIds) => this.epochs.enter(groupIds),
-          inheritReaders: (newGroupIds, oldGroupIds) => this.epochs.inherit(newGroupIds, oldGroupIds),
+          ...this.combineContext(),
           targetDataCount: () => this.writeContext().maxDataWidth,
           rebalance: (rebalanceOptions) => rebalanceJob(this.jobContext(), rebalanceOptions),
         },
@@ -606,11 +605,12 @@ export class DiskArray {
     this.assertOpen();
     this.assertWritable();
     this.assertRedundant();
-    const { restripe: restripeJob } = await import('./restripe_job.js');
+    const [{ restripe: restripeJob }, { combineGroups }] = await Promise.all([import('./restripe_job.js'), import('./combine_groups.js')]);
     return this.runJob('restripe', options, (tracked) =>
       restripeJob(
         {
           store: this.store,
+          combine: (combineOptions) => combineGroups(this.combineContext(), this.writeContext().maxDataWidth, combineOptions),
           readContext: this.readContext(),
           writeContext: () => this.writeContext(),
           freeWhenUnread: (extents) => this.freeWhenUnread(extents),
@@ -1337,6 +1337,15 @@ export class DiskArray {
           dataAreaLb: this.allocator.dataAreaLb(row.deviceId),
           largestFreeLb: this.allocator.largestFreeLb(row.deviceId),
         })),
+    };
+  }
+
+  /** What the in-place combine needs beyond a job's context: the reader epochs of the groups it replaces. */
+  private combineContext(): CombineContext {
+    return {
+      ...this.jobContext(),
+      enterReader: (groupIds) => this.epochs.enter(groupIds),
+      inheritReaders: (newGroupIds, oldGroupIds) => this.epochs.inherit(newGroupIds, oldGroupIds),
     };
   }
 

@@ -1,10 +1,16 @@
-// Restripe after growth: files written as narrow groups get today's width and overhead.
+// Restripe after growth: files written as narrow groups get today's width and overhead — in
+// place by the combine where it can (data extents stay), by a whole-file rewrite where not.
 import { describe, expect, it } from 'vitest';
 import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
 
 const suite = useArraySuite();
 
 const SIZES = [1, 4096, 70_000, 3 * MIB + 5, 5 * MIB];
+
+/** A file's data extents as device:start strings. */
+function dataExtentKeys(name: string): string[] {
+  return suite.array!.stat(name).groups.flatMap((group) => group.extents.filter((extent) => extent.role === 'data').map((extent) => `${extent.deviceId}:${extent.startLb}`));
+}
 
 describe('restripe', () => {
   it('rewrites narrow groups at the width the grown array allows, saving parity space', async () => {
@@ -14,15 +20,27 @@ describe('restripe', () => {
     expect(suite.array.stat('f4').groups.every((group) => group.dataCount === 2)).toBe(true);
     for (const i of [0, 1, 2]) await suite.array.addDevice(suite.dir.file(`grown${i}.img`), { createSizeBytes: 64 * MIB, expand: false });
     const allocatedBefore = suite.array.status().allocatedBytes;
+    const dataExtentsBefore = dataExtentKeys('f4');
 
     const progress: number[] = [];
     const report = await suite.array.restripe({ onProgress: (p) => progress.push(p.doneBytes) });
     expect(report.problems).toEqual([]);
     // The 1-byte and 4 KiB files already have the one data block they need.
     expect(report.restripedFiles).toBe(3);
+    // The 3 MiB and 5 MiB files are combined in place: their data extents stay where they were
+    // (a block moves only where the distinct-devices rule forces it), nothing is rewritten whole
+    // but the one-group 70,000-byte file.
+    expect(report.combine.combinedGroups).toBeGreaterThan(0);
+    expect(report.rewrittenFiles).toBe(1);
+    expect(report.rewrittenBytes).toBe(70_000);
+    const kept = dataExtentKeys('f4').filter((key) => dataExtentsBefore.includes(key)).length;
+    expect(kept).toBeGreaterThanOrEqual(dataExtentsBefore.length - report.combine.movedBlocks);
+    // 5-wide groups from blocks on 3 devices must move 2 of every 5 blocks: new parity and
+    // those moves are still less than the data alone, which a rewrite writes plus its parity.
+    expect(report.combine.writtenBytes).toBeLessThan(3 * MIB + 5 + 5 * MIB);
     expect(report.savedBytes).toBeGreaterThan(0);
     expect(suite.array.status().allocatedBytes).toBe(allocatedBefore - report.savedBytes);
-    expect(progress.at(-1)).toBe(report.rewrittenBytes);
+    expect(progress.at(-1)).toBe(report.combinedBytes + report.rewrittenBytes);
     for (const group of suite.array.stat('f4').groups) expect(group.dataCount).toBe(5);
     for (const [name, content] of files) expect((await suite.array.get(name)).equals(content), name).toBe(true);
     suite.array.assertInvariants();
@@ -55,7 +73,9 @@ describe('restripe', () => {
     const controller = new AbortController();
     await expect(suite.array.restripe({ signal: controller.signal, onProgress: () => controller.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
     const rest = await suite.array.restripe();
-    expect(rest.restripedFiles).toBe(3);
+    // The abort came at the combine's first progress: what it had not combined is done now.
+    expect(rest.restripedFiles).toBeGreaterThanOrEqual(1);
+    expect((await suite.array.restripe()).restripedFiles).toBe(0);
     for (let i = 0; i < 4; i++) expect((await suite.array.get(`h${i}`)).equals(patternBytes(MIB, 950 + i))).toBe(true);
     suite.array.assertInvariants();
   });

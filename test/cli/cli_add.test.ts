@@ -92,7 +92,7 @@ describe('elastripe add expands', () => {
 });
 
 describe('elastripe restripe', () => {
-  it('rewrites a file stored narrow before the array grew', async () => {
+  it('widens a file stored narrow before the array grew, in place', async () => {
     const home = join(rootDir, 'restripe');
     const cli = (...args: string[]) => runCli([...args, '--home', home, '--workers', '0']);
     expect((await cli('create', image('r1'), image('r2'), image('r3'), '--size', '40M')).exitCode).toBe(0);
@@ -102,7 +102,7 @@ describe('elastripe restripe', () => {
     expect((await cli('add', image('r4'), image('r5'), '--size', '40M', '--no-expand')).exitCode).toBe(0);
     const restriped = await cli('restripe');
     expect(restriped.exitCode).toBe(0);
-    expect(restriped.stdout.toString()).toMatch(/^restripe: rewrote 1 files \(4\.00 MiB\), freeing [\d.]+ [KM]iB of parity/);
+    expect(restriped.stdout.toString()).toMatch(/^restripe: widened 1 file, freeing [\d.]+ [KM]iB of parity\n  in place: \d+ groups combined into \d+ \(4\.00 MiB of files; \d+ blocks moved, [\d.]+ [KM]iB written\)\n  rewritten whole: 0 files \(0 B\)/);
     const stat = parseJson(await cli('stat', 'narrow', '--json')) as { groups: Array<{ dataCount: number }> };
     expect(stat.groups.every((group) => group.dataCount === 4)).toBe(true);
     expect((await cli('fsck', '--deep')).exitCode).toBe(0);

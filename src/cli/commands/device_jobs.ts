@@ -102,12 +102,17 @@ export async function runRestripe(context: CommandContext): Promise<ExitCode> {
   if (context.line.json) {
     printJson(context, { ...report, status });
   } else {
-    const lines = [`restripe: rewrote ${report.restripedFiles} files (${formatBytes(report.rewrittenBytes)}), freeing ${formatBytes(report.savedBytes)} of parity`];
-    for (const problem of report.problems) lines.push(`  not rewritten: ${escapeControlCharacters(problem)}`);
+    const combined = report.combine;
+    const lines = [
+      `restripe: widened ${count(report.restripedFiles, 'file')}, freeing ${formatBytes(report.savedBytes)} of parity`,
+      `  in place: ${combined.combinedGroups} groups combined into ${combined.newGroups} (${formatBytes(report.combinedBytes)} of files; ${combined.movedBlocks} blocks moved, ${formatBytes(combined.writtenBytes)} written)`,
+      `  rewritten whole: ${count(report.rewrittenFiles, 'file')} (${formatBytes(report.rewrittenBytes)})`,
+    ];
+    for (const problem of report.problems) lines.push(`  not widened: ${escapeControlCharacters(problem)}`);
     printText(context, `${lines.join('\n')}\n\n${renderStatus(status)}`);
   }
   if (report.problems.length === 0) return EXIT_OK;
-  return exitIncomplete(context, 'INCOMPLETE', `restripe left ${count(report.problems.length, 'file')} not rewritten (${report.problems[0]}); run 'elastripe restripe' again`);
+  return exitIncomplete(context, 'INCOMPLETE', `restripe left ${count(report.problems.length, 'file')} not widened (${report.problems[0]}); run 'elastripe restripe' again`);
 }
 
 /** Exits 1 when scrub found anything, repaired or not, so scripts notice rot. */
