@@ -527,20 +527,29 @@ export class Simulation {
 
   /**
    * Waits for work the array finishes in the background after a call returned (a failed job's
-   * committed moves still being journaled, and the frees waiting for that), through status():
-   * quiet once every committed change set is durable on the devices.
+   * committed moves still being journaled, and the frees waiting for that; the resync an open
+   * starts by itself for a device that came back while no process ran), through status():
+   * quiet once every committed change set is durable on the devices and no job runs — and still
+   * so a few turns later (a job an open started may not have its row yet).
    */
   private async waitUntilQuiet(): Promise<void> {
+    const hop = () => new Promise<void>((resolve) => setImmediate(resolve));
     for (let hops = 0; hops < QUIET_HOPS_MAX; hops++) {
-      const { seq, durableSeq } = this.array.status().metadata;
-      if (seq === durableSeq) {
-        for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-        return;
+      if (this.quietNow()) {
+        for (let i = 0; i < 3; i++) await hop();
+        if (this.quietNow()) return;
       }
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await hop();
     }
     const { seq, durableSeq } = this.array.status().metadata;
-    fail('journal', `change sets ${durableSeq + 1}..${seq} are committed but never became durable on the devices`);
+    if (seq !== durableSeq) fail('journal', `change sets ${durableSeq + 1}..${seq} are committed but never became durable on the devices`);
+    fail('jobs', `jobs still run after ${QUIET_HOPS_MAX} event-loop turns: ${this.array.status().jobs.filter((job) => job.state === 'running').map((job) => `#${job.jobId} ${job.kind}`).join(', ')}`);
+  }
+
+  /** Every committed change set durable on the devices, and no job running. */
+  private quietNow(): boolean {
+    const status = this.array.status();
+    return status.metadata.seq === status.metadata.durableSeq && !status.jobs.some((job) => job.state === 'running');
   }
 
   /** One line per check: device states, files, afflicted disks (ELASTRIPE_SIM_TRACE=1). */
