@@ -404,6 +404,12 @@ export class SimDevice implements Device {
   private inflight = 0;
   private drained: (() => void)[] = [];
   private readonly generation: number;
+  /**
+   * A flush through this handle failed (injected): the array's FlushCoalescer fails every later
+   * flush of the device, so it fails the device at its next metadata write however clean the
+   * disk is by then. The checker counts such a disk as afflicted while this handle lives.
+   */
+  flushFailed = false;
 
   constructor(
     private readonly storage: SimStorage,
@@ -478,6 +484,7 @@ export class SimDevice implements Device {
       this.complete('flush', []);
       if (this.roll(this.disk.rates.flushErrorRate)) {
         this.storage.counts.flushErrors++;
+        this.flushFailed = true;
         if (this.disk.rates.flushErrorDropsCache) this.storage.counts.droppedPageWrites += this.disk.dropCovered(watermark);
         throw new DeviceIoError(this.path, 'flush', 0, ERRNO.EIO, 'simulated flush error');
       }

@@ -163,6 +163,8 @@ export function checkDisks(snapshot: LayoutSnapshot, storage: SimStorage, model:
   for (const device of snapshot.devices.values()) {
     const disk = storage.disk(device.path);
     if (!device.online || !disk.present) findings.afflicted.add(device.path);
+    // A failed flush poisons the device for the process that saw it (see SimDevice.flushFailed).
+    if ([...disk.handles].some((handle) => handle.flushFailed)) findings.afflicted.add(device.path);
     for (const page of disk.badPages().keys()) {
       if (page < device.dataStartLb || page >= device.dataEndLb) findings.afflicted.add(device.path);
     }

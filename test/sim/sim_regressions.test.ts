@@ -292,4 +292,36 @@ describe('simulator regressions', () => {
       {"seed":2936333348,"faults":[],"ops":[{"kind":"get","name":"f04","offsetFraction":0.8500902652740479,"lengthFraction":0.0006731285247951746,"via":"get"}],"ioFaults":false,"crashAt":4},
     ]);
   });
+
+  // sim_oracle.ts: a flush error injected in one step left the device online, but the array's
+  // FlushCoalescer fails every later flush of it, so a metadata write steps later failed it —
+  // outside that step's fault atlas: "4 disks are down or damaged (...), parity 3". A device
+  // whose flush failed now counts as afflicted while the process that saw it lives
+  // (SimDevice.flushFailed). Found by ELASTRIPE_SIM_PLAN=grow seed 300002, shrunk to 22 steps.
+  it('a device poisoned by a failed flush counts against the fault budget (seed 300002, grow plan)', async () => {
+    await replay(configFor(300002), [
+      {"seed":792496011,"faults":[],"ops":[{"kind":"delete","name":"f07"},{"kind":"get","name":"f14","offsetFraction":0,"lengthFraction":0.9472887830343097,"via":"readInto"},{"kind":"put","name":"f01","sizeBytes":29370,"contentSeed":3098279472,"stream":false}],"ioFaults":false},
+      {"seed":3931906576,"faults":[],"ops":[{"kind":"addDevice","sizeMib":32,"reuseSpare":true,"noExpand":true},{"kind":"put","name":"f15","sizeBytes":175766,"contentSeed":2355241362,"stream":true},{"kind":"put","name":"f00","sizeBytes":2914,"contentSeed":3545604942,"stream":false}],"ioFaults":true},
+      {"seed":1136239097,"faults":[{"kind":"rot","pick":0.9766978665720671,"pagePick":0.9867533941287547,"latent":true,"superblock":false}],"ops":[{"kind":"failDevice","pick":0.4253778129350394},{"kind":"put","name":"f15","sizeBytes":77824,"contentSeed":129894927,"stream":true}],"ioFaults":false},
+      {"seed":3800400699,"faults":[],"ops":[{"kind":"rebuild"}],"ioFaults":true,"crashAt":32},
+      {"seed":2371604267,"faults":[],"ops":[{"kind":"expand"},{"kind":"removeDevice","pick":0.7876929445192218},{"kind":"put","name":"f03","sizeBytes":66824,"contentSeed":3487782936,"stream":false},{"kind":"put","name":"f10","sizeBytes":85136,"contentSeed":302557554,"stream":true}],"ioFaults":true},
+      {"seed":2901935690,"faults":[],"ops":[{"kind":"put","name":"f12","sizeBytes":82343,"contentSeed":2954178785,"stream":false}],"ioFaults":true},
+      {"seed":3834659873,"faults":[{"kind":"vanish","pick":0.7904634140431881},{"kind":"return","pick":0.24918990884907544}],"ops":[{"kind":"restripe"}],"ioFaults":true},
+      {"seed":1198524712,"faults":[],"ops":[{"kind":"removeDevice","pick":0.03378906426951289},{"kind":"get","name":"f10","offsetFraction":0,"lengthFraction":1,"via":"get"},{"kind":"put","name":"f15","sizeBytes":1911,"contentSeed":2412640193,"stream":false}],"ioFaults":true},
+      {"seed":1263691631,"faults":[{"kind":"rot","pick":0.1177216877695173,"pagePick":0.025291706435382366,"latent":false,"superblock":false}],"ops":[{"kind":"put","name":"f01","sizeBytes":393150,"contentSeed":942251033,"stream":false},{"kind":"get","name":"f11","offsetFraction":0,"lengthFraction":0.8754061856307089,"via":"get"}],"ioFaults":true},
+      {"seed":310888036,"faults":[],"ops":[{"kind":"restripe"},{"kind":"put","name":"f11","sizeBytes":79443,"contentSeed":2820789766,"stream":false},{"kind":"put","name":"f10","sizeBytes":41315,"contentSeed":4022644573,"stream":false}],"ioFaults":true},
+      {"seed":2027800824,"faults":[],"ops":[{"kind":"reopen"}],"ioFaults":true},
+      {"seed":3325886382,"faults":[],"ops":[{"kind":"put","name":"f02","sizeBytes":3527,"contentSeed":1917520583,"stream":true}],"ioFaults":true},
+      {"seed":1807979959,"faults":[],"ops":[{"kind":"addDevice","sizeMib":48,"reuseSpare":true}],"ioFaults":true},
+      {"seed":2530890965,"faults":[],"ops":[{"kind":"get","name":"f15","offsetFraction":0,"lengthFraction":0.26178877777419984,"via":"get"},{"kind":"put","name":"f01","sizeBytes":32768,"contentSeed":3917436733,"stream":false},{"kind":"get","name":"f13","offsetFraction":0.12343401531688869,"lengthFraction":1,"via":"get"}],"ioFaults":true},
+      {"seed":2368120032,"faults":[],"ops":[{"kind":"failDevice","pick":0.8453094069845974}],"ioFaults":true},
+      {"seed":1134742561,"faults":[],"ops":[{"kind":"put","name":"f07","sizeBytes":218000,"contentSeed":782071436,"stream":false},{"kind":"get","name":"f06","offsetFraction":0,"lengthFraction":1,"via":"get"},{"kind":"put","name":"f10","sizeBytes":1,"contentSeed":2315583427,"stream":false}],"ioFaults":false},
+      {"seed":3565322641,"faults":[],"ops":[{"kind":"put","name":"f06","sizeBytes":279239,"contentSeed":1211205983,"stream":false},{"kind":"delete","name":"f11"},{"kind":"rename","name":"f11","to":"f13","replace":true}],"ioFaults":false},
+      {"seed":1676188115,"faults":[],"ops":[{"kind":"rebuild"},{"kind":"put","name":"f08","sizeBytes":1493085,"contentSeed":3918189087,"stream":false},{"kind":"put","name":"f08","sizeBytes":1473,"contentSeed":3629905300,"stream":false}],"ioFaults":false},
+      {"seed":3086724598,"faults":[],"ops":[{"kind":"put","name":"f12","sizeBytes":1346014,"contentSeed":3274922239,"stream":true,"abortAfterTurns":8}],"ioFaults":true},
+      {"seed":3833588772,"faults":[],"ops":[{"kind":"rebuild"},{"kind":"removeDevice","pick":0.013958433410152793}],"ioFaults":true},
+      {"seed":2729225293,"faults":[],"ops":[{"kind":"scrub"}],"ioFaults":true},
+      {"seed":222521890,"faults":[],"ops":[{"kind":"addDevice","sizeMib":48,"reuseSpare":true},{"kind":"rename","name":"f06","to":"f06","replace":false}],"ioFaults":true},
+    ]);
+  });
 });
