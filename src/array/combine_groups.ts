@@ -50,6 +50,7 @@ import { readGroupBlocks, readRetrying } from './read_path.js';
 import type { RestripeContext } from './restripe_group.js';
 import type { ForegroundBackoff } from './foreground_backoff.js';
 import { Throttle } from './throttle.js';
+import { flushEachOnce } from './batch_flush.js';
 import type { JobOptions } from './device_jobs.js';
 
 /** Most data blocks one unit (one commit) covers: lcm(k, K) for k, K <= 8 is at most 56. */
@@ -357,16 +358,7 @@ export async function combineBatch(
 /** Flushes each device the batch's units wrote once; a unit that wrote to a device whose flush failed fails. Returns the flushes asked for. */
 async function flushWritten(context: CombineContext, prepared: (PreparedUnit | undefined)[], outcomes: UnitOutcome[], release: (i: number) => void): Promise<number> {
   const deviceIds = [...new Set(prepared.flatMap((item) => item?.reserved.map((place) => place.deviceId) ?? []))];
-  const failures = new Map<number, unknown>();
-  await settleBatch(
-    deviceIds.map(async (deviceId) => {
-      try {
-        await context.flusher.flush(onlineDevice(context, deviceId));
-      } catch (error) {
-        failures.set(deviceId, error);
-      }
-    }),
-  );
+  const failures = await flushEachOnce(context, deviceIds, 'it went offline while groups were combined');
   for (const error of failures.values()) if (!isUnitProblem(error)) throw error;
   prepared.forEach((item, i) => {
     const failed = item?.reserved.find((place) => failures.has(place.deviceId));

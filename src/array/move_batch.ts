@@ -15,12 +15,12 @@
 // whose read, write or flush failed is reported with its error and its new extents are
 // released once every write of the batch has settled (a write still in flight would land on
 // whatever takes them next).
-import { settleBatch } from '../devices/device_batch.js';
-import { DeviceFailedError, NoSpaceError } from '../errors.js';
+import { NoSpaceError } from '../errors.js';
 import type { ExtentMove, ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import { extentsByBlock, readGroupBlocks, type GroupBlocks } from './read_path.js';
 import type { BlockMove, RelocateContext } from './relocate.js';
 import { throwIfHostFull } from './write_path.js';
+import { flushEachOnce } from './batch_flush.js';
 
 /** One group and the blocks of it to move. */
 export interface GroupMoveRequest {
@@ -141,18 +141,7 @@ async function writeAll(context: RelocateContext, planned: Planned[]): Promise<v
 /** Flushes each target device once; returns how many flushes were asked for. */
 async function flushTargets(context: RelocateContext, planned: Planned[]): Promise<number> {
   const deviceIds = [...new Set(planned.filter((item) => item.error === undefined).flatMap((item) => item.placed.map((extent) => extent.toDeviceId)))];
-  const failures = new Map<number, unknown>();
-  await settleBatch(
-    deviceIds.map(async (deviceId) => {
-      try {
-        const device = context.devices.usable(deviceId);
-        if (!device) throw new DeviceFailedError(`#${deviceId}`, 'it went offline before a moved block was flushed');
-        await context.flusher.flush(device);
-      } catch (error) {
-        failures.set(deviceId, error);
-      }
-    }),
-  );
+  const failures = await flushEachOnce(context, deviceIds, 'it went offline before a moved block was flushed');
   for (const item of planned) {
     if (item.error !== undefined) continue;
     const failed = item.placed.find((extent) => failures.has(extent.toDeviceId));

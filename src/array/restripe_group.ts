@@ -20,6 +20,7 @@ import { readGroupBlocks } from './read_path.js';
 import type { RelocateContext } from './relocate.js';
 import type { Codec } from '../kernels/codec.js';
 import type { Arena } from '../kernels/arena.js';
+import { flushEachOnce } from './batch_flush.js';
 
 export interface RestripeContext extends RelocateContext {
   arena: Arena;
@@ -81,16 +82,7 @@ export async function restripeBatch(
       }
     }
     const deviceIds = [...new Set(prepared.flatMap((item) => item?.replacement.extents.map((extent) => extent.deviceId) ?? []))];
-    const failures = new Map<number, unknown>();
-    await settleBatch(
-      deviceIds.map(async (deviceId) => {
-        try {
-          await context.flusher.flush(onlineDevice(context, deviceId));
-        } catch (error) {
-          failures.set(deviceId, error);
-        }
-      }),
-    );
+    const failures = await flushEachOnce(context, deviceIds, 'it went offline while a restriped group was written');
     prepared.forEach((item, i) => {
       const failed = item?.replacement.extents.find((extent) => failures.has(extent.deviceId));
       if (!failed) return;
