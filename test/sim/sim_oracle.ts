@@ -175,7 +175,7 @@ export function checkDisks(snapshot: LayoutSnapshot, storage: SimStorage, model:
       findings.problems.push(`${name}: ${file.sizeBytes} bytes stored, no allowed version has that size`);
       continue;
     }
-    const version = candidates.length === 1 ? candidates[0]! : bestMatch(snapshot, storage, file, candidates);
+    const version = candidates.length === 1 ? candidates[0]! : bestMatch(snapshot, storage, file, candidates, parity);
     findings.versions.set(name, version);
     let offsetBytes = 0;
     for (const group of file.groups) {
@@ -244,18 +244,26 @@ function samePage(data: Uint8Array | undefined, expected: Uint8Array, offset: nu
   return have.equals(want);
 }
 
-/** After a power loss a file may hold either of two versions of one size: the one its blocks match. */
-function bestMatch(snapshot: LayoutSnapshot, storage: SimStorage, file: FileStat, candidates: Version[]): Version {
+/**
+ * After a power loss a file may hold either of two versions of one size: the one the disks hold
+ * most blocks of. Parity blocks count too: a group whose data
+ * blocks are all on devices that are down (a 1+m group of a tiny file) tells its version only by
+ * its parity, and scoring data alone would pick the first candidate and call the parity of the
+ * other one (the version an interrupted rename or put left) a difference nothing explains.
+ */
+function bestMatch(snapshot: LayoutSnapshot, storage: SimStorage, file: FileStat, candidates: Version[], parity: ParityCache): Version {
   let best = candidates[0]!;
   let bestScore = -1;
   for (const version of candidates) {
     let score = 0;
     let offsetBytes = 0;
     for (const group of file.groups) {
-      for (const extent of group.extents.filter((entry) => entry.role === 'data')) {
+      const expectedParity = parity.get(version, group, offsetBytes);
+      for (const extent of group.extents) {
         const device = snapshot.devices.get(extent.deviceId);
         if (!device?.online) continue;
-        if (blockState(storage, device.path, extent.startLb, extent.lengthLb, expectedData(version, group, offsetBytes, extent.index)) === 'intact') score++;
+        const expected = extent.role === 'data' ? expectedData(version, group, offsetBytes, extent.index) : expectedParity[extent.index]!;
+        if (blockState(storage, device.path, extent.startLb, extent.lengthLb, expected) === 'intact') score++;
       }
       offsetBytes += group.lengthBytes;
     }
