@@ -1419,6 +1419,7 @@ export class DiskArray {
       arena: this.runtime.arena,
       codec: this.runtime.codec,
       devices: this.devices,
+      flusher: this.flusher,
       ...(this.readOnly ? { repair: false } : {}),
       onDegradedRead: () => this.counters.bump(DEGRADED_READS),
       onRepaired: (deviceId, groupId) => {

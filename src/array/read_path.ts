@@ -9,6 +9,7 @@ import type { Arena, ArenaBuffer } from '../kernels/arena.js';
 import type { Codec } from '../kernels/codec.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { ArrayDevices } from './array_devices.js';
+import type { FlushCoalescer } from './flush_coalescer.js';
 
 export interface ReadContext {
   arena: Arena;
@@ -24,6 +25,12 @@ export interface ReadContext {
   onRepaired?: (deviceId: number, groupId: number) => void;
   /** Called once per extent read from a device (a job counts where its reads went). */
   onBlockRead?: (deviceId: number) => void;
+  /**
+   * The array's flushes (flush_coalescer.ts). A repair's flush goes through it, so one that fails
+   * poisons the device for every later flush: the writes it covered may be lost, and a job whose
+   * unflushed writes to that device it dropped must not see its own flush succeed and commit.
+   */
+  flusher?: FlushCoalescer;
 }
 
 /**
@@ -215,7 +222,7 @@ async function repairInPlace(context: ReadContext, byBlock: ExtentRow[], lost: n
       if (!device) return;
       try {
         await device.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [view(index)]);
-        await device.flush();
+        await (context.flusher ? context.flusher.flush(device) : device.flush());
         context.onRepaired?.(extent.deviceId, extent.groupId);
       } catch (error) {
         if (!(error instanceof DeviceIoError || error instanceof DeviceFailedError)) throw error;
