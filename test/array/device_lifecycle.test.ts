@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { DiskArray } from '../../src/array/disk_array.js';
 import type { ArrayEvent } from '../../src/array/array_events.js';
+import type { CreateOptions } from '../../src/array/types.js';
 import { nextEvent } from '../helpers/array_events.js';
 import { LIFECYCLE_TRANSITIONS } from '../../src/array/device_lifecycle.js';
 import type { Device, DeviceExtent } from '../../src/devices/device.js';
@@ -66,6 +67,30 @@ class LossyDevice implements Device {
 }
 
 
+/** Four 64 MiB image devices, parity 1, each opened as a LossyDevice (the newest per path in `latest`). */
+async function createLossyArray(policies?: CreateOptions['policies']): Promise<{ array: DiskArray; home: string; paths: string[]; latest: Map<string, LossyDevice> }> {
+  const home = suite.dir.file('home');
+  mkdirSync(home);
+  const paths = [0, 1, 2, 3].map((i) => suite.dir.file(`dev${i}.img`));
+  for (const path of paths) await createImageFile(path, 64 * MIB);
+  const latest = new Map<string, LossyDevice>();
+  const array = await DiskArray.create({
+    ...TEST_RUNTIME,
+    home,
+    devices: paths,
+    parityCount: 1,
+    extentLbMax: 16,
+    ...(policies ? { policies } : {}),
+    openDevice: async (path, options) => {
+      const device = new LossyDevice(await openDevice(path, options));
+      latest.set(path, device);
+      return device;
+    },
+  });
+  suite.array = array;
+  return { array, home, paths, latest };
+}
+
 function rot(devicePath: string, startLb: number): void {
   const fd = openSync(devicePath, 'r+');
   try {
@@ -84,25 +109,7 @@ describe('device lifecycle', () => {
   });
 
   it('a device that dropped during a put returns: only the groups committed while it was away are resynced, and repaired', async () => {
-    const home = suite.dir.file('home');
-    mkdirSync(home);
-    const paths = [0, 1, 2, 3].map((i) => suite.dir.file(`dev${i}.img`));
-    for (const path of paths) await createImageFile(path, 64 * MIB);
-    const latest = new Map<string, LossyDevice>();
-    suite.array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home,
-      devices: paths,
-      parityCount: 1,
-      extentLbMax: 16,
-      policies: { probeIntervalMs: 100, rebuildDelayMs: Infinity, autoExpand: false },
-      openDevice: async (path, options) => {
-        const device = new LossyDevice(await openDevice(path, options));
-        latest.set(path, device);
-        return device;
-      },
-    });
-    const array = suite.array;
+    const { array, paths, latest } = await createLossyArray({ probeIntervalMs: 100, rebuildDelayMs: Infinity, autoExpand: false });
     const before = patternBytes(3 * MIB, 1);
     await array.put('before', before);
     const events: ArrayEvent[] = [];
@@ -138,23 +145,9 @@ describe('device lifecycle', () => {
   // before the next process starts, is resynced by that open; an import carries it too.
   for (const reopen of ['open', 'import'] as const) {
     it(`a device that dropped during a put and is back at the next ${reopen}: that ${reopen} resyncs exactly the groups owed`, async () => {
-      const home = suite.dir.file('home');
-      mkdirSync(home);
-      const paths = [0, 1, 2, 3].map((i) => suite.dir.file(`dev${i}.img`));
-      for (const path of paths) await createImageFile(path, 64 * MIB);
-      const latest = new Map<string, LossyDevice>();
-      suite.array = await DiskArray.create({
-        ...TEST_RUNTIME,
-        home,
-        devices: paths,
-        parityCount: 1,
-        extentLbMax: 16,
-        openDevice: async (path, options) => {
-          const device = new LossyDevice(await openDevice(path, options));
-          latest.set(path, device);
-          return device;
-        },
-      });
+      const created = await createLossyArray();
+      const { home, paths, latest } = created;
+      suite.array = created.array; // (already; narrows the type for what follows)
       const before = patternBytes(3 * MIB, 11);
       await suite.array.put('before', before);
       latest.get(paths[1]!)!.lose = true;
