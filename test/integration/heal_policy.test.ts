@@ -42,6 +42,18 @@ afterAll(() => loopSet.destroyAll());
 
 
 
+/** A put source that yields `content`'s first `firstBytes`, then holds the rest until released. */
+function heldBackSource(content: Buffer, firstBytes: number): { source: Readable; release: () => void } {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const source = Readable.from((async function* () {
+    yield content.subarray(0, firstBytes);
+    await released;
+    yield content.subarray(firstBytes);
+  })());
+  return { source, release };
+}
+
 function someFiles(count: number, seed: number): Map<string, Buffer> {
   return new Map(Array.from({ length: count }, (_, i) => [`f${i}`, patternBytes(2 * MIB + i * 4099, seed + i)]));
 }
@@ -148,13 +160,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     const content = patternBytes(40 * MIB, 47);
     // The put's source holds back its second half until the server is dead, so the kill lands
     // inside the put however fast the machine is.
-    let markKilled!: () => void;
-    const killed = new Promise<void>((resolve) => (markKilled = resolve));
-    const source = Readable.from((async function* () {
-      yield content.subarray(0, 20 * MIB);
-      await killed;
-      yield content.subarray(20 * MIB);
-    })());
+    const { source, release: markKilled } = heldBackSource(content, 20 * MIB);
     const put = array.put('big', source);
     await new Promise((resolve) => setTimeout(resolve, 150));
     const image = images[3]!;
@@ -196,13 +202,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     // As in the test above: the server dies inside a put, so groups with a block on it are
     // committed after it left (their block there may never have become durable).
     const content = patternBytes(40 * MIB, 87);
-    let markKilled!: () => void;
-    const killed = new Promise<void>((resolve) => (markKilled = resolve));
-    const source = Readable.from((async function* () {
-      yield content.subarray(0, 20 * MIB);
-      await killed;
-      yield content.subarray(20 * MIB);
-    })());
+    const { source, release: markKilled } = heldBackSource(content, 20 * MIB);
     const put = array.put('big', source);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const port = started[3]!.port;
