@@ -1,11 +1,13 @@
-// Runs the real, built CLI (node bin/elastripe.js) as a child process, as a user would.
+// Runs the real, built CLI (node bin/elastripe.js, which loads the bundle dist/bundle/elastripe.cjs
+// that `npm run build` makes) as a child process, as a user would.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_DIR = fileURLToPath(new URL('../../', import.meta.url));
 const BIN_PATH = fileURLToPath(new URL('../../bin/elastripe.js', import.meta.url));
-const MAIN_PATH = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+/** What bin/elastripe.js loads: every CLI test runs the bundled tool. */
+export const BUNDLE_PATH = fileURLToPath(new URL('../../dist/bundle/elastripe.cjs', import.meta.url));
 
 export interface CliResult {
   exitCode: number | null;
@@ -23,7 +25,7 @@ export interface CliOptions {
 }
 
 export function assertBuilt(): void {
-  if (!existsSync(MAIN_PATH)) throw new Error(`${MAIN_PATH} is missing: run \`npm run build\` (or npx tsc -p tsconfig.json) first`);
+  if (!existsSync(BUNDLE_PATH)) throw new Error(`${BUNDLE_PATH} is missing: run \`npm run build\` first`);
 }
 
 /** Starts the CLI; the caller owns the child (stdin stays open unless `stdin` is given). */
