@@ -6,10 +6,11 @@
 // Invariants: inFlight counts exactly the tasks submitted and not yet settled; no task is
 // submitted once closing; after close the scratch slots this pool claimed are free again.
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina as PiscinaPool } from 'piscina';
 import { ARENA_POOL_ID_INDEX, ARENA_SCRATCH_SLOT_COUNT, ARENA_SLOT_CLAIMS_INDEX, type Arena } from './arena.js';
 import type { KernelModule, KernelTask, PoolWorkerData } from './pool_worker.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -17,6 +18,13 @@ import { InvalidArgumentError } from '../errors.js';
 /** Workers beyond slot 0 (the coordinator's) each need a scratch slot. */
 export const POOL_WORKER_COUNT_MAX = ARENA_SCRATCH_SLOT_COUNT - 1;
 const WORKER_PATH_FROM_ROOT = join('dist', 'src', 'kernels', 'pool_worker.js');
+
+/** Piscina (with worker_threads, perf_hooks, assert...) loads when the first pool starts, not
+ * with this module: a CLI verb that never starts one (ls, status, a put or get of a small file)
+ * saves its 10 ms of loading (issue 10). */
+function loadPiscina(): typeof PiscinaPool {
+  return (createRequire(import.meta.url)('piscina') as { Piscina: typeof PiscinaPool }).Piscina;
+}
 
 export interface KernelPoolOptions {
   arena: Arena;
@@ -67,7 +75,7 @@ export class KernelPool {
   readonly workerCount: number;
   private readonly arena: Arena;
   private readonly poolId: number;
-  private readonly piscina: Piscina<KernelTask, number>;
+  private readonly piscina: PiscinaPool<KernelTask, number>;
   private readonly inFlight = new Set<Promise<void>>();
   private tasksCompleted = 0;
   private workerBusyUs = 0;
@@ -94,6 +102,7 @@ export class KernelPool {
     this.arena = options.arena;
     this.poolId = Atomics.add(this.arena.controlWords(), ARENA_POOL_ID_INDEX, 1) + 1;
     const workerData: PoolWorkerData = { memory: this.arena.memory, module: options.module, poolId: this.poolId };
+    const Piscina = loadPiscina();
     this.piscina = new Piscina<KernelTask, number>({
       filename: poolWorkerPath(),
       minThreads: workerCount,

@@ -4,7 +4,7 @@
 // data; the thread writes the pointer and coefficient arrays the kernels read into its own
 // scratch slot of the arena's reserved head, so threads never share a pointer array.
 import { endianness } from 'node:os';
-import { isWorkerThread, workerData } from 'piscina';
+import { createRequire } from 'node:module';
 import {
   ARENA_RESERVED_BYTES,
   ARENA_SCRATCH_OFFSET_BYTES,
@@ -156,16 +156,24 @@ function claimSlot(memory: SharedMemory, poolId: number): number {
   throw new Error('pool_worker: every scratch slot of the arena is claimed');
 }
 
+/** Piscina's view of this thread, required only in a worker: the coordinator imports this
+ * module for executeTask() and must not load Piscina with it (see loadPiscina in pool.ts). */
+function piscinaWorker(): { isWorkerThread: boolean; workerData: unknown } {
+  return createRequire(import.meta.url)('piscina') as { isWorkerThread: boolean; workerData: unknown };
+}
+
 function initWorker(): TaskContext {
-  const data = workerData as PoolWorkerData;
+  const data = piscinaWorker().workerData as PoolWorkerData;
   const kernels = instantiateKernels(data.module, data.memory);
   return createTaskContext(kernels, data.memory, claimSlot(data.memory, data.poolId));
 }
 
 /** Piscina's entry point. Returns the task's compute time in microseconds, for pool statistics. */
 export default function runTask(task: KernelTask): number {
-  if (!isWorkerThread) throw new Error('pool_worker: the default export runs in pool workers only');
-  workerContext ??= initWorker();
+  if (workerContext === undefined) {
+    if (!piscinaWorker().isWorkerThread) throw new Error('pool_worker: the default export runs in pool workers only');
+    workerContext = initWorker();
+  }
   const start = performance.now();
   executeTask(workerContext, task);
   return (performance.now() - start) * 1000;
