@@ -13,7 +13,10 @@
 // the best round (the machine is shared; the best round is the least disturbed). CLI rows are
 // wall-clock times of the whole process; the fixed cost of one (a CLI put and a get of a 1-byte
 // file on the same array: node start, module load, array open with its worker pool, close) is
-// reported too, and `vsLibraryExStartup` discounts it.
+// reported too, and `vsLibraryExStartup` discounts it; beside it `node -e 0` (node's own start,
+// which no CLI can remove) and the same 1-byte put and get through the unbundled modules
+// (dist/src/cli/main.js, as before the CLI was bundled). A get to a file is also compared with
+// its floor, the slower of the library's readInto and writeFileSync of the bytes (`vsFloor`).
 // Run alone: `npm run build && node dist/bench/array/faces_bench.js` (writes array_faces.json);
 // bench:array includes these rows in array.json.
 import { spawn } from 'node:child_process';
@@ -54,10 +57,22 @@ const BIN = () => join(repositoryRoot(), 'bin', 'elastripe.js');
 
 /** Wall time of one CLI run (stdout to `stdoutPath` or ignored); throws with its stderr on failure. */
 async function cliTimed(args: string[], stdoutPath?: string): Promise<number> {
+  return nodeTimed([BIN(), ...args], stdoutPath);
+}
+
+/** The CLI as it ran before it was bundled: dist/src/cli/main.js through Node's ESM loader
+ * (`node -e` takes the first argument after the script as argv[1]; main reads from argv[2]). */
+function unbundledCliArgs(args: string[]): string[] {
+  const main = pathToFileURL(join(repositoryRoot(), 'dist', 'src', 'cli', 'main.js')).href;
+  return ['--input-type=module', '-e', `await (await import(${JSON.stringify(main)})).runAsProcess()`, 'elastripe', ...args];
+}
+
+/** Wall time of one `node ARGS` process; throws with its stderr on failure. */
+async function nodeTimed(args: string[], stdoutPath?: string): Promise<number> {
   const out = stdoutPath === undefined ? 'ignore' : openSync(stdoutPath, 'w');
   try {
     const started = performance.now();
-    const child = spawn(process.execPath, [BIN(), ...args], { stdio: ['ignore', out, 'pipe'], env: { ...process.env, ELASTRIPE_HOME: undefined } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, 'pipe'], env: { ...process.env, ELASTRIPE_HOME: undefined } });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve, reject) => {
@@ -146,6 +161,10 @@ async function cliRound(home: string, best: Best, sourcePath: string, tinyPath: 
   // The fixed cost of a CLI put or get: node, modules, array open with its worker pool, close.
   best.note('cli put of 1 byte', 'startup', await cliTimed(['put', 'tiny', tinyPath, '--home', home]));
   best.note('cli get of 1 byte', 'startup', await cliTimed(['get', 'tiny', '-', '--home', home], '/dev/null'));
+  // What no CLI can remove (node's own start), and the same two verbs unbundled (issue 10).
+  best.note('node -e 0', 'startup', await nodeTimed(['-e', '0']));
+  best.note('cli put of 1 byte, unbundled', 'startup', await nodeTimed(unbundledCliArgs(['put', 'tiny', tinyPath, '--home', home])));
+  best.note('cli get of 1 byte, unbundled', 'startup', await nodeTimed(unbundledCliArgs(['get', 'tiny', '-', '--home', home]), '/dev/null'));
   best.note('cli put NAME FILE', 'put', await cliTimed(['put', 'f', sourcePath, '--home', home]));
   best.note('cli get NAME FILE', 'get', await cliTimed(['get', 'f', outPath, '--home', home]));
   if (sha(readFileSync(outPath)) !== digest) throw new Error('CLI get wrote wrong bytes');
@@ -206,6 +225,13 @@ function rowsFrom(best: Best, settings: FaceSettings): BenchResult[] {
     if (baseline !== undefined) row.vsLibrary = Number((baseline / ms).toFixed(3));
     const startupMs = mode === 'put' ? putStartupMs : getStartupMs;
     if (impl.startsWith('cli') && baseline !== undefined) row.vsLibraryExStartup = Number((baseline / Math.max(1, ms - startupMs)).toFixed(3));
+    // A get to a file cannot beat the slower of reading (the library) and writing the output.
+    const writeFloor = best.ms('floor: writeFileSync of the bytes to a new file');
+    if (impl === 'cli get NAME FILE' && libraryRead !== undefined && writeFloor !== undefined) {
+      const floor = Math.max(libraryRead, writeFloor);
+      row.vsFloor = Number((floor / ms).toFixed(3));
+      row.vsFloorExStartup = Number((floor / Math.max(1, ms - startupMs)).toFixed(3));
+    }
     rows.push(row);
   }
   return rows;
@@ -267,7 +293,7 @@ export async function runFacesBench(kind: DeviceKind): Promise<BenchResult[]> {
   }
 }
 
-export const FACES_COLUMNS = ['case', 'impl', 'dataGBps', 'filesPerSec', 'elapsedMs', 'vsLibrary', 'vsLibraryExStartup', 'cpuSecondsPerGB', 'error'];
+export const FACES_COLUMNS = ['case', 'impl', 'dataGBps', 'filesPerSec', 'elapsedMs', 'vsLibrary', 'vsLibraryExStartup', 'vsFloor', 'vsFloorExStartup', 'cpuSecondsPerGB', 'error'];
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const loops = loopDevicesUsable();
