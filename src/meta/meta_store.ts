@@ -33,10 +33,19 @@ export class MetaStore {
    */
   onCommit: ((set: ChangeSet) => void) | undefined;
 
+  /**
+   * One transaction function for every mutation, made once: better-sqlite3's
+   * `db.transaction(fn)` builds four wrapper functions and their properties per call, ~9 us of
+   * a small put's CPU when made per mutation. Nested in a transaction, it runs in a savepoint.
+   */
+  private readonly runInTransaction: Database.Transaction<(work: () => unknown) => unknown>;
+
   private constructor(
     readonly home: string,
     private readonly db: Db,
-  ) {}
+  ) {
+    this.runInTransaction = db.transaction((work: () => unknown) => work());
+  }
 
   private statement(sql: string): Database.Statement {
     let prepared = this.statements.get(sql);
@@ -132,7 +141,7 @@ export class MetaStore {
       // its own, and its changes leave the change set if it fails.
       const mark = this.recording.length;
       try {
-        return this.db.transaction(work)();
+        return this.runInTransaction(work) as T;
       } catch (error) {
         this.recording.length = mark;
         throw error;
@@ -142,13 +151,13 @@ export class MetaStore {
     let changes: MetaChange[];
     let result: T;
     try {
-      result = this.db.transaction(() => {
+      result = this.runInTransaction.immediate(() => {
         const value = work();
         if (this.recording!.length > 0) {
           this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(META_SEQ_KEY, String(this.committedSeq + 1));
         }
         return value;
-      }).immediate();
+      }) as T;
       changes = this.recording;
     } finally {
       this.recording = undefined;
