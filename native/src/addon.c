@@ -259,7 +259,7 @@ static int request_from_row(napi_env env, const double *row, napi_value buffers,
   request->file_offset_bytes = (uint64_t)row[4];
   request->tag = (uint64_t)row[5];
   request->address = NULL;
-  if (request->op != RING_OP_READ && request->op != RING_OP_WRITE) return 0;
+  if (request->op != RING_OP_READ && request->op != RING_OP_WRITE && request->op != RING_OP_WRITE_DSYNC) return 0;
   napi_value buffer;
   void *data = NULL;
   size_t buffer_bytes = 0;

@@ -12,6 +12,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#ifndef RWF_DSYNC
+#define RWF_DSYNC 0x00000002  // linux/fs.h: per-write O_DSYNC
+#endif
+
 static int sys_setup(unsigned entries, struct io_uring_params *params) {
   return (int)syscall(__NR_io_uring_setup, entries, params);
 }
@@ -124,7 +128,7 @@ static int ring_fixed_index(const ring_t *ring, const void *address, uint32_t le
 static void ring_prepare_rw(struct io_uring_sqe *sqe, const ring_t *ring, const ring_request_t *request,
                             int *used_fixed) {
   int fixed = ring_fixed_index(ring, request->address, request->length_bytes);
-  int write = request->op == RING_OP_WRITE;
+  int write = request->op == RING_OP_WRITE || request->op == RING_OP_WRITE_DSYNC;
   if (fixed >= 0) {
     sqe->opcode = write ? IORING_OP_WRITE_FIXED : IORING_OP_READ_FIXED;
     sqe->buf_index = (uint16_t)fixed;
@@ -135,6 +139,7 @@ static void ring_prepare_rw(struct io_uring_sqe *sqe, const ring_t *ring, const 
   sqe->addr = (uint64_t)(uintptr_t)request->address;
   sqe->len = request->length_bytes;
   sqe->off = request->file_offset_bytes;
+  if (request->op == RING_OP_WRITE_DSYNC) sqe->rw_flags = RWF_DSYNC;
 }
 
 int ring_prepare(ring_t *ring, const ring_request_t *request) {
@@ -147,6 +152,7 @@ int ring_prepare(ring_t *ring, const ring_request_t *request) {
   switch (request->op) {
     case RING_OP_READ:
     case RING_OP_WRITE:
+    case RING_OP_WRITE_DSYNC:
       ring_prepare_rw(sqe, ring, request, &used_fixed);
       break;
     case RING_OP_FSYNC:

@@ -49,8 +49,10 @@ void ring_close(ring_t *ring);
 // Free SQE slots right now.
 unsigned ring_sq_space(const ring_t *ring);
 
-// One request as the addon hands it over; `op` is a RING_OP_* value.
-enum { RING_OP_READ = 0, RING_OP_WRITE = 1, RING_OP_FSYNC = 2, RING_OP_PUNCH = 3 };
+// One request as the addon hands it over; `op` is a RING_OP_* value. RING_OP_WRITE_DSYNC is a
+// write with RWF_DSYNC: durable when it completes (a block device gets a FUA write, which the
+// kernel turns into write + cache flush where the device has no FUA).
+enum { RING_OP_READ = 0, RING_OP_WRITE = 1, RING_OP_FSYNC = 2, RING_OP_PUNCH = 3, RING_OP_WRITE_DSYNC = 4 };
 typedef struct {
   int op;
   int fd;

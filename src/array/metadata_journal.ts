@@ -250,11 +250,14 @@ export class MetadataJournal {
       await this.writeCheckpoint();
       return;
     }
-    // Puts whose data writes complete meanwhile share this record's flush (flush_coalescer.ts).
-    const release = this.context.flusher.hold();
+    // A record goes out durably (Device.writeDurable) where the device can, and needs no
+    // flush there; the devices that cannot are flushed behind the write, and puts whose data
+    // writes complete meanwhile share that flush (flush_coalescer.ts).
+    const online = this.onlineTargets();
+    const release = online.some((target) => !target.device.writeDurable) ? this.context.flusher.hold() : () => undefined;
     let targets: { deviceId: number; device: Device }[];
     try {
-      targets = await this.writeTo([{ startLb: this.context.layout.regionStartLb + atLb, bytes }]);
+      targets = await this.writeTo([{ startLb: this.context.layout.regionStartLb + atLb, bytes }], { durable: true, targets: online });
     } catch (error) {
       release();
       throw error;
@@ -269,7 +272,8 @@ export class MetadataJournal {
       .then(async () => {
         if (failures !== this.failures) return;
         // The record's flush requests are made synchronously here; held data flushes join them.
-        const flushed = this.flushAll(targets);
+        // Devices that wrote it durably need none.
+        const flushed = this.flushAll(targets, { skipDurable: true });
         release();
         await flushed;
         this.position = { ...this.position, durableSeq: Math.max(this.position.durableSeq, lastSeq) };
@@ -323,26 +327,39 @@ export class MetadataJournal {
    * returns the devices that took them all. A device that fails is reported and dropped from
    * this write; the write stands if at least one device took it.
    */
-  private async writeTo(pieces: readonly { startLb: number; bytes: Uint8Array }[]): Promise<{ deviceId: number; device: Device }[]> {
-    let targets = this.context.devices.online().map((entry) => ({ deviceId: entry.row.deviceId, device: entry.device! }));
+  private async writeTo(
+    pieces: readonly { startLb: number; bytes: Uint8Array }[],
+    options: { durable?: boolean; targets?: { deviceId: number; device: Device }[] } = {},
+  ): Promise<{ deviceId: number; device: Device }[]> {
+    let targets = options.targets ?? this.onlineTargets();
     if (targets.length === 0) throw new DeviceFailedError('the array', 'no device is online to hold the metadata');
     const buffer = (this.buffer ??= this.context.arena.alloc(JOURNAL_BUFFER_BYTES));
     for (const piece of pieces) {
       const view = buffer.bytes.subarray(0, piece.bytes.byteLength);
       view.set(piece.bytes);
-      targets = await this.onEach(targets, (device) => device.write([{ startLb: piece.startLb, lengthLb: piece.bytes.byteLength / LB_BYTES }], [view]));
+      const range = [{ startLb: piece.startLb, lengthLb: piece.bytes.byteLength / LB_BYTES }];
+      targets = await this.onEach(targets, (device) => (options.durable && device.writeDurable ? device.writeDurable(range, [view]) : device.write(range, [view])));
     }
     return targets;
   }
 
-  /** Flushes the devices a write went to (those still online); at least one must take it. */
-  private async flushAll(targets: { deviceId: number; device: Device }[]): Promise<void> {
+  private onlineTargets(): { deviceId: number; device: Device }[] {
+    return this.context.devices.online().map((entry) => ({ deviceId: entry.row.deviceId, device: entry.device! }));
+  }
+
+  /**
+   * Flushes the devices a write went to (those still online); at least one must take it. With
+   * skipDurable, devices that wrote it durably (writeDurable) are not flushed.
+   */
+  private async flushAll(targets: { deviceId: number; device: Device }[], options: { skipDurable?: boolean } = {}): Promise<void> {
     const online = new Set(this.context.devices.online().map((entry) => entry.device));
     const still = targets.filter((target) => online.has(target.device));
     if (still.length === 0) throw new DeviceFailedError('the array', 'no device that took the metadata is still online');
+    const toFlush = options.skipDurable ? still.filter((target) => !target.device.writeDurable) : still;
+    if (toFlush.length === 0) return;
     // Through the array's flush coalescer: a record's flush may share one with the data
     // flushes of the puts behind it (each only needs a flush that started after its write).
-    await this.onEach(still, (device) => this.context.flusher.flush(device));
+    await this.onEach(toFlush, (device) => this.context.flusher.flush(device));
   }
 
   private async onEach(targets: { deviceId: number; device: Device }[], work: (device: Device) => Promise<void>): Promise<{ deviceId: number; device: Device }[]> {

@@ -49,6 +49,15 @@ export function throwIfHostFull(error: unknown): void {
   }
 }
 
+/**
+ * Extents up to this long (16 LB = 64 KiB: a small put's groups, a large put's short tail) are
+ * written durably where the device can (Device.writeDurable: RWF_DSYNC, a FUA write), so the
+ * put needs no flush of that device before its commit: one device round trip instead of two.
+ * Longer extents are written plainly and flushed once per device at the end of the put (many
+ * writes share that flush; a FUA write a device emulates costs a cache flush each).
+ */
+export const DURABLE_WRITE_LB_MAX = 16;
+
 /** Placements tried for one group before the put fails: each failed write removes a device. */
 const GROUP_WRITE_ATTEMPTS_MAX = 4;
 
@@ -136,7 +145,10 @@ class FileWriter {
   private readonly inflight = new Set<Promise<void>>();
   private readonly groups: NewGroup[] = [];
   private readonly reserved: NewExtent[] = [];
+  /** Devices written plainly: flushed before the commit. */
   private readonly touchedDeviceIds = new Set<number>();
+  /** Devices written only durably (writeDurable): nothing to flush, but they must still be usable. */
+  private readonly durableDeviceIds = new Set<number>();
   /** Where the next group's data starts in the device rotation (see rotationFor). */
   private rotationNext: number | undefined;
 
@@ -274,13 +286,19 @@ class FileWriter {
   }
 
   /**
-   * Makes every written extent durable before the caller commits metadata. A device that drops
+   * Makes every written extent durable before the caller commits metadata: flushes the devices
+   * written plainly (extents written durably need no flush). A device that drops
    * out now (offline, or its flush fails) costs each group at most one block, so with at most
    * parityCount such devices every group is still readable: the put finishes degraded (the
    * devices are marked failed and a rebuild restores redundancy), as md and ZFS finish writes.
    */
   async flush(): Promise<void> {
     const lost: { deviceId: number; error: DeviceIoError | DeviceFailedError }[] = [];
+    for (const deviceId of this.durableDeviceIds) {
+      // Its writes are durable already; a device gone since counts against the groups as below.
+      if (this.touchedDeviceIds.has(deviceId) || this.context.devices.usable(deviceId)) continue;
+      lost.push({ deviceId, error: new DeviceFailedError(`#${deviceId}`, 'it went offline before the put committed') });
+    }
     await Promise.all(
       [...this.touchedDeviceIds].map(async (deviceId) => {
         const device = this.context.devices.usable(deviceId);
@@ -384,9 +402,9 @@ class FileWriter {
         }
         const extents = this.reserveExtents(shape, rotation);
         extents.forEach((extent, i) => (extent.checksum = encoded.checksums[i]!));
-        const failure = await this.writeExtents(extents, encoded.blocks);
+        const { failure, durable } = await this.writeExtents(extents, encoded.blocks);
         if (failure === undefined) {
-          for (const extent of extents) this.touchedDeviceIds.add(extent.deviceId);
+          extents.forEach((extent, i) => (durable[i] ? this.durableDeviceIds : this.touchedDeviceIds).add(extent.deviceId));
           this.groups.push({ sequence, ...shape, parityCount: context.parityCount, lengthBytes: group.filledBytes, extents });
           this.doneBytes += group.filledBytes;
           this.options.onProgress?.({ doneBytes: this.doneBytes, totalBytes: this.options.sizeBytes });
@@ -460,13 +478,23 @@ class FileWriter {
     return shape;
   }
 
-  /** Writes every extent of a group in one batch; returns the first device error, if any. */
-  private async writeExtents(extents: NewExtent[], blocks: Uint8Array[]): Promise<Error | undefined> {
+  /**
+   * Writes every extent of a group in one batch; returns the first device error, if any, and
+   * which extents were written durably (short extents on devices that can: DURABLE_WRITE_LB_MAX).
+   */
+  private async writeExtents(extents: NewExtent[], blocks: Uint8Array[]): Promise<{ failure: Error | undefined; durable: boolean[] }> {
+    const durable = extents.map(() => false);
     const outcomes = await Promise.allSettled(
       extents.map(async (extent, i) => {
         const device = this.context.devices.usable(extent.deviceId);
         if (!device) throw new DeviceFailedError(`#${extent.deviceId}`, 'it went offline during a write');
-        await device.write([{ startLb: extent.startLb, lengthLb: extent.lengthLb }], [blocks[i]!]);
+        const range = [{ startLb: extent.startLb, lengthLb: extent.lengthLb }];
+        if (device.writeDurable && extent.lengthLb <= DURABLE_WRITE_LB_MAX) {
+          durable[i] = true;
+          await device.writeDurable(range, [blocks[i]!]);
+        } else {
+          await device.write(range, [blocks[i]!]);
+        }
       }),
     );
     let failure: Error | undefined;
@@ -478,7 +506,7 @@ class FileWriter {
       this.context.onWriteError(extents[i]!.deviceId, reason);
       failure ??= reason;
     });
-    return failure;
+    return { failure, durable };
   }
 
   private unreserve(extents: NewExtent[]): void {

@@ -41,6 +41,13 @@ export interface Device {
   read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void>;
   /** Writes every buffer to its extent; same contract as read. Not durable until flush(). */
   write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Optional: writes like write(), but each write is durable once the call resolves (RWF_DSYNC,
+   * a FUA write on a block device) — no flush needed for it; it says nothing about other
+   * writes. Where absent, a caller that needs durability writes and then flushes
+   * (durable_write.ts). A rejection leaves the extents' content unknown, as write's does.
+   */
+  writeDurable?(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void>;
   /** Makes every completed write durable. */
   flush(): Promise<void>;
   /** Tells the device the extents hold nothing (no-op where unsupported). */

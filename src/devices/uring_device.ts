@@ -38,6 +38,8 @@ const OP_READ = 0;
 const OP_WRITE = 1;
 const OP_FSYNC = 2;
 const OP_PUNCH = 3;
+/** A write with RWF_DSYNC: durable when it completes (FUA, or write + flush in the kernel). */
+const OP_WRITE_DSYNC = 4;
 
 const EINTR = 4;
 const EIO = 5;
@@ -240,7 +242,7 @@ class UringRing {
       else request.finish(-result);
       return;
     }
-    const transfers = request.op === OP_READ || request.op === OP_WRITE;
+    const transfers = request.op === OP_READ || request.op === OP_WRITE || request.op === OP_WRITE_DSYNC;
     if (!transfers || result >= request.lengthBytes) {
       request.finish(0);
     } else if (result === 0) {
@@ -376,6 +378,10 @@ class UringDevice implements Device {
 
   write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
     return this.transfer(OP_WRITE, 'write', extents, buffers);
+  }
+
+  writeDurable(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    return this.transfer(OP_WRITE_DSYNC, 'write', extents, buffers);
   }
 
   flush(): Promise<void> {

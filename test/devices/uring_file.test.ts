@@ -201,6 +201,28 @@ uringPrerequisite().describe('uring backend on image files', () => {
     expect(shared.online).toBe(true);
   });
 
+  test('writeDurable (RWF_DSYNC) writes from fixed and plain buffers, reads back, and is validated like write', async () => {
+    const path = imageFile('durable.img');
+    const device = await open(path);
+    expect(typeof device.writeDurable).toBe('function');
+    const fixed = arena.subarray(0, 2 * LB_BYTES);
+    stamp(fixed, 7, 20, 1);
+    // A plain (not registered) buffer: an aligned view of a memory of its own.
+    const plainMemory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    const plain = new Uint8Array(plainMemory.buffer, 0, LB_BYTES);
+    stamp(plain, 7, 30, 2);
+    await device.writeDurable!([{ startLb: 20, lengthLb: 2 }, { startLb: 30, lengthLb: 1 }], [fixed, plain]);
+    const onDisk = readFileSync(path);
+    expect(onDisk.subarray(20 * LB_BYTES, 22 * LB_BYTES).equals(Buffer.from(fixed))).toBe(true);
+    expect(onDisk.subarray(30 * LB_BYTES, 31 * LB_BYTES).equals(Buffer.from(plain))).toBe(true);
+    const target = arena.subarray(8 * LB_BYTES, 10 * LB_BYTES);
+    await device.read([{ startLb: 20, lengthLb: 2 }], [target]);
+    expectStamped(target, 7, 20, 1);
+    await expect(device.writeDurable!([{ startLb: 0, lengthLb: 1 }], [arena.subarray(1, LB_BYTES + 1)])).rejects.toBeInstanceOf(MisalignedIoError);
+    await expect(device.writeDurable!([{ startLb: FILE_BYTES / LB_BYTES, lengthLb: 1 }], [fixed.subarray(0, LB_BYTES)])).rejects.toThrow(/past the end/);
+    (device as unknown as { assertInvariants(): void }).assertInvariants();
+  });
+
   test('a missing path is a DeviceIoError with ENOENT', async () => {
     const error = await openUringDevice(join(directory, 'absent.img')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeviceIoError);

@@ -132,7 +132,10 @@ describe('group commit', () => {
       const rng = new SimRng(5);
       await Promise.all(contents(rng, PUTS_AT_ONCE, 2).map((bytes, i) => array.put(`f${i}`, bytes)));
       const start = world.storage.ioEvents;
-      await Promise.all([...contents(rng, PUTS_AT_ONCE, 3).map((bytes, i) => array.put(`f${i}`, bytes)), ...contents(rng, PUTS_AT_ONCE / 2, 4).map((bytes, i) => array.put(`n${i}`, bytes))]);
+      const fresh = contents(rng, PUTS_AT_ONCE, 3).map((bytes, i) => array.put(`f${i}`, bytes));
+      const added = contents(rng, PUTS_AT_ONCE / 2, 4);
+      await Promise.race(fresh);
+      await Promise.all([...fresh, ...added.map((bytes, i) => array.put(`n${i}`, bytes))]);
       return world.storage.ioEvents - start;
     })();
     expect(runEvents).toBeGreaterThan(40);
@@ -162,7 +165,12 @@ describe('group commit', () => {
           () => void (crashHome === undefined && acknowledged.add(name)),
           () => undefined, // cut by the power loss
         );
-      await Promise.all([...fresh.map((bytes, i) => put(`f${i}`, bytes)), ...added.map((bytes, i) => put(`n${i}`, bytes))]);
+      // The new files start once the first overwrite is done (acknowledged or cut): a second
+      // wave, so the run has batches acknowledged while others are still in flight (with small
+      // puts written durably, one wave of puts ready together would share its last records).
+      const overwrites = fresh.map((bytes, i) => put(`f${i}`, bytes));
+      await Promise.race(overwrites);
+      await Promise.all([...overwrites, ...added.map((bytes, i) => put(`n${i}`, bytes))]);
       expect(crashHome, `a power loss after ${crashAfterEvents} I/O events`).toBeDefined();
       if (acknowledged.size > 0) crashesWithAcknowledged++;
       if (acknowledged.size < PUTS_AT_ONCE * 1.5) crashesWithUnacknowledged++;

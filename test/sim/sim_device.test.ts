@@ -65,6 +65,20 @@ describe('write cache and flush', () => {
     expect(disk.unflushedPageCount()).toBe(0);
   });
 
+  it('a durable write (FUA) survives power loss without a flush, and no older cached write of its page comes back', async () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const storage = new SimStorage();
+      const disk = storage.createDisk('sim://a', 4 * MIB);
+      const device = await storage.openDevice('sim://a');
+      await device.write([{ startLb: 6, lengthLb: 2 }], [aligned(2, 1)]); // cached, never flushed
+      await device.writeDurable!([{ startLb: 6, lengthLb: 1 }], [aligned(1, 2)]);
+      expect(disk.unflushedPageCount()).toBe(1); // LB 7's plain write is still only cached
+      disk.powerLoss(new SimRng(seed));
+      expect((await readLb(storage, 'sim://a', 6))[0]).toBe(2);
+      expect([0, 1]).toContain((await readLb(storage, 'sim://a', 7))[0]);
+    }
+  });
+
   it('tears, drops and reorders unflushed multi-page writes at 4 KiB granularity', async () => {
     const outcomes = new Set<string>();
     for (let seed = 1; seed <= 60; seed++) {

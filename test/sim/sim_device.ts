@@ -7,7 +7,8 @@
 //    256 MiB disk costs only what was written. A page never written reads as zeros.
 //  - A completed write lands in the volatile cache: reads see it at once, but it is durable only
 //    after a flush that *started after the write completed* (a flush's watermark is the write
-//    sequence number when it starts). Writes completing during a flush stay volatile.
+//    sequence number when it starts). Writes completing during a flush stay volatile. A durable
+//    write (writeDurable: FUA, RWF_DSYNC) is durable once it completes, its pages only.
 //  - powerLoss(rng): every handle dies; the unflushed writes (completed ones and those still in
 //    flight) are dropped, torn (applied in order up to a random page, so a multi-page write
 //    lands partly), or reordered (a random subset applied in a random order), at random.
@@ -175,6 +176,19 @@ export class SimDisk {
     const cached = { seq: ++this.seq, page, state };
     this.log.push(cached);
     this.volatile.set(page, cached);
+  }
+
+  /**
+   * A durable write (FUA, RWF_DSYNC) completing: the page is durable at once, and older cached
+   * writes of it are gone (a disk's cache holds one version of a block; a flush or a power loss
+   * never brings an older one back over it).
+   */
+  landPageDurable(page: number, state: PageState): void {
+    if (this.volatile.has(page)) {
+      this.log = this.log.filter((cached) => cached.page !== page);
+      this.volatile.delete(page);
+    }
+    this.durable.set(page, state);
   }
 
   /** A flush starting: it will cover every write completed so far. */
@@ -452,7 +466,16 @@ export class SimDevice implements Device {
     });
   }
 
-  async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+  write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    return this.writeWith(extents, buffers, false);
+  }
+
+  /** A FUA write: its pages are durable when it completes (faults as for write). */
+  writeDurable(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    return this.writeWith(extents, buffers, true);
+  }
+
+  private async writeWith(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[], durable: boolean): Promise<void> {
     this.checkRequest('write', extents, buffers);
     this.checkWritable('write');
     const pending: PendingWrite = { extents, buffers };
@@ -467,7 +490,7 @@ export class SimDevice implements Device {
           throw new DeviceIoError(this.path, 'write', extents[0]!.startLb * LB_BYTES, ERRNO.EIO, 'simulated write error');
         }
         // The bytes are taken at completion, as DMA would: a caller reusing a buffer early is caught.
-        extents.forEach((extent, i) => this.land(extent, buffers[i]!));
+        extents.forEach((extent, i) => this.land(extent, buffers[i]!, durable));
       });
     } finally {
       this.disk.pending.delete(pending);
@@ -565,7 +588,8 @@ export class SimDevice implements Device {
   }
 
   /** Lands one extent's pages, possibly misdirected, possibly with a latent error. */
-  private land(extent: DeviceExtent, buffer: Uint8Array): void {
+  private land(extent: DeviceExtent, buffer: Uint8Array, durable = false): void {
+    const landPage = (page: number, state: PageState): void => (durable ? this.disk.landPageDurable(page, state) : this.disk.landPage(page, state));
     let startLb = extent.startLb;
     if (this.roll(this.disk.rates.misdirectRate)) {
       this.storage.counts.misdirectedWrites++;
@@ -575,7 +599,7 @@ export class SimDevice implements Device {
       // The aimed-at pages keep their old bytes but no longer hold what the writer believes.
       for (let lb = 0; lb < extent.lengthLb; lb++) {
         const page = extent.startLb + lb;
-        this.disk.landPage(page, { data: this.disk.current(page)?.data, bad: 'stale' });
+        landPage(page, { data: this.disk.current(page)?.data, bad: 'stale' });
       }
     }
     for (let lb = 0; lb < extent.lengthLb; lb++) {
@@ -583,7 +607,7 @@ export class SimDevice implements Device {
       const latent = this.roll(this.disk.rates.latentErrorRate);
       if (latent) this.storage.counts.latentSectors++;
       const bad: BadKind | undefined = latent ? 'latent' : startLb !== extent.startLb ? 'foreign' : undefined;
-      this.disk.landPage(startLb + lb, bad ? { data, bad } : { data });
+      landPage(startLb + lb, bad ? { data, bad } : { data });
     }
   }
 
