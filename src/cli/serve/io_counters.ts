@@ -61,8 +61,12 @@ function extentBytes(extents: readonly DeviceExtent[]): number {
 
 /** A device whose reads and writes are counted on completion (a failed one as an error). */
 export class CountingDevice extends DelegatingDevice {
+  /** Present when the inner device writes durably (uring), so serve keeps the fast small puts. */
+  readonly writeDurable?: (extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]) => Promise<void>;
+
   constructor(inner: Device, private readonly counts: DeviceIoCounts) {
     super(inner);
+    if (inner.writeDurable) this.writeDurable = (extents, buffers) => this.countWrite(extents, () => inner.writeDurable!(extents, buffers));
   }
 
   override async read(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
@@ -76,9 +80,13 @@ export class CountingDevice extends DelegatingDevice {
     this.counts.readBytes += extentBytes(extents);
   }
 
-  override async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+  override write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    return this.countWrite(extents, () => this.inner.write(extents, buffers));
+  }
+
+  private async countWrite(extents: readonly DeviceExtent[], write: () => Promise<void>): Promise<void> {
     try {
-      await this.inner.write(extents, buffers);
+      await write();
     } catch (error) {
       this.counts.writeErrors++;
       throw error;
