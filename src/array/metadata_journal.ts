@@ -15,7 +15,9 @@
 // A record's flush runs behind its write (the next record may be written meanwhile): a flush
 // covers every write completed before it starts, and flushes run one after another, so a
 // record is durable — and acknowledged — once the flush after its write completes, and every
-// record before it is durable too.
+// record before it is durable too. A device with Device.writeDurable (uring: RWF_DSYNC) takes
+// the record as a durable write and is not flushed for it: the record is durable there when the
+// write completes, and the records before it were written (durably) before it was issued.
 //
 // Invariants (assertInvariants):
 //  1. durableSeq <= submittedSeq, and every pending change set has seq > durableSeq, in order.
