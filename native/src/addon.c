@@ -389,6 +389,63 @@ static napi_value js_probe(napi_env env, napi_callback_info info) {
   return make_int(env, result);
 }
 
+// syncfs(fd) -> Promise<0 | -errno>: syncfs(2) of the file system holding fd, on libuv's
+// thread pool (it may take seconds on a disk). One call makes every dirty page and metadata
+// change of that file system durable; a batch of files pays for it once (src/cli/batch_output.ts).
+// Since Linux 5.8 it reports writeback errors that happened since fd was opened.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int result;
+} syncfs_job_t;
+
+static void syncfs_execute(napi_env env, void *data) {
+  syncfs_job_t *job = data;
+  job->result = syncfs(job->fd) == 0 ? 0 : -errno;
+}
+
+static void syncfs_complete(napi_env env, napi_status status, void *data) {
+  syncfs_job_t *job = data;
+  napi_value result;
+  napi_create_int32(env, status == napi_ok ? job->result : -ECANCELED, &result);
+  napi_resolve_deferred(env, job->deferred, result);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "elastripe_uring: syncfs(fd) takes a descriptor");
+    return NULL;
+  }
+  syncfs_job_t *job = calloc(1, sizeof(syncfs_job_t));
+  if (!job) {
+    napi_throw_error(env, NULL, "elastripe_uring: out of memory");
+    return NULL;
+  }
+  job->fd = fd;
+  napi_value promise, name;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "elastripe_syncfs", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "elastripe_uring: syncfs could not be queued");
+    return NULL;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_delete_async_work(env, job->work);
+    free(job);
+    napi_throw_error(env, NULL, "elastripe_uring: syncfs could not be queued");
+    return NULL;
+  }
+  return promise;
+}
+
 static napi_value module_init(napi_env env, napi_value exports) {
   addon_t *addon = calloc(1, sizeof(addon_t));
   if (!addon) {
@@ -411,6 +468,7 @@ static napi_value module_init(napi_env env, napi_value exports) {
       {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_default, NULL},
       {"probe", NULL, js_probe, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
+      {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties));
   return exports;

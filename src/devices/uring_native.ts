@@ -34,6 +34,8 @@ export interface UringAddon {
   addressOf(view: Uint8Array): number;
   probe(): number;
   info(): UringInfo;
+  /** syncfs(2) of fd's file system on the thread pool: 0 or -errno. Absent from addons built before it. */
+  syncfs?(fd: number): Promise<number>;
 }
 
 /** Overrides where the addon is loaded from (tests of the fallback, custom builds). */
