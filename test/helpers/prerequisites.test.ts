@@ -11,6 +11,7 @@ import {
   nbdkitPrerequisite,
   requirePrerequisite,
   rootPrerequisite,
+  stracePrerequisite,
   underCi,
   uringPrerequisite,
 } from './prerequisites.js';
@@ -80,7 +81,7 @@ describe('requirePrerequisite', () => {
 // Everything the suite needs. Locally a missing one is a skip here (and in the tests that need
 // it); under CI it fails here too, so one glance at this file says what the machine lacks.
 describe('this machine has every prerequisite of the suite', () => {
-  for (const prerequisite of [rootPrerequisite, loopDevicesPrerequisite, uringPrerequisite, nbdkitPrerequisite, fioPrerequisite, btrfsPrerequisite]) {
+  for (const prerequisite of [rootPrerequisite, loopDevicesPrerequisite, uringPrerequisite, nbdkitPrerequisite, fioPrerequisite, btrfsPrerequisite, stracePrerequisite]) {
     const gate = prerequisite();
     gate.it(gate.name, () => {
       expect(gate.reason).toBeNull();

@@ -160,6 +160,9 @@ export const nbdkitPrerequisite = (): Prerequisite => cached('nbdkit', () => nbd
 
 export const fioPrerequisite = (): Prerequisite => cached('fio', () => commandMissingReason('fio', ['--version'], 'fio'));
 
+/** strace: the test of get --recursive's durability order (syncfs before renames, fsyncs before exit). */
+export const stracePrerequisite = (): Prerequisite => cached('strace', () => commandMissingReason('strace', ['-V'], 'strace'));
+
 export const btrfsPrerequisite = (): Prerequisite =>
   cached('btrfs-progs', () => commandMissingReason('mkfs.btrfs', ['--version'], 'btrfs-progs'));
 
