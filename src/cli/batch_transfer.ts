@@ -226,7 +226,7 @@ export async function runBatchGet(context: CommandContext): Promise<void> {
         failures.push(failureOf(transfer.path, transfer.name, outcome));
       }
     });
-    const lanes: Buffer[] = [];
+    const lanes = new Lanes(array, transfers);
     try {
       await runTransfers(context, `get ${files.length} files`, transfers, totalBytes, failures, done, (transfer, onBytes) =>
         getOne(context, array, transfer, prefix, output, owned, lanes, onBytes),
@@ -268,7 +268,7 @@ async function getOne(
   prefix: string,
   output: BatchOutput<Transfer>,
   owned: ArrayFiles,
-  lanes: Buffer[],
+  lanes: Lanes,
   onBytes: (doneBytes: number) => void,
 ): Promise<number | undefined> {
   const parts = transfer.name.slice(prefix.length).split('/');
@@ -277,18 +277,18 @@ async function getOne(
   }
   const directory = await output.directory(parts.slice(0, -1), transfer.path);
   const leaf = parts.at(-1)!;
-  if (transfer.sizeBytes < SMALL_FILE_BYTES_MAX && output.isFree(directory, leaf, transfer.path)) {
-    const lane = lanes.pop() ?? laneBuffer(array);
+  if (transfer.sizeBytes < lanes.bytes && output.isFree(directory, leaf, transfer.path)) {
+    const lane = lanes.take();
     try {
       const read = await array.readInto(transfer.name, lane, { signal: context.signal });
-      // A file that grew past the lane since the listing takes the general path.
+      // A file that grew to fill the lane since the listing takes the general path.
       if (read < lane.byteLength) {
         const written = await output.write(directory, leaf, lane.subarray(0, read), transfer.path, transfer);
         onBytes(read);
         return written === 'queued' ? undefined : written;
       }
     } finally {
-      lanes.push(lane);
+      lanes.give(lane);
     }
   }
   const sink = await openTarget(context, join(directory.path, leaf), transfer.name, owned, { expectedBytes: transfer.sizeBytes, direct: context.line.backend !== 'fs' });
@@ -307,17 +307,47 @@ async function getOne(
   return doneBytes;
 }
 
+/** Arena bytes the lanes may hold at most: the reads of large files need the rest. */
+const LANE_ARENA_BYTES_MAX = 32 * 1024 * 1024;
+
 /**
- * A buffer a whole small file is read into: from the arena when it has room (the array reads
- * into it in place, no copy), else from the heap.
+ * Buffers a whole small file is read into, one per file in flight, reused: sized for the
+ * largest small file of the batch (a file that grew past it since the listing takes the
+ * general path), from the arena while it spares the room (the array reads into them in place,
+ * no copy), else from the heap.
  */
-function laneBuffer(array: ArrayHandle): Buffer {
-  try {
-    return array.allocBuffer(SMALL_FILE_BYTES_MAX);
-  } catch {
-    return Buffer.allocUnsafe(SMALL_FILE_BYTES_MAX);
+class Lanes {
+  private readonly free: Buffer[] = [];
+  private arenaBytes = 0;
+  readonly bytes: number;
+
+  constructor(private readonly array: ArrayHandle, transfers: readonly Transfer[]) {
+    const largest = transfers.reduce((most, transfer) => (transfer.sizeBytes < SMALL_FILE_BYTES_MAX ? Math.max(most, transfer.sizeBytes) : most), 0);
+    this.bytes = Math.min(SMALL_FILE_BYTES_MAX, Math.ceil((largest + 1) / LANE_ROUNDING_BYTES) * LANE_ROUNDING_BYTES);
+  }
+
+  take(): Buffer {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    if (this.arenaBytes + this.bytes <= LANE_ARENA_BYTES_MAX) {
+      try {
+        const lane = this.array.allocBuffer(this.bytes);
+        this.arenaBytes += this.bytes;
+        return lane;
+      } catch {
+        // the arena is busy: the heap will do
+      }
+    }
+    return Buffer.allocUnsafe(this.bytes);
+  }
+
+  give(lane: Buffer): void {
+    this.free.push(lane);
   }
 }
+
+/** Lanes are whole arena pages. */
+const LANE_ROUNDING_BYTES = 64 * 1024;
 
 // --- both ---
 
