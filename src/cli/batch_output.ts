@@ -9,9 +9,11 @@
 //     name never points at bytes that are not on disk — after a power cut too, as with an
 //     fdatasync per file. The descriptor syncfs goes through is opened before the first file
 //     is written there, so (Linux >= 5.8) a writeback error of any of them is reported;
-//   - at the end, every directory written into or created (up to DIR's parent) is fsync'ed, so
-//     the last renames and the new directories are durable before exit 0. (The old path did
-//     not fsync directories at all.)
+//   - at the end, one more syncfs per file system (the last renames), and every directory
+//     written into or created (up to DIR's parent) is fsync'ed, so the renames and the new
+//     directories are durable before exit 0. (The old path did not fsync directories at all.)
+//     A directory we may write but not read (a drop box) has no descriptor: its files are
+//     fdatasync'ed one by one before their renames, and it is not fsync'ed itself;
 //   - without syncfs (an addon built before it, or no addon): an fdatasync per file before its
 //     rename, as before, and the same directory fsyncs at the end.
 //
@@ -25,7 +27,7 @@
 // a trip through libuv's thread pool costs the event loop more than that (profiled: 20 of them
 // per file were 70% of a 10,000-file get). Array reads are io_uring requests, so they go on
 // while these run. Directories are created and resolved once per batch, not once per file.
-import { closeSync, fdatasync, fsync, lstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, fsync, lstatSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { mkdir, realpath } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -71,6 +73,16 @@ function typed(error: unknown, shown: string, action: string): unknown {
   return isSystemError(error) ? fromSystemError(error, displayName(shown), action) : error;
 }
 
+/** fdatasync of a file by path (a partial file in a directory with no syncfs descriptor). */
+async function fdatasyncPath(path: string): Promise<void> {
+  const fd = openSync(path, 'r');
+  try {
+    await fdatasyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class BatchOutput<T> {
   private readonly directories = new Map<string, Promise<OutputDirectory>>();
   /** Every directory to fsync at the end: the ones written into, and their parents up to DIR's. */
@@ -95,6 +107,15 @@ export class BatchOutput<T> {
     this.durability = durability ?? (uringAvailable().available && typeof uringAddon().syncfs === 'function' ? 'syncfs' : 'fdatasync');
     this.toFsync.add(dirname(root));
     this.toFsync.add(root);
+    // DIR's file system from the start, before anything is written (see resolve for others).
+    if (this.durability === 'syncfs') {
+      try {
+        const fd = openSync(root, 'r');
+        this.syncDescriptors.set(fstatSync(fd).dev, fd);
+      } catch {
+        // not readable: resolve opens one in the first readable directory, or files are fdatasync'ed
+      }
+    }
   }
 
   /** The directory DIR/PARTS..., created if missing (once per batch); refused if it leaves DIR. */
@@ -122,7 +143,13 @@ export class BatchOutput<T> {
     const made = await mkdir(path, { recursive: true });
     const real = await realpath(path);
     const { dev } = statSync(real);
-    if (this.durability === 'syncfs' && !this.syncDescriptors.has(dev) && !this.closed) this.syncDescriptors.set(dev, openSync(real, 'r'));
+    if (this.durability === 'syncfs' && !this.syncDescriptors.has(dev) && !this.closed) {
+      try {
+        this.syncDescriptors.set(dev, openSync(real, 'r'));
+      } catch {
+        // Writable but not readable (a drop box): the files there are fdatasync'ed one by one.
+      }
+    }
     // Its entry in its parent, and theirs, up to DIR (a symbolic link out is refused by the caller).
     for (let at = real; at.startsWith(this.root + sep); at = dirname(at)) this.toFsync.add(at);
     return { path: real, dev, fresh: made !== undefined || (parts.length === 0 && this.rootCreated) };
@@ -192,10 +219,21 @@ export class BatchOutput<T> {
       try {
         let failure: Error | undefined;
         for (const dev of new Set(window.map((file) => file.dev))) {
-          const result = await uringAddon().syncfs!(this.syncDescriptors.get(dev)!);
+          const fd = this.syncDescriptors.get(dev);
+          const result = fd === undefined ? 0 : await uringAddon().syncfs!(fd);
           if (result < 0) failure ??= new OutputError(`cannot make the files written under ${displayName(this.root)} durable: syncfs failed: ${errnoName(-result)}; not renamed into place`);
         }
         for (const file of window) {
+          if (failure === undefined && !this.syncDescriptors.has(file.dev)) {
+            try {
+              await fdatasyncPath(file.partial);
+            } catch (error) {
+              rmSync(file.partial, { force: true });
+              const reason = typed(error, file.shown, 'write');
+              this.settle(file.item, reason instanceof Error ? reason : new Error(String(reason)));
+              continue;
+            }
+          }
           if (failure !== undefined) {
             rmSync(file.partial, { force: true });
             this.settle(file.item, failure);
@@ -224,12 +262,19 @@ export class BatchOutput<T> {
     this.commitWindow();
     await this.committed;
     try {
+      // The last renames: one more syncfs per file system covers them (and the directories);
+      // the fsyncs below are what POSIX asks for, and all there is without syncfs.
+      for (const fd of this.syncDescriptors.values()) {
+        const result = await uringAddon().syncfs!(fd);
+        if (result < 0) throw new OutputError(`cannot make the files written under ${displayName(this.root)} durable: syncfs failed: ${errnoName(-result)}`);
+      }
       for (const directory of [...this.toFsync].sort((a, b) => b.length - a.length)) {
         let fd: number;
         try {
           fd = openSync(directory, 'r');
         } catch (error) {
-          if (isSystemError(error) && error.code === 'ENOENT') continue; // a directory that never got made
+          // A directory that never got made, or one we may write but not read (no descriptor to fsync).
+          if (isSystemError(error) && (error.code === 'ENOENT' || error.code === 'EACCES' || error.code === 'EPERM')) continue;
           throw error;
         }
         try {

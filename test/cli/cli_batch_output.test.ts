@@ -6,8 +6,9 @@
 //     directories are fsync'ed after the last rename, before the process exits; without the
 //     io_uring addon (so without its syncfs), an fdatasync per file before its rename;
 //   - per-file failures (a directory where a file goes, a file where a directory goes, a
-//     directory the user may not write) are typed, the rest is written, no partial file stays;
-//     an existing file is replaced whole, keeping its mode;
+//     directory the user may not write) are typed, the rest is written — into a directory the
+//     user may write but not read too —, no partial file stays; an existing file is replaced
+//     whole, keeping its mode;
 //   - Ctrl-C half way: no partial file stays, and what is there is complete.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -184,6 +185,7 @@ describe('get --recursive: each file whole under its name, all of it durable at 
     await chmod(join(out, 'd0'), 0o777);
     await chmod(join(out, 'd1'), 0o777);
     await chmod(join(out, 'd1', 'sub'), 0o555); // nobody may not write here
+    await chmod(join(out, 'd1'), 0o333); // a drop box: nobody may write here, not read (no descriptor to sync through)
     await mkdir(join(out, 'd0', 'f0'), { mode: 0o777 }); // a directory where a file goes
     await writeFile(join(out, 'd2'), 'a file where a directory goes');
     await chmod(join(out, 'd2'), 0o666);
