@@ -254,6 +254,8 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 static int request_from_row(napi_env env, const double *row, napi_value buffers, uint32_t index,
                             ring_request_t *request) {
   request->op = (int)row[0];
+  // An op this build does not know must never reach ring_prepare (it would be taken for another).
+  if (request->op < RING_OP_READ || request->op > RING_OP_WRITE_DSYNC) return -EINVAL;
   request->fd = (int)row[1];
   request->length_bytes = (uint32_t)row[3];
   request->file_offset_bytes = (uint64_t)row[4];
@@ -458,7 +460,11 @@ static napi_value module_init(napi_env env, napi_value exports) {
   // Instance data only locates the state; the async cleanup hook owns freeing it.
   CHECK(napi_set_instance_data(env, addon, NULL, NULL));
   CHECK(napi_add_async_cleanup_hook(env, on_env_cleanup, addon, &addon->cleanup_handle));
+  // Tells TS this build knows RING_OP_WRITE_DSYNC: an addon built before it lacks the property,
+  // and TS then gives devices no writeDurable (such a build would take op 4 for a punch).
+  napi_value write_dsync_op = make_int(env, RING_OP_WRITE_DSYNC);
   napi_property_descriptor properties[] = {
+      {"writeDsyncOp", NULL, NULL, NULL, NULL, write_dsync_op, napi_enumerable, NULL},
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},

@@ -159,7 +159,7 @@ int ring_prepare(ring_t *ring, const ring_request_t *request) {
       sqe->opcode = IORING_OP_FSYNC;
       sqe->fsync_flags = IORING_FSYNC_DATASYNC;
       break;
-    default:  // RING_OP_PUNCH: fallocate(PUNCH_HOLE | KEEP_SIZE); length travels in addr.
+    default:  // RING_OP_PUNCH (the addon refuses other ops): fallocate(PUNCH_HOLE | KEEP_SIZE); length in addr.
       sqe->opcode = IORING_OP_FALLOCATE;
       sqe->off = request->file_offset_bytes;
       sqe->addr = request->length_bytes;

@@ -350,8 +350,18 @@ export async function openUringDevice(path: string, options: UringOpenOptions = 
   return new UringDevice(path, fd, sizeBytes, logicalBlockBytes, isBlock ? 'block' : 'file', exclusive, shared);
 }
 
+/**
+ * Whether the loaded addon knows the RWF_DSYNC write: a build from before it lacks
+ * `writeDsyncOp` (and would take op 4 for something else), so its devices get no writeDurable.
+ */
+export function addonWritesDurably(addon: Pick<UringAddon, 'writeDsyncOp'>): boolean {
+  return addon.writeDsyncOp === OP_WRITE_DSYNC;
+}
+
 class UringDevice implements Device {
   readonly backend = 'uring' as const;
+  /** A write with RWF_DSYNC (see Device.writeDurable); absent when the addon predates it. */
+  readonly writeDurable?: (extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]) => Promise<void>;
   private onlineNow = true;
   private offlineReason = '';
   private closed = false;
@@ -366,7 +376,9 @@ class UringDevice implements Device {
     private readonly kind: 'file' | 'block',
     private readonly exclusive: boolean,
     private readonly shared: UringRing,
-  ) {}
+  ) {
+    if (addonWritesDurably(uringAddon())) this.writeDurable = (extents, buffers) => this.transfer(OP_WRITE_DSYNC, 'write', extents, buffers);
+  }
 
   get online(): boolean {
     return this.onlineNow;
@@ -380,9 +392,6 @@ class UringDevice implements Device {
     return this.transfer(OP_WRITE, 'write', extents, buffers);
   }
 
-  writeDurable(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
-    return this.transfer(OP_WRITE_DSYNC, 'write', extents, buffers);
-  }
 
   flush(): Promise<void> {
     const batch = this.startBatch('flush', 1);

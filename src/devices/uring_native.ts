@@ -36,6 +36,8 @@ export interface UringAddon {
   info(): UringInfo;
   /** syncfs(2) of fd's file system on the thread pool: 0 or -errno. Absent from addons built before it. */
   syncfs?(fd: number): Promise<number>;
+  /** The op number of a write with RWF_DSYNC; absent in addons built before it (then unused). */
+  readonly writeDsyncOp?: number;
 }
 
 /** Overrides where the addon is loaded from (tests of the fallback, custom builds). */

@@ -13,11 +13,13 @@ import {
 } from '../../src/errors.js';
 import type { Device } from '../../src/devices/device.js';
 import {
+  addonWritesDurably,
   assertUringRingInvariants,
   openUringDevice,
   registerUringArena,
   uringRingInfo,
 } from '../../src/devices/uring_device.js';
+import { uringAddon } from '../../src/devices/uring_native.js';
 import { uringPrerequisite } from '../helpers/prerequisites.js';
 
 const SEED = Number(process.env.ELASTRIPE_SEED ?? 0x5eed);
@@ -221,6 +223,17 @@ uringPrerequisite().describe('uring backend on image files', () => {
     await expect(device.writeDurable!([{ startLb: 0, lengthLb: 1 }], [arena.subarray(1, LB_BYTES + 1)])).rejects.toBeInstanceOf(MisalignedIoError);
     await expect(device.writeDurable!([{ startLb: FILE_BYTES / LB_BYTES, lengthLb: 1 }], [fixed.subarray(0, LB_BYTES)])).rejects.toThrow(/past the end/);
     (device as unknown as { assertInvariants(): void }).assertInvariants();
+  });
+
+  test('the addon names its durable-write op (an older build has none: no writeDurable) and refuses ops it does not know', async () => {
+    await open(imageFile('ops.img')); // the ring is up
+    expect(uringAddon().writeDsyncOp).toBe(4);
+    expect(addonWritesDurably(uringAddon())).toBe(true);
+    expect(addonWritesDurably({})).toBe(false);
+    const rows = new Float64Array(6);
+    rows.set([99, -1, 0, LB_BYTES, 0, 0]);
+    expect(() => uringAddon().submit(rows, [arena.subarray(0, LB_BYTES)], 1)).toThrow(RangeError);
+    expect(uringRingInfo().inflight).toBe(0);
   });
 
   test('a missing path is a DeviceIoError with ENOENT', async () => {
