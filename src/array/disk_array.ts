@@ -770,6 +770,24 @@ export class DiskArray {
   }
 
   /**
+   * As readChunks, but each `bytes` stays valid until its `release()` (not only until the next
+   * iteration), so a consumer may keep several at once — writes of them in flight while the
+   * next groups are read. Release every chunk taken, also after an error or an early exit; the
+   * consumer bounds how many it holds (they come out of the arena, beside the reads ahead).
+   */
+  async *lendChunks(name: string, options: GetOptions = {}): AsyncGenerator<{ offset: number; bytes: Uint8Array; release: () => void }> {
+    this.assertOpen();
+    const range = this.resolveRange(name, options);
+    const leave = this.beginRead(range.groups);
+    try {
+      const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, { ...options, lend: true, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX, groupsStartBytes: range.groupsStartBytes });
+      for await (const slice of slices) yield { offset: slice.outOffset, bytes: slice.bytes, release: slice.release! };
+    } finally {
+      leave();
+    }
+  }
+
+  /**
    * A stream of the file (or range), read group by group with several groups in flight. Each
    * chunk is a fresh Buffer by default; with `pooledChunks` the chunks come from a small ring
    * of reused, pre-touched Buffers (see pooled_chunks.ts for when a chunk may be reused).

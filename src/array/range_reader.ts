@@ -13,6 +13,13 @@ export interface RangeReadOptions {
   groupsStartBytes?: number;
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
+  /**
+   * The consumer keeps each slice until it calls the slice's `release` (readRangeSlices then
+   * does not release it when the next one is asked for): several slices may be held at once,
+   * e.g. while writes of them are in flight. Every slice yielded must be released, also after
+   * an error; slices read but never yielded are released here.
+   */
+  lend?: boolean;
 }
 
 interface Slice {
@@ -48,7 +55,7 @@ export async function* readRangeSlices(
   offset: number,
   length: number,
   options: RangeReadOptions,
-): AsyncGenerator<{ outOffset: number; bytes: Uint8Array }> {
+): AsyncGenerator<{ outOffset: number; bytes: Uint8Array; release?: () => void }> {
   const slices = slicesOf(groups, offset, length, options.groupsStartBytes);
   const pending: Promise<GroupBlocks>[] = [];
   let launched = 0;
@@ -72,10 +79,16 @@ export async function* readRangeSlices(
     for (const slice of slices) {
       if (options.signal?.aborted) throw new AbortedError('read was aborted');
       const blocks = await pending.shift()!;
-      try {
-        yield { outOffset: slice.outOffset, bytes: blocks.buffer.bytes.subarray(slice.fromBytes, slice.toBytes) };
-      } finally {
-        blocks.release();
+      const bytes = blocks.buffer.bytes.subarray(slice.fromBytes, slice.toBytes);
+      if (options.lend) {
+        let held = true;
+        yield { outOffset: slice.outOffset, bytes, release: () => void (held && ((held = false), blocks.release())) };
+      } else {
+        try {
+          yield { outOffset: slice.outOffset, bytes };
+        } finally {
+          blocks.release();
+        }
       }
       doneBytes += slice.toBytes - slice.fromBytes;
       options.onProgress?.({ doneBytes, totalBytes: length });
