@@ -16,7 +16,8 @@
 // Errors about the target name the target the user gave, never the partial file.
 //
 // Bytes go out without a copy: a sink writes the caller's view (an arena slice lent by
-// readChunks) and resolves only once the bytes have left it, so the view may be reused. A
+// lendChunks) and resolves only once the bytes have left it, so the view may be reused; the
+// direct sink takes several writes at once (writesInFlightMax), each at its own position. A
 // regular file is written with io_uring and O_DIRECT where the slice and its file offset are
 // 4 KiB aligned (the partial file is sized first, so the direct writes land inside it), with
 // plain pwrite for the unaligned tail or where the filesystem refuses O_DIRECT.
@@ -36,13 +37,25 @@ import { fromSystemError, isSystemError } from './system_errors.js';
 export const STDIO_ARGUMENT = '-';
 /** Below this, opening a second (O_DIRECT) descriptor costs more than the copy it saves. */
 const DIRECT_WRITE_BYTES_MIN = 1024 * 1024;
+/** Direct writes of a get in flight at once (each holds one group's arena slice). */
+const DIRECT_WRITES_IN_FLIGHT_MAX = 4;
 
 /** Where the bytes go; `path` is what the output reports (DIR/NAME for a directory). */
 export interface Sink {
   readonly path: string;
   /** The bytes go to our own standard output (nothing else may be printed there). */
   readonly toStdout: boolean;
-  /** Appends chunk; resolves once chunk's memory is no longer needed (it may be reused then). */
+  /**
+   * How many writes may be in flight at once (their chunks kept alive until each resolves):
+   * more than 1 only where a write runs off the main thread (io_uring), so the reads of the
+   * next chunks go on while the bytes are copied out.
+   */
+  readonly writesInFlightMax: number;
+  /**
+   * Appends chunk (at the next position: calls order the bytes, not completions); resolves once
+   * chunk's memory is no longer needed (it may be reused then). Up to writesInFlightMax calls
+   * may be pending; commit and discard wait for none, so the caller settles them first.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Makes the output final (flush, or rename the partial file into place). */
   commit(): Promise<void>;
@@ -203,6 +216,7 @@ function stdoutSink(context: CommandContext, shown: string): Sink {
   return {
     path: shown,
     toStdout: true,
+    writesInFlightMax: 1,
     write: (chunk) => writeUntilDone(stream, chunk, context.signal),
     commit: () => flushStream(stream),
     discard: async () => undefined,
@@ -247,6 +261,7 @@ async function throughSink(path: string, flags: number, target: string): Promise
   return {
     path: target,
     toStdout: false,
+    writesInFlightMax: 1,
     write: (chunk) => aboutTarget(target, 'write', () => writeAll(handle, chunk)),
     commit: () => aboutTarget(target, 'write', () => handle.close()),
     discard: () => handle.close().catch(() => undefined),
@@ -262,6 +277,8 @@ async function replaceSink(finalPath: string, existing: Stats | undefined, targe
   const handle = await aboutTarget(target, 'write', () => open(partial, 'wx', existing ? existing.mode & 0o7777 : 0o666));
   let closed = false;
   let direct: Device | undefined;
+  /** false once the filesystem refused O_DIRECT after all (writes in flight may still use direct). */
+  let directUsable = false;
   let writtenBytes = 0;
   const close = async (): Promise<void> => {
     const device = direct;
@@ -279,6 +296,7 @@ async function replaceSink(finalPath: string, existing: Stats | undefined, targe
       // Sized to whole LBs first: a direct write must land inside the file the ring opened.
       await handle.truncate(Math.ceil(options.expectedBytes / LB_BYTES) * LB_BYTES);
       direct = await openUringDevice(partial, { exclusive: false }).catch(() => undefined);
+      directUsable = direct !== undefined;
     }
   } catch (error) {
     await close().catch(() => undefined);
@@ -287,7 +305,7 @@ async function replaceSink(finalPath: string, existing: Stats | undefined, targe
   }
   const writeAt = async (chunk: Uint8Array, position: number): Promise<void> => {
     let done = 0;
-    if (direct && position % LB_BYTES === 0 && chunk.byteOffset % LB_BYTES === 0 && chunk.buffer instanceof SharedArrayBuffer) {
+    if (direct && directUsable && position % LB_BYTES === 0 && chunk.byteOffset % LB_BYTES === 0 && chunk.buffer instanceof SharedArrayBuffer) {
       const directBytes = Math.min(Math.floor(chunk.byteLength / LB_BYTES) * LB_BYTES, direct.sizeBytes - position);
       if (directBytes > 0) {
         try {
@@ -296,10 +314,9 @@ async function replaceSink(finalPath: string, existing: Stats | undefined, targe
         } catch (error) {
           if (error instanceof DeviceIoError && error.errno === 28) throw new OutputError(`cannot write ${displayName(target)}: no space left on device (ENOSPC)`, { cause: error });
           if (!(error instanceof MisalignedIoError || error instanceof DeviceIoError)) throw error;
-          // The filesystem refused O_DIRECT after all: plain writes from here on.
-          const device = direct;
-          direct = undefined;
-          await device?.close().catch(() => undefined);
+          // The filesystem refused O_DIRECT after all: plain writes from here on (the ring's
+          // descriptor stays open until commit or discard: other writes may be in flight on it).
+          directUsable = false;
         }
       }
     }
@@ -311,11 +328,14 @@ async function replaceSink(finalPath: string, existing: Stats | undefined, targe
   return {
     path: target,
     toStdout: false,
-    write: (chunk) =>
-      aboutTarget(target, 'write', async () => {
-        await writeAt(chunk, writtenBytes);
-        writtenBytes += chunk.byteLength;
-      }),
+    // Direct writes go through io_uring: the copy into the file runs on a kernel worker.
+    writesInFlightMax: directUsable ? DIRECT_WRITES_IN_FLIGHT_MAX : 1,
+    write: (chunk) => {
+      // The position is taken when the write is asked for, so writes in flight land in order.
+      const position = writtenBytes;
+      writtenBytes += chunk.byteLength;
+      return aboutTarget(target, 'write', () => writeAt(chunk, position));
+    },
     commit: () =>
       aboutTarget(target, 'write', async () => {
         const device = direct;

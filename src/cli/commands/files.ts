@@ -5,9 +5,10 @@
 //
 // No copies on the data path: put of a regular file or block device (also one on stdin) hands
 // the array its path, which the write path reads by position straight into arena group buffers
-// (io_uring, O_DIRECT where aligned); get writes the arena slices that readChunks lends straight
-// to the output (io_uring for a regular file, the write callback for stdout) before the slice
-// is reused. Only a pipe on stdin still arrives as a stream of chunks, copied into the arena.
+// (io_uring, O_DIRECT where aligned); get writes the arena slices that lendChunks lends straight
+// to the output (io_uring for a regular file, several writes in flight; the write callback for
+// stdout) and gives each slice back once its write is done. Only a pipe on stdin still arrives
+// as a stream of chunks, copied into the arena.
 import { fstatSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { addAbortSignal, Readable } from 'node:stream';
@@ -132,20 +133,33 @@ export async function runGet(context: CommandContext): Promise<void> {
     const devices = target === STDIO_ARGUMENT ? [] : array.status().devices;
     const output = await openTarget(context, target!, name, { home: array.home, devices }, { expectedBytes: totalBytes, direct: line.backend !== 'fs' });
     const bar = startProgress(context, `get ${displayName(name)}`, totalBytes);
+    // Each chunk is an arena slice kept until its write resolves (the sink is done with it
+    // then). Up to output.writesInFlightMax writes are in flight — for a regular file they run
+    // on io_uring's kernel workers — while the array reads the next groups.
+    const writes: { done: Promise<void>; endBytes: number }[] = [];
+    const settleOldest = async (): Promise<void> => {
+      const { done, endBytes } = writes[0]!;
+      await done;
+      writes.shift();
+      bar?.update(endBytes);
+    };
     try {
       let doneBytes = 0;
-      // Each chunk is an arena slice, lent until the next iteration: the sink is done with it
-      // when write resolves.
-      for await (const { bytes } of array.readChunks(name, { offset: line.offsetBytes, length, signal: context.signal })) {
-        await output.write(bytes);
-        doneBytes += bytes.byteLength;
-        bar?.update(doneBytes);
+      for await (const chunk of array.lendChunks(name, { offset: line.offsetBytes, length, signal: context.signal })) {
+        const done = output.write(chunk.bytes).finally(chunk.release);
+        done.catch(() => undefined); // awaited in order below; a later one may fail first
+        doneBytes += chunk.bytes.byteLength;
+        writes.push({ done, endBytes: doneBytes });
+        while (writes.length >= output.writesInFlightMax) await settleOldest();
       }
+      while (writes.length > 0) await settleOldest();
       await output.commit();
       bar?.finish();
       return { writtenBytes: doneBytes, sink: output };
     } catch (error) {
       bar?.abandon();
+      // Writes still in flight settle (and give their slices back) before the partial file goes.
+      await Promise.allSettled(writes.map((write) => write.done));
       await output.discard();
       throw error;
     }

@@ -94,6 +94,7 @@ export class ControlSession implements RemoteFiles {
     return {
       path: opened.path,
       toStdout: opened.toStdout,
+      writesInFlightMax: 1,
       write: async (chunk) => {
         if (this.targetFailure !== undefined) throw this.targetFailure;
         await this.sendData(FrameType.TARGET_DATA, chunk);
