@@ -8,6 +8,12 @@
 // handed to the socket as views after their 28-byte header (corked into one writev, never
 // copied by us).
 //
+// Durable writes: when the export advertises NBD_FLAG_SEND_FUA, writeDurable sends each write
+// with NBD_CMD_FLAG_FUA, which the spec makes durable once its (successful) reply arrives; a
+// small put then needs no NBD_CMD_FLUSH. Without SEND_FUA the device has no writeDurable and
+// callers write and flush. A connection is never revived: a durable write pending when it
+// drops is rejected (its content unknown), and the array reopens the device (health monitor).
+//
 // States: connecting -> open -> (failed | closing) -> closed.
 //  - handshake() performs connecting -> open.
 //  - fail() performs open -> failed: a dropped connection, a protocol violation or a request
@@ -77,6 +83,8 @@ export async function openNbdDevice(url: string, options: NbdDeviceOptions = {})
 
 interface NbdRequest {
   readonly command: number;
+  /** NBD_CMD_FLAG_* of the request header (FUA on a durable write), else 0. */
+  readonly commandFlags: number;
   readonly handle: number;
   readonly offsetBytes: number;
   readonly lengthBytes: number;
@@ -128,6 +136,12 @@ export class NbdDevice implements Device {
   private readonly outstanding = new Set<Promise<void>>();
   private disconnectSent = false;
   private readonly closed: Promise<void>;
+  /**
+   * Writes with NBD_CMD_FLAG_FUA, each durable once it resolves. Set by handshake() only when
+   * the export advertises NBD_FLAG_SEND_FUA (and is writable); undefined otherwise, so callers
+   * fall back to write + flush.
+   */
+  writeDurable?: (extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]) => Promise<void>;
 
   constructor(readonly path: string, private readonly address: NbdAddress, options: NbdDeviceOptions) {
     this.connectTimeoutMs = options.connectTimeoutMs ?? NBD_CONNECT_TIMEOUT_MS_DEFAULT;
@@ -173,6 +187,9 @@ export class NbdDevice implements Device {
       clearTimeout(timer);
     }
     this.applyExportInfo();
+    if ((this.info.flags & nbd.NBD_FLAG_SEND_FUA) !== 0 && (this.info.flags & nbd.NBD_FLAG_READ_ONLY) === 0) {
+      this.writeDurable = (extents, buffers) => this.writeWithFlags(extents, buffers, nbd.NBD_CMD_FLAG_FUA);
+    }
     this.state = 'open';
     const leftover = Buffer.concat(this.handshakeChunks);
     this.handshakeChunks = [];
@@ -189,10 +206,14 @@ export class NbdDevice implements Device {
   }
 
   async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    await this.writeWithFlags(extents, buffers, 0);
+  }
+
+  private async writeWithFlags(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[], commandFlags: number): Promise<void> {
     this.checkUsable();
     validateBatch(this.path, 'write', extents, buffers, this.sizeBytes);
     this.checkWritable('write', extents);
-    await settleBatch(this.splitBatch(nbd.NBD_CMD_WRITE, extents, buffers, this.payloadBytesMax));
+    await settleBatch(this.splitBatch(nbd.NBD_CMD_WRITE, extents, buffers, this.payloadBytesMax, commandFlags));
   }
 
   /** NBD_CMD_FLUSH when the server advertises it; otherwise its writes need no flush. */
@@ -247,6 +268,7 @@ export class NbdDevice implements Device {
         exportName: this.address.exportName,
         negotiation: this.info.negotiation,
         flush: (flags & nbd.NBD_FLAG_SEND_FLUSH) !== 0,
+        fua: this.writeDurable !== undefined,
         trim: (flags & nbd.NBD_FLAG_SEND_TRIM) !== 0,
         readOnly: (flags & nbd.NBD_FLAG_READ_ONLY) !== 0,
         multiConn: (flags & nbd.NBD_FLAG_CAN_MULTI_CONN) !== 0,
@@ -362,7 +384,7 @@ export class NbdDevice implements Device {
 
   // ---- transmission ----
 
-  private splitBatch(command: number, extents: readonly DeviceExtent[], buffers: readonly Uint8Array[] | null, chunkBytesMax: number): Promise<void>[] {
+  private splitBatch(command: number, extents: readonly DeviceExtent[], buffers: readonly Uint8Array[] | null, chunkBytesMax: number, commandFlags = 0): Promise<void>[] {
     const requests: Promise<void>[] = [];
     for (let i = 0; i < extents.length; i++) {
       const startBytes = extents[i]!.startLb * LB_BYTES;
@@ -370,15 +392,15 @@ export class NbdDevice implements Device {
       for (let doneBytes = 0; doneBytes < lengthBytes; doneBytes += chunkBytesMax) {
         const chunkBytes = Math.min(chunkBytesMax, lengthBytes - doneBytes);
         const data = buffers ? buffers[i]!.subarray(doneBytes, doneBytes + chunkBytes) : null;
-        requests.push(this.submit(command, startBytes + doneBytes, chunkBytes, data));
+        requests.push(this.submit(command, startBytes + doneBytes, chunkBytes, data, commandFlags));
       }
     }
     return requests;
   }
 
-  private submit(command: number, offsetBytes: number, lengthBytes: number, data: Uint8Array | null): Promise<void> {
+  private submit(command: number, offsetBytes: number, lengthBytes: number, data: Uint8Array | null, commandFlags = 0): Promise<void> {
     const promise = new Promise<void>((resolve, reject) => {
-      const request: NbdRequest = { command, handle: this.nextHandle++, offsetBytes, lengthBytes, data, sentAtMs: 0, resolve, reject };
+      const request: NbdRequest = { command, commandFlags, handle: this.nextHandle++, offsetBytes, lengthBytes, data, sentAtMs: 0, resolve, reject };
       if (this.inflight.size < this.inflightMax) this.send(request);
       else this.waiting.push(request);
     });
@@ -390,7 +412,7 @@ export class NbdDevice implements Device {
 
   private send(request: NbdRequest): void {
     const header = Buffer.allocUnsafe(nbd.NBD_REQUEST_HEADER_BYTES);
-    nbd.encodeRequestHeader(header, request.command, request.handle, request.offsetBytes, request.lengthBytes);
+    nbd.encodeRequestHeader(header, request.command, request.handle, request.offsetBytes, request.lengthBytes, request.commandFlags);
     request.sentAtMs = performance.now();
     this.inflight.set(request.handle, request);
     if (request.command === nbd.NBD_CMD_WRITE) {

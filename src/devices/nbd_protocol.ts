@@ -5,7 +5,7 @@
 // We speak only the subset elastripe uses: fixed newstyle negotiation with NBD_OPT_GO (falling
 // back to NBD_OPT_EXPORT_NAME for old servers), simple replies (no structured replies, so a
 // read reply is a 16-byte header followed by exactly the requested bytes), and the commands
-// READ, WRITE, DISC, FLUSH and TRIM.
+// READ, WRITE (optionally with NBD_CMD_FLAG_FUA), DISC, FLUSH and TRIM.
 
 /** "NBDMAGIC", the first 8 bytes the server sends. */
 export const NBD_INIT_MAGIC = 0x4e42444d41474943n;
@@ -60,6 +60,10 @@ export const NBD_CMD_WRITE = 1;
 export const NBD_CMD_DISC = 2;
 export const NBD_CMD_FLUSH = 3;
 export const NBD_CMD_TRIM = 4;
+
+// Command flags (request header bytes 4-5). FUA: the write is durable when its reply arrives
+// (only where the export advertises NBD_FLAG_SEND_FUA).
+export const NBD_CMD_FLAG_FUA = 1 << 0;
 
 export const NBD_DEFAULT_PORT = 10809;
 export const NBD_REQUEST_HEADER_BYTES = 28;
@@ -139,9 +143,10 @@ export function encodeRequestHeader(
   handle: number,
   offsetBytes: number,
   lengthBytes: number,
+  commandFlags = 0,
 ): void {
   target.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
-  target.writeUInt16BE(0, 4);
+  target.writeUInt16BE(commandFlags, 4);
   target.writeUInt16BE(command, 6);
   target.writeUInt32BE(Math.floor(handle / 0x1_0000_0000), 8);
   target.writeUInt32BE(handle >>> 0, 12);

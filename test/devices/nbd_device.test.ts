@@ -1,5 +1,9 @@
 // NBD client against a real nbdkit: handshake, round trips with many requests in flight,
-// flush/trim, injected error replies, a server killed mid-batch, request timeouts.
+// flush/trim, injected error replies, a server killed mid-batch, request timeouts, durable
+// (FUA) writes seen on the wire by nbdkit's log filter.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { DeviceFailedError, DeviceIoError, InvalidArgumentError, MisalignedIoError } from '../../src/errors.js';
@@ -30,9 +34,17 @@ async function open(url: string, options = {}): Promise<NbdDevice> {
   devices.push(device);
   return device;
 }
+const logDirs: string[] = [];
+/** A fresh path for nbdkit's log filter (logfile=), removed after the test. */
+function logFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'elastripe-nbdlog-'));
+  logDirs.push(dir);
+  return join(dir, 'nbdkit.log');
+}
 afterEach(async () => {
   for (const device of devices.splice(0)) await device.close();
   for (const started of servers.splice(0)) await started.stop();
+  for (const dir of logDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('parseNbdUrl', () => {
@@ -163,6 +175,57 @@ nbdkitPrerequisite().describe('NBD device on nbdkit', () => {
     device.assertInvariants();
     await expect(device.write([{ startLb: 0, lengthLb: 1 }], [new Uint8Array(LB_BYTES)])).rejects.toBeInstanceOf(DeviceFailedError);
     await expect(device.flush()).rejects.toBeInstanceOf(DeviceFailedError);
+  });
+
+  it('writes durably with NBD_CMD_FLAG_FUA when the export offers it (seen by the log filter)', async () => {
+    const log = logFile();
+    const started = await server('memory', ['size=16M', `logfile=${log}`], ['log']);
+    const device = await open(started.url);
+    expect(typeof device.writeDurable).toBe('function');
+    expect(device.describe().detail).toMatchObject({ fua: true, flush: true });
+    const plain = pattern(LB_BYTES, 1);
+    const durable = pattern(2 * LB_BYTES, 2);
+    await device.write([{ startLb: 0, lengthLb: 1 }], [plain]);
+    await device.writeDurable!([{ startLb: 4, lengthLb: 2 }], [durable]);
+    const back = new Uint8Array(6 * LB_BYTES);
+    await device.read([{ startLb: 0, lengthLb: 6 }], [back]);
+    expect(Buffer.from(back.subarray(0, LB_BYTES)).equals(plain)).toBe(true);
+    expect(Buffer.from(back.subarray(4 * LB_BYTES)).equals(durable)).toBe(true);
+    await expect(device.writeDurable!([{ startLb: 16 * 256, lengthLb: 1 }], [plain])).rejects.toThrow(/beyond the device/);
+    await device.close();
+    const writes = readFileSync(log, 'utf8').split('\n').filter((line) => /\bWrite id=\d+ offset=/.test(line));
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toMatch(/offset=0x0 .*fua=0/);
+    expect(writes[1]).toMatch(new RegExp(`offset=0x${(4 * LB_BYTES).toString(16)} .*fua=1`));
+    expect(readFileSync(log, 'utf8')).not.toMatch(/\bFlush id=/);
+  });
+
+  it('offers no writeDurable when the export does not advertise FUA (fua filter, its default mode none)', async () => {
+    // nbdkit 1.32 takes no literal fuamode=none: none is the mode without the parameter.
+    const started = await server('memory', ['size=16M'], ['fua']);
+    const device = await open(started.url);
+    expect(device.writeDurable).toBeUndefined();
+    expect(device.describe().detail).toMatchObject({ fua: false, flush: true });
+    await device.write([{ startLb: 0, lengthLb: 1 }], [pattern(LB_BYTES, 3)]);
+    await device.flush();
+  });
+
+  it('rejects durable writes pending when the server is killed: none is reported durable', async () => {
+    const started = await server('memory', ['size=64M', 'wdelay=2'], ['delay']);
+    const device = await open(started.url, { inflightMax: 8 });
+    const extents = Array.from({ length: 20 }, (_, i) => ({ startLb: i * 4, lengthLb: 4 }));
+    const batch = device.writeDurable!(extents, extents.map((_, i) => pattern(4 * LB_BYTES, i)));
+    const singles = extents.slice(0, 6).map((extent, i) => device.writeDurable!([extent], [pattern(4 * LB_BYTES, 50 + i)]));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    started.kill();
+    const outcomes = await Promise.allSettled([batch, ...singles]);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(DeviceIoError);
+    }
+    expect(device.online).toBe(false);
+    device.assertInvariants();
+    await expect(device.writeDurable!([{ startLb: 0, lengthLb: 1 }], [new Uint8Array(LB_BYTES)])).rejects.toBeInstanceOf(DeviceFailedError);
   });
 
   it('times a request out, fails the device and rejects with ETIMEDOUT', async () => {
