@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { PREREQUISITE_MISSING_EXIT } from './common/prerequisites.js';
 
 // kernels_bench also runs the pool cases (they share bench/results/kernels.json).
-const BENCHES = ['kernels/kernels_bench.js', 'io/io_bench.js', 'array/array_bench.js', 'array/metadata_bench.js', 'meta/allocator_bench.js', 'grow/grow_bench.js', 'rebuild/rebuild_bench.js', 'meta/metadata_scale_bench.js', 'array/read_bench.js'];
+const BENCHES = ['kernels/kernels_bench.js', 'io/io_bench.js', 'array/array_bench.js', 'array/metadata_bench.js', 'meta/allocator_bench.js', 'grow/grow_bench.js', 'rebuild/rebuild_bench.js', 'meta/metadata_scale_bench.js', 'array/read_bench.js', 'array/nbd_small_puts_bench.js'];
 
 const here = dirname(fileURLToPath(import.meta.url));
 const failed: string[] = [];

@@ -4,6 +4,7 @@
 // The "flush" side drops writeDurable from its devices here, in the bench only.
 //   npm run build && node dist/bench/array/nbd_small_puts_bench.js
 // Knobs: ELASTRIPE_NBD_SMALL_ROUNDS (5), ELASTRIPE_NBD_SMALL_PUTS (400 per round and side).
+// Writes bench/results/nbd_small_puts.json and its chart; `npm run bench` runs it.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { DiskArray } from '../../src/array/disk_array.js';
 import type { Device } from '../../src/devices/device.js';
 import { openDevice } from '../../src/devices/open_device.js';
 import { startNbdkit, type NbdkitServer } from '../../test/helpers/nbdkit.js';
-import { xorshift32 } from '../common.js';
+import { printTable, writeResults, xorshift32, type BenchResult } from '../common.js';
 import { NBDKIT, runBenchMain } from '../common/prerequisites.js';
 
 const MIB = 1024 * 1024;
@@ -94,6 +95,17 @@ async function main(): Promise<void> {
         `ratio ${(fua / flush).toFixed(2)} (rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}), ` +
         `CPU/put ${median(results.fua.cpu).toFixed(0)} vs ${median(results.flush.cpu).toFixed(0)} us, load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}`,
     );
+    const caseName = 'small_put_1B-64KiB_qd16_4nbd_p1';
+    const rows: BenchResult[] = (['fua', 'flush'] as const).map((side) => ({
+      case: caseName,
+      impl: side === 'fua' ? 'elastripe (FUA writes)' : 'elastripe (write + flush)',
+      opsPerSec: Math.round(median(results[side].perSec)),
+      rounds: results[side].perSec.map((value) => value.toFixed(0)).join(' '),
+      cpuUsPerPut: Math.round(median(results[side].cpu)),
+      ...(side === 'fua' ? { vsFlush: Number((fua / flush).toFixed(3)), roundRatios: ratios.map((value) => value.toFixed(2)).join(' ') } : {}),
+    }));
+    printTable('small puts on 4 nbdkit memory devices: FUA writes vs write + flush (median of rounds)', rows, ['case', 'impl', 'opsPerSec', 'vsFlush', 'cpuUsPerPut', 'rounds', 'roundRatios']);
+    console.log(`\nwrote ${writeResults('nbd_small_puts', rows, { rounds: ROUNDS, putsPerRound: PUTS, inFlight: IN_FLIGHT, sizeMaxBytes: SIZE_MAX, loadAverages: loads })}`);
   } finally {
     for (const array of arrays.values()) await array.close();
     await Promise.allSettled(servers.map((server) => server.stop()));
