@@ -100,6 +100,7 @@ export class DiskArray {
   /** Degraded reads, repairs and read errors per device, kept in the home (see usage_counters.ts). */
   private counters!: UsageCounters;
   private readonly epochs = new ReaderEpochs();
+  private cachedReadContext: ReadContext | undefined;
   /** Puts and gets in flight, which background jobs back off for (foreground_backoff.ts). */
   private readonly foreground: ForegroundBackoff;
   /** Puts' commits waiting for the journal's next record, to share one transaction (group_commit.ts). */
@@ -728,12 +729,7 @@ export class DiskArray {
    */
   async readInto(name: string, target: Uint8Array, options: Omit<GetOptions, 'length'> = {}): Promise<number> {
     this.assertOpen();
-    const file = this.store.file(name);
-    if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
-    const size = file.sizeBytes;
-    const offset = options.offset ?? 0;
-    const length = Math.max(0, Math.min(target.byteLength, size - offset));
-    const range = this.resolveRange(name, { ...options, offset, length });
+    const range = this.resolveRange(name, options, target.byteLength);
     const leave = this.beginRead(range.groups);
     try {
       await this.readRangeInto(range, target, options);
@@ -745,8 +741,11 @@ export class DiskArray {
 
   private async readRangeInto(range: ResolvedRange, target: Uint8Array, options: GetOptions): Promise<void> {
     const rangeOptions = { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX, groupsStartBytes: range.groupsStartBytes };
-    if (this.arenaBuffers().isArenaView(target)) {
-      return readRangeInPlace(this.readContext(), range.groups, range.offset, range.length, target.subarray(0, range.length), rangeOptions);
+    const inArena = this.arenaBuffers().isArenaView(target);
+    // One group (every small file): read it and copy its slice, without the ordered
+    // read-ahead of readRangeSlices (an async generator and its promises per read).
+    if (inArena || range.groups.length === 1) {
+      return readRangeInPlace(this.readContext(), range.groups, range.offset, range.length, target.subarray(0, range.length), rangeOptions, inArena);
     }
     const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, rangeOptions);
     for await (const slice of slices) target.set(slice.bytes, slice.outOffset);
@@ -1377,19 +1376,27 @@ export class DiskArray {
     return this.store.allGroups().flatMap((group) => this.store.group(group.groupId) ?? []);
   }
 
-  /** The groups a range overlaps (found by offset in O(log groups)), and where the first starts. */
-  private resolveRange(name: string, options: GetOptions): ResolvedRange {
-    const file = this.store.file(name);
-    if (!file) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
+  /**
+   * The groups a range overlaps (found by offset in O(log groups)), and where the first starts:
+   * one query for the file and its groups' extents (MetaStore.fileRange). `maxLength` (readInto:
+   * the target's size) reads up to the end of the file instead of a strict `options.length`.
+   */
+  private resolveRange(name: string, options: GetOptions, maxLength?: number): ResolvedRange {
     const offset = options.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.sizeBytes) {
-      throw new InvalidArgumentError(`offset ${options.offset} is outside ${name} (${file.sizeBytes} bytes)`);
+    const offsetValid = Number.isSafeInteger(offset) && offset >= 0;
+    const wanted = options.length;
+    const lookupLength = maxLength ?? (wanted !== undefined && Number.isSafeInteger(wanted) && wanted >= 0 ? wanted : Number.MAX_SAFE_INTEGER);
+    const found = this.store.fileRange(name, offsetValid ? offset : 0, lookupLength);
+    if (!found) throw new NotFoundError(`no file named ${JSON.stringify(name)}`);
+    const size = found.file.sizeBytes;
+    if (!offsetValid || offset > size) {
+      throw new InvalidArgumentError(`offset ${options.offset} is outside ${name} (${size} bytes)`);
     }
-    const length = options.length ?? file.sizeBytes - offset;
-    if (!Number.isSafeInteger(length) || length < 0 || offset + length > file.sizeBytes) {
-      throw new InvalidArgumentError(`range ${offset}+${options.length} is outside ${name} (${file.sizeBytes} bytes)`);
+    const length = maxLength !== undefined ? Math.max(0, Math.min(maxLength, size - offset)) : (wanted ?? size - offset);
+    if (!Number.isSafeInteger(length) || length < 0 || offset + length > size) {
+      throw new InvalidArgumentError(`range ${offset}+${options.length} is outside ${name} (${size} bytes)`);
     }
-    const groups = this.store.groupsInRange(file.fileId, offset, length);
+    const groups = found.groups;
     return { groups, offset, length, groupsStartBytes: groups[0]?.fileOffset ?? offset };
   }
 
@@ -1432,8 +1439,9 @@ export class DiskArray {
     };
   }
 
+  /** Built once: a small read would otherwise allocate it and its callbacks every time. */
   private readContext(): ReadContext {
-    return {
+    return (this.cachedReadContext ??= {
       arena: this.runtime.arena,
       codec: this.runtime.codec,
       devices: this.devices,
@@ -1450,7 +1458,7 @@ export class DiskArray {
         this.counters.bump(readErrorsKey(deviceId));
         if (entry.device && !entry.device.online) this.recordFailure(deviceId, 'the device went offline');
       },
-    };
+    });
   }
 
   private assertOpen(): void {

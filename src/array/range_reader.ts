@@ -22,7 +22,7 @@ export interface RangeReadOptions {
   lend?: boolean;
 }
 
-interface Slice {
+export interface Slice {
   group: GroupWithExtents;
   /** Byte range within the group's data. */
   fromBytes: number;

@@ -120,10 +120,10 @@ async function readBlocks(
     unusable.push(attempt.index);
   });
   if (readOk.length > 0) {
-    const mismatched = await context.codec.verify(
-      readOk.map((attempt) => view(attempt.index)),
-      readOk.map((attempt) => attempt.extent.checksum),
-    );
+    const views = readOk.map((attempt) => view(attempt.index));
+    const checksums = readOk.map((attempt) => attempt.extent.checksum);
+    // Small blocks are verified right here (inline, no promise); larger work goes to the pool.
+    const mismatched = context.codec.verifyNow(views, checksums) ?? (await context.codec.verify(views, checksums));
     for (const i of mismatched) unusable.push(readOk[i]!.index);
   }
   return unusable;

@@ -260,6 +260,43 @@ export class Codec {
     return mismatched;
   }
 
+  /**
+   * verify() on the calling thread when the work is small enough to run inline (a small read's
+   * blocks): no promise and no copy of each checksum. Undefined when it would go to the pool:
+   * call verify() then.
+   */
+  verifyNow(buffers: readonly Uint8Array[], expected: readonly Uint8Array[]): number[] | undefined {
+    if (this.closed) throw new Error('codec: used after close()');
+    if (expected.length !== buffers.length || expected.some((checksum) => checksum.byteLength !== CHECKSUM_BYTES)) {
+      throw new InvalidArgumentError(`verify needs one ${CHECKSUM_BYTES}-byte checksum per buffer`);
+    }
+    if (buffers.length === 0) return [];
+    let dataBytes = 0;
+    for (const buffer of buffers) dataBytes += buffer.byteLength;
+    if (!this.runsInline(dataBytes)) return undefined;
+    const offsets = buffers.map((buffer) => this.arena.viewOffset(buffer));
+    const output = this.takeChecksumOutput(buffers.length);
+    try {
+      executeTask(this.inline, { kind: 'checksum', offsets, lengthsBytes: buffers.map((buffer) => buffer.byteLength), checksumsOffset: output.offsetBytes });
+      this.inlineTasks++;
+      const memory = this.inline.bytes;
+      const mismatched: number[] = [];
+      for (let i = 0; i < buffers.length; i++) {
+        const at = output.offsetBytes + i * CHECKSUM_BYTES;
+        const want = expected[i]!;
+        for (let j = 0; j < CHECKSUM_BYTES; j++) {
+          if (memory[at + j] !== want[j]) {
+            mismatched.push(i);
+            break;
+          }
+        }
+      }
+      return mismatched;
+    } finally {
+      output.release();
+    }
+  }
+
   /** Waits for in-flight tasks and stops the workers. */
   async close(): Promise<void> {
     if (this.closed) return;

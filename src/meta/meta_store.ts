@@ -21,6 +21,8 @@ type Db = Database.Database;
 export class MetaStore {
   /** Prepared statements by SQL text: preparing costs more than running one (small puts). */
   private readonly statements = new Map<string, Database.Statement>();
+  /** fileRange's statement, prepared on first use (no lookup by SQL text on a hot path). */
+  private fileRangeStatement: Database.Statement | undefined;
   /** Opened by openReadOnly: an in-memory copy, and every journaled change refused. */
   readOnly = false;
   /** Changes of the transaction being run by `mutate`, in order. */
@@ -435,6 +437,51 @@ export class MetaStore {
     const byId = new Map(placed.map((group) => [group.groupId, group]));
     for (const extent of extents) byId.get(extent.groupId)?.extents.push(extent);
     return placed;
+  }
+
+  /**
+   * A read's lookup in one query (issue 10: a small get paid four — the file twice, its groups,
+   * their extents): the file named `name` and its groups that overlap
+   * [offset, min(offset + maxLength, size)), each with its extents, as groupsInRange returns
+   * them. Undefined when there is no such file. The caller checks the range against the size.
+   */
+  fileRange(name: string, offset: number, maxLength: number): { file: FileRow; groups: PlacedGroup[] } | undefined {
+    this.fileRangeStatement ??= this.db.prepare(
+      `SELECT f.file_id, f.size_bytes, f.created_ms,
+              g.group_id, g.sequence, g.data_count, g.parity_count, g.extent_lb, g.length_bytes, g.file_offset,
+              e.extent_id, e.device_id, e.start_lb, e.length_lb, e.role, e.idx, e.checksum
+       FROM files f
+       LEFT JOIN groups g ON g.file_id = f.file_id
+         AND g.file_offset < MIN(@offset + @maxLength, f.size_bytes) AND @offset < MIN(@offset + @maxLength, f.size_bytes)
+         AND g.file_offset >= COALESCE((SELECT file_offset FROM groups WHERE file_id = f.file_id AND file_offset <= @offset ORDER BY file_offset DESC LIMIT 1), 0)
+       LEFT JOIN extents e ON e.group_id = g.group_id
+       WHERE f.name = @name
+       ORDER BY g.file_offset, e.role = 'parity', e.idx`,
+    ).raw(true);
+    const rows = this.fileRangeStatement.all({ name, offset, maxLength }) as unknown[][];
+    if (rows.length === 0) return undefined;
+    const first = rows[0]!;
+    const fileId = first[0] as number;
+    const file: FileRow = { fileId, name, sizeBytes: first[1] as number, createdMs: first[2] as number };
+    const groups: PlacedGroup[] = [];
+    let group: PlacedGroup | undefined;
+    for (const row of rows) {
+      if (row[3] === null) continue;
+      const groupId = row[3] as number;
+      if (group?.groupId !== groupId) {
+        group = {
+          groupId, fileId, sequence: row[4] as number, dataCount: row[5] as number, parityCount: row[6] as number,
+          extentLb: row[7] as number, lengthBytes: row[8] as number, fileOffset: row[9] as number, extents: [],
+        };
+        groups.push(group);
+      }
+      if (row[10] === null) continue;
+      group.extents.push({
+        extentId: row[10] as number, groupId, deviceId: row[11] as number, startLb: row[12] as number,
+        lengthLb: row[13] as number, role: row[14] as ExtentRow['role'], index: row[15] as number, checksum: row[16] as Buffer,
+      });
+    }
+    return { file, groups };
   }
 
   /**
