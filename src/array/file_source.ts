@@ -8,7 +8,7 @@
 // Invariants (assertInvariants):
 //  1. The direct part never reads past sizeBytes rounded down to whole LBs.
 //  2. Once closed, no read is started.
-import { createReadStream } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { LB_BYTES } from '../constants.js';
@@ -49,7 +49,51 @@ function sourceError(error: unknown, path: string): unknown {
   return error;
 }
 
+/** What FileReader reads through: a FileHandle, or a descriptor read with synchronous calls. */
+type SourceHandle = Pick<FileHandle, 'read' | 'close'>;
+
+/**
+ * A regular file under DIRECT_READ_BYTES_MIN opened, checked and read with synchronous calls:
+ * a few µs each, where the four thread-pool trips of the general path (open, fstat, read,
+ * close) were most of a small put's cost (put --recursive of 4 KiB files). Anything else —
+ * a larger file, a FIFO, a device, a path that is gone — is left to the general path
+ * (undefined). The stat comes first so that nothing but a regular file is ever opened here:
+ * opening the read end of a FIFO, even without blocking, would let its writer in.
+ */
+function openSmallFile(path: string): FileReader | undefined {
+  let info;
+  try {
+    info = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+  if (!info?.isFile() || info.size >= DIRECT_READ_BYTES_MIN) return undefined;
+  let fd: number;
+  try {
+    // O_NONBLOCK: should the path have become a FIFO since the stat, the open must not hang.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const opened = fstatSync(fd);
+    if (opened.isFile() && opened.size < DIRECT_READ_BYTES_MIN) {
+      const handle = {
+        read: async (buffer: Uint8Array, offset: number, length: number, position: number) => ({ bytesRead: readSync(fd, buffer, offset, length, position), buffer }),
+        close: async () => closeSync(fd),
+      } as unknown as SourceHandle;
+      return new FileReader(path, handle, opened.size, undefined);
+    }
+  } catch {
+    // fall through: the general path reports it
+  }
+  closeSync(fd);
+  return undefined;
+}
+
 export async function openFileSource(path: string, options: FileReaderOptions = {}): Promise<OpenedFileSource> {
+  const small = openSmallFile(path);
+  if (small) return { kind: 'reader', reader: small };
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -120,7 +164,7 @@ export class FileReader implements PositionalReader {
 
   constructor(
     readonly path: string,
-    private readonly handle: FileHandle,
+    private readonly handle: SourceHandle,
     readonly sizeBytes: number,
     private direct: Device | undefined,
   ) {}

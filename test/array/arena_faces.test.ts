@@ -4,7 +4,7 @@
 // Real image files, real io_uring where the kernel has it; bad input gets typed errors.
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
@@ -238,6 +238,32 @@ describe('put({ path }): a file read straight into the arena', () => {
     } finally {
       await reader.close();
     }
+  });
+
+  it('a small regular file is read with synchronous calls: its bytes, a shrink detected, its descriptor closed', async () => {
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const path = suite.dir.file('small.bin');
+    const data = patternBytes(10_000, 21);
+    writeFileSync(path, data);
+    const array = await open();
+    const before = descriptors();
+    await Promise.all(Array.from({ length: 8 }, (_, i) => array.put(`small${i}`, { path })));
+    expect(descriptors()).toBe(before);
+    for (let i = 0; i < 8; i++) expect((await array.get(`small${i}`)).equals(data)).toBe(true);
+    const opened = await openFileSource(path);
+    expect(opened.kind).toBe('reader');
+    if (opened.kind !== 'reader') return;
+    try {
+      expect(opened.reader.usesDirectIo).toBe(false);
+      truncateSync(path, 4096);
+      const target = array.allocBuffer(data.byteLength);
+      await expect(opened.reader.readAt(target, 0)).rejects.toThrow(/shrank while it was read/);
+      array.freeBuffer(target);
+    } finally {
+      await opened.reader.close();
+    }
+    expect(descriptors()).toBe(before);
+    array.assertInvariants();
   });
 
   it('bad paths are typed errors and commit nothing', async () => {
