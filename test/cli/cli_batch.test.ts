@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, parseJson, runCli, type CliResult } from './run_cli.js';
+import { assertBuilt, collectOutput, parseJson, runCli, type CliResult } from './run_cli.js';
 import { startServe, useServeCleanup } from './serve_harness.js';
 import { copyRunnablePackage, type RunnableCopy } from '../helpers/runnable_copy.js';
 
@@ -30,14 +30,7 @@ function runAsNobody(args: readonly string[]): Promise<CliResult> {
   const child = spawn(process.execPath, [runnable!.binPath, ...args, '--home', home], {
     cwd: rootDir, uid: NOBODY, gid: NOBODY, env: { ...process.env, ELASTRIPE_HOME: undefined }, stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString() }));
-  });
+  return collectOutput(child);
 }
 
 function sha(bytes: Uint8Array): string {

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyRunnablePackage, type RunnableCopy } from '../helpers/runnable_copy.js';
 import { requirePrerequisite, rootPrerequisite, stracePrerequisite } from '../helpers/prerequisites.js';
 import { uringAddon, uringAvailable } from '../../src/devices/uring_native.js';
-import { assertBuilt, parseJson, startCli, type CliResult } from './run_cli.js';
+import { assertBuilt, collectOutput, parseJson, startCli, type CliResult } from './run_cli.js';
 
 const NOBODY = 65534;
 /** An addon built before syncfs (a checkout that pulled this without `npm run build:native`). */
@@ -47,14 +47,7 @@ function run(args: readonly string[], options: { env?: Record<string, string>; n
     cwd: rootDir, env: { ...process.env, ELASTRIPE_HOME: undefined, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.nobody ? { uid: NOBODY, gid: NOBODY } : {}),
   });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString() }));
-  });
+  return collectOutput(child);
 }
 
 function sha(bytes: Uint8Array): string {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uringAvailable } from '../../src/devices/uring_native.js';
 import { copyRunnablePackage, type RunnableCopy } from '../helpers/runnable_copy.js';
-import { assertBuilt, type CliResult } from './run_cli.js';
+import { assertBuilt, collectOutput, type CliResult } from './run_cli.js';
 
 let runnable: RunnableCopy;
 let scratch: string;
@@ -30,14 +30,7 @@ afterAll(() => {
 function run(args: readonly string[]): Promise<CliResult> {
   const env: Record<string, string | undefined> = { ...process.env, ELASTRIPE_HOME: undefined };
   const child = spawn(process.execPath, [runnable.binPath, ...args], { cwd: scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
-  });
+  return collectOutput(child);
 }
 
 describe('the bundled command-line tool', () => {

@@ -34,19 +34,24 @@ export function startCli(args: readonly string[], options: CliOptions = {}): { c
   const env: Record<string, string | undefined> = { ...process.env, ELASTRIPE_HOME: undefined, ...options.env };
   const stdio = [options.stdinFd ?? 'pipe', options.stdoutFd ?? 'pipe', 'pipe'] as const;
   const child = spawn(process.execPath, [BIN_PATH, ...args], { cwd: options.cwd ?? REPO_DIR, env, stdio: [...stdio] });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const done = new Promise<CliResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
-  });
+  const done = collectOutput(child);
   // A child that exits before reading all its input makes our writes fail with EPIPE; its exit
   // code and stderr are what the tests judge, so the stdin error itself is not interesting.
   child.stdin?.on('error', () => undefined);
   if (options.stdin !== undefined) child.stdin?.end(options.stdin);
   return { child, done };
+}
+
+/** What a spawned CLI child prints and how it ends (its stdout may be a file descriptor instead of a pipe). */
+export function collectOutput(child: ChildProcess): Promise<CliResult> {
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  return new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (exitCode) => resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') }));
+  });
 }
 
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
