@@ -230,7 +230,11 @@ export class DiskArray {
     const recovered = await recoverMetadata(store, runtime, options);
     const { devices, settings } = recovered;
     let array: DiskArray | undefined;
-    const flusher = new FlushCoalescer();
+    // A failed flush loses what it covered: the device is failed, whichever caller saw it.
+    const flusher = new FlushCoalescer((device, error) => {
+      const entry = devices.all().find((candidate) => candidate.device === device);
+      if (entry) array?.recordFailure(entry.row.deviceId, `a flush failed: ${error.message}`);
+    });
     const journal = new MetadataJournal(
       {
         arrayUuid: settings.arrayUuid,

@@ -17,7 +17,10 @@
 // page cache after a writeback error, can drop it), and a later flush that succeeds says nothing
 // about those writes. So every later flush of that device fails too — also for callers already
 // waiting for the next one — as Linux reports a writeback error to everyone who had writes
-// outstanding, and the callers treat the device as lost (the array marks it failed).
+// outstanding. The first failure is also reported (`onFlushFailed`), and the array marks the
+// device failed whoever asked for the flush: a job's batch or a read's repair as much as a put.
+// Otherwise a device poisoned by a job's flush stayed online with nothing to say so, and, now
+// that small puts write durably without flushing, every later job that wrote to it failed.
 //
 // Invariants (assertInvariants):
 //  1. Requests are held only while at least one hold is active (holds >= 0).
@@ -47,6 +50,9 @@ interface HeldRequest {
 }
 
 export class FlushCoalescer {
+  /** @param onFlushFailed called once per device, at its first failed flush (the one that poisons it). */
+  constructor(private readonly onFlushFailed?: (device: Device, error: DeviceIoError) => void) {}
+
   private readonly byDevice = new WeakMap<Device, DeviceFlushes>();
   /** Counts flush starts; orders requests against flushes. */
   private epoch = 0;
@@ -125,7 +131,10 @@ export class FlushCoalescer {
       .flush()
       .catch((error: unknown) => {
         const errno = error instanceof DeviceIoError ? error.errno : EIO;
-        state.failed ??= new DeviceIoError(device.path, 'flush', 0, errno, 'an earlier flush of this device failed: the writes it covered may be lost');
+        if (!state.failed) {
+          state.failed = new DeviceIoError(device.path, 'flush', 0, errno, 'an earlier flush of this device failed: the writes it covered may be lost');
+          this.onFlushFailed?.(device, error instanceof DeviceIoError ? error : state.failed);
+        }
         throw error;
       })
       .finally(() => {

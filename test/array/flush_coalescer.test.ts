@@ -51,6 +51,22 @@ describe('FlushCoalescer', () => {
     expect(pending).toHaveLength(1);
   });
 
+  it('reports the first failed flush of each device once, so the array can fail the device whoever flushed it', async () => {
+    const reported: { device: Device; message: string }[] = [];
+    const flusher = new FlushCoalescer((device, error) => reported.push({ device, message: error.message }));
+    const a = slowDevice();
+    const b = slowDevice();
+    const failedA = flusher.flush(a.device).catch(() => undefined);
+    const okB = flusher.flush(b.device);
+    a.pending[0]!.reject(new Error('EIO'));
+    b.pending[0]!.resolve();
+    await Promise.all([failedA, okB]);
+    expect(reported.map((entry) => entry.device)).toEqual([a.device]);
+    // Later flushes of the poisoned device fail without a new report.
+    await expect(flusher.flush(a.device)).rejects.toMatchObject({ code: 'DEVICE_IO' });
+    expect(reported).toHaveLength(1);
+  });
+
   describe('held requests (a data flush sharing the flush of a journal record)', () => {
     it('waits while held and joins the flush started at the release, which started after it', async () => {
       const flusher = new FlushCoalescer();
