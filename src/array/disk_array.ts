@@ -467,9 +467,12 @@ export class DiskArray {
     this.assertOpen();
     this.assertWritable();
     const entry = this.knownDevice(deviceId);
-    if (entry.state === 'online' && this.devices.unavailableCount() + 1 > this.settings.parityCount) {
+    // A device still 'online' whose handle already stopped answering (not yet marked missing)
+    // is counted unavailable already: failing it takes nothing more away.
+    const unavailableAfter = this.devices.unavailableCount() + (this.devices.isOnline(entry) ? 1 : 0);
+    if (entry.state === 'online' && unavailableAfter > this.settings.parityCount) {
       throw new TooManyErasuresError(
-        `failing device ${deviceId} would leave ${this.devices.unavailableCount() + 1} devices unavailable; parity ${this.settings.parityCount} tolerates ${this.settings.parityCount}`,
+        `failing device ${deviceId} would leave ${unavailableAfter} devices unavailable; parity ${this.settings.parityCount} tolerates ${this.settings.parityCount}`,
       );
     }
     const wasOnline = entry.state === 'online';

@@ -551,4 +551,22 @@ describe('simulator regressions', () => {
   {"seed":1858121471,"faults":[],"ops":[{"kind":"rebalance"}],"ioFaults":false},
     ]);
   });
+
+  // failDevice refused a device whose handle had stopped answering but was not yet marked
+  // missing: it counted the device as unavailable already and then added one for failing it
+  // ("would leave 3 devices unavailable; parity 2 tolerates 2" with one device failed and the
+  // target itself vanished). Seen once small puts wrote durably, which changed when the put
+  // beside it found the vanished device. Fresh seed 2917576 (grow plan), shrunk to 3 steps.
+  it('failing a device that already stopped answering does not count it twice (seed 2917576, grow plan)', async () => {
+    await replay(configFor(2917576), [
+      { seed: 618068831, faults: [], ops: [{ kind: 'failDevice', pick: 0.3741983384825289 }, { kind: 'delete', name: 'f09' }], ioFaults: false },
+      { seed: 2093683690, faults: [], ops: [{ kind: 'addDevice', sizeMib: 96, reuseSpare: true }], ioFaults: false },
+      {
+        seed: 362031716,
+        faults: [{ kind: 'vanish', pick: 0.7374419129919261 }, { kind: 'return', pick: 0.9826407989021391 }],
+        ops: [{ kind: 'failDevice', pick: 0.9455707760062069 }, { kind: 'put', name: 'f07', sizeBytes: 394404, contentSeed: 3367565386, stream: false, abortAfterTurns: 0 }],
+        ioFaults: false,
+      },
+    ]);
+  });
 });
