@@ -230,10 +230,23 @@ export class DiskArray {
     const recovered = await recoverMetadata(store, runtime, options);
     const { devices, settings } = recovered;
     let array: DiskArray | undefined;
-    // A failed flush loses what it covered: the device is failed, whichever caller saw it.
+    // A failed flush loses what it covered: the device is failed, whichever caller saw it. The
+    // devices whose flushes fail in one turn of the event loop are judged together, as a put
+    // judges its own: more than m at once is more likely the host than the devices, so none is
+    // marked and the operations that saw it fail (recordFailure caps a lone device at m too).
+    const flushFailures = new Map<number, string>();
     const flusher = new FlushCoalescer((device, error) => {
       const entry = devices.all().find((candidate) => candidate.device === device);
-      if (entry) array?.recordFailure(entry.row.deviceId, `a flush failed: ${error.message}`);
+      if (!entry) return;
+      if (flushFailures.size === 0) {
+        setImmediate(() => {
+          const failures = [...flushFailures];
+          flushFailures.clear();
+          if (failures.length > settings.parityCount) return;
+          for (const [deviceId, message] of failures) array?.recordFailure(deviceId, `a flush failed: ${message}`);
+        });
+      }
+      flushFailures.set(entry.row.deviceId, error.message);
     });
     const journal = new MetadataJournal(
       {
