@@ -20,6 +20,7 @@ import { copyRunnablePackage, type RunnableCopy } from '../helpers/runnable_copy
 import { requirePrerequisite, rootPrerequisite, stracePrerequisite } from '../helpers/prerequisites.js';
 import { uringAddon, uringAvailable } from '../../src/devices/uring_native.js';
 import { assertBuilt, collectOutput, parseJson, startCli, type CliResult } from './run_cli.js';
+import { treeDigest } from '../helpers/file_sets.js';
 
 const NOBODY = 65534;
 /** An addon built before syncfs (a checkout that pulled this without `npm run build:native`). */
@@ -54,19 +55,6 @@ function sha(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Every file under `directory` (hidden ones too), relative path -> sha256. */
-async function treeDigest(directory: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const visit = async (at: string): Promise<void> => {
-    for (const entry of await readdir(at, { withFileTypes: true })) {
-      const path = join(at, entry.name);
-      if (entry.isDirectory()) await visit(path);
-      else out[relative(directory, path)] = sha(await readFile(path));
-    }
-  };
-  await visit(directory);
-  return out;
-}
 
 /** The index of the last element that passes (es2022 has no findLastIndex). */
 function lastIndex<T>(items: readonly T[], test: (item: T) => boolean): number {
