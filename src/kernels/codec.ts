@@ -249,9 +249,7 @@ export class Codec {
 
   /** The indices whose checksum differs from `expected`. */
   async verify(buffers: Uint8Array[], expected: Uint8Array[]): Promise<number[]> {
-    if (expected.length !== buffers.length || expected.some((checksum) => checksum.byteLength !== CHECKSUM_BYTES)) {
-      throw new InvalidArgumentError(`verify needs one ${CHECKSUM_BYTES}-byte checksum per buffer`);
-    }
+    assertOneChecksumEach(buffers, expected);
     const actual = await this.checksum(buffers);
     const mismatched: number[] = [];
     actual.forEach((checksum, i) => {
@@ -267,9 +265,7 @@ export class Codec {
    */
   verifyNow(buffers: readonly Uint8Array[], expected: readonly Uint8Array[]): number[] | undefined {
     if (this.closed) throw new Error('codec: used after close()');
-    if (expected.length !== buffers.length || expected.some((checksum) => checksum.byteLength !== CHECKSUM_BYTES)) {
-      throw new InvalidArgumentError(`verify needs one ${CHECKSUM_BYTES}-byte checksum per buffer`);
-    }
+    assertOneChecksumEach(buffers, expected);
     if (buffers.length === 0) return [];
     let dataBytes = 0;
     for (const buffer of buffers) dataBytes += buffer.byteLength;
@@ -478,4 +474,11 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function sum(values: number[]): number {
   return values.reduce((total, value) => total + value, 0);
+}
+
+/** verify's contract: one CHECKSUM_BYTES checksum per buffer. */
+function assertOneChecksumEach(buffers: readonly Uint8Array[], expected: readonly Uint8Array[]): void {
+  if (expected.length !== buffers.length || expected.some((checksum) => checksum.byteLength !== CHECKSUM_BYTES)) {
+    throw new InvalidArgumentError(`verify needs one ${CHECKSUM_BYTES}-byte checksum per buffer`);
+  }
 }
