@@ -34,7 +34,7 @@ interface ArrayClass {
 }
 
 export type CaseJob =
-  | { kind: 'small'; common: JobCommon; fileCount: number; sizeMinBytes: number; sizeMaxBytes: number; inFlight: number; seed: number; verifyCount: number }
+  | { kind: 'small'; common: JobCommon; fileCount: number; warmUpCount: number; sizeMinBytes: number; sizeMaxBytes: number; inFlight: number; seed: number; verifyCount: number }
   | { kind: 'large'; common: JobCommon; fileBytes: number }
   | { kind: 'import'; common: JobCommon; fileCount: number; inFlight: number; seed: number; verifyCount: number };
 
@@ -55,7 +55,8 @@ export interface TimedFigures {
 }
 
 export type CaseResult =
-  | { kind: 'small'; puts: TimedFigures; opsPerSec: number; latenciesUs: number[]; verified: number }
+  /** puts/opsPerSec/latenciesUs: the steady phase; cold: the same count first, in the fresh process. */
+  | { kind: 'small'; puts: TimedFigures; opsPerSec: number; latenciesUs: number[]; cold: { puts: TimedFigures; opsPerSec: number }; verified: number }
   | { kind: 'large'; put: TimedFigures; read: TimedFigures; putGBps: number; readGBps: number; verified: boolean }
   | { kind: 'import'; puts: TimedFigures; putsPerSec: number; importRun: TimedFigures; openRun: TimedFigures; fileCount: number; verified: number };
 
@@ -121,16 +122,26 @@ async function verifySample(array: ArrayHandle, files: readonly NamedData[], cou
   return indices.length;
 }
 
+/**
+ * Three phases in one fresh process and array: `fileCount` puts timed as they come (cold: the
+ * JIT has not yet compiled the put path, ~2x the CPU per put), `warmUpCount` untimed, then
+ * `fileCount` more timed (steady: what a long-running embedder sees). Different names each phase.
+ */
 async function runSmall(DiskArray: ArrayClass, job: Extract<CaseJob, { kind: 'small' }>): Promise<CaseResult> {
   const pool = seededBytes(32 << 20, job.seed);
-  const files = makeSmallFiles(pool, job.fileCount, job.sizeMinBytes, job.sizeMaxBytes, job.seed);
-  const warmUp = makeSmallFiles(pool, 64, job.sizeMinBytes, job.sizeMaxBytes, job.seed ^ 0x5a5a).map((file) => ({ ...file, name: `warm-${file.name}` }));
+  const phase = (count: number, seed: number, prefix: string): NamedData[] =>
+    makeSmallFiles(pool, count, job.sizeMinBytes, job.sizeMaxBytes, seed).map((file) => ({ ...file, name: `${prefix}-${file.name}` }));
+  const coldFiles = phase(job.fileCount, job.seed, 'cold');
+  const steadyFiles = phase(job.fileCount, job.seed ^ 0x3c3c, 'steady');
   return withFreshArray(DiskArray, job.common, async (array) => {
-    await putConcurrently(array, warmUp, job.inFlight);
-    await array.get(warmUp[0]!.name);
-    const { timing, latenciesUs } = await putConcurrently(array, files, job.inFlight);
-    const verified = await verifySample(array, files, job.verifyCount);
-    return { kind: 'small', puts: figures(timing), opsPerSec: Math.round(files.length / (timing.elapsedMs / 1000)), latenciesUs, verified };
+    await putConcurrently(array, phase(64, job.seed ^ 0x5a5a, 'warm'), job.inFlight);
+    await array.get('warm-small-00000');
+    const cold = await putConcurrently(array, coldFiles, job.inFlight);
+    if (job.warmUpCount > 0) await putConcurrently(array, phase(job.warmUpCount, job.seed ^ 0xa5a5, 'warm-up'), job.inFlight);
+    const { timing, latenciesUs } = await putConcurrently(array, steadyFiles, job.inFlight);
+    const verified = await verifySample(array, coldFiles, job.verifyCount >> 1) + await verifySample(array, steadyFiles, job.verifyCount - (job.verifyCount >> 1));
+    const rate = (timed: Timed): number => Math.round(job.fileCount / (timed.elapsedMs / 1000));
+    return { kind: 'small', puts: figures(timing), opsPerSec: rate(timing), latenciesUs, cold: { puts: figures(cold.timing), opsPerSec: rate(cold.timing) }, verified };
   });
 }
 
