@@ -105,7 +105,7 @@ export async function runBatchPut(context: CommandContext): Promise<void> {
   const done: Tally = { files: 0, bytes: 0 };
   await withArray(line, (array) =>
     runTransfers(context, `put ${named.length} files`, named, totalBytes, failures, done, (transfer, onBytes) => putOne(context, array, transfer, onBytes)),
-  );
+  'transfer');
   finish(context, 'stored', done, performance.now() - startMs, failures);
 }
 
@@ -243,7 +243,7 @@ export async function runBatchGet(context: CommandContext): Promise<void> {
       throw error;
     }
     await output.finish();
-  }, true);
+  }, 'transfer');
   finish(context, 'read', done, performance.now() - startMs, failures);
 }
 

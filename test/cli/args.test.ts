@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, parseInteger, parseSizeBytes, UsageError } from '../../src/cli/args.js';
+import { runtimeOptions } from '../../src/cli/array_access.js';
 import { COMMON_OPTIONS, WORKER_COUNT_MAX } from '../../src/cli/verbs.js';
 import { POOL_WORKER_COUNT_MAX } from '../../src/kernels/pool.js';
 
@@ -135,5 +136,21 @@ describe('parseCommandLine', () => {
     expect(usageErrorOf(['get', '--recursive', 'p', 'd', '--offset', '1']).message).toMatch(/--offset and --length do not apply/);
     expect(usageErrorOf(['put', '--files', 'a', '--jobs', '0']).message).toMatch(/--jobs must be between 1 and 64/);
     expect(usageErrorOf(['nope']).usage).toMatch(/usage: elastripe <verb>/);
+  });
+});
+
+describe('runtimeOptions: the worker pool a verb gets', () => {
+  const line = (argv: string[]) => parseCommandLine(argv, ENV);
+  it('runs one-shot transfers and metadata verbs with the kernels inline, jobs with the pool', () => {
+    expect(runtimeOptions(line(['put', 'a', 'a.bin']), 'transfer').workerCount).toBe(0);
+    expect(runtimeOptions(line(['ls']), 'metadata').workerCount).toBe(0);
+    expect(runtimeOptions(line(['rebuild']), 'job').workerCount).toBeUndefined();
+    expect(runtimeOptions(line(['fsck'])).workerCount).toBeUndefined();
+  });
+  it('lets --workers choose for every kind of verb', () => {
+    for (const use of ['metadata', 'transfer', 'job'] as const) {
+      expect(runtimeOptions(line(['get', 'a', '-', '--workers', '2']), use).workerCount).toBe(2);
+      expect(runtimeOptions(line(['get', 'a', '-', '--workers', '0']), use).workerCount).toBe(0);
+    }
   });
 });

@@ -19,7 +19,7 @@ export async function runAdd(context: CommandContext): Promise<ExitCode> {
     for (const device of line.arguments) await array.addDevice(resolveDevicePath(device), options);
     const expanded = expands ? await expandWithBar(context, array) : undefined;
     return { report: expanded, status: array.status() };
-  }, expands); // the expand computes parity: workers only then
+  }, expands ? 'job' : 'metadata'); // the expand computes parity: workers only then
   const added = `added ${line.arguments.length}${line.spare ? ' spare' : ''} device${line.arguments.length === 1 ? '' : 's'}`;
   if (line.json) printJson(context, report ? { ...status, expand: report } : status);
   else printText(context, `${added}${report ? `\n${describeExpand(report)}` : ''}\n\n${renderStatus(status)}`);

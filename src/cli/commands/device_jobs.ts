@@ -56,7 +56,7 @@ export async function runFail(context: CommandContext): Promise<void> {
     deviceId = resolveDeviceId(array, device);
     await array.failDevice(deviceId);
     return array.status();
-  }, false);
+  }, 'metadata');
   if (context.line.json) printJson(context, status);
   else printText(context, `device ${deviceId} marked failed; run 'elastripe rebuild' to restore redundancy\n\n${renderStatus(status)}`);
 }
@@ -81,7 +81,7 @@ async function runCancelRemove(context: CommandContext, device: number | string)
     deviceId = resolveDeviceId(array, device);
     await array.cancelRemove(deviceId);
     return array.status();
-  }, false);
+  }, 'metadata');
   if (context.line.json) printJson(context, status);
   else printText(context, `remove of device ${deviceId} cancelled: it takes new blocks again\n\n${renderStatus(status)}`);
   return EXIT_OK;

@@ -93,6 +93,7 @@ export async function runPut(context: CommandContext): Promise<void> {
         signal: context.signal,
         onProgress: (progress) => bar?.update(progress.doneBytes, progress.totalBytes),
       }),
+      'transfer',
     );
   } catch (error) {
     bar?.abandon();
@@ -163,7 +164,7 @@ export async function runGet(context: CommandContext): Promise<void> {
       await output.discard();
       throw error;
     }
-  });
+  }, 'transfer');
   const elapsedMs = performance.now() - startMs;
   if (line.json) printJson(context, { name, target: sink.path, offsetBytes: line.offsetBytes ?? 0, lengthBytes: writtenBytes, elapsedMs });
   else if (!sink.toStdout) context.io.stdout.write(`read ${displayName(name)} into ${displayName(sink.path)}: ${describeTransfer(writtenBytes, elapsedMs)}\n`);
@@ -171,7 +172,7 @@ export async function runGet(context: CommandContext): Promise<void> {
 
 export async function runRemove(context: CommandContext): Promise<void> {
   const name = nameArgument(context.line.arguments[0]!);
-  await withArray(context.line, (array) => array.delete(name), false);
+  await withArray(context.line, (array) => array.delete(name), 'metadata');
   if (context.line.json) printJson(context, { deleted: name });
   else context.io.stdout.write(`deleted ${displayName(name)}\n`);
 }

@@ -6,14 +6,14 @@ import { nameArgument } from '../name_argument.js';
 import { renderFileList, renderFileStat, renderFsckReport, renderStatus } from '../render_status.js';
 
 export async function runList(context: CommandContext): Promise<void> {
-  const files = await withArray(context.line, async (array) => array.list(), false);
+  const files = await withArray(context.line, async (array) => array.list(), 'metadata');
   if (context.line.json) printJson(context, files);
   else printText(context, renderFileList(files));
 }
 
 export async function runStat(context: CommandContext): Promise<void> {
   const name = nameArgument(context.line.arguments[0]!);
-  const file = await withArray(context.line, async (array) => array.stat(name), false);
+  const file = await withArray(context.line, async (array) => array.stat(name), 'metadata');
   if (context.line.json) printJson(context, file);
   else printText(context, renderFileStat(file));
 }

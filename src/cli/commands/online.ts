@@ -11,7 +11,7 @@ export async function runOnline(context: CommandContext): Promise<void> {
   const status = await withArray(context.line, async (array) => {
     await array.onlineDevice(device);
     return array.status();
-  }, false);
+  }, 'metadata');
   if (context.line.json) printJson(context, status);
   else printText(context, `device ${reference} is online again\n\n${renderStatus(status)}`);
 }

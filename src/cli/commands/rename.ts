@@ -9,7 +9,7 @@ import { nameArgument } from '../name_argument.js';
 export async function runRename(context: CommandContext): Promise<void> {
   const from = nameArgument(context.line.arguments[0]!);
   const to = nameArgument(context.line.arguments[1]!);
-  await withArray(context.line, (array) => array.rename(from, to, { replace: context.line.replace }), false);
+  await withArray(context.line, (array) => array.rename(from, to, { replace: context.line.replace }), 'metadata');
   if (context.line.json) printJson(context, { renamed: from, to });
   else context.io.stdout.write(`renamed ${displayName(from)} to ${displayName(to)}\n`);
 }
