@@ -34,13 +34,15 @@ export interface RuntimeOptions {
    */
   jobBackoff?: boolean;
   /**
-   * Register the whole arena with io_uring as fixed buffers when the first device opens.
-   * Default true. Registering pins — so faults in — every page of the arena at once (0.15–0.4 s
-   * for 256 MiB here), which a long-lived owner pays once; a short run (one CLI put or get)
-   * passes false and lets each O_DIRECT request pin its own pages (1 MiB requests measured no
-   * slower without fixed buffers).
+   * Register the arena with io_uring as fixed buffers (READ_FIXED/WRITE_FIXED: the kernel does
+   * not pin each request's pages). true (default): the whole arena when the first device opens;
+   * registering pins — so faults in — every page at once (0.15–0.4 s for 256 MiB here), which a
+   * long-lived owner pays once. false: never. 'after-large-transfer' (a one-shot process: one
+   * CLI put or get): only the arena's first LAZY_FIXED_BUFFER_BYTES, and only once
+   * LAZY_FIXED_BUFFER_AFTER_BYTES have gone through the ring, so a small transfer never pays the
+   * pinning and a large one runs most of its way on fixed buffers (array_setup.ts has the figures).
    */
-  fixedBuffers?: boolean;
+  fixedBuffers?: boolean | 'after-large-transfer';
   /**
    * The clock jobs pace themselves by (job_clock.ts): the backoff's quiet window and rests and
    * a job's rate. Default the real clock; the deterministic simulator gives a virtual one, so

@@ -96,9 +96,10 @@ export function setServedArray(array: ArrayHandle | undefined): void {
 export async function withArray<T>(line: CommandLine, work: (array: ArrayHandle) => Promise<T>, use: KernelUse = 'job'): Promise<T> {
   if (servedArray !== undefined && resolve(requireHome(line)) === servedArray.home) return work(servedArray);
   // --read-only (ls, stat, status, get, fsck): no lock, nothing written (DiskArray.open).
-  // One verb, then close: pinning the whole arena as fixed buffers would cost more than it
-  // saves (RuntimeOptions.fixedBuffers); `elastripe serve` keeps them.
-  const array = await openArray(requireHome(line), { ...runtimeOptions(line, use), fixedBuffers: false, ...(line.readOnly ? { readOnly: true } : {}) });
+  // One verb, then close: pinning the whole arena as fixed buffers at open would cost more
+  // than it saves; part of it is registered once a verb has moved 64 MiB, so only a large
+  // transfer or job pays (RuntimeOptions.fixedBuffers). `elastripe serve` registers it all.
+  const array = await openArray(requireHome(line), { ...runtimeOptions(line, use), fixedBuffers: 'after-large-transfer', ...(line.readOnly ? { readOnly: true } : {}) });
   let result: T;
   try {
     result = await work(array);

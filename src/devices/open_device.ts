@@ -21,6 +21,8 @@ export interface OpenDeviceOptions {
   readonly backend?: BackendChoice;
   /** The arena view the uring backend registers as fixed buffers. */
   readonly registeredMemory?: Uint8Array;
+  /** Register it only once this many bytes have gone through the ring (UringRing.registerArenaAfter). */
+  readonly registerAfterBytes?: number;
   /** O_EXCL for block devices (default true). */
   readonly exclusive?: boolean;
   /** Timeouts and queue depth for nbd:// devices. */
@@ -62,11 +64,11 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
   refuseNonDevice(path);
   const exclusive = options.exclusive ?? true;
   if (backend === 'fs') return openFsDevice(path, { exclusive });
-  if (backend === 'uring') return openUringDevice(path, { registeredMemory: options.registeredMemory, exclusive });
+  if (backend === 'uring') return openUringDevice(path, { registeredMemory: options.registeredMemory, registerAfterBytes: options.registerAfterBytes, exclusive });
   const uring = uringAvailable();
   if (!uring.available) return openFsDevice(path, { exclusive, fallbackReason: `uring unavailable: ${uring.reason}` });
   try {
-    return await openUringDevice(path, { registeredMemory: options.registeredMemory, exclusive });
+    return await openUringDevice(path, { registeredMemory: options.registeredMemory, registerAfterBytes: options.registerAfterBytes, exclusive });
   } catch (error) {
     if (!(error instanceof DeviceIoError) || error.operation !== 'open' || !URING_FALLBACK_ERRNOS.has(error.errno)) throw error;
     return openFsDevice(path, { exclusive, fallbackReason: `uring could not open it: ${error.message}` });

@@ -12,6 +12,7 @@
 //  1. Every slot is either free (in freeSlots) or holds exactly one in-flight request.
 //  2. queueHead <= queue.length; queued requests hold no slot.
 //  3. The addon's in-flight count equals the number of occupied slots.
+//  4. A deferred registration waits only while nothing is registered or pending.
 import { LB_BYTES } from '../constants.js';
 import {
   DeviceBusyError,
@@ -99,6 +100,9 @@ class UringRing {
   private flushScheduled = false;
   private registered: { address: number; lengthBytes: number } | undefined;
   private pendingRegistration: Uint8Array | undefined;
+  /** A registration waiting for enough bytes to move (registerArenaAfter). */
+  private deferredRegistration: { memory: Uint8Array; afterBytes: number } | undefined;
+  private movedBytes = 0;
   registrationError: string | undefined;
 
   constructor(private readonly addon: UringAddon) {
@@ -140,6 +144,7 @@ class UringRing {
     const address = this.addon.addressOf(memory);
     const current = this.registered;
     if (current && current.address === address && current.lengthBytes >= memory.byteLength) return true;
+    this.deferredRegistration = undefined; // registering now supersedes a deferral
     if (this.inflightCount > 0) {
       this.pendingRegistration = memory;
       return current !== undefined;
@@ -147,8 +152,33 @@ class UringRing {
     return this.applyRegistration(memory);
   }
 
+  /**
+   * Registers `memory` once `afterBytes` of reads and writes have been sent, if nothing is
+   * registered by then: a short-lived process moving small files never pays the pinning, one
+   * moving a large file does after its first part. Registering while plain requests are in
+   * flight is safe (they use no registered buffer); a kernel that refuses leaves plain I/O.
+   */
+  registerArenaAfter(memory: Uint8Array, afterBytes: number): void {
+    if (this.registered || this.pendingRegistration) return;
+    this.deferredRegistration = { memory, afterBytes };
+    this.movedBytes = 0;
+  }
+
+  /** Counts what the next `count` queued requests move; registers when the deferred mark is passed. */
+  private countTowardsDeferred(count: number): void {
+    const deferred = this.deferredRegistration!;
+    for (let i = 0; i < count; i++) {
+      const request = this.queue[this.queueHead + i]!;
+      if (request.op === OP_READ || request.op === OP_WRITE || request.op === OP_WRITE_DSYNC) this.movedBytes += request.lengthBytes;
+    }
+    if (this.movedBytes < deferred.afterBytes) return;
+    this.deferredRegistration = undefined;
+    if (!this.registered && !this.pendingRegistration) this.applyRegistration(deferred.memory);
+  }
+
   private applyRegistration(memory: Uint8Array): boolean {
     this.pendingRegistration = undefined;
+    this.deferredRegistration = undefined; // whatever is registered now supersedes a deferral
     const result = this.addon.registerMemory(memory);
     if (result < 0) {
       this.registered = undefined;
@@ -166,6 +196,7 @@ class UringRing {
     if (this.pendingRegistration && this.inflightCount === 0) this.applyRegistration(this.pendingRegistration);
     const count = Math.min(this.queuedCount, this.freeSlots.length);
     if (count === 0) return;
+    if (this.deferredRegistration) this.countTowardsDeferred(count);
     for (let i = 0; i < count; i++) this.fillRow(i, this.queue[this.queueHead + i]!);
     const submitted = this.addon.submit(this.rows, this.rowBuffers, count);
     this.rowBuffers.fill(undefined, 0, count);
@@ -267,6 +298,7 @@ class UringRing {
     check(new Set(this.freeSlots).size === this.freeSlots.length, 'no slot is free twice');
     check(this.queueHead <= this.queue.length, 'queue head within the queue');
     check(this.addon.info().inflight === occupied, 'addon in-flight count matches occupied slots');
+    check(!this.deferredRegistration || (!this.registered && !this.pendingRegistration), 'a deferred registration waits only while nothing is registered');
   }
 }
 
@@ -329,6 +361,8 @@ export function registerUringArena(memory: Uint8Array): boolean {
 export interface UringOpenOptions {
   /** The arena (a view over the shared WebAssembly memory) to register as fixed buffers. */
   registeredMemory?: Uint8Array;
+  /** Register it only once this many bytes have gone through the ring (registerArenaAfter). */
+  registerAfterBytes?: number;
   /** O_EXCL for block devices, flock for image files; default true. */
   exclusive?: boolean;
 }
@@ -345,7 +379,8 @@ export async function openUringDevice(path: string, options: UringOpenOptions = 
     throw new DeviceIoError(path, 'open', 0, -opened);
   }
   const [fd, rawSizeBytes, logicalBlockBytes, isBlock] = opened;
-  if (options.registeredMemory) shared.registerArena(options.registeredMemory);
+  if (options.registeredMemory && options.registerAfterBytes !== undefined) shared.registerArenaAfter(options.registeredMemory, options.registerAfterBytes);
+  else if (options.registeredMemory) shared.registerArena(options.registeredMemory);
   const sizeBytes = Math.floor(rawSizeBytes / LB_BYTES) * LB_BYTES;
   return new UringDevice(path, fd, sizeBytes, logicalBlockBytes, isBlock ? 'block' : 'file', exclusive, shared);
 }
