@@ -144,7 +144,7 @@ export interface NewDevice {
 export async function prepareNewDevices(
   paths: readonly string[],
   runtime: Runtime,
-  options: { createSizeBytes?: number; force?: boolean; arrayUuid: string; minBytes?: number; reclaimArrayUuid?: string },
+  options: { createSizeBytes?: number; force?: boolean; arrayUuid: string; minBytes?: number; reclaimArrayUuid?: string; members?: readonly DeviceRow[] },
 ): Promise<NewDevice[]> {
   const minBytes = options.minBytes ?? DEVICE_MIN_BYTES;
   assertDistinctPaths(paths);
@@ -160,6 +160,15 @@ export async function prepareNewDevices(
       // A device of a create of this home that was killed before it finished is taken back.
       if (options.reclaimArrayUuid && (await superblockArrayUuid(device, runtime)) === options.reclaimArrayUuid) continue;
       const member = await withScratch(runtime, (scratch) => claimDevice(device, { arrayUuid: options.arrayUuid }, scratch, options.force ?? false));
+      // A member of this array under another path (the image file behind a loop device the
+      // array has) or a copy of one: not stale, so --force must not overwrite it either.
+      const current = member ? options.members?.find((row) => row.uuid === member.deviceUuid && row.state !== 'removed') : undefined;
+      if (current) {
+        throw new InvalidArgumentError(
+          `device ${path} carries the superblock of device ${current.deviceId} of this array (${current.state} at ${current.path}): ` +
+            `it is that device under another path or a copy of it, and is not added, also with --force (wipe a copy first)`,
+        );
+      }
       if (member && !options.force) {
         // A stale member (failed, removed or rebuilt away): its blocks and metadata are old.
         throw new ForeignDeviceError(

@@ -323,7 +323,7 @@ export class DiskArray {
     let deviceId = 0;
     try {
       const layout = metadataLayoutOf(this.settings);
-      [entry] = await setup.prepareNewDevices([path], this.runtime, { ...options, arrayUuid: this.settings.arrayUuid, minBytes: deviceMinBytes(layout) });
+      [entry] = await setup.prepareNewDevices([path], this.runtime, { ...options, arrayUuid: this.settings.arrayUuid, minBytes: deviceMinBytes(layout), members: this.store.devices() });
       deviceId = Math.max(0, ...this.store.devices().map((row) => row.deviceId)) + 1;
       const row = { ...setup.deviceRowFor(entry!, deviceId, layout), ...(options.spare ? { state: 'spare' as const } : {}) };
       await setup.writeDeviceSuperblock(this.runtime, entry!.device, setup.superblockFor(this.settings, row));

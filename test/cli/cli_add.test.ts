@@ -1,8 +1,9 @@
 // `elastripe add DEVICE...`: growing an array from the command line.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LoopDeviceSet, loopDevicesAvailable } from '../helpers/loop_devices.js';
 import { assertBuilt, parseJson, runCli } from './run_cli.js';
 
 let rootDir = '';
@@ -44,6 +45,42 @@ describe('elastripe add', () => {
     const status = parseJson(await runCli(['status', '--home', home, '--json', '--workers', '0'])) as { devices: unknown[] };
     expect(status.devices).toHaveLength(2);
     expect((await runCli(['add', '--home', home])).exitCode).toBe(2);
+  });
+
+  // A member's superblock on the device to add: the member under another path (the image file
+  // behind a loop device the array has) or a copy of it. It is not stale, so --force must not
+  // take it: writing a new superblock there would take a live member from the array.
+  it('refuses a member of the array under another path or copied, also with --force', async () => {
+    const home = join(rootDir, 'member');
+    expect((await runCli(['create', image('m1'), image('m2'), '--home', home, '--size', '40M', '--workers', '0'])).exitCode).toBe(0);
+    await copyFile(image('m1'), image('m1-copy'));
+    for (const force of [[], ['--force']]) {
+      const again = await runCli(['add', image('m1-copy'), '--home', home, '--no-expand', ...force]);
+      expect(again.exitCode).toBe(1);
+      expect(again.stderr.toString()).toMatch(/^elastripe: INVALID_ARGUMENT: device \S*m1-copy\.img carries the superblock of device 1 of this array \(online at \S*m1\.img\)[^\n]*\n$/);
+    }
+    const status = parseJson(await runCli(['status', '--home', home, '--json', '--workers', '0'])) as { devices: Array<{ state: string }> };
+    expect(status.devices.map((device) => device.state)).toEqual(['online', 'online']);
+  });
+
+  const loops = new LoopDeviceSet();
+  const loopsAvailable = loopDevicesAvailable();
+  afterAll(() => loops.destroyAll());
+
+  it.skipIf(!loopsAvailable.available)('refuses the image file behind a loop device of the array, also with --force', async () => {
+    const loop = loops.create(40 * 1024 * 1024);
+    const home = join(rootDir, 'loop-member');
+    const cli = (...args: string[]) => runCli([...args, '--home', home, '--workers', '0']);
+    expect((await cli('create', loop.path, image('l2'), image('l3'), '--size', '40M')).exitCode).toBe(0);
+    const input = join(rootDir, 'loop-member.bin');
+    await writeFile(input, Buffer.alloc(1024 * 1024, 9));
+    expect((await cli('put', 'kept', input)).exitCode).toBe(0);
+    const added = await cli('add', loop.backingPath, '--force', '--no-expand');
+    expect(added.exitCode).toBe(1);
+    expect(added.stderr.toString()).toMatch(/^elastripe: INVALID_ARGUMENT: .*carries the superblock of device 1 of this array/);
+    const status = parseJson(await cli('status', '--json')) as { degraded: boolean; devices: Array<{ path: string; state: string }> };
+    expect([status.degraded, status.devices.map((device) => [device.path, device.state])]).toEqual([false, [[loop.path, 'online'], [image('l2'), 'online'], [image('l3'), 'online']]]);
+    expect((await cli('fsck', '--deep')).exitCode).toBe(0);
   });
 });
 
