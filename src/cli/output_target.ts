@@ -11,8 +11,9 @@
 //     or '..');
 //   - refused with INVALID_ARGUMENT before anything is opened: the array's own devices —
 //     compared by (st_dev, st_ino), or st_rdev for block devices, so another path, a symlink,
-//     a hard link or another device node is caught too —, any file in the array's home (or a
-//     new one there), sockets, dangling symlinks.
+//     a hard link or another device node is caught too, and a loop device and the file behind
+//     it stand for each other (loop_backing.ts) —, any file in the array's home (or a new one
+//     there), sockets, dangling symlinks.
 // Errors about the target name the target the user gave, never the partial file.
 //
 // Bytes go out without a copy: a sink writes the caller's view (an arena slice lent by
@@ -32,6 +33,7 @@ import { DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError, 
 import { once } from 'node:events';
 import { flushStream, type CommandContext } from './context.js';
 import { displayName } from './format.js';
+import { loopBackingStats } from './loop_backing.js';
 import { fromSystemError, isSystemError } from './system_errors.js';
 
 export const STDIO_ARGUMENT = '-';
@@ -112,6 +114,10 @@ async function planTarget(context: CommandContext, target: string, name: string,
   if (info !== undefined) {
     const what = owned.get(identityOf(info));
     if (what !== undefined) throw new InvalidArgumentError(`${displayName(path)} ${what}; get does not write there`);
+    // A loop device whose backing file is a device of the array writes that device.
+    const backing = await loopBackingStats(info);
+    const under = backing === undefined ? undefined : owned.get(identityOf(backing));
+    if (under !== undefined) throw new InvalidArgumentError(`${displayName(path)} is a loop device over a file that ${under}; get does not write there`);
   }
   if (info === undefined || info.isFile()) {
     const finalPath = info === undefined ? await newFilePath(path, target) : await realpath(path);
@@ -200,7 +206,11 @@ async function arrayIdentities(array: ArrayFiles): Promise<Map<string, string>> 
     if (info !== undefined) owned.set(identityOf(info), what);
   };
   for (const device of array.devices) {
-    if (!/^nbd:\/\//i.test(device.path)) await note(device.path, `is device ${device.deviceId} of the array (${displayName(device.path)})`);
+    if (/^nbd:\/\//i.test(device.path)) continue;
+    await note(device.path, `is device ${device.deviceId} of the array (${displayName(device.path)})`);
+    // A loop device of the array: the file behind it holds the same bytes.
+    const backing = await stat(device.path).then(loopBackingStats, () => undefined);
+    if (backing !== undefined) owned.set(identityOf(backing), `is the file behind device ${device.deviceId} of the array (${displayName(device.path)})`);
   }
   const inHome = `is in the array's home ${displayName(array.home)}`;
   await note(array.home, inHome);

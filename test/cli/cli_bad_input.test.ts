@@ -897,6 +897,26 @@ describe('get writes only where it may', () => {
       expect(await digest([loopPath])).toEqual(before);
       await rm(alias);
     });
+
+    // A loop device and the file behind it are two identities for the same bytes.
+    it.skipIf(!available.available)('refuses the image file behind a loop device of the array, and a loop device over an image of the array', async () => {
+      const member = loops.create(IMAGE_BYTES);
+      const home = path('gt-backing-home');
+      expect((await run(['create', member.path, path('gt-backing1.img'), path('gt-backing2.img'), '--home', home, '--size', IMAGE_SIZE])).stderr).toBe('');
+      await putFile(home, 'x', data);
+      const over = loops.create(IMAGE_BYTES);
+      const imageHome = path('gt-over-home');
+      expect((await run(['create', over.backingPath, path('gt-over1.img'), '--home', imageHome, '--size', IMAGE_SIZE])).stderr).toBe('');
+      await putFile(imageHome, 'x', data);
+      const before = await digest([member.backingPath, over.backingPath]);
+      const backingArgs = ['get', 'x', member.backingPath, '--home', home];
+      expectFailure(backingArgs, await run(backingArgs), 1, 'INVALID_ARGUMENT', /is the file behind device 1 of the array/);
+      const overArgs = ['get', 'x', over.path, '--home', imageHome];
+      expectFailure(overArgs, await run(overArgs), 1, 'INVALID_ARGUMENT', /is a loop device over a file that is device 1 of the array/);
+      expect((await stat(member.backingPath)).size, 'the backing file was not replaced').toBe(IMAGE_BYTES);
+      expect(await digest([member.backingPath, over.backingPath])).toEqual(before);
+      expect((await run(['fsck', '--deep', '--home', home])).exitCode).toBe(0);
+    });
   });
 });
 
