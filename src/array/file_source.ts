@@ -3,7 +3,8 @@
 // for the 4 KiB-aligned body (READ_FIXED: the arena is registered), and with plain pread for
 // the unaligned tail or when the filesystem refuses O_DIRECT — so its bytes are never copied
 // in user space and no buffer is allocated per chunk. A FIFO, pipe or character device cannot be
-// read by position: it is read in order, still straight into the group buffers.
+// read by position: it is read in order, still straight into the group buffers; so is a regular
+// file whose size is 0 (procfs reports 0 for files that hold bytes).
 //
 // Invariants (assertInvariants):
 //  1. The direct part never reads past sizeBytes rounded down to whole LBs.
@@ -67,7 +68,7 @@ function openSmallFile(path: string): FileReader | undefined {
   } catch {
     return undefined;
   }
-  if (!info?.isFile() || info.size >= DIRECT_READ_BYTES_MIN) return undefined;
+  if (!info?.isFile() || info.size === 0 || info.size >= DIRECT_READ_BYTES_MIN) return undefined;
   let fd: number;
   try {
     // O_NONBLOCK: should the path have become a FIFO since the stat, the open must not hang.
@@ -103,7 +104,9 @@ export async function openFileSource(path: string, options: FileReaderOptions = 
   try {
     const info = await handle.stat();
     if (info.isDirectory()) throw new InvalidArgumentError(`put source ${JSON.stringify(path)} is a directory; put stores one file`);
-    if (!info.isFile() && !info.isBlockDevice()) {
+    // A regular file of size 0 may be a pseudo-file (/proc/cpuinfo) whose size says nothing of
+    // its bytes: it is read to its end like a pipe (an empty file then stores 0 bytes as well).
+    if ((!info.isFile() && !info.isBlockDevice()) || (info.isFile() && info.size === 0)) {
       // Read in order straight into the group buffers (a blocking read on its own descriptor).
       const reader: SequentialReader = {
         read: async (target) => {

@@ -1,6 +1,7 @@
 // The CLI end to end on image files: create, put, get (files, ranges, stdin/stdout), ls, stat,
 // status, fsck, rm, and the failures users meet (missing names and files, a locked home).
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,21 @@ describe('elastripe on an array of image files', () => {
     expect(get.exitCode).toBe(0);
     expect(get.stderr).toBe('');
     expect(get.stdout.equals(piped)).toBe(true);
+  });
+
+  // procfs reports size 0 for files that hold bytes: such a put must not store an empty file.
+  it('stores a file whose size says 0 to its end: a /proc file, named or on stdin; an empty file stays empty', async () => {
+    const expected = await readFile('/proc/version');
+    expect(expected.length).toBeGreaterThan(0);
+    expect((await inHome(['put', 'proc-version', '/proc/version'])).exitCode).toBe(0);
+    expect((await inHome(['get', 'proc-version', '-'])).stdout.equals(expected)).toBe(true);
+    const fd = openSync('/proc/version', 'r');
+    const redirected = await inHome(['put', 'proc-stdin', '-', '--json'], { stdinFd: fd }).finally(() => closeSync(fd));
+    expect(redirected.exitCode, redirected.stderr.toString()).toBe(0);
+    expect(parseJson(redirected)).toMatchObject({ sizeBytes: expected.length });
+    await writeFile(join(rootDir, 'empty.bin'), '');
+    expect((await inHome(['put', 'empty', join(rootDir, 'empty.bin'), '--json'])).exitCode).toBe(0);
+    expect((parseJson(await inHome(['stat', 'empty', '--json'])) as { sizeBytes: number }).sizeBytes).toBe(0);
   });
 
   it('reads byte ranges', async () => {

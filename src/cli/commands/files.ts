@@ -39,7 +39,7 @@ export async function openSource(context: CommandContext, file: string): Promise
     if (info?.isDirectory()) throw new InvalidArgumentError('standard input is a directory; put reads one file or a pipe from it');
     // A file redirected to stdin is read like a named one, by position, from its start.
     const ownPath = `/proc/self/fd/${(context.io.stdin as unknown as { fd: number }).fd}`;
-    if (info?.isFile() || info?.isBlockDevice()) return { input: { path: ownPath }, sizeBytes: info.isFile() ? info.size : undefined, close: async () => undefined };
+    if (info?.isFile() || info?.isBlockDevice()) return { input: { path: ownPath }, sizeBytes: info.isFile() && info.size > 0 ? info.size : undefined, close: async () => undefined };
     // A pipe is reopened (a blocking descriptor of its own) and read straight into the arena.
     if (info?.isFIFO()) return { input: { path: ownPath }, close: async () => undefined };
     return { input: abortable(context, context.io.stdin), close: async () => undefined };
@@ -50,7 +50,8 @@ export async function openSource(context: CommandContext, file: string): Promise
   try {
     const info = await handle.stat();
     if (info.isDirectory()) throw new InvalidArgumentError(`${displayName(file)} is a directory; put stores one file (put --recursive DIR stores a tree)`);
-    if (info.isFile() || info.isBlockDevice()) return { input: { path: file }, sizeBytes: info.isFile() ? info.size : undefined, close: async () => undefined };
+    // A size of 0 is no size: a procfs file reports 0 and is read to its end.
+    if (info.isFile() || info.isBlockDevice()) return { input: { path: file }, sizeBytes: info.isFile() && info.size > 0 ? info.size : undefined, close: async () => undefined };
   } catch (error) {
     await handle.close();
     throw error;
