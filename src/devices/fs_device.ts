@@ -66,7 +66,7 @@ async function statOrThrow(path: string): Promise<BigIntStats> {
     return await stat(path, { bigint: true });
   } catch (error) {
     const errno = errnoOf(error);
-    if (errno === 2) throw new NotFoundError(`device ${path} does not exist`);
+    if (errno === 2) throw new NotFoundError(`device ${path} does not exist (ENOENT)`);
     throw new DeviceIoError(path, 'stat', 0, errno);
   }
 }

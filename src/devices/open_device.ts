@@ -6,7 +6,7 @@
 import { constants as fsConstants, lstatSync, statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { LB_BYTES } from '../constants.js';
-import { DeviceIoError, InvalidArgumentError } from '../errors.js';
+import { DeviceIoError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { Device } from './device.js';
 import { errnoOf } from './device_batch.js';
 import { openFsDevice } from './fs_device.js';
@@ -47,6 +47,8 @@ export interface BackendReport {
   readonly auto: 'uring' | 'fs';
 }
 
+const ENOENT = 2;
+
 /** errno values from the uring open that mean "this path cannot do O_DIRECT here". */
 const URING_FALLBACK_ERRNOS = new Set([22 /* EINVAL: no O_DIRECT on this filesystem */, 38 /* ENOSYS */, 95 /* EOPNOTSUPP */]);
 
@@ -64,14 +66,24 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
   refuseNonDevice(path);
   const exclusive = options.exclusive ?? true;
   if (backend === 'fs') return openFsDevice(path, { exclusive });
-  if (backend === 'uring') return openUringDevice(path, { registeredMemory: options.registeredMemory, registerAfterBytes: options.registerAfterBytes, exclusive });
+  if (backend === 'uring') return openUring(path, options, exclusive);
   const uring = uringAvailable();
   if (!uring.available) return openFsDevice(path, { exclusive, fallbackReason: `uring unavailable: ${uring.reason}` });
   try {
-    return await openUringDevice(path, { registeredMemory: options.registeredMemory, registerAfterBytes: options.registerAfterBytes, exclusive });
+    return await openUring(path, options, exclusive);
   } catch (error) {
     if (!(error instanceof DeviceIoError) || error.operation !== 'open' || !URING_FALLBACK_ERRNOS.has(error.errno)) throw error;
     return openFsDevice(path, { exclusive, fallbackReason: `uring could not open it: ${error.message}` });
+  }
+}
+
+/** The uring open, with a path that does not exist reported as the fs backend does (NOT_FOUND, not DEVICE_IO). */
+async function openUring(path: string, options: OpenDeviceOptions, exclusive: boolean): Promise<Device> {
+  try {
+    return await openUringDevice(path, { registeredMemory: options.registeredMemory, registerAfterBytes: options.registerAfterBytes, exclusive });
+  } catch (error) {
+    if (error instanceof DeviceIoError && error.operation === 'open' && error.errno === ENOENT) throw new NotFoundError(`device ${path} does not exist (ENOENT)`);
+    throw error;
   }
 }
 

@@ -312,6 +312,11 @@ describe('an array the failing commands must leave alone', () => {
     [['put', 'gamma', '@missing', '--home', '@home'], 'NOT_FOUND', /no-such-input\.bin/],
     [['put', 'gamma', '@dir', '--home', '@home'], 'INVALID_ARGUMENT', /a-directory is a directory/],
     [['get', 'alpha', '@nodir', '--home', '@home'], 'NOT_FOUND', /no-such-dir\/out\.bin/],
+    // A device path that does not exist (no --size to create it): NOT_FOUND on every backend.
+    ...['auto', 'fs'].flatMap((backend): Array<[string[], string, RegExp]> => [
+      [['add', '@missing', '--home', '@home', '--backend', backend], 'NOT_FOUND', /device \S*no-such-input\.bin does not exist/],
+      [['create', '@missing', '@new1', '--home', '@newhome', '--backend', backend], 'NOT_FOUND', /device \S*no-such-input\.bin does not exist/],
+    ]),
     [['get', 'alpha', '-', '--home', '@home', '--offset', '1G'], 'INVALID_ARGUMENT', /\S/],
   ];
 
