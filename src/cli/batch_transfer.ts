@@ -16,7 +16,7 @@
 // exits with BATCH_INCOMPLETE (1).
 import type { Stats } from 'node:fs';
 import { readdirSync, statSync } from 'node:fs';
-import { mkdir, realpath, stat } from 'node:fs/promises';
+import { mkdir, realpath, rmdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { validateName } from '../array/put_source.js';
 import { AbortedError, BatchIncompleteError, DirectoryLoopError, ElastripeError, InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -243,7 +243,12 @@ export async function runBatchGet(context: CommandContext): Promise<void> {
       throw error;
     }
     await output.finish();
-  }, 'transfer');
+  }, 'transfer').catch(async (error: unknown) => {
+    // Refused as a whole (nothing under PREFIX, the array locked): a DIR made for it goes again
+    // (rmdir: only while it is empty).
+    if (created) await rmdir(root).catch(() => undefined);
+    throw error;
+  });
   finish(context, 'read', done, performance.now() - startMs, failures);
 }
 

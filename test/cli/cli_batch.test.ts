@@ -147,6 +147,9 @@ describe('put --recursive and get --recursive', () => {
     expect((await runAsNobody(['put', '--recursive', '--files', a])).exitCode).toBe(2);
     expect((await runAsNobody(['put', '--recursive', a, 'p', 'extra'])).exitCode).toBe(2);
     expect((await runAsNobody(['get', '--recursive', 'p'])).exitCode).toBe(2);
+    // get --recursive of a prefix nothing is under: refused, and the DIR it would have made is not left behind.
+    expectFailed(await runAsNobody(['get', '--recursive', 'no-such-prefix', join(rootDir, 'never-made')]), 'NOT_FOUND');
+    await expect(stat(join(rootDir, 'never-made'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('put --files stores each file under its base name; get --recursive refuses unsafe names and links out of DIR', async () => {
