@@ -68,15 +68,22 @@ async function removeEmptyDirectories(deepest: string, topmost: string): Promise
   }
 }
 
-/** Rebuilds a home from devices (named, or found by scanning patterns) and opens it. */
-export function importArray(home: string, options: RuntimeOptions, devices: readonly string[], scan?: readonly string[]): Promise<ArrayHandle> {
+/** Rebuilds a home from devices (named, or found by scanning patterns) and opens it; a failed
+ * import removes the home directory again if it made it (as createArray does). */
+export async function importArray(home: string, options: RuntimeOptions, devices: readonly string[], scan?: readonly string[]): Promise<ArrayHandle> {
   const { scan: _openScan, ...runtime } = options;
-  return DiskArray.import({
-    ...runtime,
-    home: resolve(home),
-    ...(devices.length > 0 ? { devices: devices.map(resolveDevicePath) } : {}),
-    ...(scan !== undefined ? { scan: [...scan] } : {}),
-  });
+  const firstCreated = makeHomeDirectory(resolve(home));
+  try {
+    return await DiskArray.import({
+      ...runtime,
+      home: resolve(home),
+      ...(devices.length > 0 ? { devices: devices.map(resolveDevicePath) } : {}),
+      ...(scan !== undefined ? { scan: [...scan] } : {}),
+    });
+  } catch (error) {
+    if (firstCreated !== undefined) await removeEmptyDirectories(resolve(home), firstCreated);
+    throw error;
+  }
 }
 
 export function openArray(home: string, options: OpenOptions): Promise<ArrayHandle> {

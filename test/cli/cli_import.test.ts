@@ -72,7 +72,7 @@ describe('elastripe import', () => {
       expect(result.stderr, what).toMatch(error);
     }
     for (const home of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6']) {
-      await expect(stat(join(path(home), 'elastripe.db'))).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(stat(path(home)), `${home}: the home a refused import made is removed again`).rejects.toMatchObject({ code: 'ENOENT' });
     }
     // The refused imports changed nothing: the first array still opens from its home.
     expect((await runCli(['ls', '--home', path('b-home')])).exitCode).toBe(0);
