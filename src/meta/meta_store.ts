@@ -60,9 +60,7 @@ export class MetaStore {
 
   /** Opens (or with create, makes) the store, taking the array's lock. */
   static open(home: string, options: { create: boolean }): MetaStore {
-    if (!existsSync(home) || !statSync(home).isDirectory()) {
-      throw new InvalidArgumentError(`array home ${home} is not a directory`);
-    }
+    assertHomeDirectory(home);
     const path = join(home, DATABASE_FILE);
     const exists = existsSync(path);
     if (options.create && exists) throw new InvalidArgumentError(`an array already exists in ${home}`);
@@ -99,7 +97,7 @@ export class MetaStore {
    * and gets ARRAY_LOCKED. Nothing is ever written to the home; changes are refused.
    */
   static openReadOnly(home: string): MetaStore {
-    if (!existsSync(home) || !statSync(home).isDirectory()) throw new InvalidArgumentError(`array home ${home} is not a directory`);
+    assertHomeDirectory(home);
     const path = join(home, DATABASE_FILE);
     if (!existsSync(path)) throw new NotFoundError(`no array in ${home} (no ${DATABASE_FILE})`);
     assertSqliteHeader(path);
@@ -1086,4 +1084,10 @@ function migrate(db: Db): void {
   } finally {
     db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`);
   }
+}
+
+/** A home that is not there is NOT_FOUND (a mistyped --home, a home deleted); one that is a file, INVALID_ARGUMENT. */
+function assertHomeDirectory(home: string): void {
+  if (!existsSync(home)) throw new NotFoundError(`array home ${home} does not exist`);
+  if (!statSync(home).isDirectory()) throw new InvalidArgumentError(`array home ${home} is not a directory`);
 }
