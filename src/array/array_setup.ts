@@ -9,6 +9,7 @@ import { createImageFile, isNbdUrl, openDevice } from '../devices/open_device.js
 import { PROBE_SCRATCH_BYTES, refuseForeignContent } from '../devices/content_probe.js';
 import { chooseSuperblock, claimDevice, newSuperblock, readSuperblocks, writeSuperblocks, type Superblock } from '../devices/superblock.js';
 import { scanForDevices, scanPatterns } from '../devices/device_scan.js';
+import { loopBackingStats } from '../devices/loop_backing.js';
 import { DeviceTooSmallError, ElastripeError, ForeignDeviceError, InvalidArgumentError } from '../errors.js';
 import { Arena } from '../kernels/arena.js';
 import { Codec } from '../kernels/codec.js';
@@ -118,18 +119,23 @@ export async function withScratch<T>(runtime: Runtime, work: (scratch: Uint8Arra
   }
 }
 
-/** Refuses the same device named twice: same path, symlinks to it, or hard links. */
+/** Refuses the same device named twice: same path, symlinks to it, hard links, or a loop device and its file. */
 export function assertDistinctPaths(paths: readonly string[]): void {
   const seen = new Map<string, string>();
   for (const path of paths) {
-    let identity = path;
+    const identities = [path];
     if (!isNbdUrl(path) && existsSync(path)) {
       const stats = statSync(path);
-      identity = stats.isBlockDevice() ? `block:${stats.rdev}` : `file:${stats.dev}:${stats.ino}`;
+      identities[0] = stats.isBlockDevice() ? `block:${stats.rdev}` : `file:${stats.dev}:${stats.ino}`;
+      // A loop device is also the file behind it.
+      const backing = loopBackingStats(stats);
+      if (backing !== undefined) identities.push(`file:${backing.dev}:${backing.ino}`);
     }
-    const previous = seen.get(identity);
-    if (previous !== undefined) throw new InvalidArgumentError(`device ${path} is the same device as ${previous}`);
-    seen.set(identity, path);
+    for (const identity of identities) {
+      const previous = seen.get(identity);
+      if (previous !== undefined) throw new InvalidArgumentError(`device ${path} is the same device as ${previous}`);
+    }
+    for (const identity of identities) seen.set(identity, path);
   }
 }
 

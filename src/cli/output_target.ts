@@ -12,7 +12,7 @@
 //   - refused with INVALID_ARGUMENT before anything is opened: the array's own devices —
 //     compared by (st_dev, st_ino), or st_rdev for block devices, so another path, a symlink,
 //     a hard link or another device node is caught too, and a loop device and the file behind
-//     it stand for each other (loop_backing.ts) —, any file in the array's home (or a new one
+//     it stand for each other (devices/loop_backing.ts) —, any file in the array's home (or a new one
 //     there), sockets, dangling symlinks.
 // Errors about the target name the target the user gave, never the partial file.
 //
@@ -29,11 +29,11 @@ import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
 import { openUringDevice } from '../devices/uring_device.js';
 import { uringAvailable } from '../devices/uring_native.js';
+import { loopBackingStats } from '../devices/loop_backing.js';
 import { DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError, OutputError } from '../errors.js';
 import { once } from 'node:events';
 import { flushStream, type CommandContext } from './context.js';
 import { displayName } from './format.js';
-import { loopBackingStats } from './loop_backing.js';
 import { fromSystemError, isSystemError } from './system_errors.js';
 
 export const STDIO_ARGUMENT = '-';
@@ -115,7 +115,7 @@ async function planTarget(context: CommandContext, target: string, name: string,
     const what = owned.get(identityOf(info));
     if (what !== undefined) throw new InvalidArgumentError(`${displayName(path)} ${what}; get does not write there`);
     // A loop device whose backing file is a device of the array writes that device.
-    const backing = await loopBackingStats(info);
+    const backing = loopBackingStats(info);
     const under = backing === undefined ? undefined : owned.get(identityOf(backing));
     if (under !== undefined) throw new InvalidArgumentError(`${displayName(path)} is a loop device over a file that ${under}; get does not write there`);
   }
