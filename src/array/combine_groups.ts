@@ -497,11 +497,16 @@ async function encodeAndWrite(
   // Pair assertion: the data encoded is the data committed (the checksum recorded at its write).
   const mismatched = plan.blocks.findIndex((block, i) => !Buffer.from(checksums[i]!).equals(block.extent.checksum));
   if (mismatched >= 0) throw new Error(`combine: block ${mismatched} read does not match its recorded checksum after verification`);
+  // Each write starts inside an async function, so a device found offline is that write's
+  // rejection, not a throw that would leave the writes already started unawaited (an unhandled
+  // rejection, and extents released while a write to them is in flight).
+  const write = async (deviceId: number, startLb: number, bytes: Uint8Array): Promise<void> =>
+    onlineDevice(context, deviceId).write([{ startLb, lengthLb: extentLb }], [bytes]);
   const writes: Promise<void>[] = [];
   plan.places.forEach((place, i) => {
-    if (place.moved) writes.push(onlineDevice(context, place.deviceId).write([{ startLb: place.startLb, lengthLb: extentLb }], [data[i]!]));
+    if (place.moved) writes.push(write(place.deviceId, place.startLb, data[i]!));
   });
-  plan.parity.forEach((place, row) => writes.push(onlineDevice(context, place.deviceId).write([{ startLb: place.startLb, lengthLb: extentLb }], [parity[row]!])));
+  plan.parity.forEach((place, row) => writes.push(write(place.deviceId, place.startLb, parity[row]!)));
   // Every write settles before a failure is reported: the extents are released by the caller.
   await settleBatch(writes);
   const extents: NewExtent[] = [

@@ -6,6 +6,9 @@ import { DiskArray } from '../../src/array/disk_array.js';
 import type { CreateOptions } from '../../src/array/types.js';
 import { createImageFile, openDevice } from '../../src/devices/open_device.js';
 import { MIB, patternBytes, TEST_RUNTIME, useArraySuite } from '../helpers/temp_array.js';
+import { LB_BYTES } from '../../src/constants.js';
+import type { DeviceExtent } from '../../src/devices/device.js';
+import { DeviceIoError } from '../../src/errors.js';
 import { FaultyDevice } from './faulty_device.js';
 
 const SEED = Number(process.env.ELASTRIPE_FAULT_SEED ?? Date.now() % 100_000);
@@ -18,7 +21,9 @@ beforeEach(() => {
   faulty = [];
 });
 
-async function createFaulty(deviceCount: number, options: Partial<CreateOptions> = {}): Promise<DiskArray> {
+type Wrap = (device: Awaited<ReturnType<typeof openDevice>>, seed: number) => FaultyDevice;
+
+async function createFaulty(deviceCount: number, options: Partial<CreateOptions> = {}, wrap: Wrap = (inner, seed) => new FaultyDevice(inner, { seed })): Promise<DiskArray> {
   const home = suite.dir.file('home');
   mkdirSync(home);
   const devices = Array.from({ length: deviceCount }, (_, i) => suite.dir.file(`dev${i}.img`));
@@ -29,7 +34,7 @@ async function createFaulty(deviceCount: number, options: Partial<CreateOptions>
     devices,
     ...options,
     openDevice: async (path, openOptions) => {
-      const device = new FaultyDevice(await openDevice(path, openOptions), { seed: SEED + faulty.length });
+      const device = wrap(await openDevice(path, openOptions), SEED + faulty.length);
       faulty.push(device);
       return device;
     },
@@ -84,6 +89,59 @@ describe('writes under faults', () => {
     expect(suite.array.status().allocatedBytes).toBe(0);
     expect(suite.array.list()).toEqual([]);
     suite.array.assertInvariants();
+  });
+});
+
+/**
+ * When armed, the first write it is given pulls every other device of `peers` (so the writes
+ * that would follow find their devices offline) and fails on its own a turn later.
+ */
+class PullingDevice extends FaultyDevice {
+  static armed = false;
+  static readonly peers: PullingDevice[] = [];
+
+  override async write(extents: readonly DeviceExtent[], buffers: readonly Uint8Array[]): Promise<void> {
+    if (!PullingDevice.armed) return super.write(extents, buffers);
+    PullingDevice.armed = false;
+    for (const peer of PullingDevice.peers) if (peer !== this) peer.pull();
+    await new Promise((resolve) => setImmediate(resolve));
+    throw new DeviceIoError(this.path, 'write', extents[0]!.startLb * LB_BYTES, 5, 'injected');
+  }
+}
+
+describe('jobs under faults', () => {
+  it('a combine whose next write finds its device gone still waits for the writes it started: no unhandled rejection, nothing lost', async () => {
+    // Found by a fresh-seed simulator sweep: combine_groups started a new group's writes in a
+    // loop whose device lookup threw for an offline device, leaving the writes already started
+    // unawaited (an unhandled rejection that ends a Node process, and extents released while a
+    // write to them was in flight).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      PullingDevice.peers.length = 0;
+      suite.array = await createFaulty(5, { parityCount: 2, extentLbMax: 16 }, (inner, seed) => {
+        const device = new PullingDevice(inner, { seed });
+        PullingDevice.peers.push(device);
+        return device;
+      });
+      const content = patternBytes(3 * MIB, SEED + 30);
+      await suite.array.put('narrow', content);
+      await suite.array.addDevice(suite.dir.file('dev5.img'), { createSizeBytes: 64 * MIB, expand: false });
+      PullingDevice.armed = true;
+      // Two parity writes per new group (parity 2): the first pulls the second's device.
+      await suite.array.expand().then((report) => report, (error: unknown) => error);
+      expect(PullingDevice.armed).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+      const home = suite.array.home;
+      await suite.array.close();
+      suite.array = await DiskArray.open(home, TEST_RUNTIME);
+      expect((await suite.array.get('narrow')).equals(content)).toBe(true);
+      suite.array.assertInvariants();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
 

@@ -74,7 +74,7 @@ export function ratesFor(seed: number, path: string): SimFaultRates {
 
 export interface SimFailure {
   stepIndex: number;
-  /** A category (model, fsck, space, disk, invariants, op, reopen, budget, hang, crash-reopen). */
+  /** A category (model, fsck, space, disk, invariants, op, reopen, budget, hang, crash-reopen, unhandled-rejection). */
   kind: string;
   message: string;
 }

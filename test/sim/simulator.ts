@@ -130,18 +130,25 @@ export class Simulation {
     let index = -1;
     const endDeterministicRun = beginDeterministicRun(this.config.seed);
     if (!cryptoMockInstalled) console.warn('simulator: node:crypto is not mocked (see sim_determinism.ts): runs will not replay exactly');
+    // A promise the array let reject unobserved ends a real Node process: a failure of the step
+    // it happened in (the event fires at the end of the tick, long before the step's checks end).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
     try {
       await this.start();
       await this.check();
       for (index = 0; index < steps.length; index++) {
         await this.timed('steps', () => this.runStep(steps[index]!));
         await this.check();
+        if (unhandled.length > 0) fail('unhandled-rejection', `a promise rejected with nobody to handle it: ${(unhandled[0] as Error)?.stack ?? String(unhandled[0])}`);
         onProgress?.(index);
       }
     } catch (error) {
       const failure = error instanceof SimFailureError ? error.failure : { kind: 'crash-of-simulator', message: (error as Error)?.stack ?? String(error) };
       this.report.failure = { stepIndex: index, ...failure };
     } finally {
+      process.off('unhandledRejection', onUnhandled);
       this.report.elapsedMs = performance.now() - this.startMs;
       this.report.jobRests = this.storage.clock.sleeps;
       this.report.jobRestMs = this.storage.clock.sleptMs;
