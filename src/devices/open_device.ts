@@ -5,6 +5,7 @@
 // and the path opens with O_DIRECT, and node:fs when not (with the reason in describe()).
 import { constants as fsConstants, lstatSync, statSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { LB_BYTES } from '../constants.js';
 import { DeviceIoError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import type { Device } from './device.js';
@@ -134,6 +135,12 @@ export function backendReport(): BackendReport {
 export async function createImageFile(path: string, sizeBytes: number, options: { overwrite?: boolean } = {}): Promise<void> {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % LB_BYTES !== 0) {
     throw new InvalidArgumentError(`image size ${sizeBytes} must be a positive multiple of ${LB_BYTES} bytes`);
+  }
+  // A missing path under /dev is a mistyped block device (/dev/loop99, /dev/sdz), not an image
+  // to make: a file there lives in RAM and is gone at the next boot. /dev/shm is a file system.
+  const full = resolve(path);
+  if (full.startsWith('/dev/') && !full.startsWith('/dev/shm/')) {
+    throw new NotFoundError(`device ${path} does not exist; --size makes image files, never under /dev (a block device comes from its driver, e.g. losetup)`);
   }
   const flags = fsConstants.O_RDWR | fsConstants.O_CREAT | (options.overwrite ? fsConstants.O_TRUNC : fsConstants.O_EXCL);
   let handle;

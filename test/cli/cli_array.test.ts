@@ -72,7 +72,9 @@ describe('elastripe on an array of image files', () => {
   it('stores a file whose size says 0 to its end: a /proc file, named or on stdin; an empty file stays empty', async () => {
     const expected = await readFile('/proc/version');
     expect(expected.length).toBeGreaterThan(0);
-    expect((await inHome(['put', 'proc-version', '/proc/version'])).exitCode).toBe(0);
+    const stored = await inHome(['put', 'proc-version', '/proc/version']);
+    expect(stored.exitCode).toBe(0);
+    expect(stored.stdout.toString()).toMatch(/, 1 group\n$/); // one group, not "1 groups"
     expect((await inHome(['get', 'proc-version', '-'])).stdout.equals(expected)).toBe(true);
     const fd = openSync('/proc/version', 'r');
     const redirected = await inHome(['put', 'proc-stdin', '-', '--json'], { stdinFd: fd }).finally(() => closeSync(fd));

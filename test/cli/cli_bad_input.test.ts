@@ -7,7 +7,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, createReadStream, openSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync } from 'node:fs';
 import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -323,6 +323,14 @@ describe('an array the failing commands must leave alone', () => {
   it.each(MISSING_CASES)('does not exist: %j → %s', async (template, code, message) => {
     const args = expand(template, tokens);
     expectFailure(args, await run(args), 1, code, message);
+    await expectNothingChanged(args.join(' '));
+  });
+
+  it('never makes an image file under /dev for a mistyped block device, also with --size', async () => {
+    const mistyped = `/dev/elastripe-no-such-device-${process.pid}`;
+    const args = expand(['create', mistyped, '@new1', '--home', '@newhome', '--size', IMAGE_SIZE], tokens);
+    expectFailure(args, await run(args), 1, 'NOT_FOUND', /does not exist; --size makes image files, never under \/dev/);
+    expect(existsSync(mistyped)).toBe(false);
     await expectNothingChanged(args.join(' '));
   });
 

@@ -104,7 +104,7 @@ export async function runPut(context: CommandContext): Promise<void> {
   }
   bar?.finish();
   if (context.line.json) printJson(context, stat);
-  else context.io.stdout.write(`stored ${displayName(name)}: ${describeTransfer(stat.sizeBytes, performance.now() - startMs)}, ${stat.groupCount} groups\n`);
+  else context.io.stdout.write(`stored ${displayName(name)}: ${describeTransfer(stat.sizeBytes, performance.now() - startMs)}, ${stat.groupCount} group${stat.groupCount === 1 ? '' : 's'}\n`);
 }
 
 function describeTransfer(sizeBytes: number, elapsedMs: number): string {
