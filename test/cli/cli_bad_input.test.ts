@@ -664,7 +664,11 @@ describe('create and add on devices that hold other data', () => {
     if (!(await tool('mkswap', [foreign('swap.img')]))) await writeAt(foreign('swap.img'), 4086, Buffer.from('SWAPSPACE2'));
     await writeAt(foreign('xfs.img'), 0, Buffer.from('XFSB'));
     await writeAt(foreign('gpt.img'), 512, Buffer.from('EFI PART'));
-    await writeAt(foreign('random.img'), 0, randomBytes(IMAGE_BYTES));
+    // Random bytes whose first is not zero (1 run in 256 drew a 0 there, and the probe then
+    // rightly named offset 1).
+    const noise = randomBytes(IMAGE_BYTES);
+    noise[0] ||= 0xa5;
+    await writeAt(foreign('random.img'), 0, noise);
     await writeAt(foreign('tail-byte.img'), IMAGE_BYTES - 2, Buffer.from([1]));
     // A real tar archive, big enough to pass the size check first.
     const member = path('tar-member.bin');
