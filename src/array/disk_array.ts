@@ -120,6 +120,14 @@ export class DiskArray {
   private lowSpaceArmed = true;
   /** Arena buffers lent to the embedder (allocBuffer); created on first use. */
   private lentBuffers: ArenaBuffers | undefined;
+  /**
+   * Puts in flight (each settles when the put returns or throws) by the number they started
+   * with, and the number of the newest put started when each missing device left: a returning
+   * device waits for the puts that may have written to its old handle (rejoin).
+   */
+  private readonly putsInFlight = new Map<Promise<void>, number>();
+  private putsStarted = 0;
+  private readonly putsStartedAtLoss = new Map<number, number>();
   /** Device states and the bookkeeping of devices that are away (device_lifecycle.ts). */
   private lifecycle!: DeviceLifecycle;
   /** Probes devices and brings missing ones back (health_monitor.ts); only with probeIntervalMs. */
@@ -424,6 +432,19 @@ export class DiskArray {
    * job; device_lifecycle.ts says why nothing else needs attention).
    */
   private async rejoin(entry: ArrayDevice, device: Device, path: string, trigger: JobTrigger): Promise<ResyncReport | undefined> {
+    // A put in flight may have written blocks to this device's old handle that never became
+    // durable. It first commits them (groups committed while the device was away, which the
+    // resync below then checks) or fails: a resync list taken before its commit would miss
+    // them, and its late report of the old handle's failure would fail the returned device.
+    const lastPutBeforeLoss = this.putsStartedAtLoss.get(entry.row.deviceId) ?? 0;
+    const owed = [...this.putsInFlight].filter(([, started]) => started <= lastPutBeforeLoss).map(([settled]) => settled);
+    if (owed.length > 0) {
+      await Promise.all(owed);
+      if (this.closed || this.devices.isOnline(entry)) {
+        await device.close().catch(() => undefined);
+        return undefined;
+      }
+    }
     const { row } = entry;
     await entry.device?.close().catch(() => undefined);
     entry.device = device;
@@ -672,6 +693,9 @@ export class DiskArray {
     let written: WrittenFile;
     let createdMs: number;
     const endForeground = this.foreground.begin();
+    let putSettled!: () => void;
+    const inFlight = new Promise<void>((resolve) => (putSettled = resolve));
+    this.putsInFlight.set(inFlight, ++this.putsStarted);
     try {
       let writeInput: WriteInput;
       if (opened?.kind === 'reader') writeInput = { kind: 'reader', reader: opened.reader };
@@ -690,6 +714,8 @@ export class DiskArray {
       this.freeWhenUnread(replaced);
       await this.journal.durable();
     } finally {
+      this.putsInFlight.delete(inFlight);
+      putSettled();
       endForeground();
       this.endWrite();
       stopWaiting();
@@ -1122,6 +1148,7 @@ export class DiskArray {
   /** online -> missing (device_lifecycle.ts): the state is not persisted, its away record is; the health monitor tries it again. */
   private markMissing(entry: ArrayDevice, reason: string): void {
     if (!this.lifecycle.markMissing(entry, reason)) return;
+    this.putsStartedAtLoss.set(entry.row.deviceId, this.putsStarted);
     const device = entry.device;
     entry.device = undefined;
     void device?.close().catch(() => undefined);

@@ -24,6 +24,8 @@ const WAIT_MS = 15_000;
  */
 class LossyDevice implements Device {
   lose = false;
+  /** Holds each flush this long first (a slow device the put's commit waits for). */
+  flushDelayMs = 0;
   private offline = false;
   constructor(private readonly inner: Device) {}
   get path() {
@@ -51,6 +53,7 @@ class LossyDevice implements Device {
     return this.inner.write(extents, buffers);
   }
   async flush() {
+    if (this.flushDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.flushDelayMs));
     if (this.lose) this.offline = true;
     if (this.offline) throw new DeviceFailedError(this.path, 'dropped by the test');
     return this.inner.flush();
@@ -141,6 +144,22 @@ describe('device lifecycle', () => {
     expect((await array.get('before')).equals(before)).toBe(true);
     expect(array.status().degradedReads).toBe(degraded);
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
+  it('a device back before the degraded put that lost its blocks commits: that put\'s groups on it are resynced too', async () => {
+    const { array, paths, latest } = await createLossyArray({ probeIntervalMs: 10, rebuildDelayMs: Infinity, autoExpand: false });
+    latest.get(paths[1]!)!.lose = true;
+    latest.get(paths[2]!)!.flushDelayMs = 500; // the put's commit waits for device 3's flush
+    const content = patternBytes(4 * MIB, 21);
+    const stat = await array.put('big', content);
+    expect(stat.groups.some((group) => group.extents.some((extent) => extent.deviceId === 2))).toBe(true);
+    latest.get(paths[2]!)!.flushDelayMs = 0;
+    await expect.poll(() => array.status().devices[1]!.state, { timeout: WAIT_MS }).toBe('online');
+    await expect.poll(() => array.status().jobs.every((job) => job.state !== 'running'), { timeout: WAIT_MS }).toBe(true);
+    const degraded = array.status().degradedReads;
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    expect((await array.get('big')).equals(content)).toBe(true);
+    expect(array.status().degradedReads).toBe(degraded);
   });
 
   // The away record is persisted (schema 6) and journaled: a device that drops, then is back
