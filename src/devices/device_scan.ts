@@ -31,6 +31,7 @@ import { LB_BYTES } from '../constants.js';
 import type { Device } from './device.js';
 import { CorruptMetadataError, ElastripeError } from '../errors.js';
 import { isNbdUrl } from './open_device.js';
+import { loopSysfsDirectory, majorMinor } from './loop_backing.js';
 import { SUPERBLOCK_BYTES, SUPERBLOCK_DEVICE_BYTES_MIN, SUPERBLOCK_FORMAT_VERSION, SUPERBLOCK_MAGIC, decodeSuperblock, type Superblock } from './superblock.js';
 
 /**
@@ -430,18 +431,12 @@ function dedupeEntries(entries: readonly ScanEntry[]): string[] {
   return paths;
 }
 
-function majorMinor(rdev: bigint): string {
-  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-  return `${major}:${minor}`;
-}
-
 /**
  * A loop device's backing file identity, when the loop shows the whole file (offset 0, no size
  * limit), from sysfs (loop/backing_file is the file's current path; it follows renames).
  */
 async function loopBackingIdentity(rdev: bigint): Promise<string | null> {
-  const base = `/sys/dev/block/${majorMinor(rdev)}/loop`;
+  const base = loopSysfsDirectory(rdev);
   try {
     const [backing, offset, sizeLimit] = await Promise.all(
       ['backing_file', 'offset', 'sizelimit'].map((name) => readFile(`${base}/${name}`, 'utf8').then((text) => text.replace(/\n$/, ''))),

@@ -6,14 +6,24 @@
 // Synchronous: two small reads of sysfs and a stat.
 import { readFileSync, statSync, type Stats } from 'node:fs';
 
+/** "major:minor" of a device number (Linux's dev_t encoding, as glibc's gnu_dev_major/minor). */
+export function majorMinor(rdev: number | bigint): string {
+  const value = BigInt(rdev);
+  const major = Number(((value >> 8n) & 0xfffn) | ((value >> 32n) & ~0xfffn));
+  const minor = Number((value & 0xffn) | ((value >> 12n) & ~0xffn));
+  return `${major}:${minor}`;
+}
+
+/** The sysfs directory of block device `rdev`'s loop attributes. */
+export function loopSysfsDirectory(rdev: number | bigint): string {
+  return `/sys/dev/block/${majorMinor(rdev)}/loop`;
+}
+
 /** The backing file's stat when `info` is an attached loop device; undefined for anything else. */
 export function loopBackingStats(info: Stats): Stats | undefined {
   if (!info.isBlockDevice()) return undefined;
-  // Linux's dev_t encoding (glibc gnu_dev_major/minor), in arithmetic that stays exact above 2^32.
-  const major = (Math.floor(info.rdev / 0x100) & 0xfff) | (Math.floor(info.rdev / 2 ** 32) & ~0xfff);
-  const minor = (info.rdev & 0xff) | (Math.floor(info.rdev / 0x1000) & ~0xff);
   try {
-    const backing = readFileSync(`/sys/dev/block/${major}:${minor}/loop/backing_file`, 'utf8').replace(/\n$/, '');
+    const backing = readFileSync(`${loopSysfsDirectory(info.rdev)}/backing_file`, 'utf8').replace(/\n$/, '');
     return statSync(backing);
   } catch {
     return undefined; // not a loop device, none attached, or its file is gone
