@@ -2,6 +2,7 @@
 // exposition format, written here), /status.json is the document `status --json` prints, and
 // the token guards every request when one is set (a non-loopback address needs one).
 import { writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIB, patternBytes, TempDir } from '../helpers/temp_array.js';
 import { assertBuilt, parseJson, runCli } from './run_cli.js';
@@ -122,6 +123,17 @@ describe('strict Prometheus parser (test of the test)', () => {
 });
 
 let dir: TempDir;
+/** The status of a GET whose request target is sent exactly as given (fetch would normalize it). */
+function rawGetStatus(base: string, path: string): Promise<number> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    httpGet({ hostname, port, path }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    }).on('error', reject);
+  });
+}
+
 beforeEach(() => {
   dir = new TempDir();
 });
@@ -165,6 +177,7 @@ describe('serve --listen', () => {
     const history = (await (await fetch(new URL('history.json', serve.url))).json()) as { samples: unknown[]; events: unknown[] };
     expect(history.samples.length).toBeGreaterThan(0);
     expect((await fetch(new URL('nope', serve.url))).status).toBe(404);
+    expect(await rawGetStatus(serve.url, '//metrics')).toBe(404); // a path, not a host named metrics
     expect(await serve.stop()).toBe(0);
   }, 240_000);
 

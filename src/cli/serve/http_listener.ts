@@ -88,7 +88,10 @@ function authorized(request: IncomingMessage, url: URL, token: string | undefine
 }
 
 function handle(request: IncomingMessage, response: ServerResponse, token: string | undefined, routes: HttpRoutes): void {
-  const url = new URL(request.url ?? '/', 'http://serve.invalid');
+  // The request target is a path: parsed against the base it would read '//metrics' as a host
+  // named metrics with the path '/', and serve the status page for it.
+  const target = request.url ?? '/';
+  const url = new URL(target.startsWith('/') ? `http://serve.invalid${target}` : target, 'http://serve.invalid');
   const send = (status: number, type: string, body: string): void => {
     response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     response.end(request.method === 'HEAD' ? undefined : body);
