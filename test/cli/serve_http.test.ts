@@ -177,7 +177,7 @@ describe('serve --listen', () => {
     const history = (await (await fetch(new URL('history.json', serve.url))).json()) as { samples: unknown[]; events: unknown[] };
     expect(history.samples.length).toBeGreaterThan(0);
     expect((await fetch(new URL('nope', serve.url))).status).toBe(404);
-    expect(await rawGetStatus(serve.url, '//metrics')).toBe(404); // a path, not a host named metrics
+    expect(await rawGetStatus(serve.url!, '//metrics')).toBe(404); // a path, not a host named metrics
     expect(await serve.stop()).toBe(0);
   }, 240_000);
 
