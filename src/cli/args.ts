@@ -106,6 +106,8 @@ function tokenize(argv: readonly string[]): { values: RawValues; positionals: st
     return { values: parsed.values as RawValues, positionals: parsed.positionals, optionNames };
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    if (unknown) throw unknownOptionError(unknown[1]!, argv);
     throw new UsageError(explainMissingValue(message, args) ?? message.replace(/\.$/, ''));
   }
 }
@@ -139,6 +141,36 @@ function joinNegativeValues(argv: readonly string[], options: Record<string, { t
 }
 
 /** node's "argument is ambiguous" / "argument missing" as one plain sentence. */
+/**
+ * An option no verb knows, said in our words: the nearest option of the verb (a typo is the
+ * usual cause), that verb's usage, and how to pass an argument that starts with '-'.
+ */
+function unknownOptionError(option: string, argv: readonly string[]): UsageError {
+  const verbName = argv.find((arg) => !arg.startsWith('-'));
+  const spec = verbName === undefined ? undefined : findVerbSpec(verbName);
+  const known = [...Object.keys(COMMON_OPTIONS), ...(spec?.options ?? Object.keys(VERB_OPTIONS))];
+  const typed = option.replace(/^-+/, '').split('=')[0]!;
+  const nearest = known
+    .map((name) => ({ name, distance: editDistance(typed, name) }))
+    .filter(({ name, distance }) => distance <= Math.max(1, Math.floor(name.length / 3)))
+    .sort((a, b) => a.distance - b.distance)[0];
+  const hint = nearest !== undefined ? ` (did you mean --${nearest.name}?)` : `; an argument that starts with '-' goes after '--'`;
+  return new UsageError(`unknown option '${option}'${hint}`, spec !== undefined ? usageLine(spec) : undefined);
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions that turn a into b. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
 function explainMissingValue(message: string, args: readonly string[]): string | undefined {
   const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message);
   if (ambiguous) {

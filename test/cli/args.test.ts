@@ -90,8 +90,9 @@ describe('parseCommandLine', () => {
   it.each([
     [[], /no verb/],
     [['frobnicate'], /unknown verb 'frobnicate'/],
-    [['ls', '--bogus'], /Unknown option '--bogus'/],
-    [['ls', '-x'], /Unknown option '-x'/],
+    [['ls', '--bogus'], /unknown option '--bogus'; an argument that starts with '-' goes after '--'/],
+    [['get', 'f', '--lenght', '5'], /unknown option '--lenght' \(did you mean --length\?\)/],
+    [['ls', '-x'], /unknown option '-x'/],
     [['put'], /'put' needs NAME/],
     [['rm'], /'rm' needs NAME/],
     [['create'], /'create' needs DEVICE/],

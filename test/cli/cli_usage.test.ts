@@ -9,7 +9,7 @@ describe('elastripe usage errors', () => {
   it.each([
     [[], /no verb given/, /usage: elastripe <verb>/],
     [['frobnicate'], /unknown verb 'frobnicate'/, /usage: elastripe <verb>/],
-    [['ls', '--home', '/nonexistent', '--frob'], /Unknown option '--frob'/, /usage: elastripe/],
+    [['ls', '--home', '/nonexistent', '--frob'], /unknown option '--frob'/, /usage: elastripe/],
     [['put', '--home', '/nonexistent'], /'put' needs NAME/, /usage: elastripe put NAME \[FILE\|-\]/],
     [['stat', '--home', '/nonexistent'], /'stat' needs NAME/, /usage: elastripe stat NAME/],
     [['create', 'a.img', 'b.img', '--home', '/nonexistent', '--parity', '5'], /--parity must be between 1 and 3/, /usage: elastripe create DEVICE\.\.\./],
