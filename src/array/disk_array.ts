@@ -1035,7 +1035,7 @@ export class DiskArray {
     if (options.deep) {
       const leave = this.beginRead(); // every group: frees made meanwhile wait for the check
       try {
-        const deep = await deepCheck(this.readContext(), this.runtime, this.allGroupsWithExtents());
+        const deep = await deepCheck(this.readContext(), this.runtime, this.allGroupsWithExtents(), { fileNameOf: (fileId) => this.store.fileNameOf(fileId) });
         problems.push(...deep.problems);
         checkedExtents = deep.checkedExtents;
       } finally {

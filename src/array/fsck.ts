@@ -23,14 +23,17 @@ export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator |
     extentsByGroup.set(extent.groupId, list);
   }
   const groupLengthByFile = new Map<number, number>();
+  const files = store.files();
+  const fileNames = new Map(files.map((file) => [file.fileId, file.name]));
   for (const group of store.allGroups()) {
     groupLengthByFile.set(group.fileId, (groupLengthByFile.get(group.fileId) ?? 0) + group.lengthBytes);
-    problems.push(...groupProblems({ ...group, extents: extentsByGroup.get(group.groupId) ?? [] }, parityCount));
+    const label = groupLabel(group, fileNames.get(group.fileId));
+    problems.push(...groupProblems({ ...group, extents: extentsByGroup.get(group.groupId) ?? [] }, parityCount, label));
   }
   for (const group of store.misplacedGroups()) {
-    problems.push(`group ${group.groupId} (file ${group.fileId} #${group.sequence}): byte offset ${group.fileOffset} recorded, its file's groups before it hold ${group.expected}`);
+    problems.push(`${groupLabel(group, fileNames.get(group.fileId))}: byte offset ${group.fileOffset} recorded, its file's groups before it hold ${group.expected}`);
   }
-  for (const file of store.files()) {
+  for (const file of files) {
     const stored = groupLengthByFile.get(file.fileId) ?? 0;
     if (stored !== file.sizeBytes) problems.push(`file ${file.name}: groups hold ${stored} bytes, size is ${file.sizeBytes}`);
   }
@@ -54,9 +57,18 @@ export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator |
   return problems;
 }
 
-function groupProblems(group: GroupWithExtents, parityCount: number): string[] {
+/**
+ * How problems name a group: as `stat NAME` shows it (the file, the group's place in it), with
+ * the id that scrub cursors and the metadata use. A file name is JSON-quoted (names may hold
+ * spaces or control characters); a group whose file is gone is named by the file's id.
+ */
+export function groupLabel(group: { groupId: number; fileId: number; sequence: number }, fileName: string | undefined): string {
+  const file = fileName !== undefined ? JSON.stringify(fileName) : `#${group.fileId} (no such file)`;
+  return `file ${file} group ${group.sequence} (id ${group.groupId})`;
+}
+
+function groupProblems(group: GroupWithExtents, parityCount: number, name: string): string[] {
   const problems: string[] = [];
-  const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
   const width = group.dataCount + group.parityCount;
   if (group.parityCount !== parityCount) problems.push(`${name}: parity ${group.parityCount}, the array uses ${parityCount}`);
   if (group.extents.length !== width) problems.push(`${name}: ${group.extents.length} extents for ${group.dataCount}+${group.parityCount}`);
@@ -89,6 +101,8 @@ export interface DeepCheckOptions {
   signal?: AbortSignal;
   /** Upper bound on bytes checked per second (scrub in the background). */
   rateBytesPerSec?: number;
+  /** The name of a file by id, for the problems' wording (groupLabel). */
+  fileNameOf?: (fileId: number) => string | undefined;
 }
 
 /**
@@ -109,7 +123,7 @@ export async function deepCheck(
   const throttle = new Throttle(options.rateBytesPerSec, runtime.clock);
   for (const group of groups) {
     if (options.signal?.aborted) throw new AbortedError('the check was aborted');
-    const checked = await checkGroup(context, runtime, group, options.repair ?? false);
+    const checked = await checkGroup(context, runtime, group, options.repair ?? false, groupLabel(group, options.fileNameOf?.(group.fileId)));
     problems.push(...checked.problems);
     unrepairedProblems += checked.unrepairedProblems;
     checkedExtents += checked.checkedExtents;
@@ -138,10 +152,9 @@ export interface GroupCheck {
  * Reads every block of one group, verifies every checksum and the parity; with `repair`,
  * rewrites in place the blocks parity rebuilt.
  */
-export async function checkGroup(context: ReadContext, runtime: Runtime, group: GroupWithExtents, repair: boolean): Promise<GroupCheck> {
+export async function checkGroup(context: ReadContext, runtime: Runtime, group: GroupWithExtents, repair: boolean, name: string): Promise<GroupCheck> {
   const problems: string[] = [];
   let unrepairedProblems = 0;
-  const name = `group ${group.groupId} (file ${group.fileId} #${group.sequence})`;
   const width = group.dataCount + group.parityCount;
   const offline = group.extents
     .filter((extent) => !context.devices.usable(extent.deviceId))

@@ -12,7 +12,7 @@ import { AbortedError } from '../errors.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { Runtime } from './array_setup.js';
 import type { JobOptions } from './device_jobs.js';
-import { checkGroup, groupBytes } from './fsck.js';
+import { checkGroup, groupBytes, groupLabel } from './fsck.js';
 import type { ReadContext } from './read_path.js';
 import { Throttle } from './throttle.js';
 
@@ -52,7 +52,7 @@ export async function resync(context: ResyncContext, deviceId: number, groupIds:
       const group = context.store.group(groupId);
       // Deleted, or its block on the device moved away meanwhile: nothing of it left to check.
       if (!group || !group.extents.some((extent) => extent.deviceId === deviceId)) continue;
-      const checked = await checkGroup(readContext, context.runtime, group, true);
+      const checked = await checkGroup(readContext, context.runtime, group, true, groupLabel(group, context.store.fileNameOf(group.fileId)));
       report.problems.push(...checked.problems);
       report.unrepairedProblems += checked.unrepairedProblems;
       report.checkedGroups++;

@@ -18,7 +18,7 @@ import type { MetaStore } from '../meta/meta_store.js';
 import type { GroupWithExtents, JobRow } from '../meta/rows.js';
 import { AbortedError } from '../errors.js';
 import type { JobOptions } from './device_jobs.js';
-import { checkGroup, groupBytes } from './fsck.js';
+import { checkGroup, groupBytes, groupLabel } from './fsck.js';
 import type { ReadContext } from './read_path.js';
 import type { Runtime } from './array_setup.js';
 import { Throttle } from './throttle.js';
@@ -59,7 +59,7 @@ export async function scrub(context: ScrubContext, options: JobOptions & { after
     try {
       group = context.store.group(groupId); // as it is now: its blocks may have moved
       if (!group) continue; // its file was deleted meanwhile
-      const checked = await checkGroup(counting(context, report), context.runtime, group, true);
+      const checked = await checkGroup(counting(context, report), context.runtime, group, true, groupLabel(group, context.store.fileNameOf(group.fileId)));
       report.problems.push(...checked.problems);
       report.unrepairedProblems += checked.unrepairedProblems;
       report.checkedExtents += checked.checkedExtents;

@@ -381,6 +381,12 @@ export class MetaStore {
       .get(name) as FileRow | undefined;
   }
 
+  /** A file's name by its id (the primary key): what problem reports call a group's file. */
+  fileNameOf(fileId: number): string | undefined {
+    const row = this.statement('SELECT name FROM files WHERE file_id = ?').get(fileId) as { name: string } | undefined;
+    return row?.name;
+  }
+
   files(): (FileRow & { groupCount: number })[] {
     return this.statement(
         `SELECT f.file_id AS fileId, f.name, f.size_bytes AS sizeBytes, f.created_ms AS createdMs,

@@ -129,7 +129,8 @@ describe('DiskArray degraded reads', () => {
     corruptExtent(devices[victim.deviceId - 1]!, victim.startLb);
     const before = await suite.array.fsck({ deep: true });
     expect(before.ok).toBe(false);
-    expect(before.problems.join('\n')).toMatch(/unreadable or corrupt/);
+    // Named as stat shows the group: the file, the group's place in it, and its id.
+    expect(before.problems.join('\n')).toMatch(/^file "rotting" group 0 \(id \d+\): blocks \d+ unreadable or corrupt/m);
     expect((await suite.array.get('rotting')).equals(content)).toBe(true);
     expect(suite.array.status().degradedReads).toBeGreaterThan(0);
     // The read rewrote the rotten block with its rebuilt content: the array is whole again.
