@@ -17,6 +17,7 @@ export const ERRNO = {
   EROFS: 30,
   EPIPE: 32,
   ECONNRESET: 104,
+  ESHUTDOWN: 108,
   ETIMEDOUT: 110,
   ECONNREFUSED: 111,
 } as const;

@@ -508,6 +508,13 @@ export class NbdDevice implements Device {
       this.fail(ERRNO.EIO, `protocol error: reply for unknown handle ${reply.handle}`);
       return;
     }
+    if (reply.error === nbd.NBD_ESHUTDOWN) {
+      // The server is stopping (SIGTERM, systemctl stop): the connection is going away, not a
+      // device that failed a write. Offline before any request rejects, so the array finds the
+      // device missing (its blocks intact, it may return) instead of failed.
+      this.fail(ERRNO.ESHUTDOWN, 'the NBD server is shutting down');
+      return;
+    }
     this.inflight.delete(reply.handle);
     if (reply.error !== 0) {
       request.reject(new DeviceIoError(this.path, commandName(request.command), request.offsetBytes, nbd.nbdErrorToErrno(reply.error), 'error reply from the NBD server'));

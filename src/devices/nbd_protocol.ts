@@ -81,6 +81,8 @@ export const NBD_STRING_BYTES_MAX = 4096;
  */
 const NBD_ERRNO_KNOWN = new Set([1, 5, 12, 22, 28, 75, 95, 108]);
 export const EIO = 5;
+/** The server is shutting down: the connection is about to close (not a failed request). */
+export const NBD_ESHUTDOWN = 108;
 export function nbdErrorToErrno(nbdError: number): number {
   return NBD_ERRNO_KNOWN.has(nbdError) ? nbdError : EIO;
 }

@@ -228,6 +228,20 @@ nbdkitPrerequisite().describe('NBD device on nbdkit', () => {
     await expect(device.writeDurable!([{ startLb: 0, lengthLb: 1 }], [new Uint8Array(LB_BYTES)])).rejects.toBeInstanceOf(DeviceFailedError);
   });
 
+  it('takes an ESHUTDOWN reply (the server stopping, SIGTERM) as the connection going: offline before the request rejects', async () => {
+    const started = await server('memory', ['size=64M', 'wdelay=2'], ['delay']);
+    const device = await open(started.url);
+    const write = device.write([{ startLb: 0, lengthLb: 1 }], [pattern(LB_BYTES, 7)]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    started.process.kill('SIGTERM');
+    // The array judges the device in the rejection's own turn: it must be offline (missing,
+    // its blocks intact), not an answering device that failed a write.
+    const onlineAtRejection = await write.then(() => 'resolved', () => device.online);
+    expect(onlineAtRejection).toBe(false);
+    await expect(device.write([{ startLb: 0, lengthLb: 1 }], [pattern(LB_BYTES, 8)])).rejects.toBeInstanceOf(DeviceFailedError);
+    device.assertInvariants();
+  });
+
   it('times a request out, fails the device and rejects with ETIMEDOUT', async () => {
     const started = await server('memory', ['size=16M', 'rdelay=5'], ['delay']);
     const device = await open(started.url, { requestTimeoutMs: 300 });
