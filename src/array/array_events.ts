@@ -49,6 +49,8 @@ export interface DeviceReturnedEvent {
   previousPath?: string;
   /** Groups whose block on the device had to be checked (written while it was away). */
   groupsToCheck: number;
+  /** Set when a policy rebuild had taken the device out and it was added back as a new member (deviceId is the new id). */
+  previousDeviceId?: number;
 }
 
 export interface JobStartedEvent {

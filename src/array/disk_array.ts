@@ -76,6 +76,8 @@ export const GROUPS_IN_FLIGHT_MAX = 8;
 const REMOVE_PASSES_MAX = 4;
 /** Jobs listed in status(). */
 const RECENT_JOBS_SHOWN = 5;
+/** Times one path rebuilt away by the policy is added back in one process (a device that keeps failing then stays out). */
+const REINSTATES_PER_PATH_MAX = 3;
 
 /** A job's options, plus who started it (a heal policy passes 'policy'; events carry it). */
 export type ArrayJobOptions = JobOptions & { trigger?: JobTrigger };
@@ -128,6 +130,17 @@ export class DiskArray {
   private readonly putsInFlight = new Map<Promise<void>, number>();
   private putsStarted = 0;
   private readonly putsStartedAtLoss = new Map<number, number>();
+  /** Devices failed by request (failDevice): the operator's choice, never reinstated by the monitor. */
+  private readonly failedByRequest = new Set<number>();
+  /**
+   * Devices a policy rebuild took out after a fault that may pass (missing, or failed by an
+   * I/O error), by their old id: the health monitor adds each back as a new member once it
+   * answers as itself again (reinstate). In memory only: after a restart it is a stale member
+   * (`add --force`). At most REINSTATES_PER_PATH_MAX times per path in one process, so a device
+   * that keeps failing stops costing rebuilds.
+   */
+  private readonly rebuiltAway = new Map<number, DeviceRow>();
+  private readonly reinstatesByPath = new Map<string, number>();
   /** Device states and the bookkeeping of devices that are away (device_lifecycle.ts). */
   private lifecycle!: DeviceLifecycle;
   /** Probes devices and brings missing ones back (health_monitor.ts); only with probeIntervalMs. */
@@ -461,6 +474,7 @@ export class DiskArray {
     }
     if (recorded === 'failed') this.store.setDeviceState(row.deviceId, 'online');
     const away = this.lifecycle.returned(row.deviceId);
+    this.failedByRequest.delete(row.deviceId);
     this.monitor?.forget(row.deviceId);
     await this.journal.checkpoint();
     return this.resyncReturned(row.deviceId, away?.watermarkGroupId, path, previousPath, trigger);
@@ -510,6 +524,7 @@ export class DiskArray {
       );
     }
     const wasOnline = entry.state === 'online';
+    this.failedByRequest.add(deviceId);
     if (this.lifecycle.markFailed(entry, wasOnline ? reason : (entry.reason ?? reason))) {
       this.emit({ type: 'deviceFailed', deviceId, path: entry.row.path, reason: entry.reason! });
       this.policy?.redundancyLost();
@@ -548,14 +563,39 @@ export class DiskArray {
   }
 
   private async runRebuild(options: ArrayJobOptions): Promise<JobReport & { removedDeviceIds: number[] }> {
-    const lost = this.lifecycle.unavailable().map((entry) => entry.row.deviceId);
+    const lostRows = new Map(this.lifecycle.unavailable().map((entry) => [entry.row.deviceId, entry.row]));
+    const lost = [...lostRows.keys()];
     for (const deviceId of lost) this.devices.markFailed(deviceId, 'being rebuilt');
     // Spares are targets too, and being the emptiest they take the rebuilt blocks first.
     const { moveBlocksOff } = await import('./device_jobs.js');
     const report = await this.runJob('rebuild', options, (tracked) => moveBlocksOff(this.jobContext(() => this.devices.rebuildTargets()), lost, tracked));
     this.promoteUsedSpares();
     const removedDeviceIds = await this.removeEmptied(lost);
+    if (options.trigger === 'policy') this.noteRebuiltAway(removedDeviceIds.map((deviceId) => lostRows.get(deviceId)!));
     return { ...report, removedDeviceIds };
+  }
+
+  /** A policy rebuild took these devices out: those lost to a fault (not failed by request) may come back (rebuiltAway). */
+  private noteRebuiltAway(rows: readonly DeviceRow[]): void {
+    for (const row of rows) {
+      if (this.failedByRequest.has(row.deviceId)) continue;
+      if ((this.reinstatesByPath.get(row.path) ?? 0) >= REINSTATES_PER_PATH_MAX) continue;
+      this.rebuiltAway.set(row.deviceId, row);
+    }
+  }
+
+  /**
+   * A device a policy rebuild took out answers as itself again (the health monitor checked its
+   * superblock at its recorded path): it is added back as a new member — it holds no block of
+   * the array any more — and, with autoExpand, the expand spreads data onto it. Throws when the
+   * add fails (a write still fails): the monitor tries again later.
+   */
+  private async reinstate(row: DeviceRow): Promise<void> {
+    if (this.closed || !this.rebuiltAway.has(row.deviceId)) return;
+    const added = await this.addDevice(row.path, { force: true, ...(this.policies.autoExpand ? {} : { expand: false }) });
+    this.rebuiltAway.delete(row.deviceId);
+    this.reinstatesByPath.set(row.path, (this.reinstatesByPath.get(row.path) ?? 0) + 1);
+    this.emit({ type: 'deviceReturned', deviceId: added.deviceId, path: row.path, previousDeviceId: row.deviceId, groupsToCheck: 0 });
   }
 
   /** A spare a rebuild wrote to has replaced a lost device: it becomes an ordinary online device. */
@@ -1195,6 +1235,8 @@ export class DiskArray {
           if (this.devices.unavailableCount() < parityCount) this.markFailed(entry, reason);
         },
         mayRejoin: (entry) => this.mayRejoin(entry),
+        rebuiltAway: () => [...this.rebuiltAway.values()],
+        reinstate: (row) => this.reinstate(row),
         locate: (entry) => this.locateMoved(entry.row),
         returned: async (entry, device, path) => {
           // A policy rebuild taking its blocks is aborted (resumable; the device's return makes

@@ -16,12 +16,18 @@
 //    re-attached as another /dev/loopN or a renumbered disk returns too, at its new path. The
 //    scan runs only on these backed-off attempts (at most one per device per backoff step, the
 //    steps growing to 30 s), never on every probe. Otherwise the attempt count grows;
-//  - a failed device is left alone (a rebuild or an explicit online decides its fate).
+//  - a failed device is left alone (a rebuild or an explicit online decides its fate);
+//  - a device a policy rebuild took out of the array after a fault (context.rebuiltAway: it went
+//    missing or failed an I/O, nobody failed it by request) is tried at its recorded path with
+//    the same backoff: once it answers with its old superblock (this array, its UUID) it is added
+//    back as a new member (context.reinstate), so a fault that outlasted the rebuild delay costs
+//    a rebuild and an expand, never the device.
 // Ticks never overlap: a slow probe delays the next tick instead of stacking up.
 //
 // Invariants (assertInvariants):
 //  1. At most one tick runs at a time.
-//  2. Backoff state exists only for devices that are away (missing), never for online ones.
+//  2. Backoff state exists only for devices that are away (missing, or rebuilt away), never for
+//     online ones.
 //  3. An online device answers at its recorded path: one that returned elsewhere (found by
 //     UUID) had its new path recorded as it rejoined. It returns only at a path whose superblock
 //     names this array and the device's UUID (openAsRecorded checks both after a scan found it; a
@@ -30,6 +36,7 @@ import type { Device } from '../devices/device.js';
 import { isNbdUrl } from '../devices/open_device.js';
 import { chooseSuperblock, readSuperblocks, SUPERBLOCK_BYTES } from '../devices/superblock.js';
 import { nbdReconnectDelayMs, NBD_RECONNECT_BASE_MS } from '../devices/nbd_reconnect.js';
+import type { DeviceRow } from '../meta/rows.js';
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import { openAsRecorded, type Runtime } from './array_setup.js';
 
@@ -53,6 +60,10 @@ export interface HealthContext {
    * open uses (undefined when not found, when found twice, or when scanning is off).
    */
   locate: (entry: ArrayDevice) => Promise<string | undefined>;
+  /** Devices a policy rebuild took out of the array after a fault that may pass (rows as they were). */
+  rebuiltAway: () => readonly DeviceRow[];
+  /** A rebuilt-away device answers with its old superblock at its path: add it back (throws when that fails, e.g. its writes still fail). */
+  reinstate: (row: DeviceRow) => Promise<void>;
   /** A missing device answered with its own superblock (at `path`, its recorded one or where the scan found it): rejoin it (the array takes the Device, or closes it if it may not rejoin after all). */
   returned: (entry: ArrayDevice, device: Device, path: string) => Promise<void>;
 }
@@ -101,6 +112,42 @@ export class HealthMonitor {
         // A probe never fails the monitor: what it found was reported through the context.
       }
     }
+    for (const row of this.context.rebuiltAway()) {
+      if (this.stopped) return;
+      await this.retryRebuiltAway(row).catch(() => undefined);
+    }
+  }
+
+  /** Tries a rebuilt-away device at its recorded path (backed off as a missing one): back in as a new member once it answers as itself. */
+  private async retryRebuiltAway(row: DeviceRow): Promise<void> {
+    if (!this.due(row.deviceId)) return;
+    const opened = await openAsRecorded(row.path, row, this.context.arrayUuid, this.context.runtime);
+    await opened.device?.close().catch(() => undefined);
+    if (opened.device && !this.stopped) {
+      try {
+        await this.context.reinstate(row);
+        this.backoff.delete(row.deviceId);
+        return;
+      } catch {
+        // Its superblock reads but adding it failed (a write still fails): try again later.
+      }
+    }
+    this.backOff(row.deviceId, row.path);
+  }
+
+  /** Whether the device's next backed-off attempt is due (its first one is at once). */
+  private due(deviceId: number): boolean {
+    const now = Date.now();
+    const backoff = this.backoff.get(deviceId) ?? { attempt: 0, nextTryMs: now };
+    this.backoff.set(deviceId, backoff);
+    return now >= backoff.nextTryMs;
+  }
+
+  /** An attempt failed: the next one waits longer (doubling from the base, with jitter). */
+  private backOff(deviceId: number, path: string): void {
+    const backoff = this.backoff.get(deviceId)!;
+    const baseMs = isNbdUrl(path) ? NBD_RECONNECT_BASE_MS : this.intervalMs;
+    backoff.nextTryMs = Date.now() + nbdReconnectDelayMs(backoff.attempt++, baseMs, LOCAL_RETRY_MAX_MS);
   }
 
   private async probe(entry: ArrayDevice): Promise<void> {
@@ -143,10 +190,7 @@ export class HealthMonitor {
 
   private async retry(entry: ArrayDevice): Promise<void> {
     const id = entry.row.deviceId;
-    const now = Date.now();
-    const backoff = this.backoff.get(id) ?? { attempt: 0, nextTryMs: now };
-    this.backoff.set(id, backoff);
-    if (now < backoff.nextTryMs || !this.context.mayRejoin(entry)) return;
+    if (!this.due(id) || !this.context.mayRejoin(entry)) return;
     let path = entry.row.path;
     let opened = await openAsRecorded(path, entry.row, this.context.arrayUuid, this.context.runtime);
     if (!opened.device && entry.state === 'missing' && !this.stopped) {
@@ -162,8 +206,7 @@ export class HealthMonitor {
       return;
     }
     await opened.device?.close().catch(() => undefined);
-    const baseMs = isNbdUrl(entry.row.path) ? NBD_RECONNECT_BASE_MS : this.intervalMs;
-    backoff.nextTryMs = Date.now() + nbdReconnectDelayMs(backoff.attempt++, baseMs, LOCAL_RETRY_MAX_MS);
+    this.backOff(id, entry.row.path);
   }
 
   /** A device rejoined or left by other means (onlineDevice, removal): its backoff ends. */

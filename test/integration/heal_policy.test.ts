@@ -2,7 +2,7 @@
 // their port, a loop device's backing image truncated. With policies on, nobody calls rebuild:
 // the health monitor notices the device within seconds, the policy rebuilds, every byte
 // verifies; a missing device that comes back rejoins without a rebuild.
-import { closeSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
@@ -324,6 +324,73 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     await expectFiles(array, files);
     array.assertInvariants();
     expect((await array.fsck()).problems).toEqual([]);
+  });
+
+  nbdkit.it('a few seconds of EIO outlast the rebuild delay: the device is rebuilt away, then added back by itself once it answers, and data spreads onto it', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    // nbdkit's error filter fails every request of device 2 while the flag file exists.
+    const flag = dir.file('eio-flag');
+    const started = await Promise.all(images.map((image, i) => servers.startWith({
+      plugin: 'file', filters: ['error'],
+      parameters: [image, 'error=EIO', 'error-rate=100%', `error-file=${i === 1 ? flag : dir.file('never')}`],
+    })));
+    array = await DiskArray.create({
+      ...TEST_RUNTIME,
+      home: dir.file('home'),
+      devices: started.map((server) => server.url),
+      parityCount: 1,
+      policies: { probeIntervalMs: 200, autoExpand: true, rebuildDelayMs: 0 },
+    });
+    const files = someFiles(4, 90);
+    for (const [name, content] of files) await array.put(name, content);
+
+    const failed = nextEvent(array, 'deviceFailed');
+    const rebuilt = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'rebuild');
+    closeSync(openSync(flag, 'w'));
+    // Written during the fault: its group avoids the failing device.
+    const during = patternBytes(3 * MIB, 91);
+    await array.put('during', during);
+    files.set('during', during);
+    expect(await failed).toMatchObject({ deviceId: 2 });
+    expect(await rebuilt).toMatchObject({ outcome: 'done', trigger: 'policy' });
+    await expect.poll(() => array!.status().devices.map((device) => device.deviceId), { timeout: WAIT_MS }).toEqual([1, 3, 4]);
+
+    const returned = nextEvent(array, 'deviceReturned');
+    rmSync(flag);
+    expect(await returned).toMatchObject({ deviceId: 5, path: started[1]!.url, previousDeviceId: 2 });
+    await array.policiesIdle();
+    const status = array.status();
+    expect(status.devices.map((device) => [device.deviceId, device.state])).toEqual([[1, 'online'], [3, 'online'], [4, 'online'], [5, 'online']]);
+    expect(status.devices.find((device) => device.deviceId === 5)!.usedBytes).toBeGreaterThan(0);
+    expect(status.jobs.find((job) => job.kind === 'expand')).toMatchObject({ state: 'done' });
+    await expectFiles(array, files);
+    array.assertInvariants();
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
+  nbdkit.it('a device failed by request and rebuilt by the policy stays out when it answers (the operator chose)', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    const started = await Promise.all(images.map((image) => servers.start(image)));
+    array = await DiskArray.create({
+      ...TEST_RUNTIME,
+      home: dir.file('home'),
+      devices: started.map((server) => server.url),
+      parityCount: 1,
+      policies: { probeIntervalMs: 200, autoExpand: true, rebuildDelayMs: 0 },
+    });
+    const files = someFiles(3, 95);
+    for (const [name, content] of files) await array.put(name, content);
+    const rebuilt = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'rebuild');
+    await array.failDevice(3);
+    expect(await rebuilt).toMatchObject({ outcome: 'done', trigger: 'policy' });
+    // Several probe rounds with the device answering at its path: it is not added back.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(array.status().devices.map((device) => device.deviceId)).toEqual([1, 2, 4]);
+    expect(array.recentEvents().some((event) => event.type === 'deviceReturned')).toBe(false);
+    await expectFiles(array, files);
+    array.assertInvariants();
   });
 });
 
