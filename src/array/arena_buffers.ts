@@ -56,6 +56,16 @@ export class ArenaBuffers {
     return view.buffer === this.arena.memory.buffer;
   }
 
+  /** Whether `view` lies inside one Buffer lent by alloc and not freed yet (a part of one counts). */
+  isLentView(view: Uint8Array): boolean {
+    if (!this.isArenaView(view)) return false;
+    const endBytes = view.byteOffset + view.byteLength;
+    for (const [offsetBytes, { lengthBytes }] of this.lent) {
+      if (offsetBytes <= view.byteOffset && endBytes <= offsetBytes + lengthBytes) return true;
+    }
+    return false;
+  }
+
   /** At close: whatever embedders still hold goes back (their views read zeros or stale bytes after). */
   releaseAll(): void {
     for (const { buffer } of this.lent.values()) this.arena.free(buffer);

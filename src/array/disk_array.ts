@@ -28,7 +28,7 @@ import type { DeviceAwayRow, DeviceRow, ExtentRow, GroupWithExtents, NewExtent, 
 import type { ArrayDevice, ArrayDevices } from './array_devices.js';
 import type { JobContext, JobOptions, JobReport } from './device_jobs.js';
 import * as setup from './array_setup.js';
-import { abortSourceOnSignal, isFilePathSource, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
+import { abortSourceOnSignal, describeValue, isFilePathSource, normalizeSource, toChunks, validateName, type PutSource } from './put_source.js';
 import { ArenaBuffers } from './arena_buffers.js';
 import { openFileSource } from './file_source.js';
 import { readRangeInPlace } from './range_into.js';
@@ -810,19 +810,38 @@ export class DiskArray {
 
   /**
    * Reads from `offset` into `target` (as many bytes as fit, up to the end of the file) and
-   * returns how many were read. For callers that reuse one buffer: a fresh multi-MiB Buffer
+   * returns how many were read. Any TypedArray or DataView is filled by the bytes it covers. For callers that reuse one buffer: a fresh multi-MiB Buffer
    * costs a page fault per 4 KiB on first touch, often more than the read itself.
    */
-  async readInto(name: string, target: Uint8Array, options: Omit<GetOptions, 'length'> = {}): Promise<number> {
+  async readInto(name: string, target: ArrayBufferView, options: Omit<GetOptions, 'length'> = {}): Promise<number> {
     this.assertOpen();
-    const range = this.resolveRange(name, options, target.byteLength);
+    const bytes = this.readTarget(target);
+    const range = this.resolveRange(name, options, bytes.byteLength);
     const leave = this.beginRead(range.groups);
     try {
-      await this.readRangeInto(range, target, options);
+      await this.readRangeInto(range, bytes, options);
       return range.length;
     } finally {
       leave();
     }
+  }
+
+  /**
+   * readInto's target as bytes: any ArrayBufferView by the bytes it covers, as put takes them
+   * (a Uint16Array was filled element by element, one byte per element). Arena memory only
+   * inside a Buffer allocBuffer lent and not yet freed: the reads land there in place, and a
+   * freed one may be a put's or a get's group buffer by now (their bytes would be overwritten).
+   */
+  private readTarget(target: unknown): Uint8Array {
+    if (!ArrayBuffer.isView(target)) {
+      throw new InvalidArgumentError(`readInto reads into a Buffer, TypedArray or DataView, not ${describeValue(target)}`);
+    }
+    const bytes = target instanceof Uint8Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    const arena = this.arenaBuffers();
+    if (arena.isArenaView(bytes) && !arena.isLentView(bytes)) {
+      throw new InvalidArgumentError('readInto into arena memory takes a Buffer from allocBuffer (or a part of one) that is not freed yet');
+    }
+    return bytes;
   }
 
   private async readRangeInto(range: ResolvedRange, target: Uint8Array, options: GetOptions): Promise<void> {

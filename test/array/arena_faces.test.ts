@@ -111,6 +111,35 @@ describe('arena buffers', () => {
     expect(await codeOf(() => array.allocBuffer(4096))).toBe('ARRAY_CLOSED');
     suite.array = undefined;
   });
+
+  it('readInto takes any TypedArray or DataView by its bytes, and arena memory only inside a live allocBuffer', async () => {
+    const array = await open();
+    const data = patternBytes(MIB + 4097, 8);
+    await array.put('t', data);
+    // A Uint16Array was filled one byte per element (or failed with an untyped RangeError).
+    const wide = new Uint16Array(1000);
+    expect(await array.readInto('t', wide)).toBe(2000);
+    expect(Buffer.from(wide.buffer).equals(data.subarray(0, 2000))).toBe(true);
+    const view = new DataView(new ArrayBuffer(100), 10, 64);
+    expect(await array.readInto('t', view, { offset: 7 })).toBe(64);
+    expect(Buffer.from(view.buffer, 10, 64).equals(data.subarray(7, 71))).toBe(true);
+    for (const target of ['abc', null, {}, [1, 2, 3]]) expect(await codeOf(() => array.readInto('t', target as never))).toBe('INVALID_ARGUMENT');
+    // A part of a live arena buffer is fine.
+    const lent = array.allocBuffer(2 * MIB);
+    expect(await array.readInto('t', lent.subarray(4096 + 3, 4096 + 3 + 10_000), { offset: 5 })).toBe(10_000);
+    expect(lent.subarray(4099, 14_099).equals(data.subarray(5, 10_005))).toBe(true);
+    // A freed one may be another read's or put's group buffer by now: refused, nothing written.
+    array.freeBuffer(lent);
+    const stale = Buffer.from(lent.subarray(0, 64));
+    expect(await codeOf(() => array.readInto('t', lent))).toBe('INVALID_ARGUMENT');
+    expect(lent.subarray(0, 64).equals(stale)).toBe(true);
+    // So is a chunk readChunks lends (the array's own group buffer).
+    for await (const { bytes } of array.readChunks('t')) {
+      expect(await codeOf(() => array.readInto('t', bytes))).toBe('INVALID_ARGUMENT');
+      break;
+    }
+    array.assertInvariants();
+  });
 });
 
 describe('reads without a fresh allocation per chunk', () => {
