@@ -149,6 +149,17 @@ export class OutputError extends ElastripeError {
   }
 }
 
+/**
+ * A put's source stream failed while it was read: it errored, it was destroyed before its end,
+ * or its length differed from the `sizeBytes` the caller declared. `cause` is the stream's own
+ * error where there is one. Nothing is stored (an older file of the name stays).
+ */
+export class SourceError extends ElastripeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SOURCE_ERROR', message, options);
+  }
+}
+
 /** The operation was cancelled through an AbortSignal. */
 export class AbortedError extends ElastripeError {
   constructor(message = 'the operation was aborted') {

@@ -8,8 +8,10 @@
 // async generator) must yield Buffer, Uint8Array or string chunks. Anything else — a plain
 // array, null, a number, a string, a stream of numbers or objects — is INVALID_ARGUMENT, so
 // nothing is ever stored as 0 bytes by mistake; a bad chunk fails the put before its commit.
+// A stream that fails (errors, is destroyed before its end, or gives another length than the
+// sizeBytes declared) fails the put with SOURCE_ERROR, its own error as the cause.
 import { types } from 'node:util';
-import { AbortedError, InvalidArgumentError } from '../errors.js';
+import { AbortedError, ElastripeError, InvalidArgumentError, SourceError } from '../errors.js';
 
 const NAME_BYTES_MAX = 1024;
 /** A UTF-16 surrogate without its partner: a name with one cannot round-trip through UTF-8. */
@@ -46,6 +48,9 @@ export function validateName(name: string): void {
  * when known (bytes: their length; a stream: what the caller said).
  */
 export function normalizeSource(source: unknown, sizeBytes: number | undefined): { source: NormalizedSource; sizeBytes: number | undefined } {
+  if (sizeBytes !== undefined && (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)) {
+    throw new InvalidArgumentError(`sizeBytes must be a whole number of bytes, 0 or more, not ${typeof sizeBytes === 'number' ? sizeBytes : describeValue(sizeBytes)}`);
+  }
   if (source instanceof Uint8Array) return { source, sizeBytes: source.byteLength };
   if (ArrayBuffer.isView(source)) {
     const bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
@@ -90,14 +95,48 @@ export function abortSourceOnSignal(source: NormalizedSource, signal: AbortSigna
   return () => signal.removeEventListener('abort', onAbort);
 }
 
-export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>): AsyncIterable<Uint8Array> {
+/**
+ * The stream's chunks as bytes. Whatever the stream itself throws (an error of its own, a
+ * destroy before its end) is a SourceError with that cause, and with `sizeBytes` declared the
+ * stream must give exactly that many bytes: one that ends short (a client gone without an
+ * error, a file that shrank while a serve client sent it) would otherwise be stored truncated.
+ */
+export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>, sizeBytes?: number): AsyncIterable<Uint8Array> {
   if (source instanceof Uint8Array) {
     yield source;
     return;
   }
-  for await (const chunk of source) {
-    if (typeof chunk === 'string') yield Buffer.from(chunk);
-    else if (chunk instanceof Uint8Array) yield chunk;
-    else throw new InvalidArgumentError(`a put stream must yield Buffer, Uint8Array or string chunks, not ${describeValue(chunk)}`);
+  let receivedBytes = 0;
+  try {
+    for await (const chunk of source) {
+      let bytes: Uint8Array;
+      if (typeof chunk === 'string') bytes = Buffer.from(chunk);
+      else if (chunk instanceof Uint8Array) bytes = chunk;
+      else throw new InvalidArgumentError(`a put stream must yield Buffer, Uint8Array or string chunks, not ${describeValue(chunk)}`);
+      receivedBytes += bytes.byteLength;
+      if (sizeBytes !== undefined && receivedBytes > sizeBytes) {
+        throw new SourceError(`the put's stream gave more than the ${sizeBytes} bytes its sizeBytes declared`);
+      }
+      yield bytes;
+    }
+  } catch (error) {
+    throw asSourceError(error);
   }
+  if (sizeBytes !== undefined && receivedBytes !== sizeBytes) {
+    throw new SourceError(`the put's stream ended after ${receivedBytes} bytes; its sizeBytes declared ${sizeBytes}`);
+  }
+}
+
+/** An error a put's stream threw, typed: ours as they are, an abort as ABORTED, the rest as SOURCE_ERROR. */
+function asSourceError(error: unknown): ElastripeError {
+  if (error instanceof ElastripeError) return error;
+  // addAbortSignal(signal, stream) destroys the stream with an AbortError whose cause is the reason.
+  if (error instanceof Error && error.name === 'AbortError') {
+    return error.cause instanceof ElastripeError ? error.cause : new AbortedError(`put was aborted: its stream was aborted`);
+  }
+  if ((error as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE') {
+    return new SourceError(`the put's stream was destroyed before its end`, { cause: error });
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  return new SourceError(`the put's stream failed: ${detail}`, { cause: error });
 }

@@ -255,7 +255,10 @@ export interface Progress {
 export interface PutOptions {
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
-  /** Expected size of a stream, for progress and early NoSpaceError. */
+  /**
+   * The stream's size, for progress and an early NoSpaceError; a stream that gives another
+   * number of bytes fails the put (SOURCE_ERROR) and nothing is stored.
+   */
   sizeBytes?: number;
 }
 

@@ -3,10 +3,10 @@
 // array, null, a number, a string, a stream yielding numbers or objects — is INVALID_ARGUMENT
 // with nothing committed (an older file of the same name survives). Names are well-formed
 // Unicode: a lone surrogate could be stored but never found again, so it is refused.
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { DiskArray } from '../../src/array/disk_array.js';
-import { ElastripeError } from '../../src/errors.js';
+import { AbortedError, ElastripeError } from '../../src/errors.js';
 import { createTempArray, useArraySuite } from '../helpers/temp_array.js';
 
 const suite = useArraySuite();
@@ -114,5 +114,74 @@ describe('file names', () => {
       await array.delete(name);
     }
     expect(array.list()).toEqual([]);
+  });
+});
+
+describe('put streams that fail', () => {
+  async function failure(promise: Promise<unknown>): Promise<ElastripeError> {
+    const error = await promise.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error, 'the put must fail with a typed error').toBeInstanceOf(ElastripeError);
+    return error as ElastripeError;
+  }
+
+  it('a stream that errors or is destroyed midway is SOURCE_ERROR with its cause; nothing is stored, the old file stays', async () => {
+    const array = await open();
+    const old = Buffer.from('the old bytes');
+    await array.put('f', old);
+    const boom = new Error('upstream reset');
+    const erroring = new Readable({ read() {} });
+    erroring.push(Buffer.alloc(300_000, 1));
+    setImmediate(() => erroring.destroy(boom));
+    const streamError = await failure(array.put('f', erroring));
+    expect(streamError).toMatchObject({ code: 'SOURCE_ERROR', cause: boom });
+    expect(streamError.message).toMatch(/upstream reset/);
+    async function* throwing(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(300_000, 2);
+      throw boom;
+    }
+    expect(await failure(array.put('f', throwing()))).toMatchObject({ code: 'SOURCE_ERROR', cause: boom });
+    const destroyed = new Readable({ read() {} });
+    destroyed.push(Buffer.alloc(1000, 3));
+    setImmediate(() => destroyed.destroy());
+    expect(await failure(array.put('f', destroyed))).toMatchObject({ code: 'SOURCE_ERROR', message: expect.stringMatching(/destroyed before its end/) });
+    expect((await array.get('f')).equals(old)).toBe(true);
+    expect(array.list().map((file) => file.name)).toEqual(['f']);
+    array.assertInvariants();
+  });
+
+  it('a stream aborted through addAbortSignal is ABORTED, with the reason when it is ours', async () => {
+    const array = await open();
+    const controller = new AbortController();
+    const idle = addAbortSignal(controller.signal, new Readable({ read() {} }));
+    const putting = array.put('f', idle);
+    setImmediate(() => controller.abort(new AbortedError('interrupted by the user')));
+    expect(await failure(putting)).toMatchObject({ code: 'ABORTED', message: 'interrupted by the user' });
+    const other = new AbortController();
+    const plain = addAbortSignal(other.signal, new Readable({ read() {} }));
+    const plainPut = array.put('g', plain);
+    setImmediate(() => other.abort());
+    expect((await failure(plainPut)).code).toBe('ABORTED');
+    expect(array.list()).toEqual([]);
+    array.assertInvariants();
+  });
+
+  it('a stream that gives another length than its declared sizeBytes is SOURCE_ERROR, not a truncated file', async () => {
+    const array = await open();
+    const bytes = Buffer.alloc(100_000, 7);
+    const short = await failure(array.put('short', Readable.from([bytes.subarray(0, 1000)]), { sizeBytes: bytes.byteLength }));
+    expect(short).toMatchObject({ code: 'SOURCE_ERROR', message: expect.stringMatching(/ended after 1000 bytes; its sizeBytes declared 100000/) });
+    const long = await failure(array.put('long', Readable.from([bytes, bytes]), { sizeBytes: bytes.byteLength }));
+    expect(long).toMatchObject({ code: 'SOURCE_ERROR', message: expect.stringMatching(/more than the 100000 bytes/) });
+    expect(array.list()).toEqual([]);
+    expect((await array.put('exact', Readable.from([bytes.subarray(0, 10), bytes.subarray(10)]), { sizeBytes: bytes.byteLength })).sizeBytes).toBe(bytes.byteLength);
+    expect((await array.put('empty', Readable.from([]), { sizeBytes: 0 })).sizeBytes).toBe(0);
+    for (const sizeBytes of [-1, 1.5, Number.NaN, Infinity, '5']) {
+      await expectInvalid(array.put('bad', Readable.from([bytes]), { sizeBytes: sizeBytes as number }), /sizeBytes/);
+    }
+    expect(array.list().map((file) => file.name).sort()).toEqual(['empty', 'exact']);
+    array.assertInvariants();
   });
 });
