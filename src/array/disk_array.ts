@@ -777,9 +777,13 @@ export class DiskArray {
     return this.arenaBuffers().alloc(lengthBytes);
   }
 
-  /** Returns a Buffer from allocBuffer (or get's inArena result) to the arena. */
+  /**
+   * Returns a Buffer from allocBuffer (or get's inArena result) to the arena. An empty Buffer
+   * is taken and ignored: get({ inArena }) of an empty range returns one that holds no arena.
+   */
   freeBuffer(buffer: Uint8Array): void {
     this.assertOpen();
+    if (buffer instanceof Uint8Array && buffer.byteLength === 0) return;
     this.arenaBuffers().free(buffer);
   }
 
