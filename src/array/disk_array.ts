@@ -33,6 +33,7 @@ import { ArenaBuffers } from './arena_buffers.js';
 import { openFileSource } from './file_source.js';
 import { readRangeInPlace } from './range_into.js';
 import { pooledChunks } from './pooled_chunks.js';
+import { PacedReads, type LentChunk } from './paced_reads.js';
 import { metadataLayoutOf, readSettings, validateCreateOptions, type Settings } from './settings.js';
 import { deviceMinBytes } from './layout.js';
 import { MetadataJournal } from './metadata_journal.js';
@@ -96,6 +97,8 @@ export class DiskArray {
   private readonly removesRunning = new Set<number>();
   /** Streams still open: close() ends them with ARRAY_CLOSED (a paused one would never finish). */
   private readonly openStreams = new Set<Readable>();
+  /** readChunks/lendChunks loops still open: close() ends them with ARRAY_CLOSED, as it does streams. */
+  private readonly pacedReads = new PacedReads();
   /** Settles when the last put, job or read in flight has finished (close waits for it). */
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => undefined;
@@ -864,17 +867,10 @@ export class DiskArray {
    * The file (or range) as arena views lent in file order, read with several groups in flight:
    * each `bytes` is valid only until the loop asks for the next chunk (it is released then, or
    * when the loop ends). Nothing is copied or allocated per chunk; copy what must be kept.
+   * close() ends a loop still open: its next step fails with ARRAY_CLOSED.
    */
-  async *readChunks(name: string, options: GetOptions = {}): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
-    this.assertOpen();
-    const range = this.resolveRange(name, options);
-    const leave = this.beginRead(range.groups);
-    try {
-      const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, { ...options, groupsInFlightMax: GROUPS_IN_FLIGHT_MAX, groupsStartBytes: range.groupsStartBytes });
-      for await (const slice of slices) yield { offset: slice.outOffset, bytes: slice.bytes };
-    } finally {
-      leave();
-    }
+  readChunks(name: string, options: GetOptions = {}): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+    return this.pacedReads.track(this.lentChunks(name, options), false, ({ offset, bytes }) => ({ offset, bytes }));
   }
 
   /**
@@ -883,7 +879,11 @@ export class DiskArray {
    * next groups are read. Release every chunk taken, also after an error or an early exit; the
    * consumer bounds how many it holds (they come out of the arena, beside the reads ahead).
    */
-  async *lendChunks(name: string, options: GetOptions = {}): AsyncGenerator<{ offset: number; bytes: Uint8Array; release: () => void }> {
+  lendChunks(name: string, options: GetOptions = {}): AsyncGenerator<{ offset: number; bytes: Uint8Array; release: () => void }> {
+    return this.pacedReads.track(this.lentChunks(name, options), true, (chunk) => chunk);
+  }
+
+  private async *lentChunks(name: string, options: GetOptions): AsyncGenerator<LentChunk> {
     this.assertOpen();
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
@@ -1162,8 +1162,9 @@ export class DiskArray {
 
   /**
    * Closes the array: new calls are refused at once (ARRAY_CLOSED), puts, jobs and reads in
-   * flight finish first (abort a long job through its signal to close sooner), streams still open
-   * end with an ARRAY_CLOSED error, then devices, workers and the lock go.
+   * flight finish first (abort a long job through its signal to close sooner), streams and
+   * readChunks/lendChunks loops still open end with an ARRAY_CLOSED error, then devices,
+   * workers and the lock go.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -1173,6 +1174,7 @@ export class DiskArray {
     await this.monitor?.stop();
     await this.policy?.close();
     for (const stream of this.openStreams) stream.destroy(new ElastripeError('ARRAY_CLOSED', 'the array was closed while this stream was open'));
+    this.pacedReads.endAll();
     await this.idle;
     this.lentBuffers?.releaseAll();
     this.counters.save();

@@ -1,6 +1,8 @@
 // close() while reads are in flight (issue 12 item 17): a get() in flight finishes before the
 // devices close, a stream still open is ended with ARRAY_CLOSED (not a misleading
-// TOO_MANY_ERASURES), and reads started after close() reject with ARRAY_CLOSED.
+// TOO_MANY_ERASURES), and reads started after close() reject with ARRAY_CLOSED. A readChunks or
+// lendChunks loop left paused (or dropped without return()) is ended the same way: close()
+// waited for it forever.
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
@@ -50,5 +52,48 @@ describe('close() with reads in flight', () => {
     const untouchedError = once(untouched, 'error');
     await array.close();
     expect((await untouchedError)[0]).toMatchObject({ code: 'ARRAY_CLOSED' });
+  });
+
+  it('ends a paused readChunks or lendChunks loop with ARRAY_CLOSED; the chunk it holds stays intact', async () => {
+    const { array } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: 16 });
+    suite.array = array;
+    const content = patternBytes(6 * MIB, 1704);
+    await array.put('big', content);
+    const copying = array.readChunks('big');
+    const first = await copying.next();
+    const lending = array.lendChunks('big', { offset: 5 });
+    const lent = await lending.next();
+    const inFlight = array.readChunks('big');
+    const pending = inFlight.next(); // a step still reading when close() comes
+    const dropped = array.readChunks('big');
+    await dropped.next(); // never continued nor returned
+    const closing = array.close();
+    const closed = await Promise.race([closing.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000))]);
+    expect(closed).toBe('closed');
+    expect(first.done).toBe(false);
+    const { offset, bytes } = first.value!;
+    expect(Buffer.from(bytes).equals(content.subarray(offset, offset + bytes.byteLength)), 'the chunk held across close is intact').toBe(true);
+    expect(Buffer.from(lent.value!.bytes).equals(content.subarray(5, 5 + lent.value!.bytes.byteLength))).toBe(true);
+    lent.value!.release();
+    await expect(copying.next()).rejects.toMatchObject({ code: 'ARRAY_CLOSED' });
+    await expect(lending.next()).rejects.toMatchObject({ code: 'ARRAY_CLOSED' });
+    await expect(pending.then(() => inFlight.next())).rejects.toMatchObject({ code: 'ARRAY_CLOSED' });
+    await expect(array.readChunks('big').next()).rejects.toMatchObject({ code: 'ARRAY_CLOSED' });
+  });
+
+  it('a readChunks loop that ran to its end or stopped early is not disturbed by close()', async () => {
+    const { array } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: 16 });
+    suite.array = array;
+    const content = patternBytes(3 * MIB + 11, 1705);
+    await array.put('f', content);
+    const parts: Buffer[] = [];
+    for await (const { bytes } of array.readChunks('f')) parts.push(Buffer.from(bytes));
+    expect(Buffer.concat(parts).equals(content)).toBe(true);
+    for await (const chunk of array.lendChunks('f')) {
+      chunk.release();
+      break;
+    }
+    array.assertInvariants();
+    await array.close();
   });
 });
