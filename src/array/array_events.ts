@@ -49,6 +49,8 @@ export interface DeviceReturnedEvent {
   previousPath?: string;
   /** Groups whose block on the device had to be checked (written while it was away). */
   groupsToCheck: number;
+  /** Its metadata ended before it left: an older copy of the device, so every group with a block on it is checked (groupsToCheck). */
+  staleCopy?: boolean;
   /** Set when a policy rebuild had taken the device out and it was added back as a new member (deviceId is the new id). */
   previousDeviceId?: number;
 }

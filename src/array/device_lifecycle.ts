@@ -98,7 +98,7 @@ export class DeviceLifecycle {
 
   constructor(
     private readonly devices: ArrayDevices,
-    /** The highest group id and change-set seq committed so far (both only grow). */
+    /** The highest group id committed so far, and the newest change set durable on the devices (both only grow). */
     private readonly committed: () => { groupId: number; seq: number },
     private readonly persistence?: AwayPersistence,
   ) {
@@ -169,6 +169,18 @@ export class DeviceLifecycle {
     this.away.delete(deviceId);
     if (record) this.resyncing.set(deviceId, record);
     return record;
+  }
+
+  /**
+   * The returned device is an older copy of itself (its metadata ends before it left): every
+   * group with a block on it is to be checked, also by a resync an open restarts (watermark 0).
+   */
+  resyncEverything(deviceId: number): void {
+    const record = this.resyncing.get(deviceId);
+    if (!record || record.watermarkGroupId === 0) return;
+    const widened = { ...record, watermarkGroupId: 0 };
+    this.resyncing.set(deviceId, widened);
+    this.persistence?.save(widened);
   }
 
   /** The returned device's resync finished with nothing left to repair: its persisted record ends. */

@@ -40,6 +40,7 @@ import { MetadataJournal } from './metadata_journal.js';
 import { GroupCommit } from './group_commit.js';
 import { ForegroundBackoff } from './foreground_backoff.js';
 import { recoverMetadata } from './metadata_open.js';
+import { readDeviceJournal } from './metadata_recovery.js';
 import { checkMetadata, deepCheck } from './fsck.js';
 import { openAllocator, saveFreeSpaceMap } from '../meta/free_space_map.js';
 import { readRangeSlices } from './range_reader.js';
@@ -309,7 +310,7 @@ export class DiskArray {
           save: (row: DeviceAwayRow) => array!.closed || store.setDeviceAway(row),
           clear: (deviceId: number) => array!.closed || store.clearDeviceAway(deviceId),
         };
-    array.lifecycle = new DeviceLifecycle(devices, () => ({ groupId: store.lastGroupId(), seq: store.seq }), persistence);
+    array.lifecycle = new DeviceLifecycle(devices, () => ({ groupId: store.lastGroupId(), seq: journal.durableSeq }), persistence);
     // What open found is news to the owner too (the onEvent option is its listener by now).
     for (const entry of devices.all()) {
       if (entry.state === 'missing') array.emit({ type: 'deviceMissing', deviceId: entry.row.deviceId, path: entry.row.path, reason: entry.reason ?? 'not found at open' });
@@ -479,8 +480,26 @@ export class DiskArray {
     const away = this.lifecycle.returned(row.deviceId);
     this.failedByRequest.delete(row.deviceId);
     this.monitor?.forget(row.deviceId);
+    // Read before the checkpoint below overwrites its metadata region.
+    const staleCopy = away !== undefined && (await this.journalBehind(device, away.sinceSeq));
+    if (staleCopy) this.lifecycle.resyncEverything(row.deviceId);
     await this.journal.checkpoint();
-    return this.resyncReturned(row.deviceId, away?.watermarkGroupId, path, previousPath, trigger);
+    return this.resyncReturned(row.deviceId, staleCopy ? 0 : away?.watermarkGroupId, path, previousPath, trigger, staleCopy);
+  }
+
+  /**
+   * Whether a returning device's metadata journal ends before the change sets that were durable
+   * on the devices when it left: it is an older copy of itself (an image restored, a snapshot
+   * attached in its place) that missed writes made before it left too, so the groups above its
+   * watermark are not the only ones that may be wrong on it. Unreadable counts as behind.
+   */
+  private async journalBehind(device: Device, durableSeqAtLeave: number): Promise<boolean> {
+    try {
+      const state = await readDeviceJournal(device, metadataLayoutOf(this.settings), this.settings.arrayUuid, this.runtime.arena, durableSeqAtLeave);
+      return state.lastSeq < durableSeqAtLeave;
+    } catch {
+      return true;
+    }
   }
 
   /**
@@ -488,9 +507,9 @@ export class DiskArray {
    * block on it (the resync job). Its persisted away record ends once nothing is left to repair;
    * until then a restart resyncs it again at open.
    */
-  private async resyncReturned(deviceId: number, watermarkGroupId: number | undefined, path: string, previousPath: string, trigger: JobTrigger): Promise<ResyncReport | undefined> {
+  private async resyncReturned(deviceId: number, watermarkGroupId: number | undefined, path: string, previousPath: string, trigger: JobTrigger, staleCopy = false): Promise<ResyncReport | undefined> {
     const toCheck = watermarkGroupId === undefined ? [] : this.store.groupIdsOnDeviceAfter(deviceId, watermarkGroupId);
-    this.emit({ type: 'deviceReturned', deviceId, path, ...(path !== previousPath ? { previousPath } : {}), groupsToCheck: toCheck.length });
+    this.emit({ type: 'deviceReturned', deviceId, path, ...(path !== previousPath ? { previousPath } : {}), groupsToCheck: toCheck.length, ...(staleCopy ? { staleCopy } : {}) });
     this.policy?.deviceReturned();
     if (toCheck.length === 0) {
       this.lifecycle.resynced(deviceId);

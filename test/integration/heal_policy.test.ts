@@ -2,7 +2,7 @@
 // their port, a loop device's backing image truncated. With policies on, nobody calls rebuild:
 // the health monitor notices the device within seconds, the policy rebuilds, every byte
 // verifies; a missing device that comes back rejoins without a rebuild.
-import { closeSync, openSync, readSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
@@ -324,6 +324,69 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     await expectFiles(array, files);
     array.assertInvariants();
     expect((await array.fsck()).problems).toEqual([]);
+  });
+
+  nbdkit.it('a device that returns as an older copy of itself (it missed writes made before it left) has every group on it checked and repaired', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    const started = await Promise.all(images.map((image) => servers.start(image)));
+    array = await DiskArray.create({
+      ...TEST_RUNTIME,
+      home: dir.file('home'),
+      devices: started.map((server) => server.url),
+      parityCount: 1,
+      policies: { ...FAST_PROBES, rebuildDelayMs: 60_000 },
+    });
+    const files = someFiles(3, 80);
+    for (const [name, content] of files) await array.put(name, content);
+    const snapshot = dir.file('nbd1.snapshot');
+    copyFileSync(images[1]!, snapshot);
+    // Written while device 2 answered, so not above its watermark when it leaves; the copy lacks them.
+    const later = someFiles(3, 85);
+    for (const [name, content] of later) {
+      const stat = await array.put(`later-${name}`, content);
+      expect(stat.groups.some((group) => group.extents.some((extent) => extent.deviceId === 2))).toBe(true);
+      files.set(`later-${name}`, content);
+    }
+    const missing = nextEvent(array, 'deviceMissing');
+    await started[1]!.killAndWait();
+    await missing;
+    copyFileSync(snapshot, images[1]!);
+    const returned = nextEvent(array, 'deviceReturned');
+    const resynced = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'resync 2');
+    await servers.start(images[1]!, started[1]!.port);
+    const event = await returned;
+    expect(event).toMatchObject({ deviceId: 2, staleCopy: true });
+    expect(event.type === 'deviceReturned' && event.groupsToCheck).toBeGreaterThanOrEqual(6);
+    expect(await resynced).toMatchObject({ outcome: 'done' });
+    // Nothing read the files in between: the resync alone left every block and parity right.
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    await expectFiles(array, files);
+    array.assertInvariants();
+  });
+
+  nbdkit.it('a device that blinks is not taken for an older copy: only the groups above its watermark are checked', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    const started = await Promise.all(images.map((image) => servers.start(image)));
+    array = await DiskArray.create({
+      ...TEST_RUNTIME,
+      home: dir.file('home'),
+      devices: started.map((server) => server.url),
+      parityCount: 1,
+      policies: { ...FAST_PROBES, rebuildDelayMs: 60_000 },
+    });
+    const files = someFiles(4, 87);
+    for (const [name, content] of files) await array.put(name, content);
+    const missing = nextEvent(array, 'deviceMissing');
+    await started[1]!.killAndWait();
+    await missing;
+    const returned = nextEvent(array, 'deviceReturned');
+    await servers.start(images[1]!, started[1]!.port);
+    const event = await returned;
+    expect(event).toMatchObject({ deviceId: 2, groupsToCheck: 0 });
+    expect(event).not.toHaveProperty('staleCopy');
+    await expectFiles(array, files);
   });
 
   nbdkit.it('a few seconds of EIO outlast the rebuild delay: the device is rebuilt away, then added back by itself once it answers, and data spreads onto it', async () => {
