@@ -923,16 +923,18 @@ export class DiskArray {
     this.assertOpen();
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
+    const pool = options.pooledChunks ? pooledChunks() : undefined;
+    // The copy out of the arena is the one copy a stream consumer needs; made as each group's
+    // read completes (copyOut), so a paused stream's read-ahead holds no arena.
     const slices = readRangeSlices(this.readContext(), range.groups, range.offset, range.length, {
       ...options,
       groupsInFlightMax: GROUPS_IN_FLIGHT_MAX,
       groupsStartBytes: range.groupsStartBytes,
+      copyOut: pool === undefined,
     });
-    const pool = options.pooledChunks ? pooledChunks() : undefined;
     async function* chunks(): AsyncGenerator<Buffer> {
       try {
-        // The copy out of the arena is the one copy a stream consumer needs: arena buffers are reused.
-        for await (const slice of slices) yield pool ? pool.copy(slice.bytes) : Buffer.from(slice.bytes);
+        for await (const slice of slices) yield pool ? pool.copy(slice.bytes) : (slice.bytes as Buffer);
       } finally {
         leave();
       }

@@ -20,7 +20,23 @@ export interface RangeReadOptions {
    * an error; slices read but never yielded are released here.
    */
   lend?: boolean;
+  /**
+   * Each group's slice is copied out of the arena into a Buffer of its own as soon as its read
+   * completes, and the arena buffer goes back at once (createReadStream, which copies anyway):
+   * the read-ahead a paused consumer leaves waiting then holds heap, not the shared arena that
+   * every other get and put needs (a few paused streams used to take all of it, and every other
+   * read and write waited for them). The yielded bytes are then Buffers, never released.
+   */
+  copyOut?: boolean;
 }
+
+/** A group's read, done: its slice's bytes, and how to give back what holds them. */
+interface LoadedSlice {
+  bytes: Uint8Array;
+  release: () => void;
+}
+
+const NOTHING_TO_RELEASE = (): void => undefined;
 
 export interface Slice {
   group: GroupWithExtents;
@@ -47,7 +63,8 @@ export function slicesOf(groups: readonly GroupWithExtents[], offset: number, le
 /**
  * Yields the range's bytes group by group, in file order, with up to groupsInFlightMax groups
  * being read ahead. Each yielded view points into the arena and is valid until the consumer
- * asks for the next one (the buffer is released then, or when the consumer stops early).
+ * asks for the next one (the buffer is released then, or when the consumer stops early); with
+ * copyOut it is a Buffer of its own.
  */
 export async function* readRangeSlices(
   context: ReadContext,
@@ -57,7 +74,7 @@ export async function* readRangeSlices(
   options: RangeReadOptions,
 ): AsyncGenerator<{ outOffset: number; bytes: Uint8Array; release?: () => void }> {
   const slices = slicesOf(groups, offset, length, options.groupsStartBytes);
-  const pending: Promise<GroupBlocks>[] = [];
+  const pending: Promise<LoadedSlice>[] = [];
   let launched = 0;
   let doneBytes = 0;
   const launch = () => {
@@ -69,7 +86,7 @@ export async function* readRangeSlices(
       const extentBytes = slice.group.extentLb * LB_BYTES;
       const first = Math.floor(slice.fromBytes / extentBytes);
       const last = Math.floor((slice.toBytes - 1) / extentBytes);
-      const read = readGroupBlocks(context, slice.group, range(first, last));
+      const read = readGroupBlocks(context, slice.group, range(first, last)).then((blocks) => loaded(blocks, slice, options.copyOut === true));
       read.catch(() => undefined); // awaited in order below; this only stops an early unhandled report
       pending.push(read);
     }
@@ -78,16 +95,16 @@ export async function* readRangeSlices(
     launch();
     for (const slice of slices) {
       if (options.signal?.aborted) throw new AbortedError('read was aborted');
-      const blocks = await pending.shift()!;
-      const bytes = blocks.buffer.bytes.subarray(slice.fromBytes, slice.toBytes);
+      const read = await pending.shift()!;
+      const bytes = read.bytes;
       if (options.lend) {
         let held = true;
-        yield { outOffset: slice.outOffset, bytes, release: () => void (held && ((held = false), blocks.release())) };
+        yield { outOffset: slice.outOffset, bytes, release: () => void (held && ((held = false), read.release())) };
       } else {
         try {
           yield { outOffset: slice.outOffset, bytes };
         } finally {
-          blocks.release();
+          read.release();
         }
       }
       doneBytes += slice.toBytes - slice.fromBytes;
@@ -99,8 +116,19 @@ export async function* readRangeSlices(
     // generator ends, so a reader that is done holds no device I/O and no arena buffer: close()
     // may close the devices once every reader has ended.
     const left = pending.splice(0);
-    for (const read of left) read.then((blocks) => blocks.release(), () => undefined);
+    for (const read of left) read.then((done) => done.release(), () => undefined);
     await Promise.allSettled(left);
+  }
+}
+
+/** The slice's bytes in the group's arena buffer, or (copyOut) copied out with the buffer given back. */
+function loaded(blocks: GroupBlocks, slice: Slice, copyOut: boolean): LoadedSlice {
+  const bytes = blocks.buffer.bytes.subarray(slice.fromBytes, slice.toBytes);
+  if (!copyOut) return { bytes, release: () => blocks.release() };
+  try {
+    return { bytes: Buffer.from(bytes), release: NOTHING_TO_RELEASE };
+  } finally {
+    blocks.release();
   }
 }
 
