@@ -802,9 +802,11 @@ export class DiskArray {
   /**
    * Returns a Buffer from allocBuffer (or get's inArena result) to the arena. An empty Buffer
    * is taken and ignored: get({ inArena }) of an empty range returns one that holds no arena.
+   * After close() it does nothing: close gave every lent Buffer back already, and a cleanup
+   * path (a finally) racing a close must not throw.
    */
   freeBuffer(buffer: Uint8Array): void {
-    this.assertOpen();
+    if (this.closed) return;
     if (buffer instanceof Uint8Array && buffer.byteLength === 0) return;
     this.arenaBuffers().free(buffer);
   }
@@ -1165,6 +1167,7 @@ export class DiskArray {
 
   /** Throws if any invariant of the array is broken (see the top of this file). */
   assertInvariants(): void {
+    this.assertOpen();
     this.lentBuffers?.assertInvariants();
     this.allocator.assertInvariants();
     this.partners.assertInvariants();
