@@ -37,6 +37,7 @@ import type { MetaStore } from '../meta/meta_store.js';
 import { encodeCheckpoint, encodeRecord, slotStartLb, type MetadataLayout } from '../meta/journal_format.js';
 import type { ArrayDevices } from './array_devices.js';
 import type { FlushCoalescer } from './flush_coalescer.js';
+import { isHostFull, throwIfHostFull } from './write_path.js';
 
 /** The journal's own arena buffer: records up to this size and checkpoint chunks use it, so
  *  the journal never waits for arena space held by puts that wait for the journal. */
@@ -367,9 +368,17 @@ export class MetadataJournal {
   private async onEach(targets: { deviceId: number; device: Device }[], work: (device: Device) => Promise<void>): Promise<{ deviceId: number; device: Device }[]> {
     const results = await Promise.allSettled(targets.map((target) => work(target.device)));
     const survivors = targets.filter((_, i) => results[i]!.status === 'fulfilled');
+    let hostFull: unknown;
     results.forEach((result, i) => {
-      if (result.status === 'rejected') this.context.onDeviceError(targets[i]!.deviceId, result.reason as Error);
+      if (result.status === 'fulfilled') return;
+      // ENOSPC from an image file's full host filesystem is no device failure (as for data
+      // writes): the device keeps its place and the change fails with NO_SPACE below.
+      if (isHostFull(result.reason)) hostFull ??= result.reason;
+      else this.context.onDeviceError(targets[i]!.deviceId, result.reason as Error);
     });
+    // The record is torn on that device: the write fails (fail() then wants a checkpoint, which
+    // brings every device up to date once space is freed).
+    if (hostFull !== undefined) throwIfHostFull(hostFull);
     if (survivors.length === 0) {
       const first = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
       throw first.reason instanceof ElastripeError ? first.reason : new DeviceFailedError('the array', `no device took the metadata: ${String(first.reason)}`);

@@ -43,8 +43,12 @@ const ENOSPC = 28;
  * marking devices failed for it would brick the array): the write fails with NO_SPACE, saying
  * what is full, and nothing is marked.
  */
+export function isHostFull(error: unknown): error is DeviceIoError {
+  return error instanceof DeviceIoError && error.errno === ENOSPC;
+}
+
 export function throwIfHostFull(error: unknown): void {
-  if (error instanceof DeviceIoError && error.errno === ENOSPC) {
+  if (isHostFull(error)) {
     throw new NoSpaceError(`the filesystem holding ${error.device} is full (ENOSPC from the host, not a device failure): free space there, then retry`, { cause: error });
   }
 }

@@ -1,7 +1,7 @@
 // Transient faults must not become permanent (issue 12, section B), with real tools: nbdkit
 // servers killed and restarted on the same port, and image files on a tmpfs that fills up.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { afterEach, beforeEach, expect } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
 import { createImageFile } from '../../src/devices/open_device.js';
@@ -141,6 +141,35 @@ root.describe('a full host filesystem (tmpfs) under image files', () => {
     array = await DiskArray.open(dir.file('home'), TEST_RUNTIME);
     expect((await array.get('precious')).equals(precious)).toBe(true);
     expect(array.list().map((file) => file.name)).toEqual(['precious']);
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+  });
+
+  root.it('met by a metadata journal write (a delete on a full filesystem) is NO_SPACE too: no device failed, and it works once space is freed', async () => {
+    const mount = dir.file('small-fs');
+    mkdirSync(mount);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mount]);
+    mounts.push(mount);
+    const images = [0, 1, 2].map((i) => `${mount}/d${i}.img`);
+    array = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: images, createSizeBytes: 64 * MIB, parityCount: 1 });
+    const kept = patternBytes(2 * MIB, 11);
+    await array.put('kept', kept);
+    await array.put('doomed', patternBytes(1 * MIB, 12));
+    // Fill the filesystem to its last page: the journal's next record lands in a hole of every image.
+    const filler = `${mount}/filler`;
+    const { bavail, bsize } = statfsSync(mount);
+    execFileSync('fallocate', ['-l', String(Number(bavail) * Number(bsize)), filler]);
+    await expect(array.delete('doomed')).rejects.toMatchObject({ code: 'NO_SPACE', message: expect.stringContaining('filesystem holding') });
+    expect(array.status().devices.map((device) => device.state)).toEqual(['online', 'online', 'online']);
+    array.assertInvariants();
+    rmSync(filler);
+    await array.delete('doomed').catch((error: { code?: string }) => expect(error.code).toBe('NOT_FOUND'));
+    await array.put('after', patternBytes(1 * MIB, 13));
+    expect(array.list().map((file) => file.name).sort()).toEqual(['after', 'kept']);
+    expect(array.status().devices.map((device) => device.state)).toEqual(['online', 'online', 'online']);
+    await array.close();
+    array = await DiskArray.open(dir.file('home'), TEST_RUNTIME);
+    expect(array.list().map((file) => file.name).sort()).toEqual(['after', 'kept']);
+    expect((await array.get('kept')).equals(kept)).toBe(true);
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
 });
