@@ -148,8 +148,22 @@ function classify(error: unknown): { code: string; message: string; exitCode: Ex
   if (error instanceof Error && error.name === 'AbortError') {
     return { code: 'ABORTED', message: 'the operation was aborted', exitCode: EXIT_FAILURE };
   }
+  if (isDamagedDatabase(error)) {
+    // Open checks only the small tables (settings, devices); SQLite finds a damaged page of the
+    // big ones when a verb reads it. That is the home's damage, not a bug, and the devices
+    // still hold the array.
+    return { code: 'CORRUPT_METADATA', message: `the array home's database is damaged (SQLite: ${error.message}); ${IMPORT_HINT}`, exitCode: EXIT_FAILURE };
+  }
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'INTERNAL', message: `${message} (a bug in elastripe; rerun with --debug for the stack)`, exitCode: EXIT_INTERNAL };
+}
+
+const IMPORT_HINT = "the devices hold the array: move the home directory aside and rebuild it from them with 'elastripe import'";
+
+/** better-sqlite3's SqliteError for a damaged database file (a page that does not parse). */
+function isDamagedDatabase(error: unknown): error is Error {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return error instanceof Error && error.name === 'SqliteError' && typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code);
 }
 
 /** What bin/elastripe.js runs: the real process streams, Ctrl-C as an abort, then exit. */

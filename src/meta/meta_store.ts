@@ -1004,11 +1004,11 @@ function checkIntegrity(db: Db, path: string, creating: boolean): void {
     verdict = quickCheck(db, OPEN_CHECKED_TABLES);
     version = Number(db.pragma('user_version', { simple: true }));
   } catch (error) {
-    throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}`, { cause: error });
+    throw new CorruptMetadataError(`metadata ${path} is unreadable: ${firstLine((error as Error).message)}; ${DAMAGED_HOME_HINT}`, { cause: error });
   }
   if (verdict !== 'ok') {
     const lines = verdict.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('***'));
-    throw new CorruptMetadataError(`metadata ${path} failed its integrity check (${lines.length} problem(s), first: ${firstLine(lines[0] ?? verdict)})`);
+    throw new CorruptMetadataError(`metadata ${path} failed its integrity check (${lines.length} problem(s), first: ${firstLine(lines[0] ?? verdict)}); ${DAMAGED_HOME_HINT}`);
   }
   if (!creating && version === 0) throw new CorruptMetadataError(`metadata ${path} holds no elastripe schema (an empty or foreign database)`);
   if (version > SCHEMA_VERSION) {
@@ -1059,9 +1059,12 @@ function assertSqliteHeader(path: string): void {
     closeSync(fd);
   }
   if (!header.equals(Buffer.from('SQLite format 3\0'))) {
-    throw new CorruptMetadataError(`metadata ${path} is not an SQLite database (empty or overwritten)`);
+    throw new CorruptMetadataError(`metadata ${path} is not an SQLite database (empty or overwritten); ${DAMAGED_HOME_HINT}`);
   }
 }
+
+/** What a damaged home's errors add: the home is an index, the devices are the array. */
+const DAMAGED_HOME_HINT = 'the devices hold the array: move the home directory aside and import it from them';
 
 function firstLine(text: string): string {
   return text.split('\n')[0]!.trim();

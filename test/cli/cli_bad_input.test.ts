@@ -11,6 +11,7 @@ import { closeSync, createReadStream, existsSync, openSync } from 'node:fs';
 import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, type ExpectStatic } from 'vitest';
 import { DEVICE_MIN_BYTES } from '../../src/array/layout.js';
 import { LoopDeviceSet, loopDevicesAvailable } from '../helpers/loop_devices.js';
@@ -74,6 +75,26 @@ function expectFailure(args: readonly string[], result: CliResult, exitCode: 1 |
     expect(parseJson(result), context).toMatchObject({ error: { code: expect.stringMatching(new RegExp(`^${codePattern}$`)), exitCode } });
   } else {
     expect(result.stdout.toString(), context).toBe('');
+  }
+}
+
+/** The database image with the root page of each of `tables` overwritten by random bytes. */
+function garbleTables(db: Buffer, tables: readonly string[]): Buffer {
+  // A WAL-mode header (bytes 18-19 = 2) cannot be opened from memory: read a rollback-mode copy.
+  const image = Buffer.from(db);
+  image[18] = 1;
+  image[19] = 1;
+  const reader = new Database(image);
+  try {
+    const pageBytes = Number(reader.pragma('page_size', { simple: true }));
+    const garbled = Buffer.from(db);
+    for (const table of tables) {
+      const rootPage = reader.prepare('SELECT rootpage FROM sqlite_schema WHERE type = ? AND name = ?').pluck().get('table', table) as number;
+      randomBytes(pageBytes).copy(garbled, (rootPage - 1) * pageBytes);
+    }
+    return garbled;
+  } finally {
+    reader.close();
   }
 }
 
@@ -536,6 +557,9 @@ describe('a corrupted metadata file', () => {
     'garbage pages': (db: Buffer) => Buffer.concat([db.subarray(0, 4096), randomBytes(db.length - 4096)]),
     /** Truncated to nothing (a crash of the file system, a careless `>`). */
     'empty file': () => Buffer.alloc(0),
+    /** Header, settings and devices intact (what open checks), the file, group and extent
+     * tables garbage: SQLite finds it when a verb reads them. */
+    'garbage file tables': (db: Buffer) => garbleTables(db, ['files', 'groups', 'extents']),
   } as const;
   type Corruption = keyof typeof CORRUPTIONS;
 
@@ -579,6 +603,18 @@ describe('a corrupted metadata file', () => {
   // The other kinds of damage, through a reader, a writer and the checker.
   it.each(['garbage pages', 'empty file'] as const)('%s: ls, put and fsck fail with CORRUPT_METADATA and change nothing', async (corruption) => {
     for (const verb of [['ls'], ['put', 'new', '-'], ['fsck', '--deep']]) await expectRefused(corruption, verb);
+  });
+
+  // Open reads the settings and devices only; a reader meets the damage when it reads a file
+  // (a put would have written its blocks to free space by then, which is harmless, but then the
+  // devices are no longer byte-identical, which this describe checks).
+  it('garbage file tables: ls, get and fsck fail with CORRUPT_METADATA, not INTERNAL, and change nothing', async () => {
+    for (const verb of [['ls'], ['get', 'kept', '-'], ['stat', 'kept'], ['fsck', '--deep']]) await expectRefused('garbage file tables', verb);
+  });
+
+  it.each(Object.keys(CORRUPTIONS) as Corruption[])('%s: the error says the devices still hold the array', async (corruption) => {
+    const args = ['ls', '--home', homes[corruption]!];
+    expectFailure(args, await run(args), 1, 'CORRUPT_METADATA', /the devices hold the array: move the home directory aside/);
   });
 
   it('create over it refuses and leaves it alone', async () => {
