@@ -113,7 +113,7 @@ async function findArray(options: ImportOptions, probe: ScanOptions): Promise<Sc
   }
   if (arrays.length > 1) {
     const list = arrays.map((array) => `${array.arrayUuid} (${array.devices.length + array.conflicts.length} devices)`).join(', ');
-    throw new InvalidArgumentError(`the devices belong to ${arrays.length} arrays: ${list}; import one at a time: name its devices or narrow --scan (the library's import also takes arrayUuid)`);
+    throw new InvalidArgumentError(`the devices belong to ${arrays.length} arrays: ${list}; import one at a time: name its devices, narrow --scan or pick one with --array UUID (arrayUuid in the library)`);
   }
   const chosen = arrays[0]!;
   if (chosen.conflicts.length > 0) {

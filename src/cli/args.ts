@@ -44,6 +44,8 @@ export interface CommandLine {
   rateBytesPerSec?: number;
   /** --scan: patterns where devices are looked for by UUID (import, and open when a path changed). */
   scan?: string[];
+  /** --array (import): the UUID of the array to import when the devices found belong to several. */
+  arrayUuid?: string;
   /** --spare (add): add the devices as hot spares. */
   spare?: boolean;
   /** --cancel (remove): cancel the remove of a draining device. */
@@ -211,6 +213,7 @@ function readOptions(spec: VerbSpec, values: RawValues, positionals: string[], u
   line.files = values['files'] === true;
   if (typeof values['prefix'] === 'string') line.prefix = values['prefix'];
   line.jobs = read('jobs');
+  if (typeof values['array'] === 'string') line.arrayUuid = values['array'];
   if (typeof values['listen'] === 'string') line.listen = values['listen'];
   if (typeof values['token'] === 'string') line.token = values['token'];
   if (typeof values['scan'] === 'string') {

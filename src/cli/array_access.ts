@@ -70,7 +70,7 @@ async function removeEmptyDirectories(deepest: string, topmost: string): Promise
 
 /** Rebuilds a home from devices (named, or found by scanning patterns) and opens it; a failed
  * import removes the home directory again if it made it (as createArray does). */
-export async function importArray(home: string, options: RuntimeOptions, devices: readonly string[], scan?: readonly string[]): Promise<ArrayHandle> {
+export async function importArray(home: string, options: RuntimeOptions, devices: readonly string[], scan?: readonly string[], arrayUuid?: string): Promise<ArrayHandle> {
   const { scan: _openScan, ...runtime } = options;
   const firstCreated = makeHomeDirectory(resolve(home));
   try {
@@ -79,6 +79,7 @@ export async function importArray(home: string, options: RuntimeOptions, devices
       home: resolve(home),
       ...(devices.length > 0 ? { devices: devices.map(resolveDevicePath) } : {}),
       ...(scan !== undefined ? { scan: [...scan] } : {}),
+      ...(arrayUuid !== undefined ? { arrayUuid } : {}),
     });
   } catch (error) {
     if (firstCreated !== undefined) await removeEmptyDirectories(resolve(home), firstCreated);

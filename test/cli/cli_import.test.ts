@@ -41,6 +41,24 @@ describe('elastripe import', () => {
     expect(got.stdout.equals(Buffer.alloc(3 * 2 ** 20 + 5, 7))).toBe(true);
   });
 
+  it('picks one of several arrays a --scan finds with --array UUID', async () => {
+    await createArray('e', 3);
+    await createArray('f', 3);
+    const fileE = Buffer.alloc(100_000, 5);
+    await writeFile(path('payload-e'), fileE);
+    expect((await runCli(['put', 'e', path('payload-e'), '--home', path('e-home')])).exitCode).toBe(0);
+    const statusE = parseJson(await runCli(['status', '--json', '--home', path('e-home')])) as { arrayUuid: string };
+    await rm(path('e-home'), { recursive: true });
+    // Loop devices come back at any /dev/loopN: a scan that finds both arrays is the usual case.
+    const scan = [path('e-d*.img'), path('f-d*.img')].join(',');
+    const imported = await runCli(['import', '--home', path('e-new'), '--scan', scan, '--array', statusE.arrayUuid, '--json']);
+    expect(imported.exitCode, imported.stderr).toBe(0);
+    expect(parseJson(imported)).toMatchObject({ arrayUuid: statusE.arrayUuid, fileCount: 1 });
+    expect((await runCli(['get', 'e', '-', '--home', path('e-new')])).stdout.equals(fileE)).toBe(true);
+    // The other array is untouched: it still opens from its home.
+    expect((await runCli(['fsck', '--home', path('f-home')])).exitCode).toBe(0);
+  });
+
   it('takes a failed device back with online (by path)', async () => {
     const devices = await createArray('o', 3);
     expect((await runCli(['fail', '2', '--home', path('o-home')])).exitCode).toBe(0);
@@ -61,7 +79,8 @@ describe('elastripe import', () => {
       ['a home that holds an array', ['import', '--home', path('b-home'), ...first], /^elastripe: INVALID_ARGUMENT: .*already holds an array/, 1],
       ['no elastripe devices found', ['import', '--home', path('x1'), '--scan', path('nothing-*.img')], /^elastripe: NOT_FOUND: no elastripe devices/, 1],
       ['a device that is not elastripe\'s', ['import', '--home', path('x2'), first[0]!, path('not-ours.img')], /^elastripe: INVALID_ARGUMENT: .*not-ours\.img is not an elastripe device/, 1],
-      ['devices of two arrays', ['import', '--home', path('x3'), ...first, second[0]!], /^elastripe: INVALID_ARGUMENT: .*belong to 2 arrays: .*; import one at a time: name its devices or narrow --scan/, 1], // advice the CLI can follow: it has no UUID option
+      ['devices of two arrays', ['import', '--home', path('x3'), ...first, second[0]!], /^elastripe: INVALID_ARGUMENT: .*belong to 2 arrays: .*; import one at a time: name its devices, narrow --scan or pick one with --array UUID/, 1],
+      ['an --array no device carries', ['import', '--home', path('x7'), ...first, '--array', '00000000-0000-4000-8000-000000000000'], /^elastripe: NOT_FOUND: no elastripe devices of array 00000000-/, 1],
       ['a copied device', ['import', '--home', path('x4'), ...first, path('b-copy.img')], /^elastripe: DUPLICATE_DEVICE: /, 1],
       ['more than m devices missing', ['import', '--home', path('x5'), first[0]!], /^elastripe: TOO_MANY_ERASURES: /, 1],
       ['an empty --scan', ['import', '--home', path('x6'), '--scan', ','], /--scan needs at least one pattern/, 2],
@@ -71,7 +90,7 @@ describe('elastripe import', () => {
       expect(result.exitCode, what).toBe(exitCode);
       expect(result.stderr, what).toMatch(error);
     }
-    for (const home of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6']) {
+    for (const home of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7']) {
       await expect(stat(path(home)), `${home}: the home a refused import made is removed again`).rejects.toMatchObject({ code: 'ENOENT' });
     }
     // The refused imports changed nothing: the first array still opens from its home.

@@ -8,7 +8,7 @@ import { renderStatus } from '../render_status.js';
 
 export async function runImport(context: CommandContext): Promise<void> {
   const { line } = context;
-  const array = await importArray(requireHome(line), runtimeOptions(line, 'metadata'), line.arguments, line.scan);
+  const array = await importArray(requireHome(line), runtimeOptions(line, 'metadata'), line.arguments, line.scan, line.arrayUuid);
   try {
     const status = array.status();
     const report = status.opened.imported!;
