@@ -746,8 +746,13 @@ export class DiskArray {
     validateName(name);
     const normalized = normalizeSource(input, options.sizeBytes);
     const opened = isFilePathSource(normalized.source)
-      ? await openFileSource(normalized.source.path, { direct: this.runtime.backend !== 'fs' })
+      ? await openFileSource(normalized.source.path, { direct: this.runtime.backend !== 'fs', signal: options.signal })
       : undefined;
+    if (opened && this.closed) {
+      // close() came while the source was being opened (a FIFO waits for its writer).
+      await (opened.kind === 'reader' ? opened.reader.close() : opened.close());
+      this.assertOpen();
+    }
     const source = opened?.kind === 'stream' ? opened.stream : normalized.source;
     const sizeBytes = opened?.kind === 'reader' ? opened.reader.sizeBytes : normalized.sizeBytes;
     const stopWaiting = abortSourceOnSignal(source, options.signal);

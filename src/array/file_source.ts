@@ -16,13 +16,18 @@ import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
 import { uringAvailable } from '../devices/uring_native.js';
 import { openUringDevice } from '../devices/uring_device.js';
-import { DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError } from '../errors.js';
+import { AbortedError, DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError } from '../errors.js';
 import type { PositionalReader, SequentialReader } from './write_path.js';
 
 export interface FileReaderOptions {
   /** false: plain preads only (the array runs on the fs backend). */
   direct?: boolean;
+  /** The put's signal: it also ends the wait of a FIFO's open for its first writer. */
+  signal?: AbortSignal;
 }
+
+/** How often an aborted FIFO open is offered a writer, until its blocked open has returned. */
+const FIFO_UNBLOCK_INTERVAL_MS = 20;
 
 /** What a path source opens as: a positional reader, a sequential one (FIFO, pipe, character
  * device), or a stream (a block device without io_uring, whose size fs cannot tell). */
@@ -36,6 +41,49 @@ const DIRECT_READ_BYTES_MIN = 1024 * 1024;
 
 function check(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`file_source: ${message}`);
+}
+
+/**
+ * Opens the path for reading. The open of a FIFO blocks (on a thread-pool thread) until a writer
+ * opens it, which may be never: an abort ends the wait at once, and the blocked open is freed by
+ * opening the FIFO's write end for a moment (retried until that open has returned; a
+ * non-blocking write open fails while no reader waits in the kernel yet), then closed.
+ */
+async function openAbortably(path: string, signal: AbortSignal | undefined): Promise<FileHandle> {
+  if (!signal) return open(path, 'r');
+  if (signal.aborted) throw new AbortedError('put was aborted');
+  const opening = open(path, 'r');
+  return new Promise<FileHandle>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new AbortedError('put was aborted while its source was being opened (a FIFO waiting for a writer)'));
+      let settled = false;
+      const offerWriter = (): void => {
+        try {
+          closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch {
+          // ENXIO: the reader is not in the kernel's open yet (or it is not a FIFO); try again.
+        }
+      };
+      const timer = setInterval(() => settled || offerWriter(), FIFO_UNBLOCK_INTERVAL_MS);
+      const stop = (): void => {
+        settled = true;
+        clearInterval(timer);
+      };
+      opening.then((handle) => (stop(), handle.close()), stop).catch(() => undefined);
+      offerWriter();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    opening.then(
+      (handle) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(handle);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Node's system errors become typed errors naming the source file. */
@@ -97,7 +145,7 @@ export async function openFileSource(path: string, options: FileReaderOptions = 
   if (small) return { kind: 'reader', reader: small };
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await openAbortably(path, options.signal);
   } catch (error) {
     throw sourceError(error, path);
   }

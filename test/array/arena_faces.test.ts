@@ -252,6 +252,26 @@ describe('put({ path }): a file read straight into the arena', () => {
     array.assertInvariants();
   });
 
+  it('an abort ends a put of a FIFO no writer has opened yet, and frees the blocked open', async () => {
+    const array = await open();
+    const fifo = suite.dir.file('unopened-fifo');
+    execFileSync('mkfifo', [fifo]);
+    // More puts than the thread pool has threads (4): an open left blocked would hold one each.
+    for (let i = 0; i < 6; i++) {
+      const controller = new AbortController();
+      const put = array.put(`nobody${i}`, { path: fifo }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 50);
+      const outcome = await Promise.race([codeOf(() => put), new Promise((resolve) => setTimeout(() => resolve('still waiting for a writer'), 5000))]);
+      expect(outcome).toBe('ABORTED');
+    }
+    // The thread pool is free again: a put of a regular file (opened on it) goes through.
+    const path = suite.dir.file('after.bin');
+    writeFileSync(path, patternBytes(2 * MIB + 1, 77));
+    expect((await array.put('after', { path })).sizeBytes).toBe(2 * MIB + 1);
+    expect(array.list().map((file) => file.name)).toEqual(['after']);
+    array.assertInvariants();
+  });
+
   it('a regular file is read with O_DIRECT for its aligned body and pread for its tail', async () => {
     const path = suite.dir.file('direct.bin');
     const data = patternBytes(3 * MIB + 100, 12);
