@@ -134,8 +134,12 @@ export class DiskArray {
   private readonly putsInFlight = new Map<Promise<void>, number>();
   private putsStarted = 0;
   private readonly putsStartedAtLoss = new Map<number, number>();
-  /** Devices failed by request (failDevice): the operator's choice, never reinstated by the monitor. */
-  private readonly failedByRequest = new Set<number>();
+  /**
+   * Devices that failed an I/O or a probe in this process (not failDevice, not found failed at
+   * open, whose cause is not known): with the missing ones, a policy rebuild that takes them out
+   * lets them come back (rebuiltAway).
+   */
+  private readonly failedByFault = new Set<number>();
   /**
    * Devices a policy rebuild took out after a fault that may pass (missing, or failed by an
    * I/O error), by their old id: the health monitor adds each back as a new member once it
@@ -478,7 +482,7 @@ export class DiskArray {
     }
     if (recorded === 'failed') this.store.setDeviceState(row.deviceId, 'online');
     const away = this.lifecycle.returned(row.deviceId);
-    this.failedByRequest.delete(row.deviceId);
+    this.failedByFault.delete(row.deviceId);
     this.monitor?.forget(row.deviceId);
     // Read before the checkpoint below overwrites its metadata region.
     const staleCopy = away !== undefined && (await this.journalBehind(device, away.sinceSeq));
@@ -546,7 +550,7 @@ export class DiskArray {
       );
     }
     const wasOnline = entry.state === 'online';
-    this.failedByRequest.add(deviceId);
+    this.failedByFault.delete(deviceId); // the operator's choice now
     if (this.lifecycle.markFailed(entry, wasOnline ? reason : (entry.reason ?? reason))) {
       this.emit({ type: 'deviceFailed', deviceId, path: entry.row.path, reason: entry.reason! });
       this.policy?.redundancyLost();
@@ -587,20 +591,21 @@ export class DiskArray {
   private async runRebuild(options: ArrayJobOptions): Promise<JobReport & { removedDeviceIds: number[] }> {
     const lostRows = new Map(this.lifecycle.unavailable().map((entry) => [entry.row.deviceId, entry.row]));
     const lost = [...lostRows.keys()];
+    const lostToFault = new Set(this.lifecycle.unavailable().filter((entry) => entry.state === 'missing' || this.failedByFault.has(entry.row.deviceId)).map((entry) => entry.row.deviceId));
     for (const deviceId of lost) this.devices.markFailed(deviceId, 'being rebuilt');
     // Spares are targets too, and being the emptiest they take the rebuilt blocks first.
     const { moveBlocksOff } = await import('./device_jobs.js');
     const report = await this.runJob('rebuild', options, (tracked) => moveBlocksOff(this.jobContext(() => this.devices.rebuildTargets()), lost, tracked));
     this.promoteUsedSpares();
     const removedDeviceIds = await this.removeEmptied(lost);
-    if (options.trigger === 'policy') this.noteRebuiltAway(removedDeviceIds.map((deviceId) => lostRows.get(deviceId)!));
+    if (options.trigger === 'policy') this.noteRebuiltAway(removedDeviceIds.filter((deviceId) => lostToFault.has(deviceId)).map((deviceId) => lostRows.get(deviceId)!));
     return { ...report, removedDeviceIds };
   }
 
-  /** A policy rebuild took these devices out: those lost to a fault (not failed by request) may come back (rebuiltAway). */
+  /** A policy rebuild took these devices, lost to a fault, out: they may come back (rebuiltAway). */
   private noteRebuiltAway(rows: readonly DeviceRow[]): void {
     for (const row of rows) {
-      if (this.failedByRequest.has(row.deviceId)) continue;
+      this.failedByFault.delete(row.deviceId);
       if ((this.reinstatesByPath.get(row.path) ?? 0) >= REINSTATES_PER_PATH_MAX) continue;
       this.rebuiltAway.set(row.deviceId, row);
     }
@@ -1253,6 +1258,7 @@ export class DiskArray {
   /** online or missing -> failed, persistently (until a rebuild takes it or it is brought online). */
   private markFailed(entry: ArrayDevice, reason: string): void {
     if (!this.lifecycle.markFailed(entry, reason)) return;
+    this.failedByFault.add(entry.row.deviceId);
     if (!this.closed && !this.readOnly) this.store.setDeviceState(entry.row.deviceId, 'failed');
     this.emit({ type: 'deviceFailed', deviceId: entry.row.deviceId, path: entry.row.path, reason });
     this.policy?.redundancyLost();

@@ -432,6 +432,29 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     expect((await array.fsck({ deep: true })).problems).toEqual([]);
   });
 
+  nbdkit.it('a device found failed at open (its cause unknown: failed by request before) and rebuilt by the policy stays out', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const home = dir.file('home');
+    array = await DiskArray.create({ ...TEST_RUNTIME, home, devices: started.map((server) => server.url), parityCount: 1 });
+    const files = someFiles(3, 97);
+    for (const [name, content] of files) await array.put(name, content);
+    await array.failDevice(2);
+    await array.close();
+    const rebuilt = new Promise<ArrayEvent>((resolve) => {
+      void DiskArray.open(home, {
+        ...TEST_RUNTIME,
+        policies: { probeIntervalMs: 200, autoExpand: true, rebuildDelayMs: 0 },
+        onEvent: (event) => event.type === 'jobFinished' && event.kind === 'rebuild' && resolve(event),
+      }).then((opened) => (array = opened));
+    });
+    expect(await rebuilt).toMatchObject({ outcome: 'done', trigger: 'policy' });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(array!.status().devices.map((device) => device.deviceId)).toEqual([1, 3, 4]);
+    await expectFiles(array!, files);
+  });
+
   nbdkit.it('a device failed by request and rebuilt by the policy stays out when it answers (the operator chose)', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
