@@ -94,6 +94,6 @@ describe('ranged reads by group offset', () => {
     suite.array = await DiskArray.open(home, TEST_RUNTIME);
     const report = await suite.array.fsck();
     expect(report.ok).toBe(false);
-    expect(report.problems.join('\n')).toMatch(/#2\): byte offset \d+ recorded, its file's groups before it hold \d+/);
+    expect(report.problems.join('\n')).toMatch(/file "f" group 2 \(id \d+\): byte offset \d+ recorded, its file's groups before it hold \d+/);
   });
 });
