@@ -47,7 +47,10 @@ function check(condition: boolean, message: string): asserts condition {
  * Opens the path for reading. The open of a FIFO blocks (on a thread-pool thread) until a writer
  * opens it, which may be never: an abort ends the wait at once, and the blocked open is freed by
  * opening the FIFO's write end for a moment (retried until that open has returned; a
- * non-blocking write open fails while no reader waits in the kernel yet), then closed.
+ * non-blocking write open fails while no reader waits in the kernel yet), then closed. Another
+ * reader blocked on the same FIFO at that moment sees a writer come and go without a byte (an
+ * empty input), as it would if a real writer had done so: sharing a FIFO between readers is a
+ * race anyway. Leaving the open blocked instead would hold a thread-pool thread (of 4) forever.
  */
 async function openAbortably(path: string, signal: AbortSignal | undefined): Promise<FileHandle> {
   if (!signal) return open(path, 'r');
