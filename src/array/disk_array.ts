@@ -773,7 +773,7 @@ export class DiskArray {
       if (opened?.kind === 'reader') writeInput = { kind: 'reader', reader: opened.reader };
       else if (opened?.kind === 'sequential') writeInput = { kind: 'sequential', reader: opened.reader };
       else if (source instanceof Uint8Array && this.arenaBuffers().isAlignedArenaView(source)) writeInput = { kind: 'arena', bytes: source };
-      else writeInput = { kind: 'chunks', chunks: toChunks(source as Exclude<typeof source, { path: string }>, sizeBytes) };
+      else writeInput = { kind: 'chunks', chunks: toChunks(source as Exclude<typeof source, { path: string }>, { sizeBytes, signal: options.signal }) };
       written = await writeFile(this.writeContext(), writeInput, { ...options, sizeBytes });
       let replaced: ExtentRow[];
       createdMs = Date.now();

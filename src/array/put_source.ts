@@ -100,15 +100,35 @@ export function abortSourceOnSignal(source: NormalizedSource, signal: AbortSigna
  * destroy before its end) is a SourceError with that cause, and with `sizeBytes` declared the
  * stream must give exactly that many bytes: one that ends short (a client gone without an
  * error, a file that shrank while a serve client sent it) would otherwise be stored truncated.
+ * An abort ends a wait for the next chunk at once, also of a source that cannot be destroyed
+ * (an async generator, a web ReadableStream): the put must not wait for a chunk that may never
+ * come (nor may close(), which waits for the put).
  */
-export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>, sizeBytes?: number): AsyncIterable<Uint8Array> {
+export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>, options: { sizeBytes?: number; signal?: AbortSignal } = {}): AsyncIterable<Uint8Array> {
   if (source instanceof Uint8Array) {
     yield source;
     return;
   }
+  const { sizeBytes, signal } = options;
+  const iterator = source[Symbol.asyncIterator]();
   let receivedBytes = 0;
+  let finished = false;
+  let abandoned = false;
   try {
-    for await (const chunk of source) {
+    for (;;) {
+      let step: IteratorResult<unknown>;
+      try {
+        step = await nextUnlessAborted(iterator, signal);
+      } catch (error) {
+        finished = true; // a source that threw is done; one we stopped waiting for is let go below
+        if (error instanceof AbortedError && signal?.aborted) abandoned = true;
+        throw asSourceError(error);
+      }
+      if (step.done) {
+        finished = true;
+        break;
+      }
+      const chunk = step.value;
       let bytes: Uint8Array;
       if (typeof chunk === 'string') bytes = Buffer.from(chunk);
       else if (chunk instanceof Uint8Array) bytes = chunk;
@@ -119,12 +139,35 @@ export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>, siz
       }
       yield bytes;
     }
-  } catch (error) {
-    throw asSourceError(error);
+  } finally {
+    // Stopped early (a bad chunk, the put failed): the source is told, as for-await would. One
+    // whose next chunk we stopped waiting for is told too, without waiting for it to listen.
+    if (abandoned) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    else if (!finished) await iterator.return?.();
   }
   if (sizeBytes !== undefined && receivedBytes !== sizeBytes) {
     throw new SourceError(`the put's stream ended after ${receivedBytes} bytes; its sizeBytes declared ${sizeBytes}`);
   }
+}
+
+/** The iterator's next step, or AbortedError as soon as the signal fires. */
+function nextUnlessAborted(iterator: AsyncIterator<unknown>, signal: AbortSignal | undefined): Promise<IteratorResult<unknown>> {
+  if (!signal) return iterator.next();
+  if (signal.aborted) return Promise.reject(new AbortedError('put was aborted'));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortedError('put was aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (step) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(step);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** An error a put's stream threw, typed: ours as they are, an abort as ABORTED, the rest as SOURCE_ERROR. */

@@ -168,6 +168,26 @@ describe('put streams that fail', () => {
     array.assertInvariants();
   });
 
+  it('an abort ends a put waiting on an idle async generator or web ReadableStream at once, and close() is not held', async () => {
+    const array = await open();
+    async function* idle(): AsyncGenerator<Buffer> {
+      yield Buffer.from('a first chunk');
+      await new Promise(() => undefined); // the next chunk never comes
+    }
+    const web = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new Uint8Array([1, 2, 3])) });
+    for (const source of [idle(), web as unknown as AsyncIterable<Uint8Array>]) {
+      const controller = new AbortController();
+      const put = array.put('idle', source, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 50);
+      const outcome = await Promise.race([put.then(() => 'stored', (error: ElastripeError) => error.code), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000))]);
+      expect(outcome).toBe('ABORTED');
+    }
+    expect(array.list()).toEqual([]);
+    array.assertInvariants();
+    const closed = await Promise.race([array.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5000))]);
+    expect(closed).toBe('closed');
+  });
+
   it('a stream that gives another length than its declared sizeBytes is SOURCE_ERROR, not a truncated file', async () => {
     const array = await open();
     const bytes = Buffer.alloc(100_000, 7);
