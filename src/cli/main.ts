@@ -7,7 +7,7 @@ import { runHelp, runVersion } from './commands/help.js';
 import { flushStream, type CliIo, type CommandContext } from './context.js';
 import { EXIT_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, type ExitCode } from './exit_codes.js';
 import { escapeControlCharacters } from './format.js';
-import { serveSocketOf } from './serve/socket_path.js';
+import { isForwardable, serveSocketOf } from './serve/socket_path.js';
 import { describeSystemError, fromSystemError, isSystemError } from './system_errors.js';
 import type { Verb } from './verbs.js';
 
@@ -59,11 +59,26 @@ export async function main(argv: readonly string[], io: CliIo, signal: AbortSign
       return reportFailure(error, line, argv, io, signal);
     }
   }
-  return runCommandLine(line, io, signal, argv);
+  return runCommandLine(line, io, signal, argv, io.remoteFiles === undefined && !line.help ? () => forwardOnceServeStarted(line, io, signal) : undefined);
 }
 
-/** Runs a parsed command line (main, or `elastripe serve` for a client); never throws. */
-export async function runCommandLine(line: CommandLine, io: CliIo, signal: AbortSignal, argv: readonly string[] = []): Promise<ExitCode> {
+/**
+ * The array was locked: by a serve that is still opening it, the verb waits for its socket and
+ * runs there. Undefined when the lock is not a starting serve's (ARRAY_LOCKED stands).
+ */
+async function forwardOnceServeStarted(line: CommandLine, io: CliIo, signal: AbortSignal): Promise<ExitCode | undefined> {
+  if (line.home === undefined || !isForwardable(line)) return undefined;
+  const { waitForStartingServe } = await import('./serve/serve_starting.js');
+  if (!(await waitForStartingServe(line, signal))) return undefined;
+  const { forwardToServe } = await import('./serve/control_client.js');
+  return forwardToServe(line, io, signal);
+}
+
+/**
+ * Runs a parsed command line (main, or `elastripe serve` for a client); never throws. With
+ * `whenLocked`, an ARRAY_LOCKED failure asks it first (a serve starting up) before reporting.
+ */
+export async function runCommandLine(line: CommandLine, io: CliIo, signal: AbortSignal, argv: readonly string[] = [], whenLocked?: () => Promise<ExitCode | undefined>): Promise<ExitCode> {
   try {
     const context: CommandContext = { line, io, signal };
     const handler = line.help ? runHelp : HANDLERS[line.verb];
@@ -73,6 +88,14 @@ export async function runCommandLine(line: CommandLine, io: CliIo, signal: Abort
     const failure = await stdoutFailure(io, signal);
     return failure === undefined ? exitCode : reportStdoutFailure(failure, io, line.debug);
   } catch (error) {
+    if (error instanceof ElastripeError && error.code === 'ARRAY_LOCKED' && whenLocked) {
+      try {
+        const exitCode = await whenLocked();
+        if (exitCode !== undefined) return exitCode;
+      } catch (forwardError) {
+        return reportFailure(forwardError, line, argv, io, signal);
+      }
+    }
     return reportFailure(error, line, argv, io, signal);
   }
 }

@@ -1,12 +1,14 @@
 // `elastripe serve`: one process owns the array and every other verb goes through its control
 // socket, with the same output, exit codes and errors as a direct run, data streaming both ways.
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loopDevicesPrerequisite } from '../helpers/prerequisites.js';
+import { loopDevicesPrerequisite, nbdkitPrerequisite } from '../helpers/prerequisites.js';
+import { NbdkitFileServers } from '../helpers/nbdkit.js';
 import { LoopDeviceSet } from '../helpers/loop_devices.js';
 import { MIB, patternBytes, TempDir } from '../helpers/temp_array.js';
-import { assertBuilt, runCli, type CliResult } from './run_cli.js';
+import { assertBuilt, runCli, startCli, type CliResult } from './run_cli.js';
 import { startServe, useServeCleanup, waitForStatus } from './serve_harness.js';
 
 assertBuilt();
@@ -53,6 +55,44 @@ describe('elastripe serve', () => {
     expect(() => statSync(socket)).toThrow();
     // The array closed cleanly: a direct run opens it again.
     expect((await runCli(['fsck', '--home', home])).exitCode).toBe(0);
+  }, 240_000);
+
+  nbdkitPrerequisite().it('a verb run while serve is still opening the array (its socket not there yet) waits and goes through it, not ARRAY_LOCKED', async () => {
+    // Every read of these devices takes 150 ms, so serve's open holds the lock for seconds
+    // before its socket exists (as on a restart with NBD devices or a resync to start).
+    const servers = new NbdkitFileServers();
+    try {
+      const images = [0, 1, 2].map((i) => dir.file(`nbd${i}.img`));
+      for (const image of images) execFileSync('truncate', ['-s', '64M', image]);
+      const started = await Promise.all(images.map((image) => servers.startWith({ plugin: 'file', parameters: [image, 'rdelay=150ms'], filters: ['delay'] })));
+      const home = dir.file('home');
+      await createArray(home, started.map((server) => server.url));
+      const content = dir.file('kept.bin');
+      writeFileSync(content, patternBytes(100_000, 5));
+      expect((await runCli(['put', '--home', home, 'kept', content])).exitCode).toBe(0);
+
+      const { child, done } = startCli(['serve', '--home', home, '--workers', '1']);
+      try {
+        // The lock is serve's, its socket is not there yet.
+        const deadline = Date.now() + 30_000;
+        while (!existsSync(join(home, 'holder')) || !readFileSync(join(home, 'holder'), 'utf8').includes(`pid ${child.pid}`)) {
+          expect(Date.now()).toBeLessThan(deadline);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(existsSync(join(home, 'serve.sock'))).toBe(false);
+        const listed = text(await runCli(['ls', '--home', home]));
+        expect(listed.stderr).toBe('');
+        expect(listed.exitCode).toBe(0);
+        expect(listed.stdout).toContain('kept');
+        // It ran in serve: the socket exists now.
+        expect(statSync(join(home, 'serve.sock')).isSocket()).toBe(true);
+      } finally {
+        child.kill('SIGTERM');
+        await done;
+      }
+    } finally {
+      await servers.stopAll();
+    }
   }, 240_000);
 
   it('put and get round-trip 64 MiB byte-identically through the socket: files, stdin and stdout, relative to the user', async () => {

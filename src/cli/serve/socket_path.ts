@@ -10,6 +10,11 @@ export const CONTROL_SOCKET_NAME = 'serve.sock';
 /** Verbs that never go through serve: they make a new home, or are serve itself. */
 const LOCAL_VERBS = new Set(['create', 'import', 'serve', 'demo', 'help', 'version']);
 
+/** Whether serve would run this command line's verb (it works on an existing array's home). */
+export function isForwardable(line: CommandLine): boolean {
+  return !LOCAL_VERBS.has(line.verb) && line.home !== undefined && findVerbSpec(line.verb)?.needsHome === true;
+}
+
 export function controlSocketPath(home: string): string {
   return join(resolve(home), CONTROL_SOCKET_NAME);
 }
@@ -18,8 +23,8 @@ export function controlSocketPath(home: string): string {
  * existing array and a socket exists in its home (whether a server still answers is for the
  * client to find out; a stale one is ignored there). */
 export function serveSocketOf(line: CommandLine): string | undefined {
-  if (LOCAL_VERBS.has(line.verb) || line.home === undefined || findVerbSpec(line.verb)?.needsHome !== true) return undefined;
-  const path = controlSocketPath(line.home);
+  if (!isForwardable(line)) return undefined;
+  const path = controlSocketPath(line.home!);
   try {
     return statSync(path).isSocket() ? path : undefined;
   } catch {
