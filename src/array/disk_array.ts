@@ -86,6 +86,8 @@ export type ArrayJobOptions = JobOptions & { trigger?: JobTrigger };
 
 export class DiskArray {
   private closed = false;
+  /** The close in progress or done: every close() call settles with it. */
+  private closing: Promise<void> | undefined;
   private rotation = 0;
   /** Groups each pair of devices shares, of the groups this process placed (placement declusters with it). */
   private readonly partners = new PartnerCounts();
@@ -1200,8 +1202,13 @@ export class DiskArray {
    * readChunks/lendChunks loops still open end with an ARRAY_CLOSED error, then devices,
    * workers and the lock go.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    // A second call (a shutdown hook beside the owner's own close) settles with the first: it
+    // used to resolve at once, while the lock and the devices were still held.
+    return (this.closing ??= this.closeOnce());
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     // Policies first: no probe or policy job starts from here; the one in flight is aborted
     // (resumable) rather than waited for to its end.

@@ -5,7 +5,8 @@
 // waited for it forever.
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createTempArray, MIB, patternBytes, useArraySuite } from '../helpers/temp_array.js';
+import { DiskArray } from '../../src/array/disk_array.js';
+import { createTempArray, MIB, patternBytes, TEST_RUNTIME, useArraySuite } from '../helpers/temp_array.js';
 
 const suite = useArraySuite();
 
@@ -95,5 +96,25 @@ describe('close() with reads in flight', () => {
     }
     array.assertInvariants();
     await array.close();
+  });
+
+  it('a second close() settles only when the array is closed: a reopen right after it finds no lock', async () => {
+    const { array, home } = await createTempArray(suite.dir, { deviceCount: 4, parityCount: 1, extentLbMax: 16 });
+    suite.array = array;
+    const content = patternBytes(16 * MIB, 1706);
+    await array.put('big', content);
+    const reading = array.get('big'); // keeps the first close() busy for a while
+    const first = array.close();
+    let firstSettled = false;
+    void first.then(() => (firstSettled = true));
+    await array.close();
+    expect(firstSettled, 'the second close() waited for the first').toBe(true);
+    const reopened = await DiskArray.open(home, TEST_RUNTIME);
+    try {
+      expect((await reopened.get('big')).equals(content)).toBe(true);
+    } finally {
+      await reopened.close();
+    }
+    expect((await reading).equals(content)).toBe(true);
   });
 });
