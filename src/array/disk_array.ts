@@ -418,11 +418,11 @@ export class DiskArray {
   async onlineDevice(ref: number | string): Promise<DeviceStatus> {
     this.assertOpen();
     this.assertWritable();
-    const entry = this.deviceByRef(ref);
+    const { entry, carriedAt } = await this.deviceToBringOnline(ref);
     if (!this.devices.isOnline(entry)) {
       const { row } = entry;
-      let opened = await setup.openAsRecorded(row.path, row, this.settings.arrayUuid, this.runtime);
-      let path = row.path;
+      let path = carriedAt ?? row.path;
+      let opened = await setup.openAsRecorded(path, row, this.settings.arrayUuid, this.runtime);
       if (!opened.device) {
         const found = await this.locateMoved(row);
         if (found !== undefined) {
@@ -434,6 +434,26 @@ export class DiskArray {
       await this.rejoin(entry, opened.device, path, 'request');
     }
     return this.statusReport().devices.find((device) => device.deviceId === entry.row.deviceId)!;
+  }
+
+  /**
+   * The device `onlineDevice(ref)` means: one known by id, recorded path or UUID, or else the
+   * member away whose superblock the path `ref` carries (`carriedAt`): a loop device attached
+   * again as another /dev/loopN, an NBD export on another port, a moved image file. Naming the
+   * new path is how one says where it came back; the default scan patterns may not reach it.
+   */
+  private async deviceToBringOnline(ref: number | string): Promise<{ entry: ArrayDevice; carriedAt?: string }> {
+    try {
+      return { entry: this.deviceByRef(ref) };
+    } catch (error) {
+      if (typeof ref === 'number' || !(error instanceof NotFoundError)) throw error;
+      const path = isNbdUrl(ref) ? ref : resolve(ref);
+      const away = this.devices.all().filter((candidate) => !this.devices.isOnline(candidate));
+      const found = await setup.locateByUuid(away.map((candidate) => candidate.row), [], this.settings.arrayUuid, [path]);
+      const entry = away.find((candidate) => found.get(candidate.row.uuid) === path);
+      if (!entry) throw new NotFoundError(`the array has no device ${ref} (no member away carries its superblock there)`);
+      return { entry, carriedAt: path };
+    }
   }
 
   /**

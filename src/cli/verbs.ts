@@ -98,7 +98,7 @@ export const VERB_SPECS: readonly VerbSpec[] = [
   { verb: 'fail', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
     summary: 'mark a device failed: reads reconstruct its blocks, writes avoid it', options: [] },
   { verb: 'online', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,
-    summary: 'bring a failed or missing device back (by id, path or UUID) after checking its superblock', options: [] },
+    summary: 'bring a failed or missing device back (by id, path or UUID, or the new path it came back at) after checking its superblock', options: [] },
   { verb: 'rebuild', argumentsUsage: '', minimumArguments: 0, maximumArguments: 0, needsHome: true,
     summary: 'rebuild the blocks of failed and missing devices onto the survivors', options: ['rate'] },
   { verb: 'remove', argumentsUsage: 'DEVICE', minimumArguments: 1, maximumArguments: 1, needsHome: true,

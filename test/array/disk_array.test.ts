@@ -190,6 +190,35 @@ describe('DiskArray degraded reads', () => {
   });
 });
 
+describe('DiskArray onlineDevice at a new path', () => {
+  // A member that came back somewhere else — a loop device attached again as another
+  // /dev/loopN, an image file moved — is named by its new path; the scan may not reach it.
+  it('takes back the member whose superblock the path carries, and records the path', async () => {
+    let devices: string[];
+    let home: string;
+    ({ array: suite.array, devices, home } = await createTempArray(suite.dir, { parityCount: 1 }));
+    const content = patternBytes(2 * MIB + 5, 31);
+    await suite.array.put('kept', content);
+    await suite.array.close();
+    const { renameSync, writeFileSync } = await import('node:fs');
+    const moved = `${devices[1]}.moved`;
+    renameSync(devices[1]!, moved);
+    suite.array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
+    expect(suite.array.status().devices[1]!.state).toBe('missing');
+    const other = `${devices[1]}.other`;
+    writeFileSync(other, Buffer.alloc(2 * MIB));
+    await expect(suite.array.onlineDevice(other)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const device = await suite.array.onlineDevice(moved);
+    expect(device).toMatchObject({ deviceId: 2, state: 'online', path: moved });
+    expect(suite.array.status().degraded).toBe(false);
+    expect((await suite.array.get('kept')).equals(content)).toBe(true);
+    expect((await suite.array.fsck({ deep: true })).problems).toEqual([]);
+    await suite.array.close();
+    suite.array = await DiskArray.open(home, { ...TEST_RUNTIME, scan: false });
+    expect(suite.array.status().devices[1]).toMatchObject({ state: 'online', path: moved });
+  });
+});
+
 describe('DiskArray bad input', () => {
   it('refuses a second opener with ARRAY_LOCKED', async () => {
     let home: string;
