@@ -5,7 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { LB_BYTES } from '../constants.js';
 import type { Device } from '../devices/device.js';
-import { createImageFile, isNbdUrl, openDevice } from '../devices/open_device.js';
+import { checkBackendChoice, createImageFile, isNbdUrl, openDevice } from '../devices/open_device.js';
 import { PROBE_SCRATCH_BYTES, refuseForeignContent } from '../devices/content_probe.js';
 import { chooseSuperblock, claimDevice, newSuperblock, readSuperblocks, writeSuperblocks, type Superblock } from '../devices/superblock.js';
 import { scanForDevices, scanPatterns } from '../devices/device_scan.js';
@@ -59,7 +59,17 @@ export const LAZY_FIXED_BUFFER_BYTES = 64 * 1024 * 1024;
  */
 export const LAZY_FIXED_BUFFER_AFTER_BYTES = 64 * 1024 * 1024;
 
+/** Refuses runtime options that cannot work, before anything is made: a typo must not quietly become the default. */
+export function checkRuntimeOptions(options: RuntimeOptions): void {
+  checkBackendChoice(options.backend);
+  const { workerCount } = options;
+  if (workerCount !== undefined && (!Number.isSafeInteger(workerCount) || workerCount < 0)) {
+    throw new InvalidArgumentError(`workerCount must be a whole number of workers, 0 (kernels inline) or more, not ${JSON.stringify(workerCount)}`);
+  }
+}
+
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  checkRuntimeOptions(options);
   const arena = new Arena({ capacityBytes: options.arenaBytes ?? ARENA_BYTES_DEFAULT });
   const codec = await Codec.create({ arena, workerCount: options.workerCount ?? defaultWorkerCount() });
   const memory = arena.memory.buffer;

@@ -178,6 +178,7 @@ export class DiskArray {
 
   static async create(options: CreateOptions): Promise<DiskArray> {
     const createSettings = validateCreateOptions(options);
+    setup.checkRuntimeOptions(options);
     // Image files this call creates are removed again if the create fails.
     const createdImages = options.createSizeBytes === undefined ? [] : options.devices.filter((path) => !isNbdUrl(path) && !existsSync(path));
     if (typeof options.home === 'string') makeHomeDirectory(options.home);
@@ -207,6 +208,7 @@ export class DiskArray {
    */
   static async import(options: ImportOptions & RuntimeOptions & LiveOptions): Promise<DiskArray> {
     if (typeof options.home !== 'string' || options.home === '') throw new InvalidArgumentError('import needs a home directory');
+    setup.checkRuntimeOptions(options);
     if (existsSync(join(options.home, DATABASE_FILE))) {
       throw new InvalidArgumentError(`${options.home} already holds an array; import into a new home (or open that one)`);
     }
@@ -237,6 +239,7 @@ export class DiskArray {
    * ARRAY_LOCKED (the owner's lock keeps every reader of the database out).
    */
   static async open(home: string, options: OpenOptions = {}): Promise<DiskArray> {
+    setup.checkRuntimeOptions(options);
     const store = options.readOnly ? MetaStore.openReadOnly(home) : MetaStore.open(home, { create: false });
     let runtime: setup.Runtime | undefined;
     try {

@@ -53,12 +53,22 @@ const ENOENT = 2;
 /** errno values from the uring open that mean "this path cannot do O_DIRECT here". */
 const URING_FALLBACK_ERRNOS = new Set([22 /* EINVAL: no O_DIRECT on this filesystem */, 38 /* ENOSYS */, 95 /* EOPNOTSUPP */]);
 
+const BACKEND_CHOICES: readonly string[] = ['auto', 'uring', 'fs'];
+
+/** A backend choice that is none of auto, uring, fs (a typo such as 'io_uring') is refused, not taken as auto. */
+export function checkBackendChoice(backend: unknown): asserts backend is BackendChoice | undefined {
+  if (backend !== undefined && !BACKEND_CHOICES.includes(backend as string)) {
+    throw new InvalidArgumentError(`backend must be 'auto', 'uring' or 'fs', not ${JSON.stringify(backend)}`);
+  }
+}
+
 export function isNbdUrl(path: string): boolean {
   return path.startsWith('nbd://');
 }
 
 export async function openDevice(path: string, options: OpenDeviceOptions = {}): Promise<Device> {
   if (options.readOnly) return new ReadOnlyDevice(await openReadOnly(path, options));
+  checkBackendChoice(options.backend);
   const backend = options.backend ?? 'auto';
   if (isNbdUrl(path)) {
     if (backend !== 'auto') throw new InvalidArgumentError(`${path} is an NBD URL; backend '${backend}' applies to local paths only`);

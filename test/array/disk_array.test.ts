@@ -264,6 +264,22 @@ describe('DiskArray bad input', () => {
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
+  it('refuses runtime options that cannot work instead of taking the default: a backend typo, a negative or non-numeric workerCount', async () => {
+    let home: string;
+    ({ array: suite.array, home } = await createTempArray(suite.dir));
+    await suite.array.close();
+    suite.array = undefined;
+    const { existsSync } = await import('node:fs');
+    for (const bad of [{ backend: 'io_uring' }, { backend: 'FS' }, { workerCount: -2 }, { workerCount: 'x' }, { workerCount: Number.NaN }]) {
+      await expect(DiskArray.open(home, { ...TEST_RUNTIME, ...bad } as never), JSON.stringify(bad)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      const image = suite.dir.file('fresh.img');
+      await expect(DiskArray.create({ ...TEST_RUNTIME, ...bad, home: suite.dir.file('home2'), devices: [image, suite.dir.file('fresh2.img')], createSizeBytes: 64 * MIB } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(existsSync(image), 'a refused create makes no image').toBe(false);
+    }
+    // The refusals left the array as it was: it opens.
+    suite.array = await DiskArray.open(home, { ...TEST_RUNTIME, backend: 'auto', workerCount: 0 });
+  });
+
   it('refuses a device of another array unless forced', async () => {
     let devices: string[];
     ({ array: suite.array, devices } = await createTempArray(suite.dir));
