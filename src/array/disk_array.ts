@@ -486,7 +486,7 @@ export class DiskArray {
     const owed = [...this.putsInFlight].filter(([, started]) => started <= lastPutBeforeLoss).map(([settled]) => settled);
     if (owed.length > 0) {
       await Promise.all(owed);
-      if (this.closed || this.devices.isOnline(entry)) {
+      if (this.closed || this.devices.isOnline(entry) || !this.devices.all().includes(entry)) {
         await device.close().catch(() => undefined);
         return undefined;
       }
@@ -1350,7 +1350,10 @@ export class DiskArray {
    * answers, that rebuild is aborted and the device rejoins (see the monitor's `returned`).
    */
   private mayRejoin(entry: ArrayDevice): boolean {
-    return !this.closed && entry.state === 'missing' && this.rebuildInFlight?.trigger !== 'request';
+    // Still a member: a rebuild that finished while the device's return was being checked has
+    // removed it (its entry, dropped, still says missing); it comes back as a new member then.
+    const member = this.devices.all().includes(entry);
+    return !this.closed && member && entry.state === 'missing' && this.rebuildInFlight?.trigger !== 'request';
   }
 
   /** Spreads existing data onto devices just added: the expand job (combine + rebalance). */

@@ -389,6 +389,37 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     await expectFiles(array, files);
   });
 
+  nbdkit.it('a device whose slow return outlasts the policy rebuild that removes it does not rejoin as its removed self', async () => {
+    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+    for (const image of images) await createImageFile(image, 64 * MIB);
+    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const events: ArrayEvent[] = [];
+    array = await DiskArray.create({
+      ...TEST_RUNTIME,
+      home: dir.file('home'),
+      devices: started.map((server) => server.url),
+      parityCount: 1,
+      onEvent: (event) => events.push(event),
+      // The rebuild starts at once and takes about a second; the returning device answers each
+      // read after 2 s, so its superblock check starts while the rebuild runs and ends after
+      // the rebuild removed it.
+      policies: { probeIntervalMs: 200, autoExpand: false, rebuildDelayMs: 0, rateBytesPerSec: 4 * MIB },
+    });
+    const files = someFiles(2, 99);
+    for (const [name, content] of files) await array.put(name, content);
+    const missing = nextEvent(array, 'deviceMissing');
+    await started[1]!.killAndWait();
+    await missing;
+    await servers.startWith({ plugin: 'file', parameters: [images[1]!, 'rdelay=2'], filters: ['delay'], port: started[1]!.port });
+    // It comes back as a new member (reinstated), never as device 2, which the rebuild removed.
+    const back = await nextEvent(array, 'deviceReturned');
+    expect(back).toMatchObject({ previousDeviceId: 2 });
+    expect(events.filter((event) => event.type === 'deviceReturned' && event.deviceId === 2)).toEqual([]);
+    expect(events.filter((event) => event.type === 'jobFinished' && event.kind === 'rebuild')).toMatchObject([{ outcome: 'done' }]);
+    array.assertInvariants();
+    await expectFiles(array, files);
+  });
+
   nbdkit.it('a few seconds of EIO outlast the rebuild delay: the device is rebuilt away, then added back by itself once it answers, and data spreads onto it', async () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 64 * MIB);
