@@ -34,6 +34,7 @@ import { openFileSource } from './file_source.js';
 import { readRangeInPlace } from './range_into.js';
 import { pooledChunks } from './pooled_chunks.js';
 import { PacedReads, type LentChunk } from './paced_reads.js';
+import { checkCallOptions } from './call_options.js';
 import { metadataLayoutOf, readSettings, validateCreateOptions, type Settings } from './settings.js';
 import { deviceMinBytes } from './layout.js';
 import { MetadataJournal } from './metadata_journal.js';
@@ -771,6 +772,7 @@ export class DiskArray {
    */
   async put(name: string, input: PutSource, options: PutOptions = {}): Promise<FileStat> {
     this.assertOpen();
+    options = checkCallOptions(options, 'put');
     this.assertWritable();
     this.assertRedundant();
     validateName(name);
@@ -854,6 +856,7 @@ export class DiskArray {
   /** Reads a whole file, or the byte range offset..offset+length, into a new Buffer. */
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
     this.assertOpen();
+    options = checkCallOptions(options, 'get');
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
     try {
@@ -878,6 +881,7 @@ export class DiskArray {
    */
   async readInto(name: string, target: ArrayBufferView, options: Omit<GetOptions, 'length'> = {}): Promise<number> {
     this.assertOpen();
+    options = checkCallOptions(options, 'readInto');
     const bytes = this.readTarget(target);
     const range = this.resolveRange(name, options, bytes.byteLength);
     const leave = this.beginRead(range.groups);
@@ -941,6 +945,7 @@ export class DiskArray {
 
   private async *lentChunks(name: string, options: GetOptions): AsyncGenerator<LentChunk> {
     this.assertOpen();
+    options = checkCallOptions(options, 'readChunks');
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
     try {
@@ -958,6 +963,7 @@ export class DiskArray {
    */
   createReadStream(name: string, options: GetOptions & { pooledChunks?: boolean } = {}): Readable {
     this.assertOpen();
+    options = checkCallOptions(options, 'createReadStream');
     const range = this.resolveRange(name, options);
     const leave = this.beginRead(range.groups);
     const pool = options.pooledChunks ? pooledChunks() : undefined;
@@ -1397,6 +1403,7 @@ export class DiskArray {
    * turns into 'interrupted' (running the job again continues it).
    */
   private async runJob<T extends { problems: string[] }>(kind: string, options: ArrayJobOptions, job: (tracked: JobOptions) => Promise<T>, unfinished: (result: T) => boolean = (result) => result.problems.length > 0): Promise<T> {
+    options = checkCallOptions(options, kind);
     const jobId = this.store.startJob(kind, Date.now());
     const { trigger = 'request', ...jobOptions } = options;
     const tracked: JobOptions = {

@@ -280,6 +280,25 @@ describe('DiskArray bad input', () => {
     suite.array = await DiskArray.open(home, { ...TEST_RUNTIME, backend: 'auto', workerCount: 0 });
   });
 
+  it('refuses an options object that cannot work: null, a number, an onProgress that is no function, a signal that is no AbortSignal', async () => {
+    ({ array: suite.array } = await createTempArray(suite.dir));
+    const array = suite.array;
+    await array.put('f', patternBytes(300_000, 41));
+    const bads = [null, 5, { onProgress: 'tick' }, { signal: {} }, { signal: { aborted: false } }];
+    for (const bad of bads) {
+      const label = JSON.stringify(bad);
+      await expect(array.put('g', patternBytes(300_000, 42), bad as never), label).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(array.put('g', Readable.from([Buffer.alloc(10)]), bad as never), label).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(array.get('f', bad as never), label).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(array.readInto('f', Buffer.alloc(10), bad as never), label).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(() => array.createReadStream('f', bad as never), label).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      await expect(array.readChunks('f', bad as never).next(), label).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(array.rebalance(bad as never), label).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect(array.list().map((file) => file.name)).toEqual(['f']);
+    await expectClean(array);
+  });
+
   it('refuses a device of another array unless forced', async () => {
     let devices: string[];
     ({ array: suite.array, devices } = await createTempArray(suite.dir));
