@@ -68,10 +68,18 @@ export async function main(argv: readonly string[], io: CliIo, signal: AbortSign
  */
 async function forwardOnceServeStarted(line: CommandLine, io: CliIo, signal: AbortSignal): Promise<ExitCode | undefined> {
   if (line.home === undefined || !isForwardable(line)) return undefined;
-  const { waitForStartingServe } = await import('./serve/serve_starting.js');
-  if (!(await waitForStartingServe(line, signal))) return undefined;
+  const { lockHeldByServe, SERVE_START_POLL_MS, SERVE_START_WAIT_MS, waitForStartingServe } = await import('./serve/serve_starting.js');
   const { forwardToServe } = await import('./serve/control_client.js');
-  return forwardToServe(line, io, signal);
+  const deadlineMs = Date.now() + SERVE_START_WAIT_MS;
+  // The socket found may be one a killed serve left behind, answering nothing while the new
+  // serve still opens the array: keep waiting for one that answers while the lock is a serve's.
+  while (Date.now() < deadlineMs && !signal.aborted && (await waitForStartingServe(line, signal, deadlineMs - Date.now()))) {
+    const exitCode = await forwardToServe(line, io, signal);
+    if (exitCode !== undefined) return exitCode;
+    if (!lockHeldByServe(line.home)) return undefined;
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, SERVE_START_POLL_MS));
+  }
+  return undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 // A verb that finds the array locked by an `elastripe serve` still opening it (its socket comes
 // only once the array is open: seconds on NBD devices, or with a resync to start) waits for the
-// socket and goes through serve, instead of failing with ARRAY_LOCKED right after a restart.
+// socket and goes through serve, instead of failing with ARRAY_LOCKED right after a restart —
+// also past the socket a serve killed with SIGKILL left behind, which answers nothing.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandLine } from '../args.js';
@@ -8,7 +9,7 @@ import { serveSocketOf } from './socket_path.js';
 
 /** The longest wait for a starting serve's socket (an open that recovers and reconnects devices). */
 export const SERVE_START_WAIT_MS = 60_000;
-const SERVE_START_POLL_MS = 100;
+export const SERVE_START_POLL_MS = 100;
 
 /** Whether the process holding the home's lock (its `holder` file) is an `elastripe serve`. */
 export function lockHeldByServe(home: string): boolean {
