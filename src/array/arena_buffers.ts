@@ -7,6 +7,8 @@
 // Invariants (assertInvariants):
 //  1. Every lent buffer is a live arena buffer, and lent buffers do not overlap.
 //  2. A lent Buffer covers its arena buffer's start, no more than its length.
+//  3. A lent Buffer a put or readInto is using (pinned) is not freed: freeBuffer refuses it, for
+//     the arena would hand its memory on while that call still reads or writes it.
 import { InvalidArgumentError } from '../errors.js';
 import { ARENA_PAGE_BYTES, type Arena, type ArenaBuffer } from '../kernels/arena.js';
 
@@ -16,7 +18,7 @@ function check(condition: boolean, message: string): asserts condition {
 
 export class ArenaBuffers {
   /** byteOffset of each lent Buffer -> its arena buffer. */
-  private readonly lent = new Map<number, { buffer: ArenaBuffer; lengthBytes: number }>();
+  private readonly lent = new Map<number, { buffer: ArenaBuffer; lengthBytes: number; pins: number }>();
 
   constructor(private readonly arena: Arena) {}
 
@@ -33,7 +35,7 @@ export class ArenaBuffers {
       throw new InvalidArgumentError(`allocBuffer needs a positive whole number of bytes, not ${String(lengthBytes)}`);
     }
     const buffer = this.arena.alloc(lengthBytes);
-    this.lent.set(buffer.offsetBytes, { buffer, lengthBytes });
+    this.lent.set(buffer.offsetBytes, { buffer, lengthBytes, pins: 0 });
     return Buffer.from(buffer.bytes.buffer, buffer.offsetBytes, lengthBytes);
   }
 
@@ -42,6 +44,9 @@ export class ArenaBuffers {
     const entry = view instanceof Uint8Array && this.isArenaView(view) ? this.lent.get(view.byteOffset) : undefined;
     if (entry === undefined || entry.lengthBytes !== view.byteLength) {
       throw new InvalidArgumentError('freeBuffer takes a Buffer that allocBuffer returned and that is not freed yet');
+    }
+    if (entry.pins > 0) {
+      throw new InvalidArgumentError('freeBuffer of a Buffer that a put or readInto in flight still uses: free it once that call has settled');
     }
     this.lent.delete(view.byteOffset);
     this.arena.free(entry.buffer);
@@ -58,12 +63,33 @@ export class ArenaBuffers {
 
   /** Whether `view` lies inside one Buffer lent by alloc and not freed yet (a part of one counts). */
   isLentView(view: Uint8Array): boolean {
-    if (!this.isArenaView(view)) return false;
+    return this.lentEntryOf(view) !== undefined;
+  }
+
+  /**
+   * Marks the lent Buffer `view` lies in as used by a call in flight (a put of it, a readInto
+   * into it) until the returned function runs: freeBuffer refuses it meanwhile. A view outside
+   * every lent Buffer (not the embedder's) needs no pin.
+   */
+  pin(view: Uint8Array): () => void {
+    const entry = this.lentEntryOf(view);
+    if (entry === undefined) return () => undefined;
+    entry.pins++;
+    let pinned = true;
+    return () => {
+      if (!pinned) return;
+      pinned = false;
+      entry.pins--;
+    };
+  }
+
+  private lentEntryOf(view: Uint8Array): { lengthBytes: number; pins: number } | undefined {
+    if (!this.isArenaView(view)) return undefined;
     const endBytes = view.byteOffset + view.byteLength;
-    for (const [offsetBytes, { lengthBytes }] of this.lent) {
-      if (offsetBytes <= view.byteOffset && endBytes <= offsetBytes + lengthBytes) return true;
+    for (const [offsetBytes, entry] of this.lent) {
+      if (offsetBytes <= view.byteOffset && endBytes <= offsetBytes + entry.lengthBytes) return entry;
     }
-    return false;
+    return undefined;
   }
 
   /** At close: whatever embedders still hold goes back (their views read zeros or stale bytes after). */
@@ -73,8 +99,9 @@ export class ArenaBuffers {
   }
 
   assertInvariants(): void {
-    const spans = [...this.lent.values()].map(({ buffer, lengthBytes }) => {
+    const spans = [...this.lent.values()].map(({ buffer, lengthBytes, pins }) => {
       check(lengthBytes > 0 && lengthBytes <= buffer.lengthBytes, 'a lent Buffer lies within its arena buffer');
+      check(Number.isInteger(pins) && pins >= 0, 'a lent Buffer is pinned a whole number of times');
       return buffer;
     });
     spans.sort((a, b) => a.offsetBytes - b.offsetBytes);

@@ -795,6 +795,8 @@ export class DiskArray {
     let putSettled!: () => void;
     const inFlight = new Promise<void>((resolve) => (putSettled = resolve));
     this.putsInFlight.set(inFlight, ++this.putsStarted);
+    // An allocBuffer source is read (encoded in place) until the put settles: not freed meanwhile.
+    const unpin = source instanceof Uint8Array ? this.arenaBuffers().pin(source) : () => undefined;
     try {
       let writeInput: WriteInput;
       if (opened?.kind === 'reader') writeInput = { kind: 'reader', reader: opened.reader };
@@ -813,6 +815,7 @@ export class DiskArray {
       this.freeWhenUnread(replaced);
       await this.journal.durable();
     } finally {
+      unpin();
       this.putsInFlight.delete(inFlight);
       putSettled();
       endForeground();
@@ -885,10 +888,12 @@ export class DiskArray {
     const bytes = this.readTarget(target);
     const range = this.resolveRange(name, options, bytes.byteLength);
     const leave = this.beginRead(range.groups);
+    const unpin = this.arenaBuffers().pin(bytes); // reads land in it until this call settles
     try {
       await this.readRangeInto(range, bytes, options);
       return range.length;
     } finally {
+      unpin();
       leave();
     }
   }

@@ -143,6 +143,31 @@ describe('arena buffers', () => {
     }
     array.assertInvariants();
   });
+
+  it('freeBuffer refuses a Buffer that a put or readInto in flight still uses', async () => {
+    const array = await open();
+    const data = patternBytes(6 * MIB + 5, 9);
+    const source = array.allocBuffer(data.byteLength);
+    source.set(data);
+    // Freed while the put still encoded it, its memory could become another call's group buffer.
+    const putting = array.put('p', source);
+    expect(await codeOf(() => array.freeBuffer(source))).toBe('INVALID_ARGUMENT');
+    await putting;
+    array.freeBuffer(source);
+    expect((await array.get('p')).equals(data)).toBe(true);
+    // Freed while the reads still landed in it, another call's buffer would take them.
+    const target = array.allocBuffer(data.byteLength);
+    const reading = array.readInto('p', target.subarray(4096));
+    expect(await codeOf(() => array.freeBuffer(target))).toBe('INVALID_ARGUMENT');
+    expect(await reading).toBe(data.byteLength - 4096);
+    expect(target.subarray(4096).equals(data.subarray(0, data.byteLength - 4096))).toBe(true);
+    array.freeBuffer(target);
+    // A call that failed lets go too.
+    const failing = array.allocBuffer(4096);
+    await expect(array.readInto('missing', failing)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    array.freeBuffer(failing);
+    array.assertInvariants();
+  });
 });
 
 describe('reads without a fresh allocation per chunk', () => {
