@@ -36,6 +36,10 @@
 //   exactly the same groups: a device still missing at the next open keeps the watermark it
 //   left with (not the open's), and one that came back while the process was down (or whose
 //   resync did not finish) is resynced at open (pendingResyncs).
+// - An online device whose metadata journal ends before what was durable on it is an older
+//   copy of itself (an image restored, a snapshot attached in its place): it missed writes of
+//   any age, so every group with a block on it is checked (watermark 0) — at a rejoin
+//   (resyncEverything) and at open (staleCopiesAtOpen).
 //
 // Invariants (assertInvariants):
 //  1. A device's runtime state is one of online, missing or failed; draining and spare are
@@ -181,6 +185,30 @@ export class DeviceLifecycle {
     const widened = { ...record, watermarkGroupId: 0 };
     this.resyncing.set(deviceId, widened);
     this.persistence?.save(widened);
+  }
+
+  /**
+   * Online devices found at open to be older copies of themselves: the journal of each ends
+   * (journalEnds) before what was durable on it — the change sets durable when it left, for one
+   * that was away, else those durable at the last clean close (durableSeqAtClose). An image
+   * restored or a snapshot attached in its place while no process ran missed data writes
+   * anywhere, not only above a watermark: every group with a block on it is to be checked
+   * (watermark 0), by the resync an open runs (pendingResyncs). Returns their ids.
+   */
+  staleCopiesAtOpen(journalEnds: ReadonlyMap<number, number>, durableSeqAtClose: number): number[] {
+    const stale: number[] = [];
+    for (const entry of this.devices.all()) {
+      const id = entry.row.deviceId;
+      const end = journalEnds.get(id);
+      if (entry.state !== 'online' || end === undefined) continue;
+      const pending = this.resyncing.get(id);
+      if (end >= (pending?.sinceSeq ?? durableSeqAtClose)) continue;
+      const record = { ...(pending ?? { deviceId: id, sinceMs: Date.now(), sinceSeq: end }), watermarkGroupId: 0 };
+      this.resyncing.set(id, record);
+      this.persistence?.save(record);
+      stale.push(id);
+    }
+    return stale;
   }
 
   /** The returned device's resync finished with nothing left to repair: its persisted record ends. */

@@ -327,12 +327,15 @@ export class DiskArray {
       if (entry.state === 'failed') array.emit({ type: 'deviceFailed', deviceId: entry.row.deviceId, path: entry.row.path, reason: entry.reason ?? 'marked failed' });
     }
     if (!store.readOnly) array.startPolicies();
-    // Devices that came back while no process ran (or whose resync was cut short): their resync
-    // runs now, in the background (close() waits for it; the record stays until it finishes).
+    // Devices that came back while no process ran (or whose resync was cut short), and older
+    // copies of a device put in its place meanwhile: their resync runs now, in the background
+    // (close() waits for it; the record stays until it finishes).
     if (!store.readOnly) {
+      const staleCopies = array.lifecycle.staleCopiesAtOpen(recovered.journalEnds, store.durableSeqAtClose());
       for (const record of array.lifecycle.pendingResyncs()) {
         const entry = array.knownDevice(record.deviceId);
-        array.resyncReturned(record.deviceId, record.watermarkGroupId, entry.row.path, entry.row.path, 'policy').catch(() => undefined);
+        const staleCopy = staleCopies.includes(record.deviceId);
+        array.resyncReturned(record.deviceId, record.watermarkGroupId, entry.row.path, entry.row.path, 'policy', staleCopy).catch(() => undefined);
       }
     }
     array.counters = new UsageCounters(store.readOnly ? { counters: () => store.counters(), addCounters: () => undefined } : store);
@@ -1254,6 +1257,9 @@ export class DiskArray {
     this.lentBuffers?.releaseAll();
     this.counters.save();
     await this.journal.close();
+    // Every online device holds the change sets durable now: one found behind this at the next
+    // open is an older copy of itself (staleCopiesAtOpen).
+    if (!this.readOnly) this.store.setDurableSeqAtClose(this.journal.durableSeq);
     // A quiet allocator equals free space derived from the extents: the next open loads it.
     if (!this.readOnly && this.writesInFlight === 0 && this.epochs.pendingCount === 0 && this.freesAwaitingJournal === 0) saveFreeSpaceMap(this.store, this.allocator);
     this.store.onCommit = undefined;

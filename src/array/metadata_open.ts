@@ -28,6 +28,11 @@ export interface RecoveredMetadata {
   moved: MovedDevice[];
   /** The change sets the home was rolled forward by: [from, to], when it was. */
   rolledForward?: [number, number];
+  /**
+   * Where each online device's journal ended as found, before an open's checkpoint rewrote
+   * it: a device that ends before what was durable on it is an older copy (staleCopies).
+   */
+  journalEnds: ReadonlyMap<number, number>;
 }
 
 export interface OpenMetadataOptions {
@@ -64,7 +69,8 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
     const checkpointNeeded =
       devices.online().length > 0 &&
       (store.seq !== position.durableSeq || journals.some(({ state }) => state.lastSeq !== position.durableSeq || state.headLb !== position.headLb));
-    return { settings, devices, position, checkpointNeeded, moved, ...(rolledForward ? { rolledForward } : {}) };
+    const journalEnds = new Map(journals.map(({ deviceId, state }) => [deviceId, state.lastSeq]));
+    return { settings, devices, position, checkpointNeeded, moved, journalEnds, ...(rolledForward ? { rolledForward } : {}) };
   } catch (error) {
     await devices.closeAll();
     throw error;

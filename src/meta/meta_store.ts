@@ -11,6 +11,9 @@ import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { DeviceAwayRow, DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup, PlacedGroup } from './rows.js';
 import { encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
 
+/** The counters row holding durableSeqAtClose (a mark, not a count: it is set, not added to). */
+const DURABLE_SEQ_AT_CLOSE = 'journal.durableSeqAtClose';
+
 export const DATABASE_FILE = 'elastripe.db';
 const HOLDER_FILE = 'holder';
 /** Settings key of the sequence number of the last committed change set. */
@@ -321,6 +324,21 @@ export class MetaStore {
     this.db.transaction(() => {
       for (const [key, delta] of deltas) add.run(key, delta);
     })();
+  }
+
+  /**
+   * The newest change set durable on every online device when the last process closed cleanly
+   * (kept beside the counters: local to this home, never journaled). At open, an online device
+   * whose journal ends before it is an older copy of itself (an image restored while the array
+   * was closed) and missed data writes too. 0 when no clean close was recorded.
+   */
+  durableSeqAtClose(): number {
+    const row = this.statement('SELECT value FROM counters WHERE key = ?').get(DURABLE_SEQ_AT_CLOSE) as { value: number } | undefined;
+    return row?.value ?? 0;
+  }
+
+  setDurableSeqAtClose(seq: number): void {
+    this.statement('INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(DURABLE_SEQ_AT_CLOSE, seq);
   }
 
   /** The newest job of a kind ('scrub', 'remove 3'), if any. */
