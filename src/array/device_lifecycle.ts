@@ -176,13 +176,15 @@ export class DeviceLifecycle {
   }
 
   /**
-   * The returned device is an older copy of itself (its metadata ends before it left): every
-   * group with a block on it is to be checked, also by a resync an open restarts (watermark 0).
+   * Every group with a block on the returned device is to be checked, also by a resync an open
+   * restarts (watermark 0): it is an older copy of itself (its metadata ends before it left), or
+   * it was failed, whose content is not trusted (writes to it failed or were skipped).
    */
   resyncEverything(deviceId: number): void {
+    // A failed device brought online has no record (markFailed dropped it): it starts one.
     const record = this.resyncing.get(deviceId);
-    if (!record || record.watermarkGroupId === 0) return;
-    const widened = { ...record, watermarkGroupId: 0 };
+    if (record?.watermarkGroupId === 0) return;
+    const widened = { ...(record ?? { deviceId, sinceMs: Date.now(), sinceSeq: this.committed().seq }), watermarkGroupId: 0 };
     this.resyncing.set(deviceId, widened);
     this.persistence?.save(widened);
   }

@@ -515,9 +515,12 @@ export class DiskArray {
     this.monitor?.forget(row.deviceId);
     // Read before the checkpoint below overwrites its metadata region.
     const staleCopy = away !== undefined && (await this.journalBehind(device, away.sinceSeq));
-    if (staleCopy) this.lifecycle.resyncEverything(row.deviceId);
+    // A failed device's blocks are not trusted (a write to it failed, or puts went on without
+    // it, committing groups whose block on it was never written): every one is checked.
+    const checkEverything = staleCopy || recorded === 'failed';
+    if (checkEverything) this.lifecycle.resyncEverything(row.deviceId);
     await this.journal.checkpoint();
-    return this.resyncReturned(row.deviceId, staleCopy ? 0 : away?.watermarkGroupId, path, previousPath, trigger, staleCopy);
+    return this.resyncReturned(row.deviceId, checkEverything ? 0 : away?.watermarkGroupId, path, previousPath, trigger, staleCopy);
   }
 
   /**

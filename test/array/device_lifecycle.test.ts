@@ -206,6 +206,28 @@ describe('device lifecycle', () => {
   }
 });
 
+describe('a failed device brought online', () => {
+  it('is resynced in full: its blocks are not trusted, whenever they were written', async () => {
+    let devices: string[];
+    ({ array: suite.array, devices } = await createTempArray(suite.dir, { parityCount: 1, policies: { probeIntervalMs: Infinity, rebuildDelayMs: Infinity, autoExpand: false } }));
+    const array = suite.array;
+    const content = patternBytes(6 * MIB, 31);
+    const stat = await array.put('old', content);
+    await array.failDevice(2, 'pulled');
+    // While it was failed its image changed under it (a write that never landed is the same):
+    // a block of a group committed long before it failed.
+    const victim = stat.groups.flatMap((group) => group.extents).find((extent) => extent.deviceId === 2)!;
+    rot(devices[1]!, victim.startLb);
+    const resynced = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'resync 2');
+    expect((await array.onlineDevice(2)).state).toBe('online');
+    expect(await resynced).toMatchObject({ outcome: 'done' });
+    // The resync alone repaired it: a deep fsck before any read finds nothing.
+    expect((await array.fsck({ deep: true })).problems).toEqual([]);
+    expect((await array.get('old')).equals(content)).toBe(true);
+    array.assertInvariants();
+  });
+});
+
 describe('spares', () => {
   it('a spare takes no new groups, stays a spare across reopen, and a policy rebuild uses it in place of a failed device', async () => {
     let devices: string[];
