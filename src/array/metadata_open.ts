@@ -10,6 +10,7 @@
 // files not affected still work, and DiskArray refuses changes until devices return.
 import type { Device } from '../devices/device.js';
 import { CorruptMetadataError } from '../errors.js';
+import { changeSetDigest } from '../meta/meta_changes.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { ArrayDevices } from './array_devices.js';
 import { openRecordedDevices, type MovedDevice, type Runtime } from './array_setup.js';
@@ -45,7 +46,9 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
   let { devices, moved } = await openRecordedDevices(store.devices(), settings.arrayUuid, runtime, options);
   try {
     assertNotForeignHome(store, devices, settings);
-    let journals = await readJournals(devices, settings, runtime, store.seq);
+    // The newest change sets the home holds are decoded too, for assertSameHistory.
+    let journals = await readJournals(devices, settings, runtime, Math.max(0, store.seq - HISTORY_CHECK_DEPTH));
+    assertSameHistory(store, journals);
     let best = newest(journals);
     let rolledForward: [number, number] | undefined;
     // Each roll forward may name devices the home did not know (added since), whose journals go
@@ -124,6 +127,36 @@ async function rollForward(store: MetaStore, best: DeviceJournal, settings: Sett
     store.loadSnapshot(rows);
   }
   store.applyChangeSets(state.records);
+}
+
+/**
+ * How far back from the home's newest change set the devices' records are decoded at open to
+ * find one the home also holds (a home ahead of the devices by more than this, which no crash
+ * leaves, is not checked). Below CHANGE_DIGESTS_KEPT.
+ */
+const HISTORY_CHECK_DEPTH = 16;
+
+/**
+ * The home and the devices share one history: at the newest change set both hold, the home's
+ * digest of it matches the device's record. A home whose history forked from the devices' — an
+ * older home used again after an import made another one that wrote on (both numbered their
+ * next change sets alike), or a copy of such a home — was taken for theirs: rolled forward over
+ * changes made on another base, or checkpointed over the devices' own, and its next change
+ * (files are matched by row id) could delete an acknowledged file of the other line. Nothing is
+ * written before this check.
+ */
+function assertSameHistory(store: MetaStore, journals: readonly DeviceJournal[]): void {
+  for (const { deviceId, state } of journals) {
+    const seq = Math.min(store.seq, state.lastSeq);
+    const homeDigest = seq > 0 ? store.changeDigest(seq) : undefined;
+    const recorded = homeDigest === undefined ? undefined : state.records.find((set) => set.seq === seq);
+    if (recorded === undefined || changeSetDigest(recorded.changes) === homeDigest) continue;
+    throw new CorruptMetadataError(
+      `the home ${store.home} and device ${deviceId} disagree about change ${seq}: the home's history forked from the devices' ` +
+        `(an older home used again after the array was imported into another one, or a copy of such a home). ` +
+        `Nothing was changed; move this home aside and import the array from its devices`,
+    );
+  }
 }
 
 function assertNotForeignHome(store: MetaStore, devices: ArrayDevices, settings: Settings): void {

@@ -10,6 +10,7 @@
 //
 // Encoding: compact JSON arrays (one letter for the operation, checksums in base64), because
 // a small put's change set is written to every device and should fit one 4 KiB block.
+import { createHash } from 'node:crypto';
 import type { DeviceAwayRow, DeviceRow, ExtentRow, FileRow, GroupRow } from './rows.js';
 
 export type MetaChange =
@@ -103,6 +104,15 @@ export function decodeChange(encoded: Encoded): MetaChange {
     default:
       throw new Error(`metadata change: unknown operation ${JSON.stringify(tag)}`);
   }
+}
+
+/**
+ * A change set's fingerprint: a hash of its changes as the journal encodes them, so the home's
+ * digest of a change set it committed equals the digest of the same set decoded from a
+ * device's record (decodeChange inverts encodeChange).
+ */
+export function changeSetDigest(changes: readonly MetaChange[]): string {
+  return createHash('sha256').update(JSON.stringify(changes.map(encodeChange))).digest('base64').slice(0, 22);
 }
 
 export function encodeChangeSets(sets: readonly ChangeSet[]): string {

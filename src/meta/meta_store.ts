@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError, ReadOnlyError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { DeviceAwayRow, DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup, PlacedGroup } from './rows.js';
-import { encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
+import { changeSetDigest, encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
 
 /** The counters row holding durableSeqAtClose (a mark, not a count: it is set, not added to). */
 const DURABLE_SEQ_AT_CLOSE = 'journal.durableSeqAtClose';
@@ -18,6 +18,8 @@ export const DATABASE_FILE = 'elastripe.db';
 const HOLDER_FILE = 'holder';
 /** Settings key of the sequence number of the last committed change set. */
 const META_SEQ_KEY = 'metaSeq';
+/** Change-set digests kept (change_digests): the newest ones, all open compares. */
+export const CHANGE_DIGESTS_KEPT = 64;
 
 type Db = Database.Database;
 
@@ -158,6 +160,7 @@ export class MetaStore {
         const value = work();
         if (this.recording!.length > 0) {
           this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(META_SEQ_KEY, String(this.committedSeq + 1));
+          this.keepDigest(this.committedSeq + 1, this.recording!);
         }
         return value;
       }) as T;
@@ -782,6 +785,18 @@ export class MetaStore {
 
   // --- the on-device journal's view: change sets and snapshots ---
 
+  /** The digest of change set `seq` as this home committed or applied it, if it is among the newest kept. */
+  changeDigest(seq: number): string | undefined {
+    const row = this.statement('SELECT digest FROM change_digests WHERE seq = ?').get(seq) as { digest: string } | undefined;
+    return row?.digest;
+  }
+
+  /** Inside the transaction that commits or applies change set `seq`: its digest, and the oldest one beyond the kept window dropped. */
+  private keepDigest(seq: number, changes: readonly MetaChange[]): void {
+    this.statement('INSERT OR REPLACE INTO change_digests (seq, digest) VALUES (?, ?)').run(seq, changeSetDigest(changes));
+    this.statement('DELETE FROM change_digests WHERE seq <= ?').run(seq - CHANGE_DIGESTS_KEPT);
+  }
+
   /** Every journaled row, encoded, consistent at `seq` (better-sqlite3 runs this without interleaving). */
   snapshot(): EncodedSnapshot {
     const settings = (this.statement('SELECT key, value FROM settings').all() as { key: string; value: string }[])
@@ -816,7 +831,8 @@ export class MetaStore {
   loadSnapshot(rows: SnapshotRows): void {
     const localPaths = new Map(this.devices().map((row) => [row.uuid, row.path]));
     this.db.transaction(() => {
-      for (const table of ['extents', 'groups', 'files', 'device_away', 'devices', 'settings']) this.db.prepare(`DELETE FROM ${table}`).run();
+      // The digests were of the history before the snapshot: none is known now.
+      for (const table of ['extents', 'groups', 'files', 'device_away', 'devices', 'settings', 'change_digests']) this.db.prepare(`DELETE FROM ${table}`).run();
       this.dropSavedFreeSpace();
       const put = this.statement('INSERT INTO settings (key, value) VALUES (?, ?)');
       for (const [key, value] of rows.settings) put.run(key, value);
@@ -844,6 +860,7 @@ export class MetaStore {
         if (set.seq <= seq) continue;
         if (set.seq !== seq + 1) throw new CorruptMetadataError(`metadata journal skips from change ${seq} to ${set.seq}`);
         for (const change of set.changes) this.applyChange(change);
+        this.keepDigest(set.seq, set.changes);
         seq = set.seq;
       }
       this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(META_SEQ_KEY, String(seq));

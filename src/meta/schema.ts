@@ -199,6 +199,20 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // A digest of each of the newest change sets this home committed or rolled forward by.
+    // Local to the home, never journaled: open compares the one at the newest change set both
+    // the home and a device hold, so a home whose history forked from the devices' (an older
+    // home used again after an import made another one that wrote on) is refused instead of
+    // being taken for theirs (metadata_open.ts, assertSameHistory).
+    version: 7,
+    sql: `
+      CREATE TABLE change_digests (
+        seq INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
