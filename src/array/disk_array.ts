@@ -1649,6 +1649,7 @@ export class DiskArray {
       codec: this.runtime.codec,
       devices: this.devices,
       flusher: this.flusher,
+      fileNameOf: (fileId) => this.store.fileNameOf(fileId),
       ...(this.readOnly ? { repair: false } : {}),
       onDegradedRead: () => this.counters.bump(DEGRADED_READS),
       onRepaired: (deviceId, groupId) => {

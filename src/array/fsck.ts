@@ -10,6 +10,7 @@ import { AbortedError } from '../errors.js';
 import type { Runtime } from './array_setup.js';
 import type { Progress } from './types.js';
 import { blockIndex, readGroupBlocks, type ReadContext } from './read_path.js';
+import { groupLabel } from './group_label.js';
 import { Throttle } from './throttle.js';
 
 export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator | undefined, parityCount: number): string[] {
@@ -55,16 +56,6 @@ export function checkMetadata(store: MetaStore, liveAllocator: ExtentAllocator |
   if (liveAllocator) problems.push(...compareAllocators(derived, liveAllocator));
   problems.push(...freeSpaceMapProblems(store, derived));
   return problems;
-}
-
-/**
- * How problems name a group: as `stat NAME` shows it (the file, the group's place in it), with
- * the id that scrub cursors and the metadata use. A file name is JSON-quoted (names may hold
- * spaces or control characters); a group whose file is gone is named by the file's id.
- */
-export function groupLabel(group: { groupId: number; fileId: number; sequence: number }, fileName: string | undefined): string {
-  const file = fileName !== undefined ? JSON.stringify(fileName) : `#${group.fileId} (no such file)`;
-  return `file ${file} group ${group.sequence} (id ${group.groupId})`;
 }
 
 function groupProblems(group: GroupWithExtents, parityCount: number, name: string): string[] {

@@ -10,6 +10,7 @@ import type { Codec } from '../kernels/codec.js';
 import type { ExtentRow, GroupWithExtents } from '../meta/rows.js';
 import type { ArrayDevices } from './array_devices.js';
 import type { FlushCoalescer } from './flush_coalescer.js';
+import { groupLabel } from './group_label.js';
 
 export interface ReadContext {
   arena: Arena;
@@ -23,6 +24,8 @@ export interface ReadContext {
   repair?: boolean;
   /** Called once per block rewritten in place with its rebuilt content. */
   onRepaired?: (deviceId: number, groupId: number) => void;
+  /** The name of a file by id, for the wording of errors (groupLabel); ids when absent. */
+  fileNameOf?: (fileId: number) => string | undefined;
   /** Called once per extent read from a device (a job counts where its reads went). */
   onBlockRead?: (deviceId: number) => void;
   /**
@@ -191,7 +194,7 @@ async function reconstruct(
   const lost = [...unusable].sort((a, b) => a - b);
   if (lost.length > group.parityCount) {
     throw new TooManyErasuresError(
-      `group ${group.sequence} of file ${group.fileId} has ${lost.length} unreadable blocks; parity ${group.parityCount} rebuilds at most ${group.parityCount}`,
+      `${groupLabel(group, context.fileNameOf?.(group.fileId))} has ${lost.length} unreadable blocks; parity ${group.parityCount} rebuilds at most ${group.parityCount}`,
     );
   }
   const rebuilt = [...unusable, ...spared].sort((a, b) => a - b);
@@ -201,7 +204,7 @@ async function reconstruct(
   const mismatched = await context.codec.verify(rebuilt.map(view), rebuilt.map((index) => byBlock[index]!.checksum));
   if (mismatched.length > 0) {
     throw new CorruptBlockError(
-      `group ${group.sequence} of file ${group.fileId}: rebuilt block ${rebuilt[mismatched[0]!]} does not match its checksum (more corruption than parity covers)`,
+      `${groupLabel(group, context.fileNameOf?.(group.fileId))}: rebuilt block ${rebuilt[mismatched[0]!]} does not match its checksum (more corruption than parity covers)`,
     );
   }
   context.onDegradedRead(group, lost);

@@ -12,7 +12,8 @@ import { AbortedError } from '../errors.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { Runtime } from './array_setup.js';
 import type { JobOptions } from './device_jobs.js';
-import { checkGroup, groupBytes, groupLabel } from './fsck.js';
+import { checkGroup, groupBytes } from './fsck.js';
+import { groupLabel } from './group_label.js';
 import type { ReadContext } from './read_path.js';
 import { Throttle } from './throttle.js';
 
