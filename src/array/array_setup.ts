@@ -294,7 +294,7 @@ export async function openAsRecorded(path: string, row: DeviceRow, arrayUuid: st
   try {
     device = await openRecordedDevice(path, runtime);
     const superblock = await withScratch(runtime, async (scratch) => chooseSuperblock(await readSuperblocks(device!, scratch)));
-    const problem = identityProblem(superblock, arrayUuid, { ...row, path });
+    const problem = identityProblem(superblock, arrayUuid, { ...row, path }, device.sizeBytes);
     if (problem) {
       await device.close().catch(() => undefined);
       return { reason: problem, foreignArrayUuid: superblock && superblock.arrayUuid !== arrayUuid ? superblock.arrayUuid : undefined };
@@ -320,7 +320,10 @@ export async function locateByUuid(lost: readonly DeviceRow[], rows: readonly De
   return found;
 }
 
-function identityProblem(superblock: Superblock | null, arrayUuid: string, row: DeviceRow): string | undefined {
+function identityProblem(superblock: Superblock | null, arrayUuid: string, row: DeviceRow, sizeBytes: number): string | undefined {
+  // Size 0: nothing is there now (a loop device detached from its file, a disk pulled from
+  // behind its node), not a device that lost its superblock.
+  if (!superblock && sizeBytes === 0) return `${row.path} is empty (size 0): a detached loop device, or a disk gone from behind its node`;
   if (!superblock) return `${row.path} has no elastripe superblock`;
   if (superblock.arrayUuid !== arrayUuid) return `${row.path} belongs to array ${superblock.arrayUuid}`;
   if (superblock.deviceUuid !== row.uuid) return `${row.path} is device ${superblock.deviceUuid}, not the recorded ${row.uuid}`;
