@@ -327,5 +327,10 @@ function identityProblem(superblock: Superblock | null, arrayUuid: string, row: 
   if (!superblock) return `${row.path} has no elastripe superblock`;
   if (superblock.arrayUuid !== arrayUuid) return `${row.path} belongs to array ${superblock.arrayUuid}`;
   if (superblock.deviceUuid !== row.uuid) return `${row.path} is device ${superblock.deviceUuid}, not the recorded ${row.uuid}`;
+  // Its superblock survived but its end did not (an image truncated, a volume shrunk): blocks
+  // past the end are gone, and a write there would fail or silently grow a file with holes.
+  if (sizeBytes < row.capacityLb * LB_BYTES) {
+    return `${row.path} is ${sizeBytes} bytes, smaller than the ${row.capacityLb * LB_BYTES} it had (truncated or shrunk): its blocks past the end are gone`;
+  }
   return undefined;
 }

@@ -1,4 +1,4 @@
-import { openSync, writeSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DiskArray } from '../../src/array/disk_array.js';
@@ -188,6 +188,24 @@ describe('DiskArray degraded reads', () => {
     expect((await suite.array.get('survivor')).equals(content)).toBe(true);
     await suite.array.put('new', Buffer.from('x'));
     expect((await suite.array.fsck({ deep: true })).problems).toEqual([]);
+  });
+});
+
+describe('DiskArray with a member cut short', () => {
+  it('opens with an image truncated past its superblock missing, reads from parity, and never writes past its end', async () => {
+    let devices: string[];
+    let home: string;
+    ({ array: suite.array, devices, home } = await createTempArray(suite.dir, { parityCount: 1 }));
+    const content = patternBytes(12 * MIB, 41);
+    await suite.array.put('f', content);
+    await suite.array.close();
+    const halfBytes = statSync(devices[1]!).size / 2;
+    truncateSync(devices[1]!, halfBytes); // the superblock at its start survives
+    suite.array = await DiskArray.open(home, TEST_RUNTIME);
+    expect(suite.array.status().devices[1]).toMatchObject({ state: 'missing', reason: expect.stringMatching(/smaller than the \d+ it had \(truncated or shrunk\)/) });
+    expect((await suite.array.get('f')).equals(content)).toBe(true);
+    await suite.array.close();
+    expect(statSync(devices[1]!).size).toBe(halfBytes);
   });
 });
 
