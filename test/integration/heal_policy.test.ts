@@ -11,7 +11,7 @@ import type { ArrayEvent } from '../../src/array/array_events.js';
 import { EVENT_WAIT_MS as WAIT_MS, nextEvent } from '../helpers/array_events.js';
 import { createImageFile } from '../../src/devices/open_device.js';
 import { LoopDeviceSet } from '../helpers/loop_devices.js';
-import { NbdkitFileServers } from '../helpers/nbdkit.js';
+import { NbdkitFileServers, type NbdkitServer } from '../helpers/nbdkit.js';
 import { loopDevicesPrerequisite, nbdkitPrerequisite } from '../helpers/prerequisites.js';
 import { MIB, patternBytes, TempDir, TEST_RUNTIME } from '../helpers/temp_array.js';
 import { expectFiles } from '../helpers/file_sets.js';
@@ -39,8 +39,12 @@ afterEach(async () => {
 });
 afterAll(() => loopSet.destroyAll());
 
-
-
+/** Four 64 MiB images in the test's directory, each served by its own nbdkit. */
+async function fourServedImages(): Promise<{ images: string[]; started: NbdkitServer[] }> {
+  const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
+  for (const image of images) await createImageFile(image, 64 * MIB);
+  return { images, started: await Promise.all(images.map((image) => servers.start(image))) };
+}
 
 /** A put source that yields `content`'s first `firstBytes`, then holds the rest until released. */
 function heldBackSource(content: Buffer, firstBytes: number): { source: Readable; release: () => void } {
@@ -105,9 +109,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a missing device that comes back (restarted on its port) rejoins without a rebuild and its data verifies', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { images, started } = await fourServedImages();
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -272,9 +274,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a device that comes back while the policy rebuild takes its blocks: the rebuild is aborted and it rejoins', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { images, started } = await fourServedImages();
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -303,9 +303,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a manual rebuild while a policy rebuild runs joins it instead of failing', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { started } = await fourServedImages();
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -327,9 +325,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a device that returns as an older copy of itself (it missed writes made before it left) has every group on it checked and repaired', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { images, started } = await fourServedImages();
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -366,9 +362,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a device that blinks is not taken for an older copy: only the groups above its watermark are checked', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { images, started } = await fourServedImages();
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
@@ -390,9 +384,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a device whose slow return outlasts the policy rebuild that removes it does not rejoin as its removed self', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { images, started } = await fourServedImages();
     const events: ArrayEvent[] = [];
     array = await DiskArray.create({
       ...TEST_RUNTIME,
@@ -464,9 +456,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a device found failed at open (its cause unknown: failed by request before) and rebuilt by the policy stays out', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { started } = await fourServedImages();
     const home = dir.file('home');
     array = await DiskArray.create({ ...TEST_RUNTIME, home, devices: started.map((server) => server.url), parityCount: 1 });
     const files = someFiles(3, 97);
@@ -487,9 +477,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
   });
 
   nbdkit.it('a device failed by request and rebuilt by the policy stays out when it answers (the operator chose)', async () => {
-    const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
-    for (const image of images) await createImageFile(image, 64 * MIB);
-    const started = await Promise.all(images.map((image) => servers.start(image)));
+    const { started } = await fourServedImages();
     array = await DiskArray.create({
       ...TEST_RUNTIME,
       home: dir.file('home'),
