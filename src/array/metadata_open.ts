@@ -46,9 +46,9 @@ export async function recoverMetadata(store: MetaStore, runtime: Runtime, option
   let { devices, moved } = await openRecordedDevices(store.devices(), settings.arrayUuid, runtime, options);
   try {
     assertNotForeignHome(store, devices, settings);
-    // The newest change sets the home holds are decoded too, for assertSameHistory.
-    let journals = await readJournals(devices, settings, runtime, Math.max(0, store.seq - HISTORY_CHECK_DEPTH));
-    assertSameHistory(store, journals);
+    // The home's newest change set is decoded too, for assertSameHistory.
+    let journals = await readJournals(devices, settings, runtime, Math.max(0, store.seq - 1));
+    await assertSameHistory(store, journals, (journal, afterSeq) => readDeviceJournal(journal.device, metadataLayoutOf(settings), settings.arrayUuid, runtime.arena, afterSeq));
     let best = newest(journals);
     let rolledForward: [number, number] | undefined;
     // Each roll forward may name devices the home did not know (added since), whose journals go
@@ -130,13 +130,6 @@ async function rollForward(store: MetaStore, best: DeviceJournal, settings: Sett
 }
 
 /**
- * How far back from the home's newest change set the devices' records are decoded at open to
- * find one the home also holds (a home ahead of the devices by more than this, which no crash
- * leaves, is not checked). Below CHANGE_DIGESTS_KEPT.
- */
-const HISTORY_CHECK_DEPTH = 16;
-
-/**
  * The home and the devices share one history: at the newest change set both hold, the home's
  * digest of it matches the device's record. A home whose history forked from the devices' — an
  * older home used again after an import made another one that wrote on (both numbered their
@@ -145,11 +138,20 @@ const HISTORY_CHECK_DEPTH = 16;
  * (files are matched by row id) could delete an acknowledged file of the other line. Nothing is
  * written before this check.
  */
-function assertSameHistory(store: MetaStore, journals: readonly DeviceJournal[]): void {
-  for (const { deviceId, state } of journals) {
+async function assertSameHistory(
+  store: MetaStore,
+  journals: readonly DeviceJournal[],
+  reread: (journal: DeviceJournal, afterSeq: number) => Promise<DeviceJournalState>,
+): Promise<void> {
+  for (const journal of journals) {
+    const { deviceId, state } = journal;
     const seq = Math.min(store.seq, state.lastSeq);
     const homeDigest = seq > 0 ? store.changeDigest(seq) : undefined;
-    const recorded = homeDigest === undefined ? undefined : state.records.find((set) => set.seq === seq);
+    if (homeDigest === undefined) continue;
+    // Only the record of the home's newest change set was decoded: a device behind the home
+    // (after a crash, or a forked history) is read again for the record of its own newest.
+    const records = seq < store.seq ? (await reread(journal, seq - 1)).records : state.records;
+    const recorded = records.find((set) => set.seq === seq);
     if (recorded === undefined || changeSetDigest(recorded.changes) === homeDigest) continue;
     throw new CorruptMetadataError(
       `the home ${store.home} and device ${deviceId} disagree about change ${seq}: the home's history forked from the devices' ` +

@@ -16,8 +16,8 @@ function copyImages(devices: readonly string[], suffix: string, back = false): v
   for (const device of devices) (back ? copyFileSync(`${device}${suffix}`, device) : copyFileSync(device, `${device}${suffix}`));
 }
 
-/** An array whose devices are back at the state before `p1`, and the home `ahead` that committed `p1`. */
-async function homeAheadOfDevices(): Promise<{ devices: string[]; home: string; ahead: string }> {
+/** An array whose devices are back at the state before `p1`, and the home `ahead` that committed `p1` (and `p1b` with `twoAhead`). */
+async function homeAheadOfDevices(twoAhead = false): Promise<{ devices: string[]; home: string; ahead: string }> {
   const created = await createTempArray(suite.dir, { parityCount: 1 });
   suite.array = created.array;
   await suite.array.put('a', patternBytes(MIB, 1));
@@ -25,6 +25,7 @@ async function homeAheadOfDevices(): Promise<{ devices: string[]; home: string; 
   copyImages(created.devices, '.before-p1');
   suite.array = await DiskArray.open(created.home, TEST_RUNTIME);
   await suite.array.put('p1', patternBytes(2 * MIB, 2));
+  if (twoAhead) await suite.array.put('p1b', patternBytes(MIB, 4));
   await suite.array.close();
   suite.array = undefined;
   const ahead = suite.dir.file('home.ahead');
@@ -34,8 +35,11 @@ async function homeAheadOfDevices(): Promise<{ devices: string[]; home: string; 
 }
 
 describe('a home whose history forked from the devices\'', () => {
-  it('is refused with CORRUPT_METADATA, and the devices keep the acknowledged file', async () => {
-    const { devices, home, ahead } = await homeAheadOfDevices();
+  it.each([
+    ['level with the devices', false],
+    ['still ahead of the devices', true],
+  ])('is refused with CORRUPT_METADATA when %s, and the devices keep the acknowledged file', async (_, twoAhead) => {
+    const { devices, home, ahead } = await homeAheadOfDevices(twoAhead);
     rmSync(home, { recursive: true });
     suite.array = await DiskArray.import({ ...TEST_RUNTIME, home, scan: devices });
     const p2 = patternBytes(2 * MIB, 3);
