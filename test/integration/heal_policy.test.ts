@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { LB_BYTES } from '../../src/constants.js';
 import { DiskArray } from '../../src/array/disk_array.js';
 import type { ArrayEvent } from '../../src/array/array_events.js';
+import type { ArrayPolicies } from '../../src/array/types.js';
 import { EVENT_WAIT_MS as WAIT_MS, nextEvent } from '../helpers/array_events.js';
 import { createImageFile } from '../../src/devices/open_device.js';
 import { LoopDeviceSet } from '../helpers/loop_devices.js';
@@ -38,6 +39,11 @@ afterEach(async () => {
   dir.remove();
 });
 afterAll(() => loopSet.destroyAll());
+
+/** An array of parity 1 on the servers' exports with the given heal policies. */
+function createOnServers(started: readonly NbdkitServer[], policies: Partial<ArrayPolicies>): Promise<DiskArray> {
+  return DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: started.map((server) => server.url), parityCount: 1, policies });
+}
 
 /** Four 64 MiB images in the test's directory, each served by its own nbdkit. */
 async function fourServedImages(): Promise<{ images: string[]; started: NbdkitServer[] }> {
@@ -110,13 +116,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
 
   nbdkit.it('a missing device that comes back (restarted on its port) rejoins without a rebuild and its data verifies', async () => {
     const { images, started } = await fourServedImages();
-    array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home: dir.file('home'),
-      devices: started.map((server) => server.url),
-      parityCount: 1,
-      policies: { ...FAST_PROBES, rebuildDelayMs: 60_000 },
-    });
+    array = await createOnServers(started, { ...FAST_PROBES, rebuildDelayMs: 60_000 });
     const files = someFiles(4, 20);
     for (const [name, content] of files) await array.put(name, content);
 
@@ -149,13 +149,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
     const images = [0, 1, 2, 3].map((i) => dir.file(`nbd${i}.img`));
     for (const image of images) await createImageFile(image, 96 * MIB);
     const started = await Promise.all(images.map((image) => servers.start(image)));
-    array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home: dir.file('home'),
-      devices: started.map((server) => server.url),
-      parityCount: 1,
-      policies: { ...FAST_PROBES, rebuildDelayMs: 60_000 },
-    });
+    array = await createOnServers(started, { ...FAST_PROBES, rebuildDelayMs: 60_000 });
     const before = someFiles(3, 40);
     for (const [name, content] of before) await array.put(name, content);
     const groupsBefore = array.stat('f0').groupCount + array.stat('f1').groupCount + array.stat('f2').groupCount;
@@ -304,13 +298,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
 
   nbdkit.it('a manual rebuild while a policy rebuild runs joins it instead of failing', async () => {
     const { started } = await fourServedImages();
-    array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home: dir.file('home'),
-      devices: started.map((server) => server.url),
-      parityCount: 1,
-      policies: { ...FAST_PROBES, rebuildDelayMs: 0, rateBytesPerSec: 8 * MIB },
-    });
+    array = await createOnServers(started, { ...FAST_PROBES, rebuildDelayMs: 0, rateBytesPerSec: 8 * MIB });
     const files = someFiles(4, 60);
     for (const [name, content] of files) await array.put(name, content);
     const running = nextEvent(array, 'jobStarted', (event) => event.type === 'jobStarted' && event.kind === 'rebuild');
@@ -326,13 +314,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
 
   nbdkit.it('a device that returns as an older copy of itself (it missed writes made before it left) has every group on it checked and repaired', async () => {
     const { images, started } = await fourServedImages();
-    array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home: dir.file('home'),
-      devices: started.map((server) => server.url),
-      parityCount: 1,
-      policies: { ...FAST_PROBES, rebuildDelayMs: 60_000 },
-    });
+    array = await createOnServers(started, { ...FAST_PROBES, rebuildDelayMs: 60_000 });
     const files = someFiles(3, 80);
     for (const [name, content] of files) await array.put(name, content);
     const snapshot = dir.file('nbd1.snapshot');
@@ -363,13 +345,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
 
   nbdkit.it('a device that blinks is not taken for an older copy: only the groups above its watermark are checked', async () => {
     const { images, started } = await fourServedImages();
-    array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home: dir.file('home'),
-      devices: started.map((server) => server.url),
-      parityCount: 1,
-      policies: { ...FAST_PROBES, rebuildDelayMs: 60_000 },
-    });
+    array = await createOnServers(started, { ...FAST_PROBES, rebuildDelayMs: 60_000 });
     const files = someFiles(4, 87);
     for (const [name, content] of files) await array.put(name, content);
     const missing = nextEvent(array, 'deviceMissing');
@@ -421,13 +397,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
       plugin: 'file', filters: ['error'],
       parameters: [image, 'error=EIO', 'error-rate=100%', `error-file=${i === 1 ? flag : dir.file('never')}`],
     })));
-    array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home: dir.file('home'),
-      devices: started.map((server) => server.url),
-      parityCount: 1,
-      policies: { probeIntervalMs: 200, autoExpand: true, rebuildDelayMs: 0 },
-    });
+    array = await createOnServers(started, { probeIntervalMs: 200, autoExpand: true, rebuildDelayMs: 0 });
     const files = someFiles(4, 90);
     for (const [name, content] of files) await array.put(name, content);
 
@@ -478,13 +448,7 @@ nbdkit.describe('heal policies on nbdkit servers', () => {
 
   nbdkit.it('a device failed by request and rebuilt by the policy stays out when it answers (the operator chose)', async () => {
     const { started } = await fourServedImages();
-    array = await DiskArray.create({
-      ...TEST_RUNTIME,
-      home: dir.file('home'),
-      devices: started.map((server) => server.url),
-      parityCount: 1,
-      policies: { probeIntervalMs: 200, autoExpand: true, rebuildDelayMs: 0 },
-    });
+    array = await createOnServers(started, { probeIntervalMs: 200, autoExpand: true, rebuildDelayMs: 0 });
     const files = someFiles(3, 95);
     for (const [name, content] of files) await array.put(name, content);
     const rebuilt = nextEvent(array, 'jobFinished', (event) => event.type === 'jobFinished' && event.kind === 'rebuild');

@@ -123,12 +123,18 @@ nbdkit.describe('rebuilds under real faults (nbdkit)', () => {
   });
 });
 
+/** A 40 MiB tmpfs mounted in the test's directory (unmounted after the test). */
+function smallTmpfs(): string {
+  const mount = dir.file('small-fs');
+  mkdirSync(mount);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mount]);
+  mounts.push(mount);
+  return mount;
+}
+
 root.describe('a full host filesystem (tmpfs) under image files', () => {
   root.it('is NO_SPACE naming the filesystem, marks no device failed, and loses nothing', async () => {
-    const mount = dir.file('small-fs');
-    mkdirSync(mount);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mount]);
-    mounts.push(mount);
+    const mount = smallTmpfs();
     const images = [0, 1, 2].map((i) => `${mount}/d${i}.img`);
     array = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: images, createSizeBytes: 64 * MIB, parityCount: 1 });
     const precious = patternBytes(2 * MIB, 9);
@@ -145,10 +151,7 @@ root.describe('a full host filesystem (tmpfs) under image files', () => {
   });
 
   root.it('met by a metadata journal write (a delete on a full filesystem) is NO_SPACE too: no device failed, and it works once space is freed', async () => {
-    const mount = dir.file('small-fs');
-    mkdirSync(mount);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mount]);
-    mounts.push(mount);
+    const mount = smallTmpfs();
     const images = [0, 1, 2].map((i) => `${mount}/d${i}.img`);
     array = await DiskArray.create({ ...TEST_RUNTIME, home: dir.file('home'), devices: images, createSizeBytes: 64 * MIB, parityCount: 1 });
     const kept = patternBytes(2 * MIB, 11);
