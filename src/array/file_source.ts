@@ -18,6 +18,7 @@ import { uringAvailable } from '../devices/uring_native.js';
 import { openUringDevice } from '../devices/uring_device.js';
 import { AbortedError, DeviceIoError, InvalidArgumentError, MisalignedIoError, NotFoundError } from '../errors.js';
 import type { PositionalReader, SequentialReader } from './write_path.js';
+import { unlessAborted } from './abort_race.js';
 
 export interface FileReaderOptions {
   /** false: plain preads only (the array runs on the fs backend). */
@@ -56,37 +57,26 @@ async function openAbortably(path: string, signal: AbortSignal | undefined): Pro
   if (!signal) return open(path, 'r');
   if (signal.aborted) throw new AbortedError('put was aborted');
   const opening = open(path, 'r');
-  return new Promise<FileHandle>((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(new AbortedError('put was aborted while its source was being opened (a FIFO waiting for a writer)'));
-      let settled = false;
-      const offerWriter = (): void => {
-        try {
-          closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
-        } catch {
-          // ENXIO: the reader is not in the kernel's open yet (or it is not a FIFO); try again.
-        }
-      };
-      const timer = setInterval(() => settled || offerWriter(), FIFO_UNBLOCK_INTERVAL_MS);
-      const stop = (): void => {
-        settled = true;
-        clearInterval(timer);
-      };
-      opening.then((handle) => (stop(), handle.close()), stop).catch(() => undefined);
-      offerWriter();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    opening.then(
-      (handle) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(handle);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+  return unlessAborted(opening, signal, () => freeBlockedOpen(path, opening), 'put was aborted while its source was being opened (a FIFO waiting for a writer)');
+}
+
+/** Opens the FIFO's write end for a moment, retried until the abandoned `opening` has returned (then its handle is closed). */
+function freeBlockedOpen(path: string, opening: Promise<FileHandle>): void {
+  let settled = false;
+  const offerWriter = (): void => {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // ENXIO: the reader is not in the kernel's open yet (or it is not a FIFO); try again.
+    }
+  };
+  const timer = setInterval(() => settled || offerWriter(), FIFO_UNBLOCK_INTERVAL_MS);
+  const stop = (): void => {
+    settled = true;
+    clearInterval(timer);
+  };
+  opening.then((handle) => (stop(), handle.close()), stop).catch(() => undefined);
+  offerWriter();
 }
 
 /** Node's system errors become typed errors naming the source file. */

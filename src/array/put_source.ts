@@ -12,6 +12,7 @@
 // sizeBytes declared) fails the put with SOURCE_ERROR, its own error as the cause.
 import { types } from 'node:util';
 import { AbortedError, ElastripeError, InvalidArgumentError, SourceError } from '../errors.js';
+import { unlessAborted } from './abort_race.js';
 
 const NAME_BYTES_MAX = 1024;
 /** A UTF-16 surrogate without its partner: a name with one cannot round-trip through UTF-8. */
@@ -118,7 +119,9 @@ export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>, opt
     for (;;) {
       let step: IteratorResult<unknown>;
       try {
-        step = await nextUnlessAborted(iterator, signal);
+        // Not even asked for once aborted: the source is not pulled after the put ended.
+        if (signal?.aborted) throw new AbortedError('put was aborted');
+        step = await unlessAborted(iterator.next(), signal);
       } catch (error) {
         finished = true; // a source that threw is done; one we stopped waiting for is let go below
         if (error instanceof AbortedError && signal?.aborted) abandoned = true;
@@ -148,26 +151,6 @@ export async function* toChunks(source: Uint8Array | AsyncIterable<unknown>, opt
   if (sizeBytes !== undefined && receivedBytes !== sizeBytes) {
     throw new SourceError(`the put's stream ended after ${receivedBytes} bytes; its sizeBytes declared ${sizeBytes}`);
   }
-}
-
-/** The iterator's next step, or AbortedError as soon as the signal fires. */
-function nextUnlessAborted(iterator: AsyncIterator<unknown>, signal: AbortSignal | undefined): Promise<IteratorResult<unknown>> {
-  if (!signal) return iterator.next();
-  if (signal.aborted) return Promise.reject(new AbortedError('put was aborted'));
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortedError('put was aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    iterator.next().then(
-      (step) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(step);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** An error a put's stream threw, typed: ours as they are, an abort as ABORTED, the rest as SOURCE_ERROR. */

@@ -5,6 +5,7 @@
 // (copy-on-write: there is no write hole).
 import { LB_BYTES } from '../constants.js';
 import { AbortedError, DeviceFailedError, DeviceIoError, NoSpaceError } from '../errors.js';
+import { unlessAborted } from './abort_race.js';
 import type { Arena, ArenaBuffer } from '../kernels/arena.js';
 import type { Codec } from '../kernels/codec.js';
 import type { ExtentAllocator } from '../meta/extent_allocator.js';
@@ -237,7 +238,7 @@ class FileWriter {
         const capacityBytes = groupCapacityBytes(group.shape);
         while (group.filledBytes < capacityBytes) {
           const read = reader.read(group.buffer!.bytes.subarray(group.filledBytes, capacityBytes));
-          const bytesRead = await this.unlessAborted(read, () => {
+          const bytesRead = await unlessAborted(read, this.options.signal, () => {
             // The read may still land in this buffer: it is freed when the read settles.
             const buffer = group.buffer!;
             this.current = undefined;
@@ -258,30 +259,6 @@ class FileWriter {
     }
     await this.settle();
     if (this.firstError !== undefined) throw this.firstError;
-  }
-
-  /** `work`, or AbortedError as soon as the put's signal fires (then `onAbort` runs first). */
-  private unlessAborted<T>(work: Promise<T>, onAbort: () => void): Promise<T> {
-    const signal = this.options.signal;
-    if (!signal) return work;
-    return new Promise<T>((resolve, reject) => {
-      const abort = (): void => {
-        onAbort();
-        reject(new AbortedError('put was aborted'));
-      };
-      if (signal.aborted) return abort();
-      signal.addEventListener('abort', abort, { once: true });
-      work.then(
-        (value) => {
-          signal.removeEventListener('abort', abort);
-          resolve(value);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', abort);
-          reject(error);
-        },
-      );
-    });
   }
 
   private dropCurrent(): void {
