@@ -10,7 +10,7 @@
 // files not affected still work, and DiskArray refuses changes until devices return.
 import type { Device } from '../devices/device.js';
 import { CorruptMetadataError } from '../errors.js';
-import { changeSetDigest } from '../meta/meta_changes.js';
+import { changeSetDigest, encodeChanges } from '../meta/meta_changes.js';
 import type { MetaStore } from '../meta/meta_store.js';
 import type { ArrayDevices } from './array_devices.js';
 import { openRecordedDevices, type MovedDevice, type Runtime } from './array_setup.js';
@@ -152,7 +152,7 @@ async function assertSameHistory(
     // (after a crash, or a forked history) is read again for the record of its own newest.
     const records = seq < store.seq ? (await reread(journal, seq - 1)).records : state.records;
     const recorded = records.find((set) => set.seq === seq);
-    if (recorded === undefined || changeSetDigest(recorded.changes) === homeDigest) continue;
+    if (recorded === undefined || changeSetDigest(encodeChanges(recorded.changes)) === homeDigest) continue;
     throw new CorruptMetadataError(
       `the home ${store.home} and device ${deviceId} disagree about change ${seq}: the home's history forked from the devices' ` +
         `(an older home used again after the array was imported into another one, or a copy of such a home). ` +

@@ -30,6 +30,8 @@ export type MetaChange =
 export interface ChangeSet {
   seq: number;
   changes: MetaChange[];
+  /** The changes as the journal encodes them, when the commit already did (for its digest): not encoded twice. */
+  encodedChanges?: string;
 }
 
 /** Every journaled row, as a checkpoint holds them. */
@@ -111,12 +113,18 @@ export function decodeChange(encoded: Encoded): MetaChange {
  * digest of a change set it committed equals the digest of the same set decoded from a
  * device's record (decodeChange inverts encodeChange).
  */
-export function changeSetDigest(changes: readonly MetaChange[]): string {
-  return createHash('sha256').update(JSON.stringify(changes.map(encodeChange))).digest('base64').slice(0, 22);
+export function changeSetDigest(encodedChanges: string): string {
+  return createHash('sha256').update(encodedChanges).digest('base64').slice(0, 22);
 }
 
+/** The changes' encoding inside a record (and what changeSetDigest hashes). */
+export function encodeChanges(changes: readonly MetaChange[]): string {
+  return JSON.stringify(changes.map(encodeChange));
+}
+
+/** JSON of [[seq, changes], ...], each set's changes encoded once (encodedChanges when the commit did it). */
 export function encodeChangeSets(sets: readonly ChangeSet[]): string {
-  return JSON.stringify(sets.map((set) => [set.seq, set.changes.map(encodeChange)]));
+  return `[${sets.map((set) => `[${set.seq},${set.encodedChanges ?? encodeChanges(set.changes)}]`).join(',')}]`;
 }
 
 export function decodeChangeSets(text: string): ChangeSet[] {

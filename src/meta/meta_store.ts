@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ArrayLockedError, CorruptMetadataError, InvalidArgumentError, NotFoundError, ReadOnlyError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import type { DeviceAwayRow, DeviceRow, ExtentMove, JobRow, ExtentRow, FileRow, GroupRow, GroupWithExtents, NewGroup, PlacedGroup } from './rows.js';
-import { changeSetDigest, encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
+import { changeSetDigest, encodeChanges, encodeSnapshotText, type ChangeSet, type EncodedSnapshot, type MetaChange, type SnapshotRows } from './meta_changes.js';
 
 /** The counters row holding durableSeqAtClose (a mark, not a count: it is set, not added to). */
 const DURABLE_SEQ_AT_CLOSE = 'journal.durableSeqAtClose';
@@ -154,13 +154,15 @@ export class MetaStore {
     }
     this.recording = [];
     let changes: MetaChange[];
+    let encodedChanges = '';
     let result: T;
     try {
       result = this.runInTransaction.immediate(() => {
         const value = work();
         if (this.recording!.length > 0) {
           this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(META_SEQ_KEY, String(this.committedSeq + 1));
-          this.keepDigest(this.committedSeq + 1, this.recording!);
+          encodedChanges = encodeChanges(this.recording!);
+          this.keepDigest(this.committedSeq + 1, encodedChanges);
         }
         return value;
       }) as T;
@@ -170,7 +172,7 @@ export class MetaStore {
     }
     if (changes.length > 0) {
       this.committedSeq++;
-      this.onCommit?.({ seq: this.committedSeq, changes });
+      this.onCommit?.({ seq: this.committedSeq, changes, encodedChanges });
     }
     return result;
   }
@@ -792,8 +794,8 @@ export class MetaStore {
   }
 
   /** Inside the transaction that commits or applies change set `seq`: its digest, and the oldest one beyond the kept window dropped. */
-  private keepDigest(seq: number, changes: readonly MetaChange[]): void {
-    this.statement('INSERT OR REPLACE INTO change_digests (seq, digest) VALUES (?, ?)').run(seq, changeSetDigest(changes));
+  private keepDigest(seq: number, encodedChanges: string): void {
+    this.statement('INSERT OR REPLACE INTO change_digests (seq, digest) VALUES (?, ?)').run(seq, changeSetDigest(encodedChanges));
     this.statement('DELETE FROM change_digests WHERE seq <= ?').run(seq - CHANGE_DIGESTS_KEPT);
   }
 
@@ -860,7 +862,7 @@ export class MetaStore {
         if (set.seq <= seq) continue;
         if (set.seq !== seq + 1) throw new CorruptMetadataError(`metadata journal skips from change ${seq} to ${set.seq}`);
         for (const change of set.changes) this.applyChange(change);
-        this.keepDigest(set.seq, set.changes);
+        this.keepDigest(set.seq, set.encodedChanges ?? encodeChanges(set.changes));
         seq = set.seq;
       }
       this.statement('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(META_SEQ_KEY, String(seq));
